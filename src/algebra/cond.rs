@@ -1,0 +1,263 @@
+//! Conditions over index expressions, in a canonical form, and what facts imply them.
+
+use super::index::{compact, Env, EvalError, Index, IndexExt};
+use super::poly::gcd;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A condition inside an Iverson bracket.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Cond {
+    /// `p ≥ 0`
+    Ge0(Index),
+    /// `p = 0`
+    Eq0(Index),
+    /// `p ≠ 0`
+    Ne0(Index),
+    /// `c ∨ d ∨ …`
+    Or(Vec<Cond>),
+    /// `c ∧ d ∧ …` (only inside `Or` and `Not`; a bracket of a conjunction is a product)
+    And(Vec<Cond>),
+    /// `¬c`
+    Not(Box<Cond>),
+}
+
+/// `a ≤ b`, canonical: `b - a ≥ 0` with the gcd of its index coefficients divided out.
+pub fn le(a: &Index, b: &Index) -> Cond {
+    let p = b.sub(a);
+    let g = gcd(p.sub(&Index::constant(p.constant_term())).content(), 0);
+    if g > 1 {
+        // Σ g·a·m + c ≥ 0  ⟺  Σ a·m + ⌊c / g⌋ ≥ 0 over the integers.
+        let c = p.constant_term();
+        let rest = p.sub(&Index::constant(c)).exact_div(g).unwrap_or_default();
+        return Cond::Ge0(rest.add(&Index::constant(c.div_euclid(g))));
+    }
+    Cond::Ge0(p)
+}
+
+/// `a < b`.
+pub fn lt(a: &Index, b: &Index) -> Cond {
+    le(&a.add(&Index::constant(1)), b)
+}
+
+/// `a = b`, canonical: `p = 0` with `p`'s content divided out and its first term positive.
+pub fn eq(a: &Index, b: &Index) -> Cond {
+    Cond::Eq0(normalize_sign(a.sub(b)))
+}
+
+/// `a ≠ b`.
+pub fn ne(a: &Index, b: &Index) -> Cond {
+    Cond::Ne0(normalize_sign(a.sub(b)))
+}
+
+fn normalize_sign(p: Index) -> Index {
+    let g = p.content();
+    let p = if g > 1 && p.constant_term() % g == 0 { p.exact_div(g).unwrap_or(p) } else { p };
+    let leading = p.terms().find(|(m, _)| !m.is_empty()).map(|(_, c)| c);
+    if leading.is_some_and(|c| c < 0) {
+        p.neg()
+    } else {
+        p
+    }
+}
+
+/// A variable's known bounds, `lo ≤ v ≤ hi`, for deciding implications.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bound {
+    /// The variable.
+    pub var: String,
+    /// Its lower bound, when known.
+    pub lo: Option<Index>,
+    /// Its upper bound, when known.
+    pub hi: Option<Index>,
+}
+
+impl Cond {
+    /// Whether the condition holds at the given values.
+    pub fn eval(&self, env: &Env) -> Result<bool, EvalError> {
+        Ok(match self {
+            Cond::Ge0(p) => p.eval(env)? >= 0,
+            Cond::Eq0(p) => p.eval(env)? == 0,
+            Cond::Ne0(p) => p.eval(env)? != 0,
+            Cond::Or(cs) => {
+                for c in cs {
+                    if c.eval(env)? {
+                        return Ok(true);
+                    }
+                }
+                false
+            }
+            Cond::And(cs) => {
+                for c in cs {
+                    if !c.eval(env)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Cond::Not(c) => !c.eval(env)?,
+        })
+    }
+
+    /// The truth value, when it does not depend on any name.
+    pub fn decided(&self) -> Option<bool> {
+        self.eval(&Env::new()).ok()
+    }
+
+    /// Replaces the name `v` by `by`.
+    pub fn substitute(&self, v: &str, by: &Index) -> Cond {
+        match self {
+            Cond::Ge0(p) => le(&Index::zero(), &p.substitute(v, by)),
+            Cond::Eq0(p) => eq(&p.substitute(v, by), &Index::zero()),
+            Cond::Ne0(p) => ne(&p.substitute(v, by), &Index::zero()),
+            Cond::Or(cs) => Cond::Or(cs.iter().map(|c| c.substitute(v, by)).collect()),
+            Cond::And(cs) => Cond::And(cs.iter().map(|c| c.substitute(v, by)).collect()),
+            Cond::Not(c) => Cond::Not(Box::new(c.substitute(v, by))),
+        }
+    }
+
+    /// Every name used.
+    pub fn names(&self) -> BTreeSet<String> {
+        match self {
+            Cond::Ge0(p) | Cond::Eq0(p) | Cond::Ne0(p) => p.names(),
+            Cond::Or(cs) | Cond::And(cs) => cs.iter().flat_map(|c| c.names()).collect(),
+            Cond::Not(c) => c.names(),
+        }
+    }
+
+    /// Whether the name `v` is used.
+    pub fn mentions(&self, v: &str) -> bool {
+        self.names().contains(v)
+    }
+
+    /// Whether the bounds imply the condition. Bounds are used in order, each replacing
+    /// its variable by the end that minimises the expression (sizes come last, as
+    /// `1 ≤ n`); the condition is implied when what is left is a constant ≥ 0.
+    ///
+    /// Sound but incomplete: `false` means "not shown", never "false".
+    pub fn implied_by(&self, bounds: &[Bound]) -> bool {
+        match self {
+            Cond::Ge0(p) => lower_bound(p, bounds).and_then(|lb| lb.as_constant()).is_some_and(|c| c >= 0),
+            Cond::And(cs) => cs.iter().all(|c| c.implied_by(bounds)),
+            Cond::Or(cs) => cs.iter().any(|c| c.implied_by(bounds)),
+            _ => self.decided() == Some(true),
+        }
+    }
+}
+
+/// A lower bound of `p` over the bounded variables: each bounded variable that occurs
+/// linearly with a constant coefficient is replaced by the end that minimises `p`.
+fn lower_bound(p: &Index, bounds: &[Bound]) -> Option<Index> {
+    let mut p = p.clone();
+    for b in bounds {
+        let (coeff, rest) = p.linear_in(&b.var)?;
+        p = match coeff.as_constant()? {
+            0 => rest,
+            c if c > 0 => rest.add(&b.lo.as_ref()?.scale(c)),
+            c => rest.add(&b.hi.as_ref()?.scale(c)),
+        };
+    }
+    Some(p)
+}
+
+impl fmt::Display for Cond {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cond::Ge0(p) => write_relation(f, p, "≤", true),
+            Cond::Eq0(p) => write_relation(f, p, "=", false),
+            Cond::Ne0(p) => write_relation(f, p, "≠", false),
+            Cond::Or(cs) => write_joined(f, cs, " ∨ "),
+            Cond::And(cs) => write_joined(f, cs, " ∧ "),
+            Cond::Not(c) => write!(f, "¬({c})"),
+        }
+    }
+}
+
+fn write_joined(f: &mut fmt::Formatter<'_>, cs: &[Cond], sep: &str) -> fmt::Result {
+    for (i, c) in cs.iter().enumerate() {
+        if i > 0 {
+            write!(f, "{sep}")?;
+        }
+        match c {
+            Cond::Or(_) | Cond::And(_) => write!(f, "({c})")?,
+            _ => write!(f, "{c}")?,
+        }
+    }
+    Ok(())
+}
+
+/// Writes `p ≥ 0` as `b ≤ a` when `p = a - b` is a difference of two plain terms, else
+/// `0 ≤ p`; `p = 0` as `a = b` when `p` has positive and negative parts, else `p = 0`.
+fn write_relation(f: &mut fmt::Formatter<'_>, p: &Index, op: &str, ge: bool) -> fmt::Result {
+    let pos = Index::from_terms(p.terms().filter(|(_, c)| *c > 0).map(|(m, c)| (m.clone(), c)));
+    let neg = Index::from_terms(p.terms().filter(|(_, c)| *c < 0).map(|(m, c)| (m.clone(), -c)));
+    let plain = |q: &Index| q.terms().count() == 1 && q.terms().all(|(m, c)| c == 1 && m.len() == 1);
+    if ge && plain(&pos) && plain(&neg) {
+        return write!(f, "{} {op} {}", compact(&neg), compact(&pos));
+    }
+    if ge {
+        return write!(f, "0 {op} {}", compact(p));
+    }
+    if pos.is_zero() || neg.is_zero() || pos.as_constant().is_some() {
+        return write!(f, "{} {op} 0", compact(p));
+    }
+    write!(f, "{} {op} {}", compact(&pos), compact(&neg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algebra::index::var;
+
+    fn c(n: i64) -> Index {
+        Index::constant(n)
+    }
+
+    #[test]
+    fn spellings_meet_in_one_canonical_form() {
+        let (i, j, k) = (var("i"), var("j"), var("k"));
+        // i - j ≤ k - 1  ⟺  i < j + k
+        assert_eq!(le(&i.sub(&j), &k.sub(&c(1))), lt(&i, &j.add(&k)));
+        assert_eq!(eq(&i, &j), eq(&j, &i));
+        assert_eq!(eq(&i.scale(2), &j.scale(2)), eq(&i, &j));
+        // 2i ≥ 1  ⟺  i ≥ 1 over the integers
+        assert_eq!(le(&c(1), &i.scale(2)), le(&c(1), &i));
+    }
+
+    #[test]
+    fn display_reads_naturally() {
+        let (i, j, k) = (var("i"), var("j"), var("k"));
+        assert_eq!(le(&j, &i).to_string(), "j ≤ i");
+        assert_eq!(le(&c(0), &i.add(&k).sub(&j).sub(&c(1))).to_string(), "0 ≤ i+k-j-1");
+        assert_eq!(eq(&var("l"), &j).to_string(), "j = l");
+        assert_eq!(eq(&crate::algebra::index::modulo(&j.sub(&i), &c(2)), &c(0)).to_string(), "(j-i) mod 2 = 0");
+    }
+
+    #[test]
+    fn implication_from_bounds() {
+        let (i, m, n, k) = (var("i"), var("m"), var("n"), var("k"));
+        // 0 ≤ i ≤ n - k and 0 ≤ m ≤ k - 1 imply 0 ≤ i + k - m - 1 ≤ n - 1.
+        let bounds = [
+            Bound { var: "i".into(), lo: Some(c(0)), hi: Some(n.sub(&k)) },
+            Bound { var: "m".into(), lo: Some(c(0)), hi: Some(k.sub(&c(1))) },
+            Bound { var: "n".into(), lo: Some(c(1)), hi: None },
+            Bound { var: "k".into(), lo: Some(c(1)), hi: None },
+        ];
+        let e = i.add(&k).sub(&m).sub(&c(1));
+        assert!(le(&c(0), &e).implied_by(&bounds));
+        assert!(le(&e, &n.sub(&c(1))).implied_by(&bounds));
+        assert!(!le(&c(1), &e).implied_by(&bounds));
+        assert!(!le(&i, &m).implied_by(&bounds));
+        assert!(le(&c(0), &n.add(&k).sub(&c(1))).implied_by(&bounds));
+        // A summed index is no size: nothing is known about it.
+        assert!(!le(&c(0), &var("l")).implied_by(&bounds));
+    }
+
+    #[test]
+    fn evaluation() {
+        let env: Env = [("i".to_string(), 2), ("j".to_string(), 3)].into_iter().collect();
+        assert_eq!(le(&var("i"), &var("j")).eval(&env), Ok(true));
+        assert_eq!(Cond::Not(Box::new(eq(&var("i"), &var("j")))).eval(&env), Ok(true));
+        assert_eq!(le(&c(3), &c(2)).decided(), Some(false));
+    }
+}

@@ -1,0 +1,375 @@
+//! Formulas: sums of products of tensor elements, index values and Iverson brackets,
+//! and their exact evaluation as polynomials in the tensors' elements.
+
+use super::cond::Cond;
+use super::index::{compact, Env, EvalError, Index, IndexExt};
+use super::poly::{floor_div, Poly};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A tensor element `x_<e1, e2>` with symbolic indices.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Element {
+    /// The tensor's name.
+    pub tensor: String,
+    /// One index expression per axis.
+    pub index: Vec<Index>,
+}
+
+/// One term `Σ_<bound> coeff · elements · [brackets]`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Term {
+    /// The summed indices, outermost first.
+    pub bound: Vec<String>,
+    /// An integer or index-valued factor.
+    pub coeff: Index,
+    /// The tensor elements multiplied.
+    pub elements: Vec<Element>,
+    /// The Iverson brackets multiplied.
+    pub brackets: Vec<Cond>,
+}
+
+/// A sum of terms.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Formula {
+    /// The terms added.
+    pub terms: Vec<Term>,
+}
+
+/// A concrete tensor element `w[2]`, `w[1,0,2]`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ElemRef {
+    /// The tensor's name.
+    pub tensor: String,
+    /// The element's position, one integer per axis.
+    pub index: Vec<i64>,
+}
+
+/// An exact value: a polynomial in concrete tensor elements (`2*w[0] + w[1]`).
+pub type Value = Poly<ElemRef>;
+
+impl Term {
+    /// The term `c`.
+    pub fn constant(c: Index) -> Term {
+        Term { bound: Vec::new(), coeff: c, elements: Vec::new(), brackets: Vec::new() }
+    }
+
+    /// The product of two terms (their summed indices must be distinct).
+    pub fn mul(&self, other: &Term) -> Term {
+        Term {
+            bound: self.bound.iter().chain(&other.bound).cloned().collect(),
+            coeff: self.coeff.mul(&other.coeff),
+            elements: self.elements.iter().chain(&other.elements).cloned().collect(),
+            brackets: self.brackets.iter().chain(&other.brackets).cloned().collect(),
+        }
+    }
+
+    /// Every name the term uses, summed ones included.
+    pub fn names(&self) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = self.bound.iter().cloned().collect();
+        out.extend(self.coeff.names());
+        for e in &self.elements {
+            out.extend(e.index.iter().flat_map(|p| p.names()));
+        }
+        out.extend(self.brackets.iter().flat_map(|c| c.names()));
+        out
+    }
+
+    /// Replaces the free name `v` by `by` (summed indices shadow it).
+    pub fn substitute(&self, v: &str, by: &Index) -> Term {
+        if self.bound.iter().any(|b| b == v) {
+            return self.clone();
+        }
+        Term {
+            bound: self.bound.clone(),
+            coeff: self.coeff.substitute(v, by),
+            elements: self
+                .elements
+                .iter()
+                .map(|e| Element {
+                    tensor: e.tensor.clone(),
+                    index: e.index.iter().map(|p| p.substitute(v, by)).collect(),
+                })
+                .collect(),
+            brackets: self.brackets.iter().map(|c| c.substitute(v, by)).collect(),
+        }
+    }
+
+    /// Fixes the summed index `v` to `by`: drops it from the sum and substitutes it.
+    pub fn substitute_bound(&self, v: &str, by: &Index) -> Term {
+        let free = Term { bound: self.bound.iter().filter(|b| *b != v).cloned().collect(), ..self.clone() };
+        free.substitute(v, by)
+    }
+
+    /// The exact value at the given names, summing the bound indices over every value
+    /// at which the tensors' shapes (`shape(t)`) leave an element in range.
+    pub fn eval(&self, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Result<Value, EvalError> {
+        let mut env = env.clone();
+        let mut out = Value::zero();
+        self.sum_over(&self.bound, &mut env, shape, &mut out)?;
+        Ok(out)
+    }
+
+    fn sum_over(
+        &self,
+        free: &[String],
+        env: &mut Env,
+        shape: &dyn Fn(&str) -> Option<Vec<i64>>,
+        out: &mut Value,
+    ) -> Result<(), EvalError> {
+        let Some((pos, lo, hi)) =
+            free.iter().enumerate().find_map(|(i, v)| self.range_of(v, env, shape).map(|(lo, hi)| (i, lo, hi)))
+        else {
+            if let Some(v) = free.first() {
+                return Err(EvalError::Unbounded(v.clone()));
+            }
+            *out = out.add(&self.eval_bound(env, shape)?);
+            return Ok(());
+        };
+        let v = free[pos].clone();
+        let rest: Vec<String> = free.iter().filter(|u| **u != v).cloned().collect();
+        env.insert(v.clone(), lo);
+        for value in lo..=hi {
+            if let Some(slot) = env.get_mut(&v) {
+                *slot = value;
+            }
+            self.sum_over(&rest, env, shape, out)?;
+        }
+        env.remove(&v);
+        Ok(())
+    }
+
+    /// The values of `v` for which some element's index stays in its tensor's shape.
+    fn range_of(&self, v: &str, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Option<(i64, i64)> {
+        for e in &self.elements {
+            let dims = shape(&e.tensor)?;
+            for (p, &d) in e.index.iter().zip(&dims) {
+                let Some((a, r)) = p.linear_in(v) else { continue };
+                let (Some(a), Ok(r)) = (a.as_constant(), r.eval(env)) else { continue };
+                if a == 0 {
+                    continue;
+                }
+                // 0 ≤ a·v + r ≤ d - 1
+                let (x, y) = (r.checked_neg()?, d.checked_sub(1)?.checked_sub(r)?);
+                let (lo, hi) =
+                    if a > 0 { (ceil_div(x, a)?, floor_div(y, a)?) } else { (ceil_div(y, a)?, floor_div(x, a)?) };
+                return Some((lo, hi));
+            }
+        }
+        None
+    }
+
+    fn eval_bound(&self, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Result<Value, EvalError> {
+        for c in &self.brackets {
+            if !c.eval(env)? {
+                return Ok(Value::zero());
+            }
+        }
+        let mut monomial = Vec::new();
+        for e in &self.elements {
+            let dims = shape(&e.tensor).ok_or_else(|| EvalError::Unbound(e.tensor.clone()))?;
+            let index = e.index.iter().map(|p| p.eval(env)).collect::<Result<Vec<_>, _>>()?;
+            if index.iter().zip(&dims).any(|(&i, &d)| i < 0 || i >= d) {
+                return Ok(Value::zero());
+            }
+            monomial.push(ElemRef { tensor: e.tensor.clone(), index });
+        }
+        Ok(Value::monomial(self.coeff.eval(env)?, monomial))
+    }
+}
+
+fn ceil_div(a: i64, b: i64) -> Option<i64> {
+    floor_div(a.checked_neg()?, b)?.checked_neg()
+}
+
+impl Formula {
+    /// Every name the formula uses.
+    pub fn names(&self) -> BTreeSet<String> {
+        self.terms.iter().flat_map(|t| t.names()).collect()
+    }
+
+    /// Replaces the free name `v` by `by`.
+    pub fn substitute(&self, v: &str, by: &Index) -> Formula {
+        Formula { terms: self.terms.iter().map(|t| t.substitute(v, by)).collect() }
+    }
+
+    /// The exact value at the given names (see [`Term::eval`]).
+    pub fn eval(&self, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Result<Value, EvalError> {
+        let mut out = Value::zero();
+        for t in &self.terms {
+            out = out.add(&t.eval(env, shape)?);
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Display for Element {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let simple = |p: &Index| {
+            p.as_constant().is_some_and(|c| c >= 0)
+                || (p.terms().count() == 1 && p.terms().all(|(m, c)| c == 1 && m.len() == 1))
+        };
+        match self.index.as_slice() {
+            [p] if simple(p) => write!(f, "{}_{}", self.tensor, p),
+            idx => {
+                let parts: Vec<String> = idx.iter().map(compact).collect();
+                write!(f, "{}_<{}>", self.tensor, parts.join(", "))
+            }
+        }
+    }
+}
+
+impl fmt::Display for ElemRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let idx: Vec<String> = self.index.iter().map(|i| i.to_string()).collect();
+        write!(f, "{}[{}]", self.tensor, idx.join(","))
+    }
+}
+
+/// Writes an exact value as `2*w[0] + w[1]`.
+pub fn show_value(v: &Value) -> String {
+    let mut s = String::new();
+    // Writing to a String cannot fail.
+    let _ = v.write(&mut s, "*", "*", &mut |f, a, _| write!(f, "{a}"));
+    s
+}
+
+/// The brackets of a product as text, pairing `[0 ≤ p][0 ≤ q]` into `0 ≤ p ≤ p + q` where
+/// a name cancels in `p + q`, with `p` preferably an element's index.
+pub fn show_brackets(brackets: &[Cond], elements: &[Element]) -> Vec<String> {
+    let is_index = |p: &Index| elements.iter().any(|e| e.index.contains(p));
+    let mut used = vec![false; brackets.len()];
+    let mut out = Vec::new();
+    for a in 0..brackets.len() {
+        if used[a] {
+            continue;
+        }
+        used[a] = true;
+        let Cond::Ge0(p) = &brackets[a] else {
+            out.push(brackets[a].to_string());
+            continue;
+        };
+        let partner = (a + 1..brackets.len()).find(|&b| {
+            let Cond::Ge0(q) = &brackets[b] else { return false };
+            let s = p.add(q).names();
+            !used[b] && p.names().intersection(&q.names()).any(|n| !s.contains(n))
+        });
+        match partner {
+            Some(b) => {
+                used[b] = true;
+                let Cond::Ge0(q) = &brackets[b] else { unreachable!("partner is a ≥ bracket") };
+                let (mid, other) = if is_index(q) && !is_index(p) { (q, p) } else { (p, q) };
+                let top = mid.add(other);
+                if is_index(mid) {
+                    out.push(format!("0 ≤ {} ≤ {}", compact(mid), compact(&top)));
+                } else {
+                    let c = Index::constant(mid.constant_term());
+                    out.push(format!("{} ≤ {} ≤ {}", c.neg(), compact(&mid.sub(&c)), compact(&top.sub(&c))));
+                }
+            }
+            None if is_index(p) => out.push(format!("0 ≤ {}", compact(p))),
+            None => {
+                // p = top - e for an element's index e: show `e ≤ top`.
+                let upper = elements.iter().flat_map(|e| &e.index).find(|e| {
+                    let top = p.add(e).names();
+                    p.names().intersection(&e.names()).any(|n| !top.contains(n))
+                });
+                match upper {
+                    Some(e) => out.push(format!("{} ≤ {}", compact(e), compact(&p.add(e)))),
+                    None => out.push(brackets[a].to_string()),
+                }
+            }
+        }
+    }
+    out
+}
+
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        match self.bound.as_slice() {
+            [] => {}
+            [v] => parts.push(format!("Σ_{v}")),
+            vs => parts.push(format!("Σ_<{}>", vs.join(", "))),
+        }
+        let bare = self.elements.is_empty() && self.brackets.is_empty();
+        if self.coeff != Index::constant(1) || bare {
+            if super::index::is_compound(&self.coeff) && !bare {
+                parts.push(format!("({})", self.coeff));
+            } else {
+                parts.push(self.coeff.to_string());
+            }
+        }
+        parts.extend(self.elements.iter().map(|e| e.to_string()));
+        parts.extend(show_brackets(&self.brackets, &self.elements).into_iter().map(|b| format!("[{b}]")));
+        write!(f, "{}", parts.join(" "))
+    }
+}
+
+impl fmt::Display for Formula {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.terms.is_empty() {
+            return write!(f, "0");
+        }
+        for (i, t) in self.terms.iter().enumerate() {
+            let text = t.to_string();
+            match (i, text.strip_prefix('-')) {
+                (0, _) => write!(f, "{text}")?,
+                (_, Some(rest)) => write!(f, " - {rest}")?,
+                (_, None) => write!(f, " + {text}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algebra::cond::le;
+    use crate::algebra::index::var;
+
+    fn standard() -> Term {
+        // Σ_l x_l w_<i+k-l-1>
+        let w_index = var("i").add(&var("k")).sub(&var("l")).sub(&Index::constant(1));
+        Term {
+            bound: vec!["l".into()],
+            coeff: Index::constant(1),
+            elements: vec![
+                Element { tensor: "x".into(), index: vec![var("l")] },
+                Element { tensor: "w".into(), index: vec![w_index] },
+            ],
+            brackets: vec![],
+        }
+    }
+
+    #[test]
+    fn evaluates_a_convolution_exactly() {
+        let shape = |t: &str| Some(vec![if t == "x" { 5 } else { 3 }]);
+        let env: Env = [("i".to_string(), 1), ("k".to_string(), 3)].into_iter().collect();
+        let v = standard().eval(&env, &shape).unwrap();
+        // s_1 = x_1 w_2 + x_2 w_1 + x_3 w_0
+        assert_eq!(show_value(&v), "w[0]*x[3] + w[1]*x[2] + w[2]*x[1]");
+        assert_eq!(standard().to_string(), "Σ_l x_l w_<i+k-l-1>");
+    }
+
+    #[test]
+    fn unbounded_sums_are_reported() {
+        let t = Term { bound: vec!["l".into()], ..Term::constant(Index::constant(1)) };
+        assert_eq!(t.eval(&Env::new(), &|_| None), Err(EvalError::Unbounded("l".into())));
+    }
+
+    #[test]
+    fn brackets_pair_into_ranges() {
+        let e = var("i").sub(&var("j"));
+        let w = Element { tensor: "w".into(), index: vec![e.clone()] };
+        let k1 = var("k").sub(&Index::constant(1));
+        let shown = show_brackets(&[le(&Index::zero(), &e), le(&e, &k1)], &[w]);
+        assert_eq!(shown, vec!["0 ≤ i-j ≤ k-1"]);
+        let shown = show_brackets(&[le(&Index::constant(1), &var("i")), le(&var("i"), &var("n"))], &[]);
+        assert_eq!(shown, vec!["1 ≤ i ≤ n"]);
+        let x = Element { tensor: "x".into(), index: vec![var("i").add(&var("m"))] };
+        let shown = show_brackets(&[le(&var("i").add(&var("m")), &var("n").sub(&Index::constant(1)))], &[x]);
+        assert_eq!(shown, vec!["i+m ≤ n-1"]);
+    }
+}

@@ -1,0 +1,316 @@
+//! Index expressions: polynomials over index and size names, with floor `div` and `mod`.
+
+use super::poly::{floor_div, floor_mod, Poly};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// An atom of an index expression.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum IndexAtom {
+    /// An index or size name.
+    Var(String),
+    /// `a div b`, rounding toward minus infinity.
+    Div(Box<Index>, Box<Index>),
+    /// `a mod b`, the remainder of `div`.
+    Mod(Box<Index>, Box<Index>),
+}
+
+/// An index expression in canonical form (`i + k - l - 1`, `(j - i) div 2`).
+pub type Index = Poly<IndexAtom>;
+
+/// Values for names, used to evaluate index expressions.
+pub type Env = BTreeMap<String, i64>;
+
+/// Why an index expression has no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// A name without a value.
+    #[error("`{0}` has no value")]
+    Unbound(String),
+    /// `div` or `mod` by zero.
+    #[error("division by zero in `{0}`")]
+    DivByZero(String),
+    /// A summed index that no tensor's shape bounds.
+    #[error("the summed index `{0}` is not bounded by any tensor's shape")]
+    Unbounded(String),
+    /// A result beyond 64-bit integers.
+    #[error("arithmetic overflow in `{0}`")]
+    Overflow(String),
+}
+
+/// The index expression made of one name.
+pub fn var(name: &str) -> Index {
+    Poly::atom(IndexAtom::Var(name.to_string()))
+}
+
+/// `a div b` in canonical form: exact quotients and constant parts are taken out.
+pub fn div(a: &Index, b: &Index) -> Index {
+    if let Some(d) = b.as_constant() {
+        if d < 0 {
+            return div(&a.neg(), &b.neg());
+        }
+        if d > 0 {
+            if let Some(q) = a.exact_div(d) {
+                return q;
+            }
+            // (p + c) div d = c div d + (p + c mod d) div d, and p div d is exact when
+            // every coefficient of p is a multiple of d and 0 ≤ c mod d < d.
+            let c = a.constant_term();
+            let (cq, cr) = (c.div_euclid(d), c.rem_euclid(d));
+            let p = a.sub(&Index::constant(c));
+            if let Some(q) = p.exact_div(d) {
+                return q.add(&Index::constant(cq));
+            }
+            let rest = p.add(&Index::constant(cr));
+            return Index::constant(cq).add(&Index::atom(IndexAtom::Div(Box::new(rest), Box::new(b.clone()))));
+        }
+    }
+    if let (Some(x), Some(y)) = (a.as_constant(), b.as_constant()) {
+        if let Some(q) = floor_div(x, y) {
+            return Index::constant(q);
+        }
+    }
+    if let Some(q) = divide_by_monomial(a, b) {
+        return q;
+    }
+    Index::atom(IndexAtom::Div(Box::new(a.clone()), Box::new(b.clone())))
+}
+
+/// `a mod b` in canonical form: multiples of a constant `b` are dropped from `a`.
+pub fn modulo(a: &Index, b: &Index) -> Index {
+    if let Some(d) = b.as_constant() {
+        if d > 0 {
+            let reduced = Index::from_terms(
+                a.terms()
+                    .map(|(m, c)| (m.clone(), if m.is_empty() { c.rem_euclid(d) } else { c }))
+                    .filter(|(_, c)| c % d != 0),
+            );
+            if let Some(c) = reduced.as_constant() {
+                return Index::constant(c.rem_euclid(d));
+            }
+            return Index::atom(IndexAtom::Mod(Box::new(reduced), Box::new(b.clone())));
+        }
+    }
+    if divide_by_monomial(a, b).is_some() {
+        return Index::zero();
+    }
+    Index::atom(IndexAtom::Mod(Box::new(a.clone()), Box::new(b.clone())))
+}
+
+/// `a / b` when `b` is one monomial that divides every term of `a` exactly.
+fn divide_by_monomial(a: &Index, b: &Index) -> Option<Index> {
+    let mut terms = b.terms();
+    let (bm, bc) = terms.next()?;
+    if terms.next().is_some() || bm.is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (m, c) in a.terms() {
+        if c % bc != 0 {
+            return None;
+        }
+        let mut rest = m.clone();
+        for atom in bm {
+            let at = rest.iter().position(|x| x == atom)?;
+            rest.remove(at);
+        }
+        out.push((rest, c / bc));
+    }
+    Some(Index::from_terms(out))
+}
+
+/// Operations on index expressions beyond ring arithmetic.
+pub trait IndexExt {
+    /// The value at the given names; every name must have one.
+    fn eval(&self, env: &Env) -> Result<i64, EvalError>;
+    /// Replaces the name `v` by `by` everywhere, inside `div` and `mod` too.
+    fn substitute(&self, v: &str, by: &Index) -> Index;
+    /// Every name used, inside `div` and `mod` too.
+    fn names(&self) -> BTreeSet<String>;
+    /// Whether the name `v` is used.
+    fn mentions(&self, v: &str) -> bool;
+    /// `(c, r)` with `self = c·v + r` and `v` in neither, when `self` is linear in `v`.
+    fn linear_in(&self, v: &str) -> Option<(Index, Index)>;
+}
+
+impl IndexExt for Index {
+    fn eval(&self, env: &Env) -> Result<i64, EvalError> {
+        let overflow = || EvalError::Overflow(self.to_string());
+        let mut total: i64 = 0;
+        for (m, c) in self.terms() {
+            let mut t = c;
+            for a in m {
+                let v = a.eval(env)?;
+                t = t.checked_mul(v).ok_or_else(overflow)?;
+            }
+            total = total.checked_add(t).ok_or_else(overflow)?;
+        }
+        Ok(total)
+    }
+
+    fn substitute(&self, v: &str, by: &Index) -> Index {
+        if !self.mentions(v) {
+            return self.clone();
+        }
+        self.map_atoms(&mut |a| match a {
+            IndexAtom::Var(n) if n == v => by.clone(),
+            IndexAtom::Var(_) => Index::atom(a.clone()),
+            IndexAtom::Div(x, y) => div(&x.substitute(v, by), &y.substitute(v, by)),
+            IndexAtom::Mod(x, y) => modulo(&x.substitute(v, by), &y.substitute(v, by)),
+        })
+    }
+
+    fn names(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for (m, _) in self.terms() {
+            for a in m {
+                match a {
+                    IndexAtom::Var(n) => {
+                        out.insert(n.clone());
+                    }
+                    IndexAtom::Div(x, y) | IndexAtom::Mod(x, y) => {
+                        out.extend(x.names());
+                        out.extend(y.names());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn mentions(&self, v: &str) -> bool {
+        self.terms().any(|(m, _)| {
+            m.iter().any(|a| match a {
+                IndexAtom::Var(n) => n == v,
+                IndexAtom::Div(x, y) | IndexAtom::Mod(x, y) => x.mentions(v) || y.mentions(v),
+            })
+        })
+    }
+
+    fn linear_in(&self, v: &str) -> Option<(Index, Index)> {
+        let target = IndexAtom::Var(v.to_string());
+        let (mut coeff, mut rest) = (Vec::new(), Vec::new());
+        for (m, c) in self.terms() {
+            let hits = m.iter().filter(|a| **a == target).count();
+            let inside = m.iter().any(|a| !matches!(a, IndexAtom::Var(_)) && Index::atom(a.clone()).mentions(v));
+            match (hits, inside) {
+                (0, false) => rest.push((m.clone(), c)),
+                (1, false) => coeff.push((m.iter().filter(|a| **a != target).cloned().collect(), c)),
+                _ => return None,
+            }
+        }
+        Some((Index::from_terms(coeff), Index::from_terms(rest)))
+    }
+}
+
+impl IndexAtom {
+    fn eval(&self, env: &Env) -> Result<i64, EvalError> {
+        match self {
+            IndexAtom::Var(n) => env.get(n).copied().ok_or_else(|| EvalError::Unbound(n.clone())),
+            IndexAtom::Div(x, y) | IndexAtom::Mod(x, y) => {
+                let (a, b) = (x.eval(env)?, y.eval(env)?);
+                let shown = || Index::atom(self.clone()).to_string();
+                if b == 0 {
+                    return Err(EvalError::DivByZero(shown()));
+                }
+                let r = if matches!(self, IndexAtom::Div(..)) { floor_div(a, b) } else { floor_mod(a, b) };
+                r.ok_or_else(|| EvalError::Overflow(shown()))
+            }
+        }
+    }
+}
+
+/// An index expression without spaces around `+` and `-` (`i+k-j-1`), as in elements
+/// and brackets.
+pub fn compact(p: &Index) -> String {
+    p.to_string().replace(" + ", "+").replace(" - ", "-")
+}
+
+/// Whether an index expression needs parentheses as an operand of a product, `div` or `mod`.
+pub fn is_compound(p: &Index) -> bool {
+    let mut terms = p.terms();
+    match (terms.next(), terms.next()) {
+        (Some((m, c)), None) => c < 0 && !m.is_empty(),
+        (None, _) => false,
+        _ => true,
+    }
+}
+
+fn write_operand(f: &mut dyn fmt::Write, p: &Index) -> fmt::Result {
+    let simple_atom = p.terms().count() == 1 && p.terms().all(|(m, c)| c == 1 && m.len() == 1);
+    if is_compound(p) || (p.as_constant().is_none() && !simple_atom && p.terms().any(|(m, _)| m.len() > 1)) {
+        write!(f, "({p})")
+    } else {
+        write!(f, "{p}")
+    }
+}
+
+impl fmt::Display for IndexAtom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IndexAtom::Var(n) => write!(f, "{n}"),
+            IndexAtom::Div(x, y) | IndexAtom::Mod(x, y) => {
+                let op = if matches!(self, IndexAtom::Div(..)) { "div" } else { "mod" };
+                write_operand(f, x)?;
+                write!(f, " {op} ")?;
+                write_operand(f, y)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, "", "·", &mut |f, a, alone| match a {
+            IndexAtom::Var(_) => write!(f, "{a}"),
+            _ if alone => write!(f, "{a}"),
+            _ => write!(f, "({a})"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, i64)]) -> Env {
+        pairs.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn division_by_constants_is_canonical() {
+        let (i, j) = (var("i"), var("j"));
+        let two = Index::constant(2);
+        assert_eq!(div(&i.scale(2), &two), i);
+        assert_eq!(div(&i.scale(2).add(&Index::constant(1)), &two), i);
+        let a = div(&j.sub(&i).add(&Index::constant(4)), &two);
+        let b = div(&j.sub(&i), &two).add(&Index::constant(2));
+        assert_eq!(a, b);
+        assert_eq!(a.to_string(), "(j - i) div 2 + 2");
+        assert_eq!(modulo(&j.sub(&i).add(&Index::constant(5)), &two).to_string(), "(j - i + 1) mod 2");
+        assert_eq!(modulo(&i.scale(4), &two), Index::zero());
+    }
+
+    #[test]
+    fn evaluation_floors_and_checks() {
+        let p = div(&var("j").sub(&var("i")), &var("S"));
+        assert_eq!(p.eval(&env(&[("i", 3), ("j", 0), ("S", 2)])), Ok(-2));
+        assert!(matches!(p.eval(&env(&[("i", 3), ("j", 0), ("S", 0)])), Err(EvalError::DivByZero(_))));
+        assert_eq!(var("q").eval(&env(&[])), Err(EvalError::Unbound("q".into())));
+        let big = var("n").scale(i64::MAX);
+        assert!(matches!(big.eval(&env(&[("n", 2)])), Err(EvalError::Overflow(_))));
+    }
+
+    #[test]
+    fn substitution_and_linearity() {
+        let e = var("i").add(&var("k")).sub(&var("l")).sub(&Index::constant(1));
+        let (c, r) = e.linear_in("l").unwrap();
+        assert_eq!(c, Index::constant(-1));
+        assert_eq!(r.to_string(), "i + k - 1");
+        assert_eq!(e.substitute("l", &var("j")).to_string(), "i + k - j - 1");
+        let d = div(&var("l"), &Index::constant(2));
+        assert!(d.linear_in("l").is_none());
+        assert!(d.mentions("l"));
+        assert_eq!(var("S").mul(&var("i")).linear_in("i").unwrap().0, var("S"));
+    }
+}

@@ -1,0 +1,267 @@
+//! Polynomials with integer coefficients over ordered atoms, in a canonical form.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A monomial: a sorted multiset of atoms (empty for the constant monomial).
+pub type Monomial<A> = Vec<A>;
+
+/// A polynomial `Σ c·m` with nonzero integer coefficients over sorted monomials.
+///
+/// Equal polynomials have equal representations, so `==` and hashing decide equality.
+/// Coefficient arithmetic saturates; the evaluators that produce numbers are checked.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Poly<A: Ord> {
+    terms: BTreeMap<Monomial<A>, i64>,
+}
+
+impl<A: Ord + Clone> Default for Poly<A> {
+    fn default() -> Self {
+        Poly::zero()
+    }
+}
+
+impl<A: Ord + Clone> Poly<A> {
+    /// The zero polynomial.
+    pub fn zero() -> Self {
+        Poly { terms: BTreeMap::new() }
+    }
+
+    /// The constant `c`.
+    pub fn constant(c: i64) -> Self {
+        Poly::monomial(c, Vec::new())
+    }
+
+    /// The polynomial made of one atom.
+    pub fn atom(a: A) -> Self {
+        Poly::monomial(1, vec![a])
+    }
+
+    /// `c·m`, with the monomial's atoms in any order.
+    pub fn monomial(c: i64, mut m: Monomial<A>) -> Self {
+        m.sort();
+        let mut terms = BTreeMap::new();
+        if c != 0 {
+            terms.insert(m, c);
+        }
+        Poly { terms }
+    }
+
+    /// The terms, monomial to coefficient, in canonical order.
+    pub fn terms(&self) -> impl Iterator<Item = (&Monomial<A>, i64)> {
+        self.terms.iter().map(|(m, &c)| (m, c))
+    }
+
+    /// Builds a polynomial from terms, merging equal monomials.
+    pub fn from_terms(terms: impl IntoIterator<Item = (Monomial<A>, i64)>) -> Self {
+        let mut p = Poly::zero();
+        for (m, c) in terms {
+            p.add_term(m, c);
+        }
+        p
+    }
+
+    fn add_term(&mut self, mut m: Monomial<A>, c: i64) {
+        m.sort();
+        let entry = self.terms.entry(m).or_insert(0);
+        *entry = entry.saturating_add(c);
+        if *entry == 0 {
+            self.terms.retain(|_, c| *c != 0);
+        }
+    }
+
+    /// Whether this is the zero polynomial.
+    pub fn is_zero(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// The value, when the polynomial is a constant.
+    pub fn as_constant(&self) -> Option<i64> {
+        match self.terms.iter().next() {
+            None => Some(0),
+            Some((m, &c)) if m.is_empty() && self.terms.len() == 1 => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The constant term.
+    pub fn constant_term(&self) -> i64 {
+        self.terms.get(&Vec::new()).copied().unwrap_or(0)
+    }
+
+    /// `self + other`.
+    pub fn add(&self, other: &Self) -> Self {
+        let mut p = self.clone();
+        for (m, c) in other.terms() {
+            p.add_term(m.clone(), c);
+        }
+        p
+    }
+
+    /// `self - other`.
+    pub fn sub(&self, other: &Self) -> Self {
+        self.add(&other.neg())
+    }
+
+    /// `-self`.
+    pub fn neg(&self) -> Self {
+        self.scale(-1)
+    }
+
+    /// `c · self`.
+    pub fn scale(&self, c: i64) -> Self {
+        Poly::from_terms(self.terms().map(|(m, k)| (m.clone(), k.saturating_mul(c))))
+    }
+
+    /// `self · other`.
+    pub fn mul(&self, other: &Self) -> Self {
+        let mut p = Poly::zero();
+        for (m1, c1) in self.terms() {
+            for (m2, c2) in other.terms() {
+                let mut m = m1.clone();
+                m.extend(m2.iter().cloned());
+                p.add_term(m, c1.saturating_mul(c2));
+            }
+        }
+        p
+    }
+
+    /// The greatest common divisor of the coefficients (0 for the zero polynomial).
+    pub fn content(&self) -> i64 {
+        self.terms().fold(0, |g, (_, c)| gcd(g, c))
+    }
+
+    /// Divides every coefficient by `d`, when all are multiples of it.
+    pub fn exact_div(&self, d: i64) -> Option<Self> {
+        if d == 0 || self.terms().any(|(_, c)| c % d != 0) {
+            return None;
+        }
+        Some(Poly::from_terms(self.terms().map(|(m, c)| (m.clone(), c / d))))
+    }
+
+    /// Maps every atom to a polynomial and multiplies out.
+    pub fn map_atoms<B: Ord + Clone>(&self, f: &mut impl FnMut(&A) -> Poly<B>) -> Poly<B> {
+        let mut out = Poly::zero();
+        for (m, c) in self.terms() {
+            let mut prod = Poly::constant(c);
+            for a in m {
+                prod = prod.mul(&f(a));
+            }
+            out = out.add(&prod);
+        }
+        out
+    }
+
+    /// Writes the polynomial as `2a + b·c - 3`: positive terms first, then negative ones,
+    /// then the constant; `show_atom` writes one atom (told whether it stands alone, without
+    /// a coefficient or other atoms beside it), `coef_sep` follows a coefficient
+    /// other than ±1 and `sep` joins the atoms of a monomial.
+    pub fn write(
+        &self,
+        f: &mut impl fmt::Write,
+        coef_sep: &str,
+        sep: &str,
+        show_atom: &mut impl FnMut(&mut dyn fmt::Write, &A, bool) -> fmt::Result,
+    ) -> fmt::Result {
+        if self.is_zero() {
+            return write!(f, "0");
+        }
+        let nonconst = self.terms().filter(|(m, _)| !m.is_empty());
+        let (pos, neg): (Vec<_>, Vec<_>) = nonconst.partition(|(_, c)| *c > 0);
+        let constant = self.constant_term();
+        let mut first = true;
+        for (m, c) in pos.into_iter().chain(neg) {
+            let sign = if c < 0 { "-" } else { "+" };
+            match (first, c < 0) {
+                (true, true) => write!(f, "-")?,
+                (true, false) => {}
+                (false, _) => write!(f, " {sign} ")?,
+            }
+            first = false;
+            if c.unsigned_abs() != 1 {
+                write!(f, "{}{coef_sep}", c.unsigned_abs())?;
+            }
+            let alone = m.len() == 1 && c == 1;
+            for (i, a) in m.iter().enumerate() {
+                if i > 0 {
+                    write!(f, "{sep}")?;
+                }
+                show_atom(f, a, alone)?;
+            }
+        }
+        if constant != 0 {
+            match (first, constant < 0) {
+                (true, _) => write!(f, "{constant}")?,
+                (false, true) => write!(f, " - {}", constant.unsigned_abs())?,
+                (false, false) => write!(f, " + {constant}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The greatest common divisor, always nonnegative.
+pub fn gcd(a: i64, b: i64) -> i64 {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    i64::try_from(a).unwrap_or(i64::MAX)
+}
+
+/// Division rounding toward minus infinity; `None` on division by zero or overflow.
+pub fn floor_div(a: i64, b: i64) -> Option<i64> {
+    let q = a.checked_div(b)?;
+    if a % b != 0 && ((a < 0) != (b < 0)) {
+        q.checked_sub(1)
+    } else {
+        Some(q)
+    }
+}
+
+/// The remainder of [`floor_div`]: it has the sign of `b`.
+pub fn floor_mod(a: i64, b: i64) -> Option<i64> {
+    let q = floor_div(a, b)?;
+    a.checked_sub(q.checked_mul(b)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type P = Poly<char>;
+
+    fn show(p: &P) -> String {
+        let mut s = String::new();
+        p.write(&mut s, "", "·", &mut |f, a, _| write!(f, "{a}")).unwrap();
+        s
+    }
+
+    #[test]
+    fn canonical_form_merges_and_orders_terms() {
+        let p = P::atom('i').add(&P::atom('k')).sub(&P::atom('j')).sub(&P::constant(1));
+        assert_eq!(show(&p), "i + k - j - 1");
+        let q = P::atom('k').sub(&P::constant(1)).add(&P::atom('i')).sub(&P::atom('j'));
+        assert_eq!(p, q);
+        assert!(p.sub(&q).is_zero());
+    }
+
+    #[test]
+    fn products_multiply_out() {
+        let p = P::atom('n').sub(&P::constant(1)).scale(2);
+        assert_eq!(show(&p), "2n - 2");
+        let q = P::atom('a').add(&P::atom('b')).mul(&P::atom('a').sub(&P::atom('b')));
+        assert_eq!(show(&q), "a·a - b·b");
+    }
+
+    #[test]
+    fn floor_division_rounds_down() {
+        assert_eq!(floor_div(7, 2), Some(3));
+        assert_eq!(floor_div(-7, 2), Some(-4));
+        assert_eq!(floor_div(7, -2), Some(-4));
+        assert_eq!(floor_mod(-7, 2), Some(1));
+        assert_eq!(floor_mod(7, -2), Some(-1));
+        assert_eq!(floor_div(1, 0), None);
+        assert_eq!(floor_div(i64::MIN, -1), None);
+    }
+}

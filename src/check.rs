@@ -1,0 +1,587 @@
+//! Checks: claims (proved by the e-graph, else checked by brute force over sizes, else
+//! refuted with a counterexample), the brute-force cross-check of every symbolic result,
+//! and the Jacobian tables.
+
+use crate::algebra::formula::{show_value, ElemRef};
+use crate::algebra::index::var;
+use crate::algebra::{Env, EvalError, Formula, IndexExt, Value};
+use crate::derive::{self, Derivation, Derivative, Prover, Step};
+use crate::model::{ClaimKind, Model, Role};
+use std::collections::BTreeMap;
+
+/// Why checking could not be completed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CheckError {
+    /// A symbolic result disagrees with brute force: a bug in symconv.
+    #[error("internal error (a bug in symconv): {0}")]
+    Bug(String),
+    /// The sizes make no sense for this spec.
+    #[error("{0}")]
+    Sizes(String),
+    /// Evaluation failed at concrete sizes.
+    #[error("at {sizes}: {error}")]
+    Eval {
+        /// The sizes, as `n = 10, k = 3`.
+        sizes: String,
+        /// What failed.
+        error: EvalError,
+    },
+}
+
+/// How a claim was settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The e-graph proved it.
+    Proved,
+    /// Brute force agreed at every size tried.
+    Checked,
+    /// A counterexample disproves it.
+    Refuted,
+}
+
+/// A claim with its verdict.
+#[derive(Debug, Clone)]
+pub struct ClaimReport {
+    /// The claim as written.
+    pub text: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// How: the proof's summary, the sizes checked, or the counterexample.
+    pub how: String,
+    /// The proof, when proved.
+    pub proof: Vec<Step>,
+}
+
+/// A run line with its verdict.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The run as written.
+    pub text: String,
+    /// `Some(true)` when it agrees, `Some(false)` when it does not, `None` when not executed.
+    pub holds: Option<bool>,
+    /// The details.
+    pub detail: String,
+}
+
+/// A Jacobian `∂s/∂t` at concrete sizes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// The spec's name.
+    pub spec: String,
+    /// The output tensor.
+    pub output: String,
+    /// The tensor differentiated against.
+    pub wrt: String,
+    /// `∂s_i/∂x_j`, the entry's symbolic name.
+    pub title: String,
+    /// The output's index names and the tensor's, for labels.
+    pub index_names: (Vec<String>, Vec<String>),
+    /// The sizes, in the spec's order.
+    pub sizes: Vec<(String, i64)>,
+    /// The output's shape at these sizes.
+    pub output_shape: Vec<i64>,
+    /// The tensor's shape at these sizes.
+    pub wrt_shape: Vec<i64>,
+    /// The output index of each row.
+    pub rows: Vec<Vec<i64>>,
+    /// The tensor index of each column.
+    pub cols: Vec<Vec<i64>>,
+    /// `entries[r][c]`, exact.
+    pub entries: Vec<Vec<Value>>,
+}
+
+impl Table {
+    /// The entries as text (`w[2]`, `2*w[0] + w[1]`, `0`).
+    pub fn entry_texts(&self) -> Vec<Vec<String>> {
+        self.entries.iter().map(|row| row.iter().map(show_value).collect()).collect()
+    }
+}
+
+/// `n = 10, k = 3`.
+pub fn show_sizes(sizes: &[(String, i64)]) -> String {
+    sizes.iter().map(|(n, v)| format!("{n} = {v}")).collect::<Vec<_>>().join(", ")
+}
+
+fn ordered(model: &Model, sizes: &Env) -> Vec<(String, i64)> {
+    model.sizes.iter().filter_map(|n| sizes.get(n).map(|v| (n.clone(), *v))).collect()
+}
+
+fn eval_err(model: &Model, sizes: &Env) -> impl Fn(EvalError) -> CheckError {
+    let shown = show_sizes(&ordered(model, sizes));
+    move |error| CheckError::Eval { sizes: shown.clone(), error }
+}
+
+/// The output index tuples in the domain at the given sizes, by brute force from the
+/// definition of the domain (no symbolic result is used), in row-major order.
+pub fn brute_domain(model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckError> {
+    let err = eval_err(model, sizes);
+    if let Some(shape) = &model.output.shape {
+        let dims = shape.iter().map(|d| d.eval(sizes)).collect::<Result<Vec<_>, _>>().map_err(&err)?;
+        return Ok(tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>()));
+    }
+    let reach = reach(model, sizes);
+    let mut ranges = BTreeMap::new();
+    for t in &model.tensors {
+        let dims = t.shape.iter().map(|d| d.eval(sizes)).collect::<Result<Vec<_>, _>>().map_err(&err)?;
+        let (before, after) = (t.pad.0.eval(sizes).map_err(&err)?, t.pad.1.eval(sizes).map_err(&err)?);
+        let last = dims.len() - 1;
+        let padded: Vec<(i64, i64)> = dims
+            .iter()
+            .enumerate()
+            .map(|(a, &d)| if a == last { (-before, d - 1 + after) } else { (0, d - 1) })
+            .collect();
+        ranges.insert(t.name.as_str(), (t.role, dims, padded));
+    }
+    let mut out = Vec::new();
+    let mut env = sizes.clone();
+    for i in tuples(&vec![(-reach, reach); model.output.indices.len()]) {
+        for (name, &v) in model.output.indices.iter().zip(&i) {
+            set(&mut env, name, v);
+        }
+        if valid_at(model, &ranges, &mut env, reach).map_err(&err)? {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
+/// How far from 0 output and summed indices are searched: far enough that every element
+/// index beyond it lies outside every (padded) range, for the formulas the valid rule takes.
+fn reach(model: &Model, sizes: &Env) -> i64 {
+    let mut constants = 0i64;
+    let mut coefficient = 1i64;
+    for t in &model.formula.terms {
+        for p in t.elements.iter().flat_map(|e| &e.index) {
+            constants = constants.saturating_add(p.constant_term().saturating_abs());
+            for (_, c) in p.terms() {
+                coefficient = coefficient.max(c.saturating_abs());
+            }
+        }
+    }
+    let total: i64 = sizes.values().fold(0i64, |s, v| s.saturating_add(v.saturating_abs()));
+    total.saturating_add(constants).saturating_add(4).saturating_mul(coefficient)
+}
+
+/// Each tensor's role, shape and padded range at the sizes being checked.
+type Ranges<'m> = BTreeMap<&'m str, (Role, Vec<i64>, Vec<(i64, i64)>)>;
+
+/// The valid rule at one output index: some term uses a weight element, and every term
+/// that does reads every other tensor inside its padded range.
+fn valid_at(model: &Model, ranges: &Ranges, env: &mut Env, reach: i64) -> Result<bool, EvalError> {
+    let role = |t: &str| ranges.get(t).map(|r| r.0);
+    let mut used = false;
+    for term in &model.formula.terms {
+        if !term.elements.iter().any(|e| role(&e.tensor) == Some(Role::Weight)) {
+            continue;
+        }
+        let mut t = vec![-reach; term.bound.len()];
+        loop {
+            for (name, &v) in term.bound.iter().zip(&t) {
+                set(env, name, v);
+            }
+            let mut uses = true;
+            for c in &term.brackets {
+                uses = uses && c.eval(env)?;
+            }
+            for e in term.elements.iter().filter(|e| role(&e.tensor) == Some(Role::Weight)) {
+                for (p, &d) in e.index.iter().zip(&ranges[e.tensor.as_str()].1) {
+                    uses = uses && (0..d).contains(&p.eval(env)?);
+                }
+            }
+            if uses {
+                used = true;
+                for e in term.elements.iter().filter(|e| role(&e.tensor) == Some(Role::Input)) {
+                    for (p, &(lo, hi)) in e.index.iter().zip(&ranges[e.tensor.as_str()].2) {
+                        if !(lo..=hi).contains(&p.eval(env)?) {
+                            return Ok(false);
+                        }
+                    }
+                }
+            }
+            // The next tuple of summed indices, last fastest.
+            let Some(at) = t.iter().rposition(|&v| v < reach) else { break };
+            t[at] += 1;
+            t[at + 1..].iter_mut().for_each(|v| *v = -reach);
+        }
+    }
+    Ok(used)
+}
+
+/// Sets a name's value, allocating only for a new name.
+fn set(env: &mut Env, name: &str, value: i64) {
+    match env.get_mut(name) {
+        Some(v) => *v = value,
+        None => {
+            env.insert(name.to_string(), value);
+        }
+    }
+}
+
+/// Every tuple in a box of inclusive ranges, row-major.
+fn tuples(ranges: &[(i64, i64)]) -> Vec<Vec<i64>> {
+    let mut out = vec![Vec::new()];
+    for &(lo, hi) in ranges {
+        out = out.into_iter().flat_map(|t| (lo..=hi).map(move |v| [t.clone(), vec![v]].concat())).collect();
+    }
+    out
+}
+
+/// The formula's value at each row, differentiated formally: `∂s/∂t` by brute force.
+pub fn brute_jacobian(model: &Model, sizes: &Env, wrt: &str, rows: &[Vec<i64>]) -> Result<Vec<Vec<Value>>, CheckError> {
+    let err = eval_err(model, sizes);
+    let shape = |t: &str| model.shape_at(t, sizes);
+    let dims = shape(wrt).ok_or_else(|| CheckError::Sizes(format!("`{wrt}` has no shape at these sizes")))?;
+    let cols = tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>());
+    let col_of: BTreeMap<&Vec<i64>, usize> = cols.iter().enumerate().map(|(c, t)| (t, c)).collect();
+    let mut table = Vec::new();
+    for i in rows {
+        let mut env = sizes.clone();
+        env.extend(model.output.indices.iter().cloned().zip(i.iter().copied()));
+        let s = model.formula.eval(&env, &shape).map_err(&err)?;
+        let mut row = vec![Value::zero(); cols.len()];
+        for (m, c) in s.terms() {
+            let mut seen: Vec<&ElemRef> = Vec::new();
+            for e in m.iter().filter(|e| e.tensor == wrt) {
+                if seen.contains(&e) {
+                    continue;
+                }
+                seen.push(e);
+                let times = m.iter().filter(|x| *x == e).count() as i64;
+                let mut rest = m.clone();
+                let at = rest.iter().position(|x| x == e).expect("e is in m");
+                rest.remove(at);
+                let col = col_of[&e.index];
+                row[col] = row[col].add(&Value::monomial(c.saturating_mul(times), rest));
+            }
+        }
+        table.push(row);
+    }
+    Ok(table)
+}
+
+/// A formula's table over the rows and every element of `wrt`, with the output's index
+/// names bound to the row and `wrt_names` to the column.
+fn formula_table(
+    model: &Model,
+    sizes: &Env,
+    f: &Formula,
+    wrt: &str,
+    wrt_names: &[String],
+    rows: &[Vec<i64>],
+) -> Result<Vec<Vec<Value>>, CheckError> {
+    let err = eval_err(model, sizes);
+    let shape = |t: &str| model.shape_at(t, sizes);
+    let dims = shape(wrt).unwrap_or_default();
+    let cols = tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>());
+    let mut table = Vec::new();
+    let mut env = sizes.clone();
+    for i in rows {
+        let mut row = Vec::new();
+        for (name, &v) in model.output.indices.iter().zip(i) {
+            set(&mut env, name, v);
+        }
+        for j in &cols {
+            for (name, &v) in wrt_names.iter().zip(j) {
+                set(&mut env, name, v);
+            }
+            row.push(f.eval(&env, &shape).map_err(&err)?);
+        }
+        table.push(row);
+    }
+    Ok(table)
+}
+
+/// The rows of the symbolic domain at the given sizes.
+fn domain_rows(derivation: &Derivation, model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckError> {
+    let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
+    Ok(tuples(&ranges))
+}
+
+/// The Jacobian table `∂s/∂t` from the derived closed form.
+pub fn table(model: &Model, derivation: &Derivation, wrt: &str, sizes: &Env) -> Result<Table, CheckError> {
+    let d = derivation
+        .derivatives
+        .iter()
+        .find(|d| d.wrt == wrt)
+        .ok_or_else(|| CheckError::Sizes(format!("`{wrt}` is no input or weight")))?;
+    let rows = domain_rows(derivation, model, sizes)?;
+    let wrt_shape = model.shape_at(wrt, sizes).unwrap_or_default();
+    if wrt_shape.iter().any(|&d| d <= 0) {
+        return Err(CheckError::Sizes(format!(
+            "`{wrt}` has shape {wrt_shape:?} at {}",
+            show_sizes(&ordered(model, sizes))
+        )));
+    }
+    let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
+    let output_shape: Vec<i64> = ranges.iter().map(|(lo, hi)| (hi - lo + 1).max(0)).collect();
+    let entries = formula_table(model, sizes, &d.closed_form, wrt, &d.wrt_indices, &rows)?;
+    Ok(Table {
+        spec: model.name.clone(),
+        output: model.output.name.clone(),
+        wrt: wrt.to_string(),
+        title: d.name(model),
+        index_names: (model.output.indices.clone(), d.wrt_indices.clone()),
+        sizes: ordered(model, sizes),
+        output_shape,
+        cols: tuples(&wrt_shape.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>()),
+        wrt_shape,
+        rows,
+        entries,
+    })
+}
+
+/// Cross-checks every symbolic result (domain, length, each closed form) against brute
+/// force at the given sizes; a disagreement is a bug in symconv.
+pub fn cross_check(model: &Model, derivation: &Derivation, sizes: &Env) -> Result<(), CheckError> {
+    let shown = show_sizes(&ordered(model, sizes));
+    let symbolic = domain_rows(derivation, model, sizes)?;
+    let brute = brute_domain(model, sizes)?;
+    if symbolic != brute {
+        return Err(CheckError::Bug(format!(
+            "at {shown} the derived domain has {} outputs, brute force finds {}",
+            symbolic.len(),
+            brute.len()
+        )));
+    }
+    for d in &derivation.derivatives {
+        let closed = formula_table(model, sizes, &d.closed_form, &d.wrt, &d.wrt_indices, &brute)?;
+        let expected = brute_jacobian(model, sizes, &d.wrt, &brute)?;
+        if let Some((r, c)) = first_difference(&closed, &expected) {
+            return Err(CheckError::Bug(format!(
+                "at {shown}, row {:?}, column {c}: the closed form of {} gives {}, brute force {}",
+                brute[r],
+                d.name(model),
+                show_value(&closed[r][c]),
+                show_value(&expected[r][c])
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn first_difference(a: &[Vec<Value>], b: &[Vec<Value>]) -> Option<(usize, usize)> {
+    a.iter().zip(b).enumerate().find_map(|(r, (x, y))| x.iter().zip(y).position(|(p, q)| p != q).map(|c| (r, c)))
+}
+
+/// The sizes for numeric checks: the `let` sizes, then every `n ≤ 16` (the size named
+/// `n`, else the first) with every other size from 1 to `n`, at most [`SWEEP_CAP`] sets.
+pub fn sweep(model: &Model) -> (Vec<Env>, String) {
+    let primary = model.sizes.iter().find(|n| *n == "n").or(model.sizes.first()).cloned();
+    let mut sets = vec![model.values.clone()];
+    let Some(primary) = primary else { return (sets, "the let sizes".into()) };
+    let others: Vec<&String> = model.sizes.iter().filter(|n| **n != primary).collect();
+    let count = |top: i64| (1..=top).map(|n| n.pow(others.len() as u32)).sum::<i64>();
+    let top = (1..=16).rev().find(|&t| count(t) <= SWEEP_CAP).unwrap_or(1);
+    for n in 1..=top {
+        for values in tuples(&vec![(1, n); others.len()]) {
+            let mut env: Env = others.iter().map(|s| s.to_string()).zip(values).collect();
+            env.insert(primary.clone(), n);
+            sets.push(env);
+        }
+    }
+    let rest = if others.is_empty() { String::new() } else { format!(" with every other size from 1 to {primary}") };
+    (sets, format!("the let sizes and every {primary} ≤ {top}{rest}"))
+}
+
+/// Most size sets a numeric check tries.
+pub const SWEEP_CAP: i64 = 2000;
+
+/// Whether every tensor and output axis is nonempty at these sizes.
+fn sensible(model: &Model, derivation: &Derivation, sizes: &Env) -> bool {
+    let shapes_ok = model.tensors.iter().all(|t| t.shape.iter().all(|d| d.eval(sizes).is_ok_and(|v| v > 0)));
+    let domain_ok = derivation.domain.at(sizes).is_ok_and(|r| r.iter().all(|(lo, hi)| hi >= lo));
+    shapes_ok && domain_ok
+}
+
+/// Settles every claim of the model.
+pub fn claims(model: &Model, derivation: &Derivation) -> Result<Vec<ClaimReport>, CheckError> {
+    let prover = derivation.prover();
+    model.claims.iter().map(|c| claim(model, derivation, &prover, &c.text, &c.kind)).collect()
+}
+
+fn claim(
+    model: &Model,
+    derivation: &Derivation,
+    prover: &Prover,
+    text: &str,
+    kind: &ClaimKind,
+) -> Result<ClaimReport, CheckError> {
+    let report = |verdict, how: String, proof| Ok(ClaimReport { text: text.to_string(), verdict, how, proof });
+    let (sets, described) = sweep(model);
+    match kind {
+        ClaimKind::Length { axis, value } => {
+            let derived = &derivation.lengths[*axis];
+            if let Some(proof) = derive::prove_length(derived, value) {
+                return report(Verdict::Proved, format!("the derived length is {derived}"), proof);
+            }
+            let mut tried = 0;
+            for sizes in &sets {
+                if !sensible(model, derivation, sizes) {
+                    continue;
+                }
+                tried += 1;
+                let rows = brute_domain(model, sizes)?;
+                let actual = rows.iter().map(|r| r[*axis]).collect::<std::collections::BTreeSet<_>>().len() as i64;
+                let claimed = value.eval(sizes).map_err(eval_err(model, sizes))?;
+                if actual != claimed {
+                    let at = show_sizes(&ordered(model, sizes));
+                    return report(
+                        Verdict::Refuted,
+                        format!("at {at} the length is {actual}, the claim gives {claimed}"),
+                        Vec::new(),
+                    );
+                }
+            }
+            report(
+                Verdict::Checked,
+                format!("not proved; brute force agrees at {tried} size sets ({described})"),
+                Vec::new(),
+            )
+        }
+        ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
+            let d = derivation.derivatives.iter().find(|d| d.wrt == *wrt).expect("claims name declared tensors");
+            let renamed = rename(value, out_indices, &model.output.indices, wrt_indices, &d.wrt_indices);
+            let limit = match prover.prove(model, d, &renamed) {
+                Ok(Some(proof)) => {
+                    let how = match proof.is_empty() {
+                        true => format!("it is the derived closed form of {}", d.name(model)),
+                        false => format!("it shares an e-class with the derived closed form of {}", d.name(model)),
+                    };
+                    return report(Verdict::Proved, how, proof);
+                }
+                Ok(None) => String::new(),
+                Err(e) => format!(" ({e})"),
+            };
+            let mut tried = 0;
+            for sizes in &sets {
+                if !sensible(model, derivation, sizes) {
+                    continue;
+                }
+                tried += 1;
+                let rows = brute_domain(model, sizes)?;
+                let claimed = formula_table(model, sizes, &renamed, wrt, &d.wrt_indices, &rows)?;
+                let actual = brute_jacobian(model, sizes, wrt, &rows)?;
+                if let Some((r, c)) = first_difference(&claimed, &actual) {
+                    let dims = model.shape_at(wrt, sizes).unwrap_or_default();
+                    let col = tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>())[c].clone();
+                    let at: Vec<String> = model
+                        .output
+                        .indices
+                        .iter()
+                        .zip(&rows[r])
+                        .chain(d.wrt_indices.iter().zip(&col))
+                        .map(|(n, v)| format!("{n} = {v}"))
+                        .collect();
+                    let how = format!(
+                        "at {}, {}: the claim gives {}, the definition gives {}",
+                        show_sizes(&ordered(model, sizes)),
+                        at.join(", "),
+                        show_value(&claimed[r][c]),
+                        show_value(&actual[r][c])
+                    );
+                    return report(Verdict::Refuted, how, Vec::new());
+                }
+            }
+            report(
+                Verdict::Checked,
+                format!("not proved{limit}; brute force agrees at {tried} size sets ({described})"),
+                Vec::new(),
+            )
+        }
+    }
+}
+
+/// Renames a claim's index names to the derivation's, simultaneously.
+fn rename(f: &Formula, from_out: &[String], to_out: &[String], from_wrt: &[String], to_wrt: &[String]) -> Formula {
+    let pairs: Vec<(&String, &String)> = from_out.iter().zip(to_out).chain(from_wrt.iter().zip(to_wrt)).collect();
+    let mut f = f.clone();
+    for (k, (from, _)) in pairs.iter().enumerate() {
+        f = f.substitute(from, &var(&format!("#{k}")));
+    }
+    for (k, (_, to)) in pairs.iter().enumerate() {
+        f = f.substitute(&format!("#{k}"), &var(to));
+    }
+    f
+}
+
+/// The runs of the model. Executing them on an engine is not implemented yet.
+pub fn runs(model: &Model) -> Vec<RunReport> {
+    model
+        .runs
+        .iter()
+        .map(|r| RunReport {
+            text: r.text.clone(),
+            holds: None,
+            detail: "not executed: symconv has no engine runs yet".into(),
+        })
+        .collect()
+}
+
+/// The symbolic length at the given sizes, per axis.
+pub fn length_at(model: &Model, derivation: &Derivation, sizes: &Env) -> Result<Vec<i64>, CheckError> {
+    derivation.lengths.iter().map(|l| l.eval(sizes).map_err(eval_err(model, sizes))).collect()
+}
+
+/// A derivative's closed form as `∂s_i/∂x_j = …`.
+pub fn closed_form_text(model: &Model, d: &Derivative) -> String {
+    format!("{} = {}", d.name(model), d.closed_form)
+}
+
+/// Everything `derive` shows for one spec.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The resolved spec.
+    pub model: Model,
+    /// The symbolic results.
+    pub derivation: Derivation,
+    /// The sizes used for numbers, in the spec's order.
+    pub sizes: Vec<(String, i64)>,
+    /// The output length along each axis at those sizes.
+    pub length_values: Vec<i64>,
+    /// One Jacobian table per input and weight, at those sizes.
+    pub tables: Vec<Table>,
+    /// The claims with their verdicts.
+    pub claims: Vec<ClaimReport>,
+    /// The runs with their verdicts.
+    pub runs: Vec<RunReport>,
+}
+
+impl Report {
+    /// Whether every claim holds and no run disagrees.
+    pub fn holds(&self) -> bool {
+        self.claims.iter().all(|c| c.verdict != Verdict::Refuted) && self.runs.iter().all(|r| r.holds != Some(false))
+    }
+}
+
+/// Cross-checks the derivation at the model's sizes, then builds the tables (when asked)
+/// and settles the claims and runs.
+pub fn report(model: Model, derivation: Derivation, with_tables: bool) -> Result<Report, CheckError> {
+    let sizes = model.values.clone();
+    let length_values = length_at(&model, &derivation, &sizes)?;
+    if let Some(axis) = length_values.iter().position(|&l| l <= 0) {
+        return Err(CheckError::Sizes(format!(
+            "at {} the output is empty: its length along axis {axis} is {} = {}",
+            show_sizes(&ordered(&model, &sizes)),
+            derivation.lengths[axis],
+            length_values[axis]
+        )));
+    }
+    if let Some(t) =
+        model.tensors.iter().find(|t| model.shape_at(&t.name, &sizes).is_none_or(|s| s.iter().any(|&d| d <= 0)))
+    {
+        return Err(CheckError::Sizes(format!(
+            "at {} the tensor `{}` is empty",
+            show_sizes(&ordered(&model, &sizes)),
+            t.name
+        )));
+    }
+    cross_check(&model, &derivation, &sizes)?;
+    let tables = if with_tables {
+        model.tensors.iter().map(|t| table(&model, &derivation, &t.name, &sizes)).collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
+    let claims = claims(&model, &derivation)?;
+    let runs = runs(&model);
+    Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs })
+}

@@ -1,0 +1,311 @@
+//! The command line: arguments (clap), the pipeline per command, errors and exit codes.
+
+use crate::check::{self, CheckError, Report};
+use crate::derive::{self, DeriveError};
+use crate::model::{self, ResolveError};
+use crate::render::{self, TableFormat};
+use crate::syntax::{self, Span};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+
+/// symconv: derives, proves and checks the index formulas of convolutions.
+#[derive(Debug, Parser)]
+#[command(name = "symconv", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Derive the domain, length and every ∂s/∂t with proof steps; tables; claims; runs.
+    Derive {
+        /// The spec files.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DeriveFormat::Text)]
+        format: DeriveFormat,
+        /// Sizes replacing the spec's `let` values, as `n=64,k=5`.
+        #[arg(long = "let", value_parser = parse_sizes)]
+        sizes: Option<Sizes>,
+    },
+    /// Print the Jacobian table ∂s/∂T at the spec's sizes (or --let).
+    Table {
+        /// The spec file.
+        spec: PathBuf,
+        /// The tensor T to differentiate against.
+        #[arg(long)]
+        wrt: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Sizes replacing the spec's `let` values, as `n=64,k=5`.
+        #[arg(long = "let", value_parser = parse_sizes)]
+        sizes: Option<Sizes>,
+    },
+    /// Verify the claims and runs, one line per spec; exit 1 when any fails.
+    Check {
+        /// The spec files.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// Sizes replacing the spec's `let` values, as `n=64,k=5`.
+        #[arg(long = "let", value_parser = parse_sizes)]
+        sizes: Option<Sizes>,
+    },
+}
+
+/// `derive`'s output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeriveFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON object per spec, one per line.
+    Json,
+}
+
+/// `table`'s output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A box-drawn table.
+    Text,
+    /// A Markdown table.
+    Markdown,
+    /// CSV.
+    Csv,
+    /// A LaTeX array.
+    Latex,
+    /// JSON.
+    Json,
+}
+
+impl From<Format> for TableFormat {
+    fn from(f: Format) -> TableFormat {
+        match f {
+            Format::Text => TableFormat::Text,
+            Format::Markdown => TableFormat::Markdown,
+            Format::Csv => TableFormat::Csv,
+            Format::Latex => TableFormat::Latex,
+            Format::Json => TableFormat::Json,
+        }
+    }
+}
+
+/// Sizes given on the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sizes(pub Vec<(String, i64)>);
+
+fn parse_sizes(s: &str) -> Result<Sizes, String> {
+    let mut out = Vec::new();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').ok_or_else(|| format!("expected name=value, found `{pair}`"))?;
+        let value: i64 = value.trim().parse().map_err(|_| format!("`{}` is not an integer", value.trim()))?;
+        if value < 0 {
+            return Err(format!("`{}` = {value}: sizes cannot be negative", name.trim()));
+        }
+        out.push((name.trim().to_string(), value));
+    }
+    Ok(Sizes(out))
+}
+
+/// Everything that stops a command, with what a message about it needs.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read as UTF-8 text.
+    #[error("cannot read {}: {why}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// A mistake in a spec, with its place.
+    #[error("{message}")]
+    Spec {
+        /// The file.
+        path: PathBuf,
+        /// Its text.
+        src: String,
+        /// Where.
+        span: Span,
+        /// What is wrong.
+        message: String,
+        /// What to do, when known.
+        hint: Option<String>,
+    },
+    /// A derivation that could not be completed.
+    #[error("{}: {error}", path.display())]
+    Derive {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        error: DeriveError,
+    },
+    /// A check that could not be completed.
+    #[error("{}: {error}", path.display())]
+    Check {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        error: CheckError,
+    },
+    /// A usage mistake not caught by the argument parser.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// The exit status: 2 for bad input or usage, 3 for a bug in symconv.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Check { error: CheckError::Bug(_), .. } => 3,
+            _ => 2,
+        }
+    }
+}
+
+/// What a command prints, and its exit status.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Standard output.
+    pub stdout: String,
+    /// 0 when every claim and run holds, 1 otherwise.
+    pub code: i32,
+}
+
+/// Reads, parses and resolves one spec.
+pub fn load(path: &Path, sizes: Option<&Sizes>) -> Result<crate::model::Model, Error> {
+    let read_err = |why: String| Error::Read { path: path.to_path_buf(), why };
+    let bytes = std::fs::read(path).map_err(|e| read_err(e.to_string()))?;
+    let src = String::from_utf8(bytes).map_err(|e| {
+        read_err(format!("it is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+    })?;
+    let spec_err = |span: Span, message: String, hint: Option<String>| Error::Spec {
+        path: path.to_path_buf(),
+        src: src.clone(),
+        span,
+        message,
+        hint,
+    };
+    let spec = syntax::parse(&src).map_err(|e| spec_err(e.span, format!("expected {}", e.expected), None))?;
+    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let overrides = sizes.map(|s| s.0.as_slice()).unwrap_or_default();
+    model::resolve(&spec, &src, &name, overrides)
+        .map_err(|ResolveError { span, message, hint }| spec_err(span, message, hint))
+}
+
+fn analyse(path: &Path, sizes: Option<&Sizes>, tables: bool) -> Result<Report, Error> {
+    let model = load(path, sizes)?;
+    let derivation = derive::derive(&model).map_err(|error| Error::Derive { path: path.to_path_buf(), error })?;
+    check::report(model, derivation, tables).map_err(|error| Error::Check { path: path.to_path_buf(), error })
+}
+
+/// Runs a command to completion; nothing is printed here.
+pub fn run(cli: Cli) -> Result<Outcome, Error> {
+    match cli.command {
+        Command::Derive { specs, format, sizes } => {
+            let mut stdout = String::new();
+            let mut holds = true;
+            for (k, path) in specs.iter().enumerate() {
+                let r = analyse(path, sizes.as_ref(), format == DeriveFormat::Text)?;
+                holds &= r.holds();
+                if k > 0 && format == DeriveFormat::Text {
+                    stdout.push('\n');
+                }
+                stdout += &match format {
+                    DeriveFormat::Text => render::derive_text(&r),
+                    DeriveFormat::Json => render::derive_json(&r),
+                };
+            }
+            Ok(Outcome { stdout, code: if holds { 0 } else { 1 } })
+        }
+        Command::Table { spec, wrt, format, sizes } => {
+            let model = load(&spec, sizes.as_ref())?;
+            if model.tensor(&wrt).is_none() {
+                let names: Vec<&str> = model.tensors.iter().map(|t| t.name.as_str()).collect();
+                return Err(Error::Usage(format!(
+                    "--wrt {wrt}: `{}` has no input or weight `{wrt}` (it has {})",
+                    spec.display(),
+                    names.join(", ")
+                )));
+            }
+            let derivation = derive::derive(&model).map_err(|error| Error::Derive { path: spec.clone(), error })?;
+            let check_err = |error| Error::Check { path: spec.clone(), error };
+            check::cross_check(&model, &derivation, &model.values).map_err(check_err)?;
+            let table = check::table(&model, &derivation, &wrt, &model.values).map_err(check_err)?;
+            Ok(Outcome { stdout: render::table(&table, format.into()), code: 0 })
+        }
+        Command::Check { specs, sizes } => {
+            let mut stdout = String::new();
+            let mut holds = true;
+            for path in &specs {
+                let r = analyse(path, sizes.as_ref(), false)?;
+                holds &= r.holds();
+                stdout += &render::check_line(&r);
+            }
+            Ok(Outcome { stdout, code: if holds { 0 } else { 1 } })
+        }
+    }
+}
+
+/// The error as the user sees it: for a spec mistake, the file, line and column, the
+/// source line with the span marked, and a hint.
+pub fn diagnostic(e: &Error, color: bool) -> String {
+    let Error::Spec { path, src, span, message, hint } = e else { return format!("error: {e}\n") };
+    use ariadne::{Config, IndexType, Label, Report, ReportKind, Source};
+    let name = path.display().to_string();
+    let start = span.start.min(src.len());
+    let end = span.end.clamp(start, src.len());
+    let (line, col) = line_col(src, start);
+    let mut report = Report::build(ReportKind::Error, (name.as_str(), start..end))
+        .with_config(Config::default().with_color(color).with_index_type(IndexType::Byte))
+        .with_message(format!("{message} ({name}:{line}:{col})"))
+        .with_label(Label::new((name.as_str(), start..end)).with_message(message));
+    if let Some(h) = hint {
+        report = report.with_help(h);
+    }
+    let mut out = Vec::new();
+    let written = report.finish().write((name.as_str(), Source::from(src.as_str())), &mut out);
+    match written {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(_) => format!("error: {name}:{line}:{col}: {message}\n"),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let mut at = offset.min(src.len());
+    while !src.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &src[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_sizes("n=64, k=5"), Ok(Sizes(vec![("n".into(), 64), ("k".into(), 5)])));
+        assert!(parse_sizes("n").is_err());
+        assert!(parse_sizes("n=-1").is_err());
+    }
+
+    #[test]
+    fn line_and_column() {
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("Σx", 2), (1, 2));
+    }
+}

@@ -1,0 +1,195 @@
+//! The output domain: from an `output` line, or by the valid rule of the spec language.
+
+use super::DeriveError;
+use crate::algebra::index::{div, var};
+use crate::algebra::{Bound, Env, EvalError, Index, IndexExt, Term};
+use crate::model::{Model, Role};
+
+/// The output domain: a box, `lo ≤ i ≤ hi` on each axis, symbolic in the sizes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Domain {
+    /// Per axis, the lowest and highest output index.
+    pub axes: Vec<(Index, Index)>,
+    /// Whether an `output` line gave it (else the valid rule derived it).
+    pub from_output_line: bool,
+}
+
+impl Domain {
+    /// The number of output indices along `axis`: `hi - lo + 1`.
+    pub fn length(&self, axis: usize) -> Index {
+        let (lo, hi) = &self.axes[axis];
+        hi.sub(lo).add(&Index::constant(1))
+    }
+
+    /// The domain as bounds on the named output indices.
+    pub fn bounds(&self, names: &[String]) -> Vec<Bound> {
+        names
+            .iter()
+            .zip(&self.axes)
+            .map(|(n, (lo, hi))| Bound { var: n.clone(), lo: Some(lo.clone()), hi: Some(hi.clone()) })
+            .collect()
+    }
+
+    /// The concrete `(lo, hi)` of each axis at the given sizes.
+    pub fn at(&self, sizes: &Env) -> Result<Vec<(i64, i64)>, EvalError> {
+        self.axes.iter().map(|(lo, hi)| Ok((lo.eval(sizes)?, hi.eval(sizes)?))).collect()
+    }
+}
+
+/// Computes the output domain of a model.
+pub fn domain(model: &Model) -> Result<Domain, DeriveError> {
+    if let Some(shape) = &model.output.shape {
+        let axes = shape.iter().map(|l| (Index::zero(), l.sub(&Index::constant(1)))).collect();
+        return Ok(Domain { axes, from_output_line: true });
+    }
+    let mut found: Option<Vec<Index>> = None;
+    for term in &model.formula.terms {
+        let Some(constraints) = term_constraints(model, term)? else { continue };
+        match &found {
+            None => found = Some(constraints),
+            Some(c) if *c == constraints => {}
+            Some(_) => return Err(unsupported("its terms give different domains")),
+        }
+    }
+    let constraints = found.ok_or_else(|| unsupported("no term uses an element of a weight"))?;
+    let mut axes = Vec::new();
+    for i in &model.output.indices {
+        let (mut lo, mut hi) = (Vec::new(), Vec::new());
+        for q in &constraints {
+            let Some((c, r)) = q.linear_in(i) else {
+                return Err(unsupported(&format!("the constraint 0 ≤ {q} is not linear in `{i}`")));
+            };
+            if c.is_zero() {
+                continue;
+            }
+            if model.output.indices.iter().any(|o| o != i && r.mentions(o)) {
+                return Err(unsupported(&format!("the constraint 0 ≤ {q} ties several output indices")));
+            }
+            // c·i + r ≥ 0: i ≥ ⌈-r / c⌉ = -(r div c) when c > 0; i ≤ r div (-c) when c < 0.
+            match sign(&c) {
+                Some(true) => lo.push(div(&r, &c).neg()),
+                Some(false) => hi.push(div(&r, &c.neg())),
+                None => return Err(unsupported(&format!("the sign of `{c}` is unknown"))),
+            }
+        }
+        let lo = tightest(lo, true).ok_or_else(|| unsupported(&format!("`{i}` has no lower bound")))?;
+        let hi = tightest(hi, false).ok_or_else(|| unsupported(&format!("`{i}` has no upper bound")))?;
+        axes.push((lo, hi));
+    }
+    Ok(Domain { axes, from_output_line: false })
+}
+
+fn unsupported(why: &str) -> DeriveError {
+    DeriveError::Domain(format!(
+        "the valid rule cannot be applied symbolically: {why}; state the output shape with an `output` line"
+    ))
+}
+
+/// The constraints `q ≥ 0` on the output indices that one term's weight elements impose,
+/// or `None` when the term uses no weight.
+fn term_constraints(model: &Model, term: &Term) -> Result<Option<Vec<Index>>, DeriveError> {
+    let is_weight = |t: &str| model.tensor(t).is_some_and(|t| t.role == Role::Weight);
+    if !term.elements.iter().any(|e| is_weight(&e.tensor)) {
+        return Ok(None);
+    }
+    if !term.brackets.is_empty() {
+        return Err(unsupported("the formula has Iverson brackets"));
+    }
+    // Parametrise the summed indices by the weight's element indices m#a ∈ [0, K_a - 1].
+    let mut term = term.clone();
+    let mut params: Vec<Bound> = Vec::new();
+    let mut constraints = Vec::new();
+    let weights: Vec<_> = term.elements.iter().filter(|e| is_weight(&e.tensor)).cloned().collect();
+    for w in weights {
+        let shape = &model.tensor(&w.tensor).expect("weights are declared").shape;
+        for (axis, dim) in shape.iter().enumerate() {
+            let e = term.elements.iter().find(|x| x.tensor == w.tensor).expect("present").index[axis].clone();
+            let hi = dim.sub(&Index::constant(1));
+            let solvable = term.bound.iter().find_map(|t| {
+                let (c, r) = e.linear_in(t)?;
+                matches!(c.as_constant(), Some(1 | -1)).then(|| (t.clone(), c, r))
+            });
+            match solvable {
+                Some((t, c, r)) => {
+                    let m = format!("{}#{}", w.tensor, params.len());
+                    // c·t + r = m  ⟹  t = c·(m - r) for c = ±1.
+                    let value = var(&m).sub(&r).mul(&c);
+                    term = term.substitute_bound(&t, &value);
+                    params.push(Bound { var: m, lo: Some(Index::zero()), hi: Some(hi) });
+                }
+                None if term.bound.iter().any(|t| e.mentions(t)) => {
+                    return Err(unsupported(&format!("the weight index `{e}` cannot be solved for a summed index")));
+                }
+                None => {
+                    constraints.push(e.clone());
+                    constraints.push(hi.sub(&e));
+                }
+            }
+        }
+    }
+    for x in term.elements.iter().filter(|e| !is_weight(&e.tensor)) {
+        if let Some(t) = term.bound.iter().find(|t| x.index.iter().any(|p| p.mentions(t))) {
+            return Err(unsupported(&format!("the summed index `{t}` is not fixed by a weight index")));
+        }
+        let tensor = model.tensor(&x.tensor).expect("elements name declared tensors");
+        let last = tensor.shape.len() - 1;
+        for (axis, (e, dim)) in x.index.iter().zip(&tensor.shape).enumerate() {
+            let (before, after) = if axis == last { tensor.pad.clone() } else { (Index::zero(), Index::zero()) };
+            // -before ≤ e ≤ dim - 1 + after, for every weight index in its range.
+            for q in [e.add(&before), dim.sub(&Index::constant(1)).add(&after).sub(e)] {
+                constraints.push(minimum(&q, &params)?);
+            }
+        }
+    }
+    let mut sorted: Vec<Index> = Vec::new();
+    for q in constraints {
+        if q.as_constant().is_some_and(|c| c >= 0) || sorted.contains(&q) {
+            continue;
+        }
+        sorted.push(q);
+    }
+    sorted.sort();
+    Ok(Some(sorted))
+}
+
+/// The minimum of `q` over the box of weight indices.
+fn minimum(q: &Index, params: &[Bound]) -> Result<Index, DeriveError> {
+    let mut q = q.clone();
+    for b in params {
+        let (c, r) = q.linear_in(&b.var).ok_or_else(|| unsupported("an index is not linear in the weight index"))?;
+        let side = match sign(&c) {
+            _ if c.is_zero() => continue,
+            Some(true) => b.lo.as_ref(),
+            Some(false) => b.hi.as_ref(),
+            None => return Err(unsupported(&format!("the sign of `{c}` is unknown"))),
+        };
+        q = r.add(&c.mul(side.expect("parameters have both bounds")));
+    }
+    Ok(q)
+}
+
+/// `Some(true)` when `c` > 0 for all sizes ≥ 1, `Some(false)` when `c` < 0, else `None`.
+fn sign(c: &Index) -> Option<bool> {
+    let positive = |p: &Index| p.terms().all(|(_, k)| k > 0) && !p.is_zero();
+    if positive(c) {
+        Some(true)
+    } else if positive(&c.neg()) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The tightest of several bounds, when their differences are constants.
+fn tightest(mut bounds: Vec<Index>, lower: bool) -> Option<Index> {
+    bounds.sort();
+    bounds.dedup();
+    let mut best = bounds.pop()?;
+    for b in bounds {
+        let d = b.sub(&best).as_constant()?;
+        if (lower && d > 0) || (!lower && d < 0) {
+            best = b;
+        }
+    }
+    Some(best)
+}

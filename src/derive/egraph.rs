@@ -1,0 +1,755 @@
+//! The e-graph: a language of formulas with Σ and ∂ over canonical leaves, the rules,
+//! a runner with explicit limits, extraction, and explanations turned into proof steps.
+//!
+//! Index arithmetic never enters the e-graph as operators: every index expression,
+//! element and bracket is a leaf in the algebra's canonical form, so hash-consing merges
+//! equal ones and no associativity/commutativity rule ever touches an index.
+
+use super::DeriveError;
+use crate::algebra::cond::{eq, Bound};
+use crate::algebra::formula::show_brackets;
+use crate::algebra::index::{div, modulo};
+use crate::algebra::{Cond, Element, Formula, Index, IndexExt, Term};
+use egg::{
+    define_language, rewrite, Analysis, Applier, CostFunction, DidMerge, ENodeOrVar, Extractor, FlatTerm, Id, Language,
+    Pattern, PatternAst, RecExpr, Rewrite, Runner, StopReason, Subst, Symbol, Var,
+};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A leaf of the e-graph: an index-valued factor, a tensor element or an Iverson bracket.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Leaf {
+    /// An integer or index-valued factor.
+    Value(Index),
+    /// A tensor element.
+    Element(Element),
+    /// An Iverson bracket of an undecided condition.
+    Bracket(Cond),
+}
+
+impl FromStr for Leaf {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse::<i64>().map(|c| Leaf::Value(Index::constant(c))).map_err(|e| e.to_string())
+    }
+}
+
+impl fmt::Display for Leaf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Leaf::Value(p) => write!(f, "{p}"),
+            Leaf::Element(e) => write!(f, "{e}"),
+            Leaf::Bracket(c) => write!(f, "[{c}]"),
+        }
+    }
+}
+
+/// The bracket `[c]` as a leaf: decided conditions become 0 or 1.
+pub fn bracket(c: Cond) -> Leaf {
+    match c.decided() {
+        Some(b) => Leaf::Value(Index::constant(b.into())),
+        None => Leaf::Bracket(c),
+    }
+}
+
+impl Leaf {
+    fn substitute(&self, v: &str, by: &Index) -> Leaf {
+        match self {
+            Leaf::Value(p) => Leaf::Value(p.substitute(v, by)),
+            Leaf::Element(e) => Leaf::Element(Element {
+                tensor: e.tensor.clone(),
+                index: e.index.iter().map(|p| p.substitute(v, by)).collect(),
+            }),
+            Leaf::Bracket(c) => bracket(c.substitute(v, by)),
+        }
+    }
+}
+
+define_language! {
+    /// The e-graph's language: sums, products, Σ and ∂ over canonical leaves.
+    pub enum Node {
+        "+" = Add([Id; 2]),
+        "*" = Mul([Id; 2]),
+        "sum" = Sum([Id; 2]),
+        "d" = Diff([Id; 2]),
+        Leaf(Leaf),
+        Name(Symbol),
+    }
+}
+
+/// The e-graph type used throughout.
+pub type EGraph = egg::EGraph<Node, DiffFree>;
+
+/// The rewrite type used throughout.
+pub type Rule = Rewrite<Node, DiffFree>;
+
+/// An e-class analysis: whether the class holds a term without ∂, so that Σ-δ
+/// elimination only extracts bodies that are fully differentiated.
+#[derive(Default)]
+pub struct DiffFree;
+
+impl Analysis<Node> for DiffFree {
+    type Data = bool;
+
+    fn make(egraph: &mut EGraph, enode: &Node, _id: Id) -> bool {
+        !matches!(enode, Node::Diff(_)) && enode.children().iter().all(|c| egraph[*c].data)
+    }
+
+    fn merge(&mut self, a: &mut bool, b: bool) -> DidMerge {
+        let before = *a;
+        *a |= b;
+        DidMerge(!before && b, before && !b)
+    }
+}
+
+/// A formula as a tree, the shape in which symconv builds, rewrites and prints terms.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tree {
+    /// `a + b`
+    Add(Box<Tree>, Box<Tree>),
+    /// `a · b`
+    Mul(Box<Tree>, Box<Tree>),
+    /// `Σ_v body`
+    Sum(String, Box<Tree>),
+    /// `∂ body / ∂ element`
+    Diff(Box<Tree>, Element),
+    /// A leaf.
+    Leaf(Leaf),
+}
+
+impl Tree {
+    fn value(c: i64) -> Tree {
+        Tree::Leaf(Leaf::Value(Index::constant(c)))
+    }
+
+    /// The product of the factors, right-nested; 1 when there are none.
+    pub fn product(factors: Vec<Tree>) -> Tree {
+        factors.into_iter().rev().reduce(|acc, f| Tree::Mul(Box::new(f), Box::new(acc))).unwrap_or(Tree::value(1))
+    }
+
+    /// The sum of the terms, right-nested; 0 when there are none.
+    pub fn sum(terms: Vec<Tree>) -> Tree {
+        terms.into_iter().rev().reduce(|acc, t| Tree::Add(Box::new(t), Box::new(acc))).unwrap_or(Tree::value(0))
+    }
+
+    /// The factors of a product (the tree itself when it is no product).
+    pub fn factors(&self) -> Vec<&Tree> {
+        match self {
+            Tree::Mul(a, b) => [a.factors(), b.factors()].concat(),
+            t => vec![t],
+        }
+    }
+
+    fn summands(&self) -> Vec<&Tree> {
+        match self {
+            Tree::Add(a, b) => [a.summands(), b.summands()].concat(),
+            t => vec![t],
+        }
+    }
+
+    fn has_diff(&self) -> bool {
+        match self {
+            Tree::Diff(..) => true,
+            Tree::Add(a, b) | Tree::Mul(a, b) => a.has_diff() || b.has_diff(),
+            Tree::Sum(_, b) => b.has_diff(),
+            Tree::Leaf(_) => false,
+        }
+    }
+
+    /// Replaces the free name `v` by `by`.
+    pub fn substitute(&self, v: &str, by: &Index) -> Tree {
+        match self {
+            Tree::Add(a, b) => Tree::Add(Box::new(a.substitute(v, by)), Box::new(b.substitute(v, by))),
+            Tree::Mul(a, b) => Tree::Mul(Box::new(a.substitute(v, by)), Box::new(b.substitute(v, by))),
+            Tree::Sum(u, _) if u == v => self.clone(),
+            Tree::Sum(u, b) => Tree::Sum(u.clone(), Box::new(b.substitute(v, by))),
+            Tree::Diff(b, t) => Tree::Diff(Box::new(b.substitute(v, by)), t.clone()),
+            Tree::Leaf(l) => Tree::Leaf(l.substitute(v, by)),
+        }
+    }
+
+    /// The formula's tree, each product in canonical order: the coefficient, the
+    /// elements, then the brackets sorted and without repeats.
+    pub fn from_formula(f: &Formula) -> Tree {
+        let terms = f.terms.iter().map(|t| {
+            let mut factors = Vec::new();
+            if t.coeff != Index::constant(1) {
+                factors.push(Tree::Leaf(Leaf::Value(t.coeff.clone())));
+            }
+            factors.extend(t.elements.iter().map(|e| Tree::Leaf(Leaf::Element(e.clone()))));
+            factors.extend(t.brackets.iter().map(|c| Tree::Leaf(bracket(c.clone()))));
+            let body = Tree::product(canonical(factors, &|_| Vec::new()));
+            t.bound.iter().rev().fold(body, |b, v| Tree::Sum(v.clone(), Box::new(b)))
+        });
+        Tree::sum(terms.collect())
+    }
+
+    /// The tree with `guard(e)`'s brackets added to every product holding an element `e`,
+    /// where they are missing.
+    pub fn guarded(&self, guard: &dyn Fn(&Element) -> Vec<Cond>) -> Tree {
+        match self {
+            Tree::Add(a, b) => Tree::Add(Box::new(a.guarded(guard)), Box::new(b.guarded(guard))),
+            Tree::Sum(v, b) => Tree::Sum(v.clone(), Box::new(b.guarded(guard))),
+            Tree::Diff(b, t) => Tree::Diff(Box::new(b.guarded(guard)), t.clone()),
+            Tree::Mul(..) | Tree::Leaf(_) => {
+                let factors = self
+                    .factors()
+                    .into_iter()
+                    .map(|f| if let Tree::Leaf(_) = f { f.clone() } else { f.guarded(guard) })
+                    .collect();
+                Tree::product(canonical(factors, guard))
+            }
+        }
+    }
+
+    /// The tree as a formula (sums of products), when it holds no ∂.
+    pub fn to_formula(&self) -> Option<Formula> {
+        let terms = match self {
+            Tree::Add(a, b) => [a.to_formula()?.terms, b.to_formula()?.terms].concat(),
+            Tree::Mul(a, b) => {
+                let (xs, ys) = (a.to_formula()?, b.to_formula()?);
+                xs.terms.iter().flat_map(|x| ys.terms.iter().map(move |y| x.mul(y))).collect()
+            }
+            Tree::Sum(v, b) => b
+                .to_formula()?
+                .terms
+                .into_iter()
+                .map(|t| Term { bound: [vec![v.clone()], t.bound].concat(), ..t })
+                .collect(),
+            Tree::Diff(..) => return None,
+            Tree::Leaf(Leaf::Value(p)) if p.is_zero() => Vec::new(),
+            Tree::Leaf(Leaf::Value(p)) => vec![Term::constant(p.clone())],
+            Tree::Leaf(Leaf::Element(e)) => {
+                vec![Term { elements: vec![e.clone()], ..Term::constant(Index::constant(1)) }]
+            }
+            Tree::Leaf(Leaf::Bracket(c)) => {
+                vec![Term { brackets: vec![c.clone()], ..Term::constant(Index::constant(1)) }]
+            }
+        };
+        Some(Formula { terms })
+    }
+
+    /// The tree as an e-graph expression.
+    pub fn to_expr(&self) -> RecExpr<Node> {
+        let mut expr = RecExpr::default();
+        self.add_to(&mut expr);
+        expr
+    }
+
+    fn add_to(&self, expr: &mut RecExpr<Node>) -> Id {
+        let node = match self {
+            Tree::Add(a, b) => Node::Add([a.add_to(expr), b.add_to(expr)]),
+            Tree::Mul(a, b) => Node::Mul([a.add_to(expr), b.add_to(expr)]),
+            Tree::Sum(v, b) => {
+                let name = expr.add(Node::Name(Symbol::from(v.as_str())));
+                Node::Sum([name, b.add_to(expr)])
+            }
+            Tree::Diff(b, t) => {
+                let body = b.add_to(expr);
+                Node::Diff([body, expr.add(Node::Leaf(Leaf::Element(t.clone())))])
+            }
+            Tree::Leaf(l) => Node::Leaf(l.clone()),
+        };
+        expr.add(node)
+    }
+
+    /// The tree of an e-graph expression (its root is the last node).
+    pub fn from_expr(expr: &RecExpr<Node>) -> Tree {
+        fn at(expr: &RecExpr<Node>, id: Id) -> Tree {
+            let node = &expr[id];
+            from_node(node, node.children().iter().map(|&c| at(expr, c)).collect())
+        }
+        at(expr, Id::from(expr.as_ref().len() - 1))
+    }
+
+    /// The tree of one step of an explanation.
+    fn from_flat(ft: &FlatTerm<Node>) -> Tree {
+        from_node(&ft.node, ft.children.iter().map(Tree::from_flat).collect())
+    }
+}
+
+/// A product's factors in canonical order, with `guard`'s brackets for each element added
+/// where missing: other factors as they come, then the brackets sorted, each once.
+fn canonical(factors: Vec<Tree>, guard: &dyn Fn(&Element) -> Vec<Cond>) -> Vec<Tree> {
+    let mut brackets: Vec<Cond> = Vec::new();
+    let mut out = Vec::new();
+    for f in factors {
+        match f {
+            Tree::Leaf(Leaf::Bracket(c)) => brackets.push(c),
+            Tree::Leaf(Leaf::Element(ref e)) => {
+                for g in guard(e) {
+                    if let Leaf::Bracket(c) = bracket(g) {
+                        brackets.push(c);
+                    }
+                }
+                out.push(f);
+            }
+            f => out.push(f),
+        }
+    }
+    brackets.sort();
+    brackets.dedup();
+    out.extend(brackets.into_iter().map(|c| Tree::Leaf(Leaf::Bracket(c))));
+    out
+}
+
+/// A tree node from an e-graph node and its children, already converted.
+fn from_node(node: &Node, mut kids: Vec<Tree>) -> Tree {
+    let mut kid = |k: usize| Box::new(std::mem::replace(&mut kids[k], Tree::value(0)));
+    match node {
+        Node::Add(_) => Tree::Add(kid(0), kid(1)),
+        Node::Mul(_) => Tree::Mul(kid(0), kid(1)),
+        Node::Sum(_) => {
+            let (name, body) = (kid(0), kid(1));
+            Tree::Sum(name.to_string(), body)
+        }
+        Node::Diff(_) => {
+            let (body, target) = (kid(0), kid(1));
+            match *target {
+                Tree::Leaf(Leaf::Element(e)) => Tree::Diff(body, e),
+                other => Tree::Diff(body, Element { tensor: other.to_string(), index: Vec::new() }),
+            }
+        }
+        Node::Leaf(l) => Tree::Leaf(l.clone()),
+        Node::Name(n) => Tree::Leaf(Leaf::Value(crate::algebra::index::var(n.as_str()))),
+    }
+}
+
+impl fmt::Display for Tree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tree::Add(..) => {
+                for (i, t) in self.summands().into_iter().enumerate() {
+                    if i > 0 {
+                        write!(f, " + ")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                Ok(())
+            }
+            Tree::Mul(..) => {
+                let factors = self.factors();
+                let elements: Vec<Element> = factors
+                    .iter()
+                    .filter_map(|t| match t {
+                        Tree::Leaf(Leaf::Element(e)) => Some(e.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let brackets: Vec<Cond> = factors
+                    .iter()
+                    .filter_map(|t| match t {
+                        Tree::Leaf(Leaf::Bracket(c)) => Some(c.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let mut parts = Vec::new();
+                let others: Vec<&&Tree> =
+                    factors.iter().filter(|t| !matches!(t, Tree::Leaf(Leaf::Bracket(_)))).collect();
+                let last = others.len().saturating_sub(1);
+                for (i, t) in others.into_iter().enumerate() {
+                    parts.push(match t {
+                        Tree::Add(..) => format!("({t})"),
+                        Tree::Sum(..) | Tree::Diff(..) if i < last || !brackets.is_empty() => format!("({t})"),
+                        Tree::Leaf(Leaf::Value(p)) if crate::algebra::index::is_compound(p) => format!("({p})"),
+                        t => t.to_string(),
+                    });
+                }
+                parts.extend(show_brackets(&brackets, &elements).into_iter().map(|b| format!("[{b}]")));
+                write!(f, "{}", parts.join(" "))
+            }
+            Tree::Sum(v, b) => match **b {
+                Tree::Add(..) => write!(f, "Σ_{v} ({b})"),
+                _ => write!(f, "Σ_{v} {b}"),
+            },
+            Tree::Diff(b, t) if matches!(**b, Tree::Leaf(_)) => write!(f, "∂{b}/∂{t}"),
+            Tree::Diff(b, t) => write!(f, "∂/∂{t} ({b})"),
+            Tree::Leaf(l) => write!(f, "{l}"),
+        }
+    }
+}
+
+/// One numbered step of a proof: the rule applied and the expression it gave.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// The rule's name (`d-product`, `sigma-delta`, …).
+    pub rule: String,
+    /// The whole expression after the step.
+    pub expr: String,
+}
+
+/// Explicit bounds on the work of one e-graph run.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Most e-nodes.
+    pub nodes: usize,
+    /// Most iterations.
+    pub iterations: usize,
+    /// Most time.
+    pub time: Duration,
+}
+
+/// The limits every run uses.
+pub const LIMITS: Limits = Limits { nodes: 20_000, iterations: 40, time: Duration::from_secs(2) };
+
+/// What each rule does, for readers of a proof.
+#[rustfmt::skip]
+pub const RULES: &[(&str, &str)] = &[
+    ("definition",         "the formula as written"),
+    ("range-guard",        "a tensor reads 0 outside its shape: x_e = x_e [0 ≤ e ≤ n-1]"),
+    ("d-sum",              "∂ passes under Σ"),
+    ("d-add",              "∂ of a sum is the sum of the ∂s"),
+    ("d-product",          "product rule: ∂(ab) = ∂a b + a ∂b"),
+    ("d-element",          "the derivative of a tensor element is a δ: ∂x_e/∂x_j = [e = j]"),
+    ("d-other-tensor",     "elements of another tensor do not depend on this one"),
+    ("d-constant",         "index values and brackets do not depend on any tensor"),
+    ("zero-times",         "0 · a = 0"),
+    ("times-zero",         "a · 0 = 0"),
+    ("one-times",          "1 · a = a"),
+    ("times-one",          "a · 1 = a"),
+    ("zero-plus",          "0 + a = a"),
+    ("plus-zero",          "a + 0 = a"),
+    ("sum-zero",           "Σ 0 = 0"),
+    ("sum-add",            "Σ distributes over +"),
+    ("sigma-delta",        "Σ-δ elimination: Σ_l [a·l + b = 0] f(l) = [a | b] f(-b/a)"),
+    ("drop-implied",       "a bracket implied by the domain (output in range, index in shape) is 1"),
+    ("mul-comm",           "a b = b a"),
+    ("mul-assoc",          "a (b c) = (a b) c"),
+    ("add-comm",           "a + b = b + a"),
+    ("add-assoc",          "a + (b + c) = (a + b) + c"),
+    ("bracket-idempotent", "[c] [c] = [c]"),
+    ("index-normalisation","both sides have the same canonical index form"),
+];
+
+/// The rules that differentiate and simplify; `facts` bound the free indices.
+#[rustfmt::skip]
+pub fn derivation_rules(facts: Arc<Vec<Bound>>) -> Vec<Rule> {
+    vec![
+        rewrite!("d-sum";     "(d (sum ?v ?b) ?t)" => "(sum ?v (d ?b ?t))"),
+        rewrite!("d-add";     "(d (+ ?a ?b) ?t)"   => "(+ (d ?a ?t) (d ?b ?t))"),
+        rewrite!("d-product"; "(d (* ?a ?b) ?t)"   => "(+ (* (d ?a ?t) ?b) (* ?a (d ?b ?t)))"),
+        computed("d-element",      "(d ?e ?t)", d_element),
+        computed("d-other-tensor", "(d ?e ?t)", d_other_tensor),
+        computed("d-constant",     "(d ?e ?t)", d_constant),
+        rewrite!("zero-times"; "(* 0 ?a)" => "0"),
+        rewrite!("times-zero"; "(* ?a 0)" => "0"),
+        rewrite!("one-times";  "(* 1 ?a)" => "?a"),
+        rewrite!("times-one";  "(* ?a 1)" => "?a"),
+        rewrite!("zero-plus";  "(+ 0 ?a)" => "?a"),
+        rewrite!("plus-zero";  "(+ ?a 0)" => "?a"),
+        rewrite!("sum-zero";   "(sum ?v 0)"          => "0"),
+        rewrite!("sum-add";    "(sum ?v (+ ?a ?b))"  => "(+ (sum ?v ?a) (sum ?v ?b))"),
+        computed("sigma-delta",  "(sum ?v ?b)", sigma_delta),
+        computed("drop-implied", "(* ?a ?b)", move |eg, _, s| drop_implied(eg, s, &facts)),
+    ]
+}
+
+/// The derivation rules plus associativity, commutativity and idempotence, for claims.
+#[rustfmt::skip]
+pub fn claim_rules(facts: Arc<Vec<Bound>>) -> Vec<Rule> {
+    let mut rules = derivation_rules(facts);
+    rules.extend([
+        rewrite!("mul-comm";  "(* ?a ?b)"        => "(* ?b ?a)"),
+        rewrite!("mul-assoc"; "(* ?a (* ?b ?c))" => "(* (* ?a ?b) ?c)"),
+        rewrite!("add-comm";  "(+ ?a ?b)"        => "(+ ?b ?a)"),
+        rewrite!("add-assoc"; "(+ ?a (+ ?b ?c))" => "(+ (+ ?a ?b) ?c)"),
+        computed("bracket-idempotent", "(* ?a ?a)", |eg, _, s| {
+            matches!(leaf(eg, s[v("?a")]), Some(Leaf::Bracket(_))).then(|| var_pattern("?a"))
+        }),
+    ]);
+    rules
+}
+
+/// A computed rewrite: the term it rewrites, when more specific than the rule's pattern
+/// (so that explanations show it), and the term it gives.
+struct Rewritten {
+    from: Option<PatternAst<Node>>,
+    to: PatternAst<Node>,
+}
+
+impl From<PatternAst<Node>> for Rewritten {
+    fn from(to: PatternAst<Node>) -> Rewritten {
+        Rewritten { from: None, to }
+    }
+}
+
+type Rhs = dyn Fn(&EGraph, Id, &Subst) -> Option<Rewritten> + Send + Sync;
+
+/// An applier whose right-hand side is computed from the match.
+struct Computed(Box<Rhs>);
+
+impl Applier<Node, DiffFree> for Computed {
+    fn apply_one(
+        &self,
+        egraph: &mut EGraph,
+        eclass: Id,
+        subst: &Subst,
+        ast: Option<&PatternAst<Node>>,
+        rule: Symbol,
+    ) -> Vec<Id> {
+        let Some(Rewritten { from, to: rhs }) = (self.0)(egraph, eclass, subst) else { return Vec::new() };
+        let changed = match from.as_ref().or(ast) {
+            Some(ast) => egraph.union_instantiations(ast, &rhs, subst, rule).1,
+            None => {
+                let id = egraph.add_instantiation(&rhs, subst);
+                egraph.union(eclass, id)
+            }
+        };
+        if changed {
+            vec![eclass]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+fn computed<R: Into<Rewritten>>(
+    name: &str,
+    lhs: &str,
+    rhs: impl Fn(&EGraph, Id, &Subst) -> Option<R> + Send + Sync + 'static,
+) -> Rule {
+    let searcher: Pattern<Node> = lhs.parse().expect("rule patterns are written correctly");
+    let applier = Computed(Box::new(move |eg, id, s| rhs(eg, id, s).map(Into::into)));
+    Rewrite::new(name, searcher, applier).expect("computed rules bind no new variables")
+}
+
+fn v(name: &str) -> Var {
+    name.parse().expect("variable names start with ?")
+}
+
+fn var_pattern(name: &str) -> PatternAst<Node> {
+    let mut p = PatternAst::default();
+    p.add(ENodeOrVar::Var(v(name)));
+    p
+}
+
+fn ground(t: &Tree) -> PatternAst<Node> {
+    let mut p = PatternAst::default();
+    for node in t.to_expr().as_ref() {
+        p.add(ENodeOrVar::ENode(node.clone()));
+    }
+    p
+}
+
+fn leaf(eg: &EGraph, id: Id) -> Option<&Leaf> {
+    eg[id].nodes.iter().find_map(|n| match n {
+        Node::Leaf(l) => Some(l),
+        _ => None,
+    })
+}
+
+fn target(eg: &EGraph, s: &Subst) -> Option<Element> {
+    match leaf(eg, s[v("?t")])? {
+        Leaf::Element(e) => Some(e.clone()),
+        _ => None,
+    }
+}
+
+fn d_element(eg: &EGraph, _: Id, s: &Subst) -> Option<PatternAst<Node>> {
+    let t = target(eg, s)?;
+    let Leaf::Element(e) = leaf(eg, s[v("?e")])? else { return None };
+    if e.tensor != t.tensor {
+        return None;
+    }
+    let deltas = e.index.iter().zip(&t.index).map(|(a, b)| Tree::Leaf(bracket(eq(a, b)))).collect();
+    Some(ground(&Tree::product(deltas)))
+}
+
+fn d_other_tensor(eg: &EGraph, _: Id, s: &Subst) -> Option<PatternAst<Node>> {
+    let t = target(eg, s)?;
+    let Leaf::Element(e) = leaf(eg, s[v("?e")])? else { return None };
+    (e.tensor != t.tensor).then(|| ground(&Tree::value(0)))
+}
+
+fn d_constant(eg: &EGraph, _: Id, s: &Subst) -> Option<PatternAst<Node>> {
+    target(eg, s)?;
+    matches!(leaf(eg, s[v("?e")])?, Leaf::Value(_) | Leaf::Bracket(_)).then(|| ground(&Tree::value(0)))
+}
+
+/// Σ_v (… [c·v + r = 0] …) = [(-r) mod c = 0] (…)|_{v = (-r) div c}.
+fn sigma_delta(eg: &EGraph, eclass: Id, s: &Subst) -> Option<Rewritten> {
+    // Done already: the class holds the product that elimination gave.
+    if eg[eclass].nodes.iter().any(|n| matches!(n, Node::Mul(_) | Node::Leaf(_))) {
+        return None;
+    }
+    let name = eg[s[v("?v")]].nodes.iter().find_map(|n| match n {
+        Node::Name(n) => Some(n.to_string()),
+        _ => None,
+    })?;
+    if !eg[s[v("?b")]].data {
+        return None;
+    }
+    let body = best(eg, s[v("?b")]);
+    if body.has_diff() {
+        return None;
+    }
+    let factors = body.factors();
+    let (at, value, extra) = factors.iter().enumerate().find_map(|(k, f)| {
+        let Tree::Leaf(Leaf::Bracket(Cond::Eq0(p))) = f else { return None };
+        let (c, r) = p.linear_in(&name)?;
+        match c.as_constant() {
+            Some(0) => None,
+            Some(c @ (1 | -1)) => Some((k, r.scale(-c), None)),
+            _ => Some((k, div(&r.neg(), &c), Some(bracket(eq(&modulo(&r.neg(), &c), &Index::zero()))))),
+        }
+    })?;
+    let mut rest: Vec<Tree> = extra.into_iter().map(Tree::Leaf).collect();
+    rest.extend(factors.iter().enumerate().filter(|(k, _)| *k != at).map(|(_, f)| f.substitute(&name, &value)));
+    let from = Tree::Sum(name.clone(), Box::new(body.clone()));
+    Some(Rewritten { from: Some(ground(&from)), to: ground(&Tree::product(rest)) })
+}
+
+fn drop_implied(eg: &EGraph, s: &Subst, facts: &[Bound]) -> Option<PatternAst<Node>> {
+    for (x, y) in [("?a", "?b"), ("?b", "?a")] {
+        if let Some(Leaf::Bracket(c)) = leaf(eg, s[v(x)]) {
+            if c.implied_by(facts) {
+                return Some(var_pattern(y));
+            }
+        }
+    }
+    None
+}
+
+/// Size of a term, with ∂ and Σ made expensive so that extraction prefers them gone.
+struct Cost;
+
+impl CostFunction<Node> for Cost {
+    type Cost = usize;
+    fn cost<C: FnMut(Id) -> usize>(&mut self, enode: &Node, mut costs: C) -> usize {
+        let own = match enode {
+            Node::Diff(_) => 1000,
+            Node::Sum(_) => 50,
+            _ => 1,
+        };
+        enode.fold(own, |sum, id| sum.saturating_add(costs(id)))
+    }
+}
+
+fn best(eg: &EGraph, id: Id) -> Tree {
+    Tree::from_expr(&Extractor::new(eg, Cost).find_best(id).1)
+}
+
+/// An e-graph with explanations enabled, and the runs on it.
+pub struct Session {
+    egraph: EGraph,
+}
+
+impl Default for Session {
+    fn default() -> Session {
+        Session { egraph: EGraph::default().with_explanations_enabled() }
+    }
+}
+
+impl Session {
+    /// Adds a term, returning its e-class.
+    pub fn add(&mut self, t: &Tree) -> Id {
+        self.egraph.add_expr(&t.to_expr())
+    }
+
+    /// Runs the rules to saturation within [`LIMITS`].
+    ///
+    /// egg times itself with quanta, whose clock calibrates for a millisecond or more on
+    /// first use; a mock clock skips that, and the time limit is enforced here instead.
+    pub fn run(&mut self, rules: &[Rule]) -> Result<(), DeriveError> {
+        let egraph = std::mem::take(&mut self.egraph);
+        let started = std::time::Instant::now();
+        let (clock, _) = quanta::Clock::mock();
+        let runner = quanta::with_clock(&clock, || {
+            Runner::default()
+                .with_egraph(egraph)
+                .with_node_limit(LIMITS.nodes)
+                .with_iter_limit(LIMITS.iterations)
+                .with_scheduler(egg::SimpleScheduler)
+                .with_hook(move |_| match started.elapsed() > LIMITS.time {
+                    true => Err(format!("the e-graph ran past its time limit of {:?}", LIMITS.time)),
+                    false => Ok(()),
+                })
+                .run(rules)
+        });
+        let stop = runner.stop_reason.clone();
+        self.egraph = runner.egraph;
+        match stop {
+            Some(StopReason::Saturated) | None => Ok(()),
+            Some(StopReason::NodeLimit(n)) => {
+                Err(DeriveError::Limit(format!("the e-graph reached its limit of {n} nodes")))
+            }
+            Some(StopReason::IterationLimit(n)) => {
+                Err(DeriveError::Limit(format!("the e-graph ran {n} iterations without saturating")))
+            }
+            Some(StopReason::TimeLimit(t)) => {
+                Err(DeriveError::Limit(format!("the e-graph ran past its time limit of {t:.1} s")))
+            }
+            Some(StopReason::Other(why)) => Err(DeriveError::Limit(why)),
+        }
+    }
+
+    /// The cheapest term of an e-class.
+    pub fn best(&self, id: Id) -> Tree {
+        best(&self.egraph, id)
+    }
+
+    /// Whether two e-classes are one.
+    pub fn same(&self, a: Id, b: Id) -> bool {
+        self.egraph.find(a) == self.egraph.find(b)
+    }
+
+    /// The steps from `from` to `to`, which must be equal, from egg's explanation.
+    pub fn explain(&mut self, from: &Tree, to: &Tree) -> Vec<Step> {
+        let mut explanation = self.egraph.explain_equivalence(&from.to_expr(), &to.to_expr());
+        explanation
+            .make_flat_explanation()
+            .iter()
+            .skip(1)
+            .map(|ft| {
+                let rule = match rule_of(ft) {
+                    Some((r, true)) => r.to_string(),
+                    Some((r, false)) => format!("{r} (reversed)"),
+                    None => "equal".to_string(),
+                };
+                Step { rule, expr: Tree::from_flat(ft).to_string() }
+            })
+            .collect()
+    }
+}
+
+fn rule_of(ft: &FlatTerm<Node>) -> Option<(Symbol, bool)> {
+    if let Some(r) = ft.forward_rule {
+        return Some((r, true));
+    }
+    if let Some(r) = ft.backward_rule {
+        return Some((r, false));
+    }
+    ft.children.iter().find_map(rule_of)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algebra::index::var;
+
+    #[test]
+    fn trees_round_trip_through_expressions() {
+        let e = Element { tensor: "x".into(), index: vec![var("l")] };
+        let t =
+            Tree::Sum("l".into(), Box::new(Tree::product(vec![Tree::Leaf(Leaf::Element(e.clone())), Tree::value(2)])));
+        assert_eq!(Tree::from_expr(&t.to_expr()), t);
+        assert_eq!(t.to_string(), "Σ_l x_l 2");
+    }
+
+    #[test]
+    fn sigma_delta_eliminates_a_sum() {
+        let x = |p: Index| Tree::Leaf(Leaf::Element(Element { tensor: "w".into(), index: vec![p] }));
+        let delta = Tree::Leaf(bracket(eq(&var("l"), &var("j"))));
+        let body = Tree::product(vec![delta, x(var("i").sub(&var("l")))]);
+        let start = Tree::Sum("l".into(), Box::new(body));
+        let mut s = Session::default();
+        let id = s.add(&start);
+        s.run(&derivation_rules(Arc::new(Vec::new()))).unwrap();
+        assert_eq!(s.best(id).to_string(), "w_<i-j>");
+        let steps = s.explain(&start, &s.best(id));
+        assert_eq!(steps.last().unwrap().rule, "sigma-delta");
+    }
+}

@@ -1,0 +1,198 @@
+//! Derivation: the output domain and length, `∂s/∂t` for every input and weight in closed
+//! form with numbered proof steps, and symbolic proofs of claims, all through egg.
+
+pub mod domain;
+pub mod egraph;
+
+pub use domain::Domain;
+pub use egraph::{Step, Tree, RULES};
+
+use crate::algebra::cond::le;
+use crate::algebra::index::var;
+use crate::algebra::{Bound, Cond, Element, Formula, Index};
+use crate::model::{Model, Role, Tensor};
+use egraph::{claim_rules, derivation_rules, Leaf, Rule, Session};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Why a derivation could not be completed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeriveError {
+    /// The output domain could not be derived.
+    #[error("{0}")]
+    Domain(String),
+    /// An e-graph run hit one of its limits.
+    #[error("{0}; the derivation was stopped")]
+    Limit(String),
+    /// Differentiation left a ∂ that no rule removes.
+    #[error("no closed form for {0}")]
+    NoClosedForm(String),
+}
+
+/// `∂s/∂t` for one tensor.
+#[derive(Debug, Clone)]
+pub struct Derivative {
+    /// The tensor differentiated against.
+    pub wrt: String,
+    /// The names of its indices in the closed form.
+    pub wrt_indices: Vec<String>,
+    /// The closed form, with explicit Iverson brackets.
+    pub closed_form: Formula,
+    /// The proof: the definition, then every rewrite, ending in the closed form.
+    pub steps: Vec<Step>,
+    closed: Tree,
+}
+
+/// Everything derived symbolically from a model.
+#[derive(Debug, Clone)]
+pub struct Derivation {
+    /// The output domain.
+    pub domain: Domain,
+    /// The output length along each axis.
+    pub lengths: Vec<Index>,
+    /// One derivative per input and weight, in declaration order.
+    pub derivatives: Vec<Derivative>,
+    /// What is known of the free indices and sizes: the domain, the shapes, sizes ≥ 1.
+    facts: Vec<Bound>,
+}
+
+/// Derives the domain, the lengths and every derivative of a model.
+pub fn derive(model: &Model) -> Result<Derivation, DeriveError> {
+    let domain = domain::domain(model)?;
+    let lengths = (0..model.output.indices.len()).map(|a| domain.length(a)).collect();
+    let mut taken: BTreeSet<String> = model.formula.names();
+    taken.extend(model.sizes.iter().cloned());
+    taken.extend(model.output.indices.iter().cloned());
+    taken.extend(model.tensors.iter().map(|t| t.name.clone()));
+    let mut facts = domain.bounds(&model.output.indices);
+    let mut names = Vec::new();
+    for t in &model.tensors {
+        let wrt = wrt_names(t, &taken);
+        taken.extend(wrt.iter().cloned());
+        facts.extend(wrt.iter().zip(&t.shape).map(|(n, d)| Bound {
+            var: n.clone(),
+            lo: Some(Index::zero()),
+            hi: Some(d.sub(&Index::constant(1))),
+        }));
+        names.push(wrt);
+    }
+    facts.extend(model.sizes.iter().map(|n| Bound { var: n.clone(), lo: Some(Index::constant(1)), hi: None }));
+    let rules = derivation_rules(Arc::new(facts.clone()));
+    let derivatives = model
+        .tensors
+        .iter()
+        .zip(names)
+        .map(|(t, wrt)| differentiate(model, t, wrt, &rules))
+        .collect::<Result<_, _>>()?;
+    Ok(Derivation { domain, lengths, derivatives, facts })
+}
+
+/// `0 ≤ e ≤ dim - 1` for every axis of an element: the range in which its tensor is not 0.
+pub fn range_guard(model: &Model, e: &Element) -> Vec<Cond> {
+    let Some(t) = model.tensor(&e.tensor) else { return Vec::new() };
+    e.index
+        .iter()
+        .zip(&t.shape)
+        .flat_map(|(p, d)| [le(&Index::zero(), p), le(p, &d.sub(&Index::constant(1)))])
+        .collect()
+}
+
+fn wrt_names(t: &Tensor, taken: &BTreeSet<String>) -> Vec<String> {
+    let pool: &[&str] = match t.role {
+        Role::Input => &["j", "p", "q", "r", "u", "v"],
+        Role::Weight => &["m", "q", "r", "u", "v", "p"],
+    };
+    let fallback = (1..).map(|n| format!("{}{n}", pool[0]));
+    pool.iter().map(|s| s.to_string()).chain(fallback).filter(|n| !taken.contains(n)).take(t.shape.len()).collect()
+}
+
+fn differentiate(
+    model: &Model,
+    t: &Tensor,
+    wrt_indices: Vec<String>,
+    rules: &[Rule],
+) -> Result<Derivative, DeriveError> {
+    let target = Element { tensor: t.name.clone(), index: wrt_indices.iter().map(|n| var(n)).collect() };
+    // Differentiate, then make every remaining element's range explicit, then simplify.
+    let start = Tree::Diff(Box::new(Tree::from_formula(&model.formula)), target.clone());
+    let mut steps = vec![Step { rule: "definition".into(), expr: start.to_string() }];
+    let differentiated = simplify(&start, rules, &mut steps)?;
+    let guarded = differentiated.guarded(&|e| range_guard(model, e));
+    let closed = if guarded == differentiated {
+        differentiated
+    } else {
+        steps.push(Step { rule: "range-guard".into(), expr: guarded.to_string() });
+        simplify(&guarded, rules, &mut steps)?
+    };
+    let statement = derivative_name(model, &target);
+    let closed_form = closed.to_formula().ok_or(DeriveError::NoClosedForm(statement))?;
+    Ok(Derivative { wrt: t.name.clone(), wrt_indices, closed_form, steps, closed })
+}
+
+/// Runs the rules on `start` and appends the explanation of its simplest form to `steps`.
+fn simplify(start: &Tree, rules: &[Rule], steps: &mut Vec<Step>) -> Result<Tree, DeriveError> {
+    let mut session = Session::default();
+    let id = session.add(start);
+    session.run(rules)?;
+    let best = session.best(id);
+    steps.extend(session.explain(start, &best));
+    Ok(best)
+}
+
+/// `∂s_i/∂x_j` for the model's output and the given element.
+pub fn derivative_name(model: &Model, target: &Element) -> String {
+    let out =
+        Element { tensor: model.output.name.clone(), index: model.output.indices.iter().map(|n| var(n)).collect() };
+    format!("∂{out}/∂{target}")
+}
+
+impl Derivative {
+    /// `∂s_i/∂x_j` in this derivative's names.
+    pub fn name(&self, model: &Model) -> String {
+        let target = Element { tensor: self.wrt.clone(), index: self.wrt_indices.iter().map(|n| var(n)).collect() };
+        derivative_name(model, &target)
+    }
+}
+
+/// Proves claims about the derivatives of one derivation.
+pub struct Prover {
+    rules: Vec<Rule>,
+}
+
+impl Derivation {
+    /// A prover with the rules for claims, made once for all of them.
+    pub fn prover(&self) -> Prover {
+        Prover { rules: claim_rules(Arc::new(self.facts.clone())) }
+    }
+}
+
+impl Prover {
+    /// Tries to prove that `claim` (in `d`'s index names) equals `d`'s closed form:
+    /// `Some(steps)` when both land in one e-class, with the steps from the closed form to
+    /// the claim (none when they are the same term).
+    pub fn prove(&self, model: &Model, d: &Derivative, claim: &Formula) -> Result<Option<Vec<Step>>, DeriveError> {
+        let plain = Tree::from_formula(claim);
+        let guarded = plain.guarded(&|e| range_guard(model, e));
+        let mut session = Session::default();
+        let (a, b) = (session.add(&d.closed), session.add(&guarded));
+        session.run(&self.rules)?;
+        if !session.same(a, b) {
+            return Ok(None);
+        }
+        let mut steps = session.explain(&d.closed, &guarded);
+        if guarded != plain {
+            steps.push(Step { rule: "range-guard (reversed)".into(), expr: plain.to_string() });
+        }
+        Ok(Some(steps))
+    }
+}
+
+/// Proves `derived = claimed` for lengths: one e-class when their canonical forms agree.
+pub fn prove_length(derived: &Index, claimed: &Index) -> Option<Vec<Step>> {
+    let mut session = Session::default();
+    let a = session.add(&Tree::Leaf(Leaf::Value(derived.clone())));
+    let b = session.add(&Tree::Leaf(Leaf::Value(claimed.clone())));
+    session
+        .same(a, b)
+        .then(|| vec![Step { rule: "index-normalisation".into(), expr: format!("{derived} = {claimed}") }])
+}

@@ -1,0 +1,9 @@
+//! symconv: derives, proves and checks the index formulas of convolutions.
+
+pub mod algebra;
+pub mod check;
+pub mod cli;
+pub mod derive;
+pub mod model;
+pub mod render;
+pub mod syntax;

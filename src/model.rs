@@ -1,0 +1,800 @@
+//! Resolution: names, shapes, sizes and `let` values checked, the formula put into the
+//! index algebra. Errors carry the span of what the user wrote.
+
+use crate::algebra::cond::{eq, le, lt, ne};
+use crate::algebra::index::{self, var};
+use crate::algebra::{Cond, Element, Env, Formula, Index, IndexExt, Term};
+use crate::syntax::{self, BinOp, CmpOp, CondKind, ExprKind, Span, Statement, StatementKind, TensorRole};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A semantic error in a spec: what is wrong, where, and a hint where one helps.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ResolveError {
+    /// Where the offending text stands.
+    pub span: Span,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it, when known.
+    pub hint: Option<String>,
+}
+
+fn fail<T>(span: Span, message: impl Into<String>) -> Result<T, ResolveError> {
+    Err(ResolveError { span, message: message.into(), hint: None })
+}
+
+fn fail_hint<T>(span: Span, message: impl Into<String>, hint: impl Into<String>) -> Result<T, ResolveError> {
+    Err(ResolveError { span, message: message.into(), hint: Some(hint.into()) })
+}
+
+/// Whether a tensor is an input or a weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Declared with `input`.
+    Input,
+    /// Declared with `weight`.
+    Weight,
+}
+
+/// An input or weight tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    /// Its name.
+    pub name: String,
+    /// Input or weight.
+    pub role: Role,
+    /// One size expression per axis.
+    pub shape: Vec<Index>,
+    /// Zeros before and after its last axis, as the valid rule sees them.
+    pub pad: (Index, Index),
+}
+
+/// The output tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// Its name.
+    pub name: String,
+    /// The definition's free index names, one per axis.
+    pub indices: Vec<String>,
+    /// The shape given by an `output` line, when there is one.
+    pub shape: Option<Vec<Index>>,
+}
+
+/// What a claim asserts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimKind {
+    /// `len(s, axis) = value`.
+    Length {
+        /// The 0-based axis.
+        axis: usize,
+        /// The claimed length.
+        value: Index,
+    },
+    /// `∂s_<out>/∂t_<wrt> = value`, in the claim's own index names.
+    Derivative {
+        /// The tensor differentiated against.
+        wrt: String,
+        /// The claim's names for the output's indices.
+        out_indices: Vec<String>,
+        /// The claim's names for the tensor's indices.
+        wrt_indices: Vec<String>,
+        /// The claimed derivative.
+        value: Formula,
+    },
+}
+
+/// A claim with its source text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// The claim as written, without `claim`.
+    pub text: String,
+    /// Where it stands.
+    pub span: Span,
+    /// What it asserts.
+    pub kind: ClaimKind,
+}
+
+/// The convolution operations a `run` line can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOp {
+    /// `conv1d`
+    Conv1d,
+    /// `conv_transpose1d`
+    ConvTranspose1d,
+}
+
+/// A `run` line, resolved: the tensors and the parameters as index expressions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// The line as written, without `run`.
+    pub text: String,
+    /// Where it stands.
+    pub span: Span,
+    /// Which operation.
+    pub op: RunOp,
+    /// The input tensor.
+    pub input: String,
+    /// The weight tensor.
+    pub weight: String,
+    /// Whether the weight is passed as `flip(w)`.
+    pub flip: bool,
+    /// Keyword parameters: name and one or more values.
+    pub params: Vec<(String, Vec<Index>)>,
+}
+
+/// A resolved spec: everything later stages need, and nothing unchecked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// The spec's name (its file stem).
+    pub name: String,
+    /// The definition as written.
+    pub definition_text: String,
+    /// The size names, in order of first appearance.
+    pub sizes: Vec<String>,
+    /// Concrete values of the sizes (`let`, then overrides).
+    pub values: Env,
+    /// Inputs and weights, in declaration order.
+    pub tensors: Vec<Tensor>,
+    /// The output.
+    pub output: Output,
+    /// The definition's right-hand side.
+    pub formula: Formula,
+    /// The claims, in order.
+    pub claims: Vec<Claim>,
+    /// The runs, in order.
+    pub runs: Vec<Run>,
+}
+
+impl Model {
+    /// The input or weight tensor called `name`.
+    pub fn tensor(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The concrete shape of a tensor at the given sizes.
+    pub fn shape_at(&self, name: &str, sizes: &Env) -> Option<Vec<i64>> {
+        self.tensor(name)?.shape.iter().map(|d| d.eval(sizes).ok()).collect()
+    }
+}
+
+/// Resolves a parsed spec. `overrides` replace or add `let` values (`--let n=64`).
+pub fn resolve(spec: &syntax::Spec, src: &str, name: &str, overrides: &[(String, i64)]) -> Result<Model, ResolveError> {
+    Resolver::new(spec, src)?.finish(name, overrides)
+}
+
+struct Resolver<'a> {
+    spec: &'a syntax::Spec,
+    src: &'a str,
+    sizes: Vec<String>,
+    size_spans: Vec<Span>,
+    tensors: Vec<Tensor>,
+    output_decl: Option<(String, Vec<Index>, Span)>,
+    arity: BTreeMap<String, usize>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(spec: &'a syntax::Spec, src: &'a str) -> Result<Self, ResolveError> {
+        let mut r = Resolver {
+            spec,
+            src,
+            sizes: Vec::new(),
+            size_spans: Vec::new(),
+            tensors: Vec::new(),
+            output_decl: None,
+            arity: BTreeMap::new(),
+        };
+        r.collect_sizes();
+        r.declare_tensors()?;
+        Ok(r)
+    }
+
+    /// Size names: every name in a shape, a pad, a `let` or a `run` parameter.
+    fn collect_sizes(&mut self) {
+        let mut names = Vec::new();
+        for st in &self.spec.statements {
+            match &st.kind {
+                StatementKind::Tensor { shape, .. } => shape.iter().for_each(|e| expr_names(e, &mut names)),
+                StatementKind::Pad { before, after, .. } => {
+                    expr_names(before, &mut names);
+                    expr_names(after, &mut names);
+                }
+                StatementKind::Let(pairs) => names.extend(pairs.iter().map(|(n, _, _)| n.clone())),
+                StatementKind::Run { args, .. } => {
+                    for a in args.iter().filter(|a| a.keyword.is_some()) {
+                        match &a.value {
+                            syntax::RunValue::Expr(e) => expr_names(e, &mut names),
+                            syntax::RunValue::Tuple(es, _) => es.iter().for_each(|e| expr_names(e, &mut names)),
+                            syntax::RunValue::Flip(..) => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for n in names {
+            if !self.sizes.contains(&n.text) {
+                self.sizes.push(n.text.clone());
+                self.size_spans.push(n.span);
+            }
+        }
+    }
+
+    fn is_size(&self, n: &str) -> bool {
+        self.sizes.iter().any(|s| s == n)
+    }
+
+    fn declare_tensors(&mut self) -> Result<(), ResolveError> {
+        for st in &self.spec.statements {
+            let StatementKind::Tensor { role, name, shape } = &st.kind else { continue };
+            if self.arity.contains_key(&name.text) {
+                return fail(name.span, format!("tensor `{}` is declared twice", name.text));
+            }
+            if self.is_size(&name.text) {
+                return fail(name.span, format!("`{}` is a size and cannot also be a tensor", name.text));
+            }
+            let dims = shape.iter().map(|e| self.size_expr(e)).collect::<Result<Vec<_>, _>>()?;
+            self.arity.insert(name.text.clone(), dims.len());
+            let role = match role {
+                TensorRole::Input => Role::Input,
+                TensorRole::Weight => Role::Weight,
+                TensorRole::Output => {
+                    self.output_decl = Some((name.text.clone(), dims, name.span));
+                    continue;
+                }
+            };
+            let zero = (Index::zero(), Index::zero());
+            self.tensors.push(Tensor { name: name.text.clone(), role, shape: dims, pad: zero });
+        }
+        for st in &self.spec.statements {
+            let StatementKind::Pad { tensor, before, after } = &st.kind else { continue };
+            let (a, b) = (self.size_expr(before)?, self.size_expr(after)?);
+            let Some(t) = self.tensors.iter_mut().find(|t| t.name == tensor.text) else {
+                return fail_hint(
+                    tensor.span,
+                    format!("`pad` names `{}`, which is no input or weight", tensor.text),
+                    self.known_tensors(),
+                );
+            };
+            t.pad = (a, b);
+        }
+        Ok(())
+    }
+
+    fn known_tensors(&self) -> String {
+        let names: Vec<String> = self.tensors.iter().map(|t| format!("`{}`", t.name)).collect();
+        format!("the declared inputs and weights are {}", names.join(", "))
+    }
+
+    /// An expression in sizes only (a shape, a pad, a run parameter).
+    fn size_expr(&self, e: &syntax::Expr) -> Result<Index, ResolveError> {
+        self.index(e, &[])
+    }
+
+    fn finish(self, name: &str, overrides: &[(String, i64)]) -> Result<Model, ResolveError> {
+        let defs: Vec<&Statement> =
+            self.spec.statements.iter().filter(|s| matches!(s.kind, StatementKind::Definition { .. })).collect();
+        let def = match defs.as_slice() {
+            [] if self.spec.statements.is_empty() => {
+                return fail(Span::new(0, 0), "the spec is empty: it has no statements")
+            }
+            [] => return fail(Span::new(0, 0), "the spec has no definition `s_i = …`"),
+            [d] => *d,
+            [_, second, ..] => return fail(second.span, "a second definition: a spec defines exactly one output"),
+        };
+        let StatementKind::Definition { output, body } = &def.kind else { unreachable!("filtered above") };
+        let indices = self.lhs_indices(output)?;
+        let shape = match &self.output_decl {
+            Some((n, dims, span)) if *n != output.tensor.text => {
+                return fail(
+                    *span,
+                    format!("`output {n}` is declared, but the definition defines `{}`", output.tensor.text),
+                );
+            }
+            Some((_, dims, _)) => {
+                if dims.len() != indices.len() {
+                    return fail(
+                        output.span,
+                        format!("`{}` has {} axes but {} indices here", output.tensor.text, dims.len(), indices.len()),
+                    );
+                }
+                Some(dims.clone())
+            }
+            None => None,
+        };
+        if self.tensors.iter().any(|t| t.name == output.tensor.text) {
+            return fail(
+                output.tensor.span,
+                format!("`{}` is an input or weight; the definition needs a new name", output.tensor.text),
+            );
+        }
+        if !self.tensors.iter().any(|t| t.role == Role::Weight) {
+            return fail(Span::new(0, 0), "the spec declares no `weight` tensor");
+        }
+        let formula = self.formula(body, &indices, &output.tensor.text)?;
+        let output = Output { name: output.tensor.text.clone(), indices, shape };
+        let claims = self.claims(&output)?;
+        let runs = self.runs()?;
+        let values = self.values(overrides)?;
+        Ok(Model {
+            name: name.to_string(),
+            definition_text: self.src[def.span.start..def.span.end].to_string(),
+            sizes: self.sizes,
+            values,
+            tensors: self.tensors,
+            output,
+            formula,
+            claims,
+            runs,
+        })
+    }
+
+    fn lhs_indices(&self, ix: &syntax::Indexed) -> Result<Vec<String>, ResolveError> {
+        let mut out: Vec<String> = Vec::new();
+        for n in &ix.indices {
+            if out.contains(&n.text) {
+                return fail(n.span, format!("the index `{}` is repeated", n.text));
+            }
+            if self.is_size(&n.text) {
+                return fail(n.span, format!("`{}` is a size, not an index", n.text));
+            }
+            if self.arity.contains_key(&n.text) {
+                return fail(n.span, format!("`{}` is a tensor, not an index", n.text));
+            }
+            out.push(n.text.clone());
+        }
+        Ok(out)
+    }
+
+    fn formula(&self, body: &syntax::Expr, free: &[String], output: &str) -> Result<Formula, ResolveError> {
+        let mut scope = Scope { r: self, free: free.to_vec(), bound: Vec::new(), output };
+        let terms = scope.value(body)?;
+        for t in &terms {
+            for v in &t.bound {
+                if !t.elements.iter().any(|e| e.index.iter().any(|p| p.mentions(v))) {
+                    return fail_hint(
+                        body.span,
+                        format!("the sum over `{v}` is unbounded: no tensor element uses `{v}`"),
+                        "every summed index must index a tensor, whose shape bounds it",
+                    );
+                }
+            }
+        }
+        Ok(Formula { terms })
+    }
+
+    fn claims(&self, output: &Output) -> Result<Vec<Claim>, ResolveError> {
+        let mut claims = Vec::new();
+        for st in &self.spec.statements {
+            let StatementKind::Claim(c) = &st.kind else { continue };
+            let text = self.src[st.span.start..st.span.end].trim_start_matches("claim").trim().to_string();
+            let kind = match c {
+                syntax::ClaimKind::Length { tensor, axis, value } => {
+                    self.expect_output(tensor, output)?;
+                    let rank = output.indices.len();
+                    let axis = match axis {
+                        None => rank - 1,
+                        Some(e) => match self.size_expr(e)?.as_constant() {
+                            Some(a) if a >= 0 && (a as usize) < rank => a as usize,
+                            _ => return fail(e.span, format!("the axis must be an integer from 0 to {}", rank - 1)),
+                        },
+                    };
+                    ClaimKind::Length { axis, value: self.size_expr(value)? }
+                }
+                syntax::ClaimKind::Derivative { output: out, wrt, value } => {
+                    self.expect_output(&out.tensor, output)?;
+                    if out.indices.len() != output.indices.len() {
+                        return fail(
+                            out.span,
+                            format!("`{}` has {} indices in the definition", output.name, output.indices.len()),
+                        );
+                    }
+                    let Some(t) = self.tensors.iter().find(|t| t.name == wrt.tensor.text) else {
+                        return fail_hint(
+                            wrt.tensor.span,
+                            format!("unknown tensor `{}`", wrt.tensor.text),
+                            self.known_tensors(),
+                        );
+                    };
+                    if wrt.indices.len() != t.shape.len() {
+                        return fail(
+                            wrt.span,
+                            format!("`{}` has {} axes but {} indices here", t.name, t.shape.len(), wrt.indices.len()),
+                        );
+                    }
+                    let out_indices = self.lhs_indices(out)?;
+                    let wrt_indices = self.lhs_indices(wrt)?;
+                    if let Some(n) = wrt.indices.iter().find(|n| out_indices.contains(&n.text)) {
+                        return fail(n.span, format!("`{}` names an output index already", n.text));
+                    }
+                    let free: Vec<String> = out_indices.iter().chain(&wrt_indices).cloned().collect();
+                    let value = self.formula(value, &free, &output.name)?;
+                    ClaimKind::Derivative { wrt: t.name.clone(), out_indices, wrt_indices, value }
+                }
+            };
+            claims.push(Claim { text, span: st.span, kind });
+        }
+        Ok(claims)
+    }
+
+    fn expect_output(&self, n: &syntax::Name, output: &Output) -> Result<(), ResolveError> {
+        if n.text != output.name {
+            return fail_hint(
+                n.span,
+                format!("`{}` is not the output", n.text),
+                format!("the definition defines `{}`", output.name),
+            );
+        }
+        Ok(())
+    }
+
+    fn runs(&self) -> Result<Vec<Run>, ResolveError> {
+        let mut runs = Vec::new();
+        for st in &self.spec.statements {
+            let StatementKind::Run { op, args } = &st.kind else { continue };
+            let (kind, allowed): (RunOp, &[&str]) = match op.text.as_str() {
+                "conv1d" => (RunOp::Conv1d, &["stride", "padding", "dilation", "groups"]),
+                "conv_transpose1d" => {
+                    (RunOp::ConvTranspose1d, &["stride", "padding", "output_padding", "dilation", "groups"])
+                }
+                other => {
+                    return fail_hint(op.span, format!("unknown operation `{other}`"), "use conv1d or conv_transpose1d")
+                }
+            };
+            let positional: Vec<&syntax::RunArg> = args.iter().filter(|a| a.keyword.is_none()).collect();
+            let [x, w] = positional.as_slice() else {
+                return fail(st.span, "a run takes two tensors: the input, then the weight (or flip(weight))");
+            };
+            let input = self.run_tensor(x, Role::Input)?;
+            let (weight, flip) = match &w.value {
+                syntax::RunValue::Flip(n, _) => (self.run_tensor_name(n, Role::Weight)?, true),
+                _ => (self.run_tensor(w, Role::Weight)?, false),
+            };
+            let mut params: Vec<(String, Vec<Index>)> = Vec::new();
+            for a in args {
+                let Some(k) = &a.keyword else { continue };
+                if !allowed.contains(&k.text.as_str()) {
+                    return fail_hint(
+                        k.span,
+                        format!("`{}` takes no argument `{}`", op.text, k.text),
+                        format!("its arguments are {}", allowed.join(", ")),
+                    );
+                }
+                if params.iter().any(|(n, _)| *n == k.text) {
+                    return fail(k.span, format!("the argument `{}` is given twice", k.text));
+                }
+                let values = match &a.value {
+                    syntax::RunValue::Expr(e) => vec![self.size_expr(e)?],
+                    syntax::RunValue::Tuple(es, _) => es.iter().map(|e| self.size_expr(e)).collect::<Result<_, _>>()?,
+                    syntax::RunValue::Flip(_, span) => return fail(*span, "flip(…) is for the weight argument"),
+                };
+                params.push((k.text.clone(), values));
+            }
+            let text = self.src[st.span.start..st.span.end].trim_start_matches("run").trim().to_string();
+            runs.push(Run { text, span: st.span, op: kind, input, weight, flip, params });
+        }
+        Ok(runs)
+    }
+
+    fn run_tensor(&self, a: &syntax::RunArg, role: Role) -> Result<String, ResolveError> {
+        match &a.value {
+            syntax::RunValue::Expr(syntax::Expr { kind: ExprKind::Var(n), .. }) => self.run_tensor_name(n, role),
+            _ => fail(
+                a.span,
+                format!("expected the name of the {}", if role == Role::Input { "input" } else { "weight" }),
+            ),
+        }
+    }
+
+    fn run_tensor_name(&self, n: &syntax::Name, role: Role) -> Result<String, ResolveError> {
+        match self.tensors.iter().find(|t| t.name == n.text) {
+            Some(t) if t.role == role => Ok(t.name.clone()),
+            Some(_) => fail(
+                n.span,
+                format!("`{}` is not {}", n.text, if role == Role::Input { "an input" } else { "a weight" }),
+            ),
+            None => fail_hint(n.span, format!("unknown tensor `{}`", n.text), self.known_tensors()),
+        }
+    }
+
+    fn values(&self, overrides: &[(String, i64)]) -> Result<Env, ResolveError> {
+        let mut values = Env::new();
+        let mut used = BTreeSet::new();
+        for st in &self.spec.statements {
+            match &st.kind {
+                StatementKind::Let(pairs) => {
+                    for (n, v, span) in pairs {
+                        if values.insert(n.text.clone(), *v).is_some() {
+                            return fail(*span, format!("`{}` is given a value twice", n.text));
+                        }
+                        if *v < 0 {
+                            return fail(*span, format!("`{}` = {v}: sizes cannot be negative", n.text));
+                        }
+                    }
+                }
+                StatementKind::Tensor { shape, .. } => shape.iter().for_each(|e| used.extend(expr_name_set(e))),
+                StatementKind::Pad { before, after, .. } => {
+                    used.extend(expr_name_set(before));
+                    used.extend(expr_name_set(after));
+                }
+                StatementKind::Run { args, .. } => {
+                    for a in args {
+                        match &a.value {
+                            syntax::RunValue::Expr(e) => used.extend(expr_name_set(e)),
+                            syntax::RunValue::Tuple(es, _) => es.iter().for_each(|e| used.extend(expr_name_set(e))),
+                            syntax::RunValue::Flip(..) => {}
+                        }
+                    }
+                }
+                StatementKind::Definition { body, .. } => used.extend(expr_name_set(body)),
+                StatementKind::Claim(syntax::ClaimKind::Length { value, .. }) => used.extend(expr_name_set(value)),
+                StatementKind::Claim(syntax::ClaimKind::Derivative { value, .. }) => used.extend(expr_name_set(value)),
+            }
+        }
+        for st in &self.spec.statements {
+            let StatementKind::Let(pairs) = &st.kind else { continue };
+            if let Some((n, _, span)) = pairs.iter().find(|(n, _, _)| !used.contains(&n.text)) {
+                return fail(
+                    *span,
+                    format!("`let` gives a value to `{}`, which no shape, pad, formula, claim or run uses", n.text),
+                );
+            }
+        }
+        for (n, v) in overrides {
+            if !self.is_size(n) {
+                return fail_hint(
+                    Span::new(0, 0),
+                    format!("--let names `{n}`, which is no size of this spec"),
+                    format!("its sizes are {}", self.sizes.join(", ")),
+                );
+            }
+            values.insert(n.clone(), *v);
+        }
+        if let Some(at) = self.sizes.iter().position(|n| !values.contains_key(n)) {
+            let n = &self.sizes[at];
+            return fail_hint(
+                self.size_spans[at],
+                format!("the size `{n}` has no value"),
+                format!("add it to `let` (let {n} = …) or pass --let {n}=…"),
+            );
+        }
+        Ok(values)
+    }
+
+    /// A pure index expression: sizes, free indices and summed indices, no tensors.
+    fn index(&self, e: &syntax::Expr, names: &[String]) -> Result<Index, ResolveError> {
+        Ok(match &e.kind {
+            ExprKind::Int(c) => Index::constant(*c),
+            ExprKind::Var(n) => {
+                if self.is_size(&n.text) || names.contains(&n.text) {
+                    var(&n.text)
+                } else if self.arity.contains_key(&n.text) {
+                    return fail(n.span, format!("the tensor `{}` cannot be used in index arithmetic", n.text));
+                } else if names.is_empty() {
+                    return fail_hint(
+                        n.span,
+                        format!("unknown size `{}`", n.text),
+                        "sizes are the names in shapes, pads and `let`",
+                    );
+                } else {
+                    return fail_hint(
+                        n.span,
+                        format!("unknown name `{}`: it is no output index, size or summed index", n.text),
+                        format!(
+                            "sum over it (Σ_{0} …), add it to the left-hand side, or give it a value in `let`",
+                            n.text
+                        ),
+                    );
+                }
+            }
+            ExprKind::Neg(a) => self.index(a, names)?.neg(),
+            ExprKind::Binary(op, a, b) => {
+                let (x, y) = (self.index(a, names)?, self.index(b, names)?);
+                match op {
+                    BinOp::Add => x.add(&y),
+                    BinOp::Sub => x.sub(&y),
+                    BinOp::Mul => x.mul(&y),
+                    BinOp::Div | BinOp::Mod if y.is_zero() => return fail(b.span, "division by zero"),
+                    BinOp::Div => index::div(&x, &y),
+                    BinOp::Mod => index::modulo(&x, &y),
+                }
+            }
+            ExprKind::Element { tensor, .. } => {
+                return fail(tensor.span, format!("a tensor element (`{}`) cannot be an index", tensor.text));
+            }
+            ExprKind::Sum { .. } => return fail(e.span, "a sum cannot be an index"),
+            ExprKind::Iverson(_) => return fail(e.span, "an Iverson bracket cannot be an index"),
+        })
+    }
+
+    fn cond(&self, c: &syntax::Cond, names: &[String]) -> Result<Vec<Cond>, ResolveError> {
+        Ok(match &c.kind {
+            CondKind::Chain { operands, ops } => {
+                let xs = operands.iter().map(|e| self.index(e, names)).collect::<Result<Vec<_>, _>>()?;
+                ops.iter()
+                    .zip(xs.windows(2))
+                    .map(|(op, w)| match op {
+                        CmpOp::Le => le(&w[0], &w[1]),
+                        CmpOp::Lt => lt(&w[0], &w[1]),
+                        CmpOp::Ge => le(&w[1], &w[0]),
+                        CmpOp::Gt => lt(&w[1], &w[0]),
+                        CmpOp::Eq => eq(&w[0], &w[1]),
+                        CmpOp::Ne => ne(&w[0], &w[1]),
+                    })
+                    .collect()
+            }
+            CondKind::And(a, b) => [self.cond(a, names)?, self.cond(b, names)?].concat(),
+            CondKind::Or(a, b) => vec![Cond::Or(vec![conj(self.cond(a, names)?), conj(self.cond(b, names)?)])],
+            CondKind::Not(a) => vec![Cond::Not(Box::new(conj(self.cond(a, names)?)))],
+        })
+    }
+}
+
+fn conj(mut cs: Vec<Cond>) -> Cond {
+    if cs.len() == 1 {
+        cs.remove(0)
+    } else {
+        Cond::And(cs)
+    }
+}
+
+/// Names used in an expression, in order of appearance (tensor names excluded).
+fn expr_names(e: &syntax::Expr, out: &mut Vec<syntax::Name>) {
+    match &e.kind {
+        ExprKind::Int(_) => {}
+        ExprKind::Var(n) => out.push(n.clone()),
+        ExprKind::Element { indices, .. } => indices.iter().for_each(|i| expr_names(i, out)),
+        ExprKind::Neg(a) => expr_names(a, out),
+        ExprKind::Binary(_, a, b) => {
+            expr_names(a, out);
+            expr_names(b, out);
+        }
+        ExprKind::Sum { indices, body } => {
+            out.extend(indices.iter().cloned());
+            expr_names(body, out);
+        }
+        ExprKind::Iverson(c) => cond_names(c, out),
+    }
+}
+
+fn cond_names(c: &syntax::Cond, out: &mut Vec<syntax::Name>) {
+    match &c.kind {
+        CondKind::Chain { operands, .. } => operands.iter().for_each(|e| expr_names(e, out)),
+        CondKind::And(a, b) | CondKind::Or(a, b) => {
+            cond_names(a, out);
+            cond_names(b, out);
+        }
+        CondKind::Not(a) => cond_names(a, out),
+    }
+}
+
+fn expr_name_set(e: &syntax::Expr) -> BTreeSet<String> {
+    let mut v = Vec::new();
+    expr_names(e, &mut v);
+    v.into_iter().map(|n| n.text).collect()
+}
+
+/// The names visible while resolving one formula.
+struct Scope<'r, 'a> {
+    r: &'r Resolver<'a>,
+    free: Vec<String>,
+    bound: Vec<String>,
+    output: &'r str,
+}
+
+impl Scope<'_, '_> {
+    fn names(&self) -> Vec<String> {
+        self.free.iter().chain(&self.bound).cloned().collect()
+    }
+
+    fn value(&mut self, e: &syntax::Expr) -> Result<Vec<Term>, ResolveError> {
+        let one = || Index::constant(1);
+        Ok(match &e.kind {
+            ExprKind::Int(_) | ExprKind::Var(_) => {
+                if let ExprKind::Var(n) = &e.kind {
+                    if n.text == self.output || self.r.arity.contains_key(&n.text) {
+                        return fail_hint(
+                            n.span,
+                            format!("the tensor `{}` needs indices", n.text),
+                            format!("write `{}_i` or `{}[i]`", n.text, n.text),
+                        );
+                    }
+                }
+                vec![Term::constant(self.r.index(e, &self.names())?)]
+            }
+            ExprKind::Element { tensor, indices } => {
+                if tensor.text == self.output {
+                    return fail(
+                        tensor.span,
+                        format!("the output `{}` cannot appear in its own definition", tensor.text),
+                    );
+                }
+                let Some(&arity) =
+                    self.r.arity.get(&tensor.text).filter(|_| self.r.tensors.iter().any(|t| t.name == tensor.text))
+                else {
+                    return fail_hint(tensor.span, format!("unknown tensor `{}`", tensor.text), self.r.known_tensors());
+                };
+                if indices.len() != arity {
+                    return fail(
+                        e.span,
+                        format!("`{}` has {arity} axes but {} indices here", tensor.text, indices.len()),
+                    );
+                }
+                let names = self.names();
+                let index = indices.iter().map(|i| self.r.index(i, &names)).collect::<Result<Vec<_>, _>>()?;
+                let element = Element { tensor: tensor.text.clone(), index };
+                vec![Term { elements: vec![element], ..Term::constant(one()) }]
+            }
+            ExprKind::Neg(a) => self.value(a)?.into_iter().map(|t| Term { coeff: t.coeff.neg(), ..t }).collect(),
+            ExprKind::Binary(BinOp::Add, a, b) => [self.value(a)?, self.value(b)?].concat(),
+            ExprKind::Binary(BinOp::Sub, a, b) => {
+                let neg = self.value(b)?.into_iter().map(|t| Term { coeff: t.coeff.neg(), ..t });
+                self.value(a)?.into_iter().chain(neg).collect()
+            }
+            ExprKind::Binary(BinOp::Mul, a, b) => {
+                let (xs, ys) = (self.value(a)?, self.value(b)?);
+                let mut out = Vec::new();
+                for x in &xs {
+                    for y in &ys {
+                        if let Some(v) = x.bound.iter().find(|v| y.bound.contains(v)) {
+                            return fail(
+                                e.span,
+                                format!("both factors sum over `{v}`: name the indices apart (Σ_{v} … Σ_{v}2 …)"),
+                            );
+                        }
+                        out.push(x.mul(y));
+                    }
+                }
+                out
+            }
+            ExprKind::Binary(BinOp::Div | BinOp::Mod, ..) => vec![Term::constant(self.r.index(e, &self.names())?)],
+            ExprKind::Sum { indices, body } => {
+                let binders = if indices.is_empty() {
+                    self.implicit_binders(body)
+                } else {
+                    let mut out = Vec::new();
+                    for n in indices {
+                        if self.r.is_size(&n.text)
+                            || self.names().contains(&n.text)
+                            || out.contains(&n.text)
+                            || self.r.arity.contains_key(&n.text)
+                        {
+                            return fail(n.span, format!("`{}` cannot be summed over: the name is taken", n.text));
+                        }
+                        out.push(n.text.clone());
+                    }
+                    out
+                };
+                if binders.is_empty() {
+                    return fail_hint(
+                        e.span,
+                        "this Σ has no index to sum over",
+                        "name one (Σ_l …) or use an index that is not on the left-hand side",
+                    );
+                }
+                self.bound.extend(binders.iter().cloned());
+                let terms = self.value(body);
+                self.bound.truncate(self.bound.len() - binders.len());
+                terms?
+                    .into_iter()
+                    .map(|t| Term { bound: binders.iter().chain(&t.bound).cloned().collect(), ..t })
+                    .collect()
+            }
+            ExprKind::Iverson(c) => vec![Term { brackets: self.r.cond(c, &self.names())?, ..Term::constant(one()) }],
+        })
+    }
+
+    /// The names in `body` that are no size, tensor, free or already summed index.
+    fn implicit_binders(&self, body: &syntax::Expr) -> Vec<String> {
+        let mut names = Vec::new();
+        expr_names(body, &mut names);
+        let mut out: Vec<String> = Vec::new();
+        for n in names.into_iter().map(|n| n.text) {
+            let taken =
+                self.r.is_size(&n) || self.r.arity.contains_key(&n) || self.names().contains(&n) || n == self.output;
+            if !taken && !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        out
+    }
+}

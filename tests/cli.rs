@@ -1,0 +1,122 @@
+//! The binary at its boundary: exit codes, stdout and stderr, colour off.
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn symconv(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_symconv")).args(args).output().expect("symconv runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn derive_shows_the_seed_results() {
+    let o = symconv(&["derive", "specs/left_padded.conv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("len(s) = n   (n = 10, k = 3: 10)"), "{out}");
+    assert!(out.contains("closed form: ∂s_i/∂x_j = w_<i-j> [0 ≤ i-j ≤ k-1]"), "{out}");
+    assert!(out.contains("sigma-delta"), "{out}");
+    assert!(!out.contains("REFUTED"), "{out}");
+}
+
+#[test]
+fn derive_json_has_the_contracted_shape() {
+    let o = symconv(&["derive", "specs/standard.conv", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("one JSON object");
+    assert_eq!(v["spec"], "standard");
+    assert_eq!(v["output"], "s");
+    assert_eq!(v["output_length"]["symbolic"], "n - k + 1");
+    assert_eq!(v["output_length"]["value"], 8);
+    let d = &v["derivatives"][0];
+    assert_eq!(d["wrt"], "x");
+    assert_eq!(d["closed_form"], "∂s_i/∂x_j = w_<i+k-j-1> [0 ≤ i+k-j-1 ≤ k-1]");
+    let rules: Vec<&str> = d["steps"].as_array().unwrap().iter().map(|s| s["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"d-product") && rules.contains(&"sigma-delta"), "{rules:?}");
+    assert!(v["claims"].as_array().unwrap().iter().all(|c| c["holds"] == true));
+    assert_eq!(v["runs"][0]["holds"], Value::Null);
+}
+
+#[test]
+fn table_formats() {
+    let o = symconv(&["table", "specs/standard.conv", "--wrt", "x", "--format", "csv", "--let", "n=5,k=2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let csv = stdout(&o);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 4, "{csv}");
+    assert_eq!(lines[0], "∂s_i/∂x_j,j=0,j=1,j=2,j=3,j=4");
+    assert_eq!(lines[1], "i=0,w[1],w[0],0,0,0");
+    let md = stdout(&symconv(&["table", "specs/standard.conv", "--wrt", "w", "--format", "markdown"]));
+    assert!(md.starts_with("| ∂s_i/∂w_m | m=0 | m=1 | m=2 |\n| --- |"), "{md}");
+    let tex =
+        stdout(&symconv(&["table", "specs/standard.conv", "--wrt", "x", "--format", "latex", "--let", "n=3,k=2"]));
+    assert!(tex.contains("i = 0 & w_{1} & w_{0} & 0 \\\\"), "{tex}");
+}
+
+#[test]
+fn wrong_claims_are_refuted_with_counterexamples() {
+    let o = symconv(&["check", "tests/fixtures/wrong_claims.conv"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("FAILED: 0 proved, 0 checked, 2 refuted"), "{out}");
+    assert!(out.contains("at n = 10, k = 3 the length is 8, the claim gives 7"), "{out}");
+    let o = symconv(&["derive", "tests/fixtures/wrong_claims.conv"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("at n = 10, k = 3, i = 0, j = 0: the claim gives w[0], the definition gives w[2]"), "{out}");
+}
+
+#[test]
+fn true_but_unprovable_claims_are_checked_not_proved() {
+    let o = symconv(&["check", "tests/fixtures/unprovable_claim.conv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ok: 0 proved, 1 checked, 0 refuted"), "{}", stdout(&o));
+    let o = symconv(&["derive", "tests/fixtures/unprovable_claim.conv"]);
+    assert!(stdout(&o).contains("brute force agrees at 137 size sets"), "{}", stdout(&o));
+}
+
+#[test]
+fn ascii_spellings_mean_the_same() {
+    let o = symconv(&["check", "tests/fixtures/ascii.conv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ok: 3 proved"), "{}", stdout(&o));
+}
+
+#[test]
+fn let_overrides_sizes() {
+    let o = symconv(&["derive", "specs/standard.conv", "--format", "json", "--let", "n=64,k=5"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["output_length"]["value"], 60);
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    for args in [
+        vec!["derive", "tests/fixtures/no_such_file.conv"],
+        vec!["derive", "specs"],
+        vec!["table", "specs/standard.conv", "--wrt", "y"],
+        vec!["derive", "specs/standard.conv", "--let", "q=3"],
+        vec!["derive", "specs/standard.conv", "--let", "n=2"],
+        vec!["derive", "specs/standard.conv", "--let", "n=ten"],
+        vec!["frobnicate"],
+    ] {
+        let o = symconv(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{args:?} wrote to stdout");
+        assert!(!stderr(&o).contains("panicked"), "{args:?}");
+    }
+}
+
+#[test]
+fn an_error_in_the_second_spec_writes_nothing() {
+    let o = symconv(&["derive", "specs/standard.conv", "tests/fixtures/no_such_file.conv"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+}
