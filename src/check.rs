@@ -524,7 +524,7 @@ pub fn length_at(model: &Model, derivation: &Derivation, sizes: &Env) -> Result<
 
 /// A derivative's closed form as `∂s_i/∂x_j = …`.
 pub fn closed_form_text(model: &Model, d: &Derivative) -> String {
-    format!("{} = {}", d.name(model), d.closed_form)
+    format!("{} = {}", d.name(model), d.closed_form.show(&model.sizes))
 }
 
 /// Everything `derive` shows for one spec.

@@ -169,7 +169,7 @@ pub fn derive_text(r: &Report) -> String {
         tensor: m.output.name.clone(),
         index: m.output.indices.iter().map(|n| crate::algebra::index::var(n)).collect(),
     };
-    let _ = writeln!(out, "  parsed: {lhs} = {}\n", m.formula);
+    let _ = writeln!(out, "  parsed: {lhs} = {}\n", m.formula.show(&m.sizes));
     let how = if d.domain.from_output_line { "from the output line" } else { "by the valid rule" };
     let _ = writeln!(out, "output domain ({how})");
     for (name, (lo, hi)) in m.output.indices.iter().zip(&d.domain.axes) {
@@ -188,7 +188,7 @@ pub fn derive_text(r: &Report) -> String {
     for der in &d.derivatives {
         let _ = writeln!(out, "\n{}", der.name(m));
         write_steps(&mut out, &der.steps, 0);
-        let _ = writeln!(out, "  closed form: {} = {}", der.name(m), der.closed_form);
+        let _ = writeln!(out, "  closed form: {}", crate::check::closed_form_text(m, der));
     }
     for t in &r.tables {
         let _ = writeln!(out, "\nJacobian {} at {}", t.title, show_sizes(&t.sizes));
@@ -250,7 +250,7 @@ pub fn derive_json(r: &Report) -> String {
         .derivation
         .derivatives
         .iter()
-        .map(|d| json!({"wrt": d.wrt, "closed_form": format!("{} = {}", d.name(m), d.closed_form), "steps": steps(&d.steps)}))
+        .map(|d| json!({"wrt": d.wrt, "closed_form": crate::check::closed_form_text(m, d), "steps": steps(&d.steps)}))
         .collect();
     let claims: Vec<Json> = r
         .claims

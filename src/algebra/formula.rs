@@ -2,7 +2,7 @@
 //! and their exact evaluation as polynomials in the tensors' elements.
 
 use super::cond::Cond;
-use super::index::{compact, Env, EvalError, Index, IndexExt};
+use super::index::{compact, Env, EvalError, Index, IndexAtom, IndexExt};
 use super::poly::{floor_div, Poly};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -207,7 +207,8 @@ impl fmt::Display for Element {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let simple = |p: &Index| {
             p.as_constant().is_some_and(|c| c >= 0)
-                || (p.terms().count() == 1 && p.terms().all(|(m, c)| c == 1 && m.len() == 1))
+                || (p.terms().count() == 1
+                    && p.terms().all(|(m, c)| c == 1 && matches!(m.as_slice(), [IndexAtom::Var(_)])))
         };
         match self.index.as_slice() {
             [p] if simple(p) => write!(f, "{}_{}", self.tensor, p),
@@ -234,58 +235,58 @@ pub fn show_value(v: &Value) -> String {
     s
 }
 
-/// The brackets of a product as text, pairing `[0 ≤ p][0 ≤ q]` into `0 ≤ p ≤ p + q` where
-/// a name cancels in `p + q`, with `p` preferably an element's index.
-pub fn show_brackets(brackets: &[Cond], elements: &[Element]) -> Vec<String> {
-    let is_index = |p: &Index| elements.iter().any(|e| e.index.contains(p));
+/// The brackets of a product as text, as ranges where they can be read as one: first
+/// around each element's index (`0 ≤ i-j ≤ k-1`, `i+m ≤ n-1`), then any pair
+/// `[0 ≤ p][0 ≤ q]` whose sum `p + q` holds sizes only (`1 ≤ i ≤ n`).
+pub fn show_brackets(brackets: &[Cond], elements: &[Element], sizes: &[String]) -> Vec<String> {
+    let sized = |p: &Index| p.names().iter().all(|n| sizes.contains(n));
+    let ge: Vec<Option<&Index>> = brackets.iter().map(|c| if let Cond::Ge0(p) = c { Some(p) } else { None }).collect();
     let mut used = vec![false; brackets.len()];
     let mut out = Vec::new();
+    for e in elements.iter().flat_map(|e| &e.index) {
+        if sized(e) {
+            continue;
+        }
+        // e - lo ≥ 0 and hi - e ≥ 0, with lo and hi in sizes only.
+        let lower = (0..brackets.len()).find(|&a| !used[a] && ge[a].is_some_and(|p| sized(&e.sub(p))));
+        let upper =
+            (0..brackets.len()).find(|&b| !used[b] && Some(b) != lower && ge[b].is_some_and(|q| sized(&q.add(e))));
+        let shown = match (lower.and_then(|a| ge[a]), upper.and_then(|b| ge[b])) {
+            (Some(p), Some(q)) => format!("{} ≤ {} ≤ {}", compact(&e.sub(p)), compact(e), compact(&q.add(e))),
+            (Some(p), None) => format!("{} ≤ {}", compact(&e.sub(p)), compact(e)),
+            (None, Some(q)) => format!("{} ≤ {}", compact(e), compact(&q.add(e))),
+            (None, None) => continue,
+        };
+        for k in [lower, upper].into_iter().flatten() {
+            used[k] = true;
+        }
+        out.push(shown);
+    }
     for a in 0..brackets.len() {
         if used[a] {
             continue;
         }
         used[a] = true;
-        let Cond::Ge0(p) = &brackets[a] else {
-            out.push(brackets[a].to_string());
-            continue;
-        };
-        let partner = (a + 1..brackets.len()).find(|&b| {
-            let Cond::Ge0(q) = &brackets[b] else { return false };
-            let s = p.add(q).names();
-            !used[b] && p.names().intersection(&q.names()).any(|n| !s.contains(n))
+        let partner = ge[a].and_then(|p| {
+            (a + 1..brackets.len()).find(|&b| !used[b] && !sized(p) && ge[b].is_some_and(|q| sized(&p.add(q))))
         });
-        match partner {
-            Some(b) => {
+        match (ge[a], partner) {
+            (Some(p), Some(b)) => {
                 used[b] = true;
-                let Cond::Ge0(q) = &brackets[b] else { unreachable!("partner is a ≥ bracket") };
-                let (mid, other) = if is_index(q) && !is_index(p) { (q, p) } else { (p, q) };
-                let top = mid.add(other);
-                if is_index(mid) {
-                    out.push(format!("0 ≤ {} ≤ {}", compact(mid), compact(&top)));
-                } else {
-                    let c = Index::constant(mid.constant_term());
-                    out.push(format!("{} ≤ {} ≤ {}", c.neg(), compact(&mid.sub(&c)), compact(&top.sub(&c))));
-                }
+                let top = p.add(ge[b].expect("partners are ≥ brackets"));
+                let c = Index::constant(p.constant_term());
+                out.push(format!("{} ≤ {} ≤ {}", c.neg(), compact(&p.sub(&c)), compact(&top.sub(&c))));
             }
-            None if is_index(p) => out.push(format!("0 ≤ {}", compact(p))),
-            None => {
-                // p = top - e for an element's index e: show `e ≤ top`.
-                let upper = elements.iter().flat_map(|e| &e.index).find(|e| {
-                    let top = p.add(e).names();
-                    p.names().intersection(&e.names()).any(|n| !top.contains(n))
-                });
-                match upper {
-                    Some(e) => out.push(format!("{} ≤ {}", compact(e), compact(&p.add(e)))),
-                    None => out.push(brackets[a].to_string()),
-                }
-            }
+            _ => out.push(brackets[a].to_string()),
         }
     }
     out
 }
 
-impl fmt::Display for Term {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Term {
+    /// The term as text (`Σ_l x_l w_<i-l> [0 ≤ i-l ≤ k-1]`); `sizes` tell which names
+    /// are sizes, so that brackets read as ranges.
+    pub fn show(&self, sizes: &[String]) -> String {
         let mut parts = Vec::new();
         match self.bound.as_slice() {
             [] => {}
@@ -301,25 +302,27 @@ impl fmt::Display for Term {
             }
         }
         parts.extend(self.elements.iter().map(|e| e.to_string()));
-        parts.extend(show_brackets(&self.brackets, &self.elements).into_iter().map(|b| format!("[{b}]")));
-        write!(f, "{}", parts.join(" "))
+        parts.extend(show_brackets(&self.brackets, &self.elements, sizes).into_iter().map(|b| format!("[{b}]")));
+        parts.join(" ")
     }
 }
 
-impl fmt::Display for Formula {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Formula {
+    /// The formula as text (see [`Term::show`]).
+    pub fn show(&self, sizes: &[String]) -> String {
         if self.terms.is_empty() {
-            return write!(f, "0");
+            return "0".into();
         }
+        let mut out = String::new();
         for (i, t) in self.terms.iter().enumerate() {
-            let text = t.to_string();
+            let text = t.show(sizes);
             match (i, text.strip_prefix('-')) {
-                (0, _) => write!(f, "{text}")?,
-                (_, Some(rest)) => write!(f, " - {rest}")?,
-                (_, None) => write!(f, " + {text}")?,
+                (0, _) => out += &text,
+                (_, Some(rest)) => out += &format!(" - {rest}"),
+                (_, None) => out += &format!(" + {text}"),
             }
         }
-        Ok(())
+        out
     }
 }
 
@@ -350,7 +353,7 @@ mod tests {
         let v = standard().eval(&env, &shape).unwrap();
         // s_1 = x_1 w_2 + x_2 w_1 + x_3 w_0
         assert_eq!(show_value(&v), "w[0]*x[3] + w[1]*x[2] + w[2]*x[1]");
-        assert_eq!(standard().to_string(), "Σ_l x_l w_<i+k-l-1>");
+        assert_eq!(standard().show(&["k".into()]), "Σ_l x_l w_<i+k-l-1>");
     }
 
     #[test]
@@ -364,12 +367,20 @@ mod tests {
         let e = var("i").sub(&var("j"));
         let w = Element { tensor: "w".into(), index: vec![e.clone()] };
         let k1 = var("k").sub(&Index::constant(1));
-        let shown = show_brackets(&[le(&Index::zero(), &e), le(&e, &k1)], &[w]);
+        let sizes = ["k".to_string(), "n".to_string()];
+        let shown = show_brackets(&[le(&Index::zero(), &e), le(&e, &k1)], &[w], &sizes);
         assert_eq!(shown, vec!["0 ≤ i-j ≤ k-1"]);
-        let shown = show_brackets(&[le(&Index::constant(1), &var("i")), le(&var("i"), &var("n"))], &[]);
+        let shown = show_brackets(&[le(&Index::constant(1), &var("i")), le(&var("i"), &var("n"))], &[], &sizes);
         assert_eq!(shown, vec!["1 ≤ i ≤ n"]);
         let x = Element { tensor: "x".into(), index: vec![var("i").add(&var("m"))] };
-        let shown = show_brackets(&[le(&var("i").add(&var("m")), &var("n").sub(&Index::constant(1)))], &[x]);
+        let shown = show_brackets(&[le(&var("i").add(&var("m")), &var("n").sub(&Index::constant(1)))], &[x], &sizes);
         assert_eq!(shown, vec!["i+m ≤ n-1"]);
+        // x_j's range is not w_<i-j>'s: [j ≤ i] is no upper bound of j.
+        let (xj, wij) = (
+            Element { tensor: "x".into(), index: vec![var("j")] },
+            Element { tensor: "w".into(), index: vec![e.clone()] },
+        );
+        let shown = show_brackets(&[le(&Index::zero(), &e), le(&e, &k1)], &[xj, wij], &sizes);
+        assert_eq!(shown, vec!["0 ≤ i-j ≤ k-1"]);
     }
 }

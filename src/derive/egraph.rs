@@ -304,13 +304,13 @@ fn from_node(node: &Node, mut kids: Vec<Tree>) -> Tree {
         Node::Mul(_) => Tree::Mul(kid(0), kid(1)),
         Node::Sum(_) => {
             let (name, body) = (kid(0), kid(1));
-            Tree::Sum(name.to_string(), body)
+            Tree::Sum(name.show(&[]), body)
         }
         Node::Diff(_) => {
             let (body, target) = (kid(0), kid(1));
             match *target {
                 Tree::Leaf(Leaf::Element(e)) => Tree::Diff(body, e),
-                other => Tree::Diff(body, Element { tensor: other.to_string(), index: Vec::new() }),
+                other => Tree::Diff(body, Element { tensor: other.show(&[]), index: Vec::new() }),
             }
         }
         Node::Leaf(l) => Tree::Leaf(l.clone()),
@@ -318,56 +318,51 @@ fn from_node(node: &Node, mut kids: Vec<Tree>) -> Tree {
     }
 }
 
-impl fmt::Display for Tree {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Tree {
+    /// The tree as text; `sizes` tell which names are sizes, so that brackets read as
+    /// ranges (see [`show_brackets`]).
+    pub fn show(&self, sizes: &[String]) -> String {
         match self {
-            Tree::Add(..) => {
-                for (i, t) in self.summands().into_iter().enumerate() {
-                    if i > 0 {
-                        write!(f, " + ")?;
-                    }
-                    write!(f, "{t}")?;
-                }
-                Ok(())
-            }
+            Tree::Add(..) => self.summands().iter().map(|t| t.show(sizes)).collect::<Vec<_>>().join(" + "),
             Tree::Mul(..) => {
                 let factors = self.factors();
-                let elements: Vec<Element> = factors
-                    .iter()
-                    .filter_map(|t| match t {
-                        Tree::Leaf(Leaf::Element(e)) => Some(e.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                let brackets: Vec<Cond> = factors
-                    .iter()
-                    .filter_map(|t| match t {
-                        Tree::Leaf(Leaf::Bracket(c)) => Some(c.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                let mut parts = Vec::new();
-                let others: Vec<&&Tree> =
-                    factors.iter().filter(|t| !matches!(t, Tree::Leaf(Leaf::Bracket(_)))).collect();
-                let last = others.len().saturating_sub(1);
-                for (i, t) in others.into_iter().enumerate() {
-                    parts.push(match t {
-                        Tree::Add(..) => format!("({t})"),
-                        Tree::Sum(..) | Tree::Diff(..) if i < last || !brackets.is_empty() => format!("({t})"),
-                        Tree::Leaf(Leaf::Value(p)) if crate::algebra::index::is_compound(p) => format!("({p})"),
-                        t => t.to_string(),
-                    });
+                let mut elements = Vec::new();
+                let mut brackets = Vec::new();
+                let mut others = Vec::new();
+                for f in factors {
+                    match f {
+                        Tree::Leaf(Leaf::Bracket(c)) => brackets.push(c.clone()),
+                        Tree::Leaf(Leaf::Element(e)) => {
+                            elements.push(e.clone());
+                            others.push(f);
+                        }
+                        f => others.push(f),
+                    }
                 }
-                parts.extend(show_brackets(&brackets, &elements).into_iter().map(|b| format!("[{b}]")));
-                write!(f, "{}", parts.join(" "))
+                let last = others.len().saturating_sub(1);
+                let mut parts: Vec<String> = others
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, t)| match t {
+                        Tree::Add(..) => format!("({})", t.show(sizes)),
+                        Tree::Sum(..) | Tree::Diff(..) if i < last || !brackets.is_empty() => {
+                            format!("({})", t.show(sizes))
+                        }
+                        Tree::Leaf(Leaf::Value(p)) if crate::algebra::index::is_compound(p) => format!("({p})"),
+                        t => t.show(sizes),
+                    })
+                    .collect();
+                parts.extend(show_brackets(&brackets, &elements, sizes).into_iter().map(|b| format!("[{b}]")));
+                parts.join(" ")
             }
             Tree::Sum(v, b) => match **b {
-                Tree::Add(..) => write!(f, "Σ_{v} ({b})"),
-                _ => write!(f, "Σ_{v} {b}"),
+                Tree::Add(..) => format!("Σ_{v} ({})", b.show(sizes)),
+                _ => format!("Σ_{v} {}", b.show(sizes)),
             },
-            Tree::Diff(b, t) if matches!(**b, Tree::Leaf(_)) => write!(f, "∂{b}/∂{t}"),
-            Tree::Diff(b, t) => write!(f, "∂/∂{t} ({b})"),
-            Tree::Leaf(l) => write!(f, "{l}"),
+            Tree::Diff(b, t) if matches!(**b, Tree::Leaf(_)) => format!("∂{}/∂{t}", b.show(sizes)),
+            Tree::Diff(b, t) => format!("∂/∂{t} ({})", b.show(sizes)),
+            Tree::Leaf(Leaf::Bracket(c)) => format!("[{}]", show_brackets(&[c.clone()], &[], sizes).join("")),
+            Tree::Leaf(l) => l.to_string(),
         }
     }
 }
@@ -414,6 +409,11 @@ pub const RULES: &[(&str, &str)] = &[
     ("plus-zero",          "a + 0 = a"),
     ("sum-zero",           "Σ 0 = 0"),
     ("sum-add",            "Σ distributes over +"),
+    ("distribute-left",    "a (b + c) = a b + a c"),
+    ("distribute-right",   "(a + b) c = a c + b c"),
+    ("add-same",           "a + a = 2 a"),
+    ("fold-values",        "the product of two index values is one value: 2 · 3 = 6"),
+    ("fold-values-nested", "a · (b · c) = (a b) · c for index values a, b"),
     ("sigma-delta",        "Σ-δ elimination: Σ_l [a·l + b = 0] f(l) = [a | b] f(-b/a)"),
     ("drop-implied",       "a bracket implied by the domain (output in range, index in shape) is 1"),
     ("mul-comm",           "a b = b a"),
@@ -442,6 +442,21 @@ pub fn derivation_rules(facts: Arc<Vec<Bound>>) -> Vec<Rule> {
         rewrite!("plus-zero";  "(+ ?a 0)" => "?a"),
         rewrite!("sum-zero";   "(sum ?v 0)"          => "0"),
         rewrite!("sum-add";    "(sum ?v (+ ?a ?b))"  => "(+ (sum ?v ?a) (sum ?v ?b))"),
+        rewrite!("distribute-left";  "(* ?a (+ ?b ?c))" => "(+ (* ?a ?b) (* ?a ?c))"),
+        rewrite!("distribute-right"; "(* (+ ?a ?b) ?c)" => "(+ (* ?a ?c) (* ?b ?c))"),
+        rewrite!("add-same";   "(+ ?a ?a)"           => "(* 2 ?a)"),
+        computed("fold-values", "(* ?a ?b)", |eg, _, s| {
+            let (a, b) = (value(eg, s[v("?a")])?, value(eg, s[v("?b")])?);
+            Some(ground(&Tree::Leaf(Leaf::Value(a.mul(b)))))
+        }),
+        computed("fold-values-nested", "(* ?a (* ?b ?c))", |eg, _, s| {
+            let (a, b) = (value(eg, s[v("?a")])?, value(eg, s[v("?b")])?);
+            let mut p = PatternAst::default();
+            let ab = p.add(ENodeOrVar::ENode(Node::Leaf(Leaf::Value(a.mul(b)))));
+            let c = p.add(ENodeOrVar::Var(v("?c")));
+            p.add(ENodeOrVar::ENode(Node::Mul([ab, c])));
+            Some(p)
+        }),
         computed("sigma-delta",  "(sum ?v ?b)", sigma_delta),
         computed("drop-implied", "(* ?a ?b)", move |eg, _, s| drop_implied(eg, s, &facts)),
     ]
@@ -539,6 +554,13 @@ fn leaf(eg: &EGraph, id: Id) -> Option<&Leaf> {
         Node::Leaf(l) => Some(l),
         _ => None,
     })
+}
+
+fn value(eg: &EGraph, id: Id) -> Option<&Index> {
+    match leaf(eg, id)? {
+        Leaf::Value(p) => Some(p),
+        _ => None,
+    }
 }
 
 fn target(eg: &EGraph, s: &Subst) -> Option<Element> {
@@ -697,7 +719,7 @@ impl Session {
     }
 
     /// The steps from `from` to `to`, which must be equal, from egg's explanation.
-    pub fn explain(&mut self, from: &Tree, to: &Tree) -> Vec<Step> {
+    pub fn explain(&mut self, from: &Tree, to: &Tree, sizes: &[String]) -> Vec<Step> {
         let mut explanation = self.egraph.explain_equivalence(&from.to_expr(), &to.to_expr());
         explanation
             .make_flat_explanation()
@@ -709,7 +731,7 @@ impl Session {
                     Some((r, false)) => format!("{r} (reversed)"),
                     None => "equal".to_string(),
                 };
-                Step { rule, expr: Tree::from_flat(ft).to_string() }
+                Step { rule, expr: Tree::from_flat(ft).show(sizes) }
             })
             .collect()
     }
@@ -736,7 +758,7 @@ mod tests {
         let t =
             Tree::Sum("l".into(), Box::new(Tree::product(vec![Tree::Leaf(Leaf::Element(e.clone())), Tree::value(2)])));
         assert_eq!(Tree::from_expr(&t.to_expr()), t);
-        assert_eq!(t.to_string(), "Σ_l x_l 2");
+        assert_eq!(t.show(&[]), "Σ_l x_l 2");
     }
 
     #[test]
@@ -748,8 +770,8 @@ mod tests {
         let mut s = Session::default();
         let id = s.add(&start);
         s.run(&derivation_rules(Arc::new(Vec::new()))).unwrap();
-        assert_eq!(s.best(id).to_string(), "w_<i-j>");
-        let steps = s.explain(&start, &s.best(id));
+        assert_eq!(s.best(id).show(&[]), "w_<i-j>");
+        let steps = s.explain(&start, &s.best(id), &[]);
         assert_eq!(steps.last().unwrap().rule, "sigma-delta");
     }
 }

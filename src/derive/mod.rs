@@ -115,14 +115,15 @@ fn differentiate(
     let target = Element { tensor: t.name.clone(), index: wrt_indices.iter().map(|n| var(n)).collect() };
     // Differentiate, then make every remaining element's range explicit, then simplify.
     let start = Tree::Diff(Box::new(Tree::from_formula(&model.formula)), target.clone());
-    let mut steps = vec![Step { rule: "definition".into(), expr: start.to_string() }];
-    let differentiated = simplify(&start, rules, &mut steps)?;
+    let sizes = &model.sizes;
+    let mut steps = vec![Step { rule: "definition".into(), expr: start.show(sizes) }];
+    let differentiated = simplify(&start, rules, sizes, &mut steps)?;
     let guarded = differentiated.guarded(&|e| range_guard(model, e));
     let closed = if guarded == differentiated {
         differentiated
     } else {
-        steps.push(Step { rule: "range-guard".into(), expr: guarded.to_string() });
-        simplify(&guarded, rules, &mut steps)?
+        steps.push(Step { rule: "range-guard".into(), expr: guarded.show(sizes) });
+        simplify(&guarded, rules, sizes, &mut steps)?
     };
     let statement = derivative_name(model, &target);
     let closed_form = closed.to_formula().ok_or(DeriveError::NoClosedForm(statement))?;
@@ -130,12 +131,12 @@ fn differentiate(
 }
 
 /// Runs the rules on `start` and appends the explanation of its simplest form to `steps`.
-fn simplify(start: &Tree, rules: &[Rule], steps: &mut Vec<Step>) -> Result<Tree, DeriveError> {
+fn simplify(start: &Tree, rules: &[Rule], sizes: &[String], steps: &mut Vec<Step>) -> Result<Tree, DeriveError> {
     let mut session = Session::default();
     let id = session.add(start);
     session.run(rules)?;
     let best = session.best(id);
-    steps.extend(session.explain(start, &best));
+    steps.extend(session.explain(start, &best, sizes));
     Ok(best)
 }
 
@@ -179,9 +180,9 @@ impl Prover {
         if !session.same(a, b) {
             return Ok(None);
         }
-        let mut steps = session.explain(&d.closed, &guarded);
+        let mut steps = session.explain(&d.closed, &guarded, &model.sizes);
         if guarded != plain {
-            steps.push(Step { rule: "range-guard (reversed)".into(), expr: plain.to_string() });
+            steps.push(Step { rule: "range-guard (reversed)".into(), expr: plain.show(&model.sizes) });
         }
         Ok(Some(steps))
     }
