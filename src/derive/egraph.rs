@@ -361,7 +361,9 @@ impl Tree {
             },
             Tree::Diff(b, t) if matches!(**b, Tree::Leaf(_)) => format!("∂{}/∂{t}", b.show(sizes)),
             Tree::Diff(b, t) => format!("∂/∂{t} ({})", b.show(sizes)),
-            Tree::Leaf(Leaf::Bracket(c)) => format!("[{}]", show_brackets(&[c.clone()], &[], sizes).join("")),
+            Tree::Leaf(Leaf::Bracket(c)) => {
+                format!("[{}]", show_brackets(std::slice::from_ref(c), &[], sizes).join(""))
+            }
             Tree::Leaf(l) => l.to_string(),
         }
     }
