@@ -407,13 +407,15 @@ fn claim(
     kind: &ClaimKind,
 ) -> Result<ClaimReport, CheckError> {
     let report = |verdict, how: String, proof| Ok(ClaimReport { text: text.to_string(), verdict, how, proof });
-    let (sets, described) = sweep(model);
+    // The sizes to check at, made only for a claim that was not proved.
+    let sweep = || sweep(model);
     match kind {
         ClaimKind::Length { axis, value } => {
             let derived = &derivation.lengths[*axis];
             if let Some(proof) = derive::prove_length(derived, value) {
                 return report(Verdict::Proved, format!("the derived length is {derived}"), proof);
             }
+            let (sets, described) = sweep();
             let mut tried = 0;
             for sizes in &sets {
                 if !sensible(model, derivation, sizes) {
@@ -452,6 +454,7 @@ fn claim(
                 Ok(None) => String::new(),
                 Err(e) => format!(" ({e})"),
             };
+            let (sets, described) = sweep();
             let mut tried = 0;
             for sizes in &sets {
                 if !sensible(model, derivation, sizes) {

@@ -798,3 +798,62 @@ impl Scope<'_, '_> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::parse;
+
+    fn resolve_src(body: &str) -> Result<Model, ResolveError> {
+        let src = format!("input x[n]\nweight w[k]\nlet n = 10, k = 3\n{body}\n");
+        resolve(&parse(&src).unwrap(), &src, "t", &[])
+    }
+
+    #[test]
+    fn implicit_sums_bind_every_free_index() {
+        let m = resolve_src("s_i = Σ x_<l+m> w_m").unwrap();
+        assert_eq!(m.formula.terms[0].bound, ["l", "m"]);
+        let m = resolve_src("s_i = Σ_l x_l w_<i-l>").unwrap();
+        assert_eq!(m.formula.terms[0].bound, ["l"]);
+        assert_eq!(m.sizes, ["n", "k"]);
+    }
+
+    #[test]
+    fn products_multiply_out_into_terms() {
+        let m = resolve_src("s_i = Σ (x_l + 2 x_<l+1>) w_<i-l>").unwrap();
+        let shown: Vec<String> = m.formula.terms.iter().map(|t| t.show(&m.sizes)).collect();
+        assert_eq!(shown, ["Σ_l x_l w_<i-l>", "Σ_l 2 x_<l+1> w_<i-l>"]);
+    }
+
+    #[test]
+    fn mistakes_point_at_what_was_written() {
+        let src_of = |e: &ResolveError, body: &str| {
+            let src = format!("input x[n]\nweight w[k]\nlet n = 10, k = 3\n{body}\n");
+            src[e.span.start..e.span.end].to_string()
+        };
+        for (body, culprit, says) in [
+            ("s_i = Σ x_l v_l", "v", "unknown tensor"),
+            ("s_i = x_l w_l", "l", "unknown name"),
+            ("s_i = Σ x_l w_<l, l>", "w_<l, l>", "has 1 axes but 2"),
+            ("s_i = Σ x w_l", "x", "needs indices"),
+            ("s_i = Σ x_l w_<l div 0>", "0", "division by zero"),
+            ("s_i = Σ_n x_n w_n", "n", "cannot be summed"),
+            ("s_i = Σ x_l w_l\nclaim len(s, 3) = n", "3", "axis"),
+        ] {
+            let e = resolve_src(body).unwrap_err();
+            assert!(e.message.contains(says), "{body}: {}", e.message);
+            assert_eq!(src_of(&e, body), culprit, "{body}");
+        }
+    }
+
+    #[test]
+    fn sizes_need_values_and_values_need_sizes() {
+        let src = "input x[n]\nweight w[k]\nlet n = 10\ns_i = Σ x_l w_<i-l>\n";
+        let e = resolve(&parse(src).unwrap(), src, "t", &[]).unwrap_err();
+        assert!(e.message.contains("`k` has no value"));
+        let m = resolve(&parse(src).unwrap(), src, "t", &[("k".into(), 4)]).unwrap();
+        assert_eq!(m.values["k"], 4);
+        let e = resolve(&parse(src).unwrap(), src, "t", &[("k".into(), 4), ("q".into(), 1)]).unwrap_err();
+        assert!(e.message.contains("`q`"));
+    }
+}

@@ -193,3 +193,52 @@ fn tightest(mut bounds: Vec<Index>, lower: bool) -> Option<Index> {
     }
     Some(best)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::resolve;
+    use crate::syntax::parse;
+
+    fn domain_of(body: &str) -> Result<Domain, DeriveError> {
+        let src = format!("input x[n]\nweight w[k]\nlet n = 10, k = 3\n{body}\n");
+        let model = resolve(&parse(&src).unwrap(), &src, "t", &[]).unwrap();
+        domain(&model)
+    }
+
+    fn shown(d: &Domain) -> Vec<String> {
+        d.axes.iter().map(|(lo, hi)| format!("{lo} ≤ · ≤ {hi}")).collect()
+    }
+
+    #[test]
+    fn valid_rule_gives_the_seed_lengths() {
+        let d = domain_of("s_i = Σ x_l w_<i+k-l-1>").unwrap();
+        assert_eq!(shown(&d), ["0 ≤ · ≤ n - k"]);
+        assert_eq!(d.length(0).to_string(), "n - k + 1");
+        let d = domain_of("pad x (k - 1, 0)\ns_i = Σ x_l w_<i-l>").unwrap();
+        assert_eq!(d.length(0).to_string(), "n");
+        let d = domain_of("pad x (k - 1, k - 1)\ns_i = Σ x_l w_<i-l>").unwrap();
+        assert_eq!(d.length(0).to_string(), "k + n - 1");
+    }
+
+    #[test]
+    fn strides_give_floors() {
+        let d = domain_of("s_i = Σ x_<2i+m> w_m").unwrap();
+        assert_eq!(shown(&d), ["0 ≤ · ≤ (n - k) div 2"]);
+    }
+
+    #[test]
+    fn an_output_line_states_the_domain() {
+        let d = domain_of("output s[n + 1]\ns_o = Σ x_i w_m [o = i + m]").unwrap();
+        assert!(d.from_output_line);
+        assert_eq!(shown(&d), ["0 ≤ · ≤ n"]);
+    }
+
+    #[test]
+    fn formulas_outside_the_rule_are_told_to_state_an_output_line() {
+        for body in ["s_i = Σ x_l w_l", "s_o = Σ x_i w_m [o = i + m]", "s_i = Σ x_<l> w_<2l>"] {
+            let err = domain_of(body).unwrap_err().to_string();
+            assert!(err.contains("`output` line"), "{body}: {err}");
+        }
+    }
+}

@@ -16,7 +16,7 @@ use egg::{
 };
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// A leaf of the e-graph: an index-valued factor, a tensor element or an Iverson bracket.
@@ -426,10 +426,38 @@ pub const RULES: &[(&str, &str)] = &[
     ("index-normalisation","both sides have the same canonical index form"),
 ];
 
-/// The rules that differentiate and simplify; `facts` bound the free indices.
+/// The rules of one derivation: those that hold everywhere (made once per process) and
+/// `drop-implied`, which knows the derivation's facts.
+pub struct Rules {
+    fixed: &'static [Rule],
+    claims: &'static [Rule],
+    implied: Rule,
+}
+
+impl Rules {
+    /// The rules that differentiate and simplify; `facts` bound the free indices.
+    pub fn derivation(facts: Vec<Bound>) -> Rules {
+        Rules { fixed: fixed_rules(), claims: &[], implied: drop_implied_rule(facts) }
+    }
+
+    /// The derivation rules plus associativity, commutativity and idempotence, for claims.
+    pub fn claims(facts: Vec<Bound>) -> Rules {
+        Rules { fixed: fixed_rules(), claims: claim_only_rules(), implied: drop_implied_rule(facts) }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Rule> {
+        self.fixed.iter().chain(self.claims).chain(std::iter::once(&self.implied))
+    }
+}
+
+fn drop_implied_rule(facts: Vec<Bound>) -> Rule {
+    computed("drop-implied", "(* ?a ?b)", move |eg, _, s| drop_implied(eg, s, &facts))
+}
+
 #[rustfmt::skip]
-pub fn derivation_rules(facts: Arc<Vec<Bound>>) -> Vec<Rule> {
-    vec![
+fn fixed_rules() -> &'static [Rule] {
+    static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
+    RULES.get_or_init(|| vec![
         rewrite!("d-sum";     "(d (sum ?v ?b) ?t)" => "(sum ?v (d ?b ?t))"),
         rewrite!("d-add";     "(d (+ ?a ?b) ?t)"   => "(+ (d ?a ?t) (d ?b ?t))"),
         rewrite!("d-product"; "(d (* ?a ?b) ?t)"   => "(+ (* (d ?a ?t) ?b) (* ?a (d ?b ?t)))"),
@@ -460,15 +488,13 @@ pub fn derivation_rules(facts: Arc<Vec<Bound>>) -> Vec<Rule> {
             Some(p)
         }),
         computed("sigma-delta",  "(sum ?v ?b)", sigma_delta),
-        computed("drop-implied", "(* ?a ?b)", move |eg, _, s| drop_implied(eg, s, &facts)),
-    ]
+    ])
 }
 
-/// The derivation rules plus associativity, commutativity and idempotence, for claims.
 #[rustfmt::skip]
-pub fn claim_rules(facts: Arc<Vec<Bound>>) -> Vec<Rule> {
-    let mut rules = derivation_rules(facts);
-    rules.extend([
+fn claim_only_rules() -> &'static [Rule] {
+    static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
+    RULES.get_or_init(|| vec![
         rewrite!("mul-comm";  "(* ?a ?b)"        => "(* ?b ?a)"),
         rewrite!("mul-assoc"; "(* ?a (* ?b ?c))" => "(* (* ?a ?b) ?c)"),
         rewrite!("add-comm";  "(+ ?a ?b)"        => "(+ ?b ?a)"),
@@ -476,8 +502,7 @@ pub fn claim_rules(facts: Arc<Vec<Bound>>) -> Vec<Rule> {
         computed("bracket-idempotent", "(* ?a ?a)", |eg, _, s| {
             matches!(leaf(eg, s[v("?a")]), Some(Leaf::Bracket(_))).then(|| var_pattern("?a"))
         }),
-    ]);
-    rules
+    ])
 }
 
 /// A computed rewrite: the term it rewrites, when more specific than the rule's pattern
@@ -677,7 +702,7 @@ impl Session {
     ///
     /// egg times itself with quanta, whose clock calibrates for a millisecond or more on
     /// first use; a mock clock skips that, and the time limit is enforced here instead.
-    pub fn run(&mut self, rules: &[Rule]) -> Result<(), DeriveError> {
+    pub fn run(&mut self, rules: &Rules) -> Result<(), DeriveError> {
         let egraph = std::mem::take(&mut self.egraph);
         let started = std::time::Instant::now();
         let (clock, _) = quanta::Clock::mock();
@@ -691,7 +716,7 @@ impl Session {
                     true => Err(format!("the e-graph ran past its time limit of {:?}", LIMITS.time)),
                     false => Ok(()),
                 })
-                .run(rules)
+                .run(rules.iter())
         });
         let stop = runner.stop_reason.clone();
         self.egraph = runner.egraph;
@@ -771,7 +796,7 @@ mod tests {
         let start = Tree::Sum("l".into(), Box::new(body));
         let mut s = Session::default();
         let id = s.add(&start);
-        s.run(&derivation_rules(Arc::new(Vec::new()))).unwrap();
+        s.run(&Rules::derivation(Vec::new())).unwrap();
         assert_eq!(s.best(id).show(&[]), "w_<i-j>");
         let steps = s.explain(&start, &s.best(id), &[]);
         assert_eq!(steps.last().unwrap().rule, "sigma-delta");

@@ -11,9 +11,8 @@ use crate::algebra::cond::le;
 use crate::algebra::index::var;
 use crate::algebra::{Bound, Cond, Element, Formula, Index};
 use crate::model::{Model, Role, Tensor};
-use egraph::{claim_rules, derivation_rules, Leaf, Rule, Session};
+use egraph::{Leaf, Rules, Session};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 /// Why a derivation could not be completed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -77,7 +76,7 @@ pub fn derive(model: &Model) -> Result<Derivation, DeriveError> {
         names.push(wrt);
     }
     facts.extend(model.sizes.iter().map(|n| Bound { var: n.clone(), lo: Some(Index::constant(1)), hi: None }));
-    let rules = derivation_rules(Arc::new(facts.clone()));
+    let rules = Rules::derivation(facts.clone());
     let derivatives = model
         .tensors
         .iter()
@@ -110,7 +109,7 @@ fn differentiate(
     model: &Model,
     t: &Tensor,
     wrt_indices: Vec<String>,
-    rules: &[Rule],
+    rules: &Rules,
 ) -> Result<Derivative, DeriveError> {
     let target = Element { tensor: t.name.clone(), index: wrt_indices.iter().map(|n| var(n)).collect() };
     // Differentiate, then make every remaining element's range explicit, then simplify.
@@ -131,7 +130,7 @@ fn differentiate(
 }
 
 /// Runs the rules on `start` and appends the explanation of its simplest form to `steps`.
-fn simplify(start: &Tree, rules: &[Rule], sizes: &[String], steps: &mut Vec<Step>) -> Result<Tree, DeriveError> {
+fn simplify(start: &Tree, rules: &Rules, sizes: &[String], steps: &mut Vec<Step>) -> Result<Tree, DeriveError> {
     let mut session = Session::default();
     let id = session.add(start);
     session.run(rules)?;
@@ -157,13 +156,13 @@ impl Derivative {
 
 /// Proves claims about the derivatives of one derivation.
 pub struct Prover {
-    rules: Vec<Rule>,
+    rules: Rules,
 }
 
 impl Derivation {
     /// A prover with the rules for claims, made once for all of them.
     pub fn prover(&self) -> Prover {
-        Prover { rules: claim_rules(Arc::new(self.facts.clone())) }
+        Prover { rules: Rules::claims(self.facts.clone()) }
     }
 }
 
@@ -176,7 +175,9 @@ impl Prover {
         let guarded = plain.guarded(&|e| range_guard(model, e));
         let mut session = Session::default();
         let (a, b) = (session.add(&d.closed), session.add(&guarded));
-        session.run(&self.rules)?;
+        if !session.same(a, b) {
+            session.run(&self.rules)?;
+        }
         if !session.same(a, b) {
             return Ok(None);
         }
