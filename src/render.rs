@@ -147,8 +147,7 @@ fn verdict(v: Verdict) -> &'static str {
 }
 
 fn describe(rule: &str) -> &'static str {
-    let base = rule.trim_end_matches(" (reversed)");
-    RULES.iter().find(|(n, _)| *n == base).map(|(_, d)| *d).unwrap_or("")
+    RULES.iter().find(|(n, _)| *n == rule).map(|(_, d)| *d).unwrap_or("")
 }
 
 fn write_steps(out: &mut String, steps: &[Step], first: usize) {
@@ -225,20 +224,15 @@ pub fn derive_text(r: &Report) -> String {
 
 /// The rules named in a report's proofs, with what each does.
 fn rule_legend(r: &Report) -> Vec<(String, &'static str)> {
-    let mut seen: Vec<String> = Vec::new();
+    let mut legend: Vec<(String, &'static str)> = Vec::new();
     let steps = r.derivation.derivatives.iter().flat_map(|d| &d.steps).chain(r.claims.iter().flat_map(|c| &c.proof));
-    for s in steps {
-        let base = s.rule.trim_end_matches(" (reversed)").to_string();
-        if !seen.contains(&base) {
-            seen.push(base);
+    for rule in steps.flat_map(|s| s.rule.split(", ")) {
+        let base = rule.trim_end_matches(" (reversed)");
+        if !legend.iter().any(|(n, _)| n == base) {
+            legend.push((base.to_string(), describe(base)));
         }
     }
-    seen.into_iter()
-        .map(|n| {
-            let d = describe(&n);
-            (n, d)
-        })
-        .collect()
+    legend
 }
 
 /// `derive --format json` for one spec.

@@ -745,22 +745,27 @@ impl Session {
         self.egraph.find(a) == self.egraph.find(b)
     }
 
-    /// The steps from `from` to `to`, which must be equal, from egg's explanation.
+    /// The steps from `from` to `to`, which must be equal, from egg's explanation. A step
+    /// that only regroups a product prints like the one before it; its rule is then added
+    /// to that step's rules rather than shown as a step of its own.
     pub fn explain(&mut self, from: &Tree, to: &Tree, sizes: &[String]) -> Vec<Step> {
         let mut explanation = self.egraph.explain_equivalence(&from.to_expr(), &to.to_expr());
-        explanation
-            .make_flat_explanation()
-            .iter()
-            .skip(1)
-            .map(|ft| {
-                let rule = match rule_of(ft) {
-                    Some((r, true)) => r.to_string(),
-                    Some((r, false)) => format!("{r} (reversed)"),
-                    None => "equal".to_string(),
-                };
-                Step { rule, expr: Tree::from_flat(ft).show(sizes) }
-            })
-            .collect()
+        let mut steps: Vec<Step> = Vec::new();
+        let mut previous = from.show(sizes);
+        for ft in explanation.make_flat_explanation().iter().skip(1) {
+            let rule = match rule_of(ft) {
+                Some((r, true)) => r.to_string(),
+                Some((r, false)) => format!("{r} (reversed)"),
+                None => "equal".to_string(),
+            };
+            let expr = Tree::from_flat(ft).show(sizes);
+            match steps.last_mut() {
+                Some(last) if expr == previous => last.rule = format!("{}, {rule}", last.rule),
+                _ => steps.push(Step { rule, expr: expr.clone() }),
+            }
+            previous = expr;
+        }
+        steps
     }
 }
 
