@@ -588,3 +588,52 @@ pub fn report(model: Model, derivation: Derivation, with_tables: bool) -> Result
     let runs = runs(&model);
     Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algebra::index::var;
+    use crate::algebra::Index;
+
+    fn standard() -> (Model, Derivation) {
+        let src = "input x[n]\nweight w[k]\nlet n = 6, k = 3\ns_i = Σ x_l w_<i+k-l-1>\n";
+        let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
+        let derivation = derive::derive(&model).unwrap();
+        (model, derivation)
+    }
+
+    #[test]
+    fn brute_force_finds_the_valid_domain() {
+        let (model, _) = standard();
+        let rows = brute_domain(&model, &model.values).unwrap();
+        assert_eq!(rows, (0..=3).map(|i| vec![i]).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_wrong_closed_form_is_reported_as_a_bug() {
+        let (model, mut derivation) = standard();
+        assert_eq!(cross_check(&model, &derivation, &model.values), Ok(()));
+        // The cross-correlation's kernel index instead of the convolution's.
+        let term = &mut derivation.derivatives[0].closed_form.terms[0];
+        term.elements[0].index[0] = var("j").sub(&var("i"));
+        let err = cross_check(&model, &derivation, &model.values).unwrap_err();
+        assert!(matches!(&err, CheckError::Bug(why) if why.contains("row [0], column 0")), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_domain_is_reported_as_a_bug() {
+        let (model, mut derivation) = standard();
+        derivation.domain.axes[0].1 = var("n").sub(&Index::constant(1));
+        let err = cross_check(&model, &derivation, &model.values).unwrap_err();
+        assert!(matches!(&err, CheckError::Bug(why) if why.contains("6 outputs, brute force finds 4")), "{err}");
+    }
+
+    #[test]
+    fn brute_jacobians_differentiate_products_formally() {
+        let src = "input x[n]\nweight w[k]\nlet n = 3, k = 1\ns_i = Σ x_l x_l w_<i-l>\n";
+        let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
+        let jx = brute_jacobian(&model, &model.values, "x", &[vec![1]]).unwrap();
+        let shown: Vec<String> = jx[0].iter().map(show_value).collect();
+        assert_eq!(shown, ["0", "2*w[0]*x[1]", "0"]);
+    }
+}
