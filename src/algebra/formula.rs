@@ -294,7 +294,8 @@ impl Term {
             vs => parts.push(format!("Σ_<{}>", vs.join(", "))),
         }
         let bare = self.elements.is_empty() && self.brackets.is_empty();
-        if self.coeff != Index::constant(1) || bare {
+        let negative = !bare && self.coeff == Index::constant(-1);
+        if (self.coeff != Index::constant(1) && !negative) || bare {
             if super::index::is_compound(&self.coeff) && !bare {
                 parts.push(format!("({})", self.coeff));
             } else {
@@ -303,7 +304,12 @@ impl Term {
         }
         parts.extend(self.elements.iter().map(|e| e.to_string()));
         parts.extend(show_brackets(&self.brackets, &self.elements, sizes).into_iter().map(|b| format!("[{b}]")));
-        parts.join(" ")
+        let text = parts.join(" ");
+        if negative {
+            format!("-{text}")
+        } else {
+            text
+        }
     }
 }
 

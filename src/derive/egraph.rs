@@ -481,11 +481,7 @@ fn fixed_rules() -> &'static [Rule] {
         }),
         computed("fold-values-nested", "(* ?a (* ?b ?c))", |eg, _, s| {
             let (a, b) = (value(eg, s[v("?a")])?, value(eg, s[v("?b")])?);
-            let mut p = PatternAst::default();
-            let ab = p.add(ENodeOrVar::ENode(Node::Leaf(Leaf::Value(a.mul(b)))));
-            let c = p.add(ENodeOrVar::Var(v("?c")));
-            p.add(ENodeOrVar::ENode(Node::Mul([ab, c])));
-            Some(p)
+            Some(scaled(a.mul(b), "?c"))
         }),
         computed("sigma-delta",  "(sum ?v ?b)", sigma_delta),
     ])
@@ -581,6 +577,15 @@ fn leaf(eg: &EGraph, id: Id) -> Option<&Leaf> {
         Node::Leaf(l) => Some(l),
         _ => None,
     })
+}
+
+/// The pattern `(* c ?var)`.
+fn scaled(c: Index, var: &str) -> PatternAst<Node> {
+    let mut p = PatternAst::default();
+    let c = p.add(ENodeOrVar::ENode(Node::Leaf(Leaf::Value(c))));
+    let x = p.add(ENodeOrVar::Var(v(var)));
+    p.add(ENodeOrVar::ENode(Node::Mul([c, x])));
+    p
 }
 
 fn value(eg: &EGraph, id: Id) -> Option<&Index> {
