@@ -520,9 +520,10 @@ pub fn runs(model: &Model) -> Vec<RunReport> {
         .collect()
 }
 
-/// The symbolic length at the given sizes, per axis.
+/// The symbolic length at the given sizes, per axis (0 where the domain is empty).
 pub fn length_at(model: &Model, derivation: &Derivation, sizes: &Env) -> Result<Vec<i64>, CheckError> {
-    derivation.lengths.iter().map(|l| l.eval(sizes).map_err(eval_err(model, sizes))).collect()
+    let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
+    Ok(ranges.iter().map(|(lo, hi)| (hi - lo + 1).max(0)).collect())
 }
 
 /// A derivative's closed form as `∂s_i/∂x_j = …`.

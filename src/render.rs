@@ -174,6 +174,9 @@ pub fn derive_text(r: &Report) -> String {
     for (name, (lo, hi)) in m.output.indices.iter().zip(&d.domain.axes) {
         let _ = writeln!(out, "  {lo} ≤ {name} ≤ {hi}");
     }
+    for q in &d.domain.conditions {
+        let _ = writeln!(out, "  (empty unless 0 ≤ {q})");
+    }
     for (axis, len) in d.lengths.iter().enumerate() {
         let which = if d.lengths.len() == 1 { String::new() } else { format!(", {axis}") };
         let _ = writeln!(

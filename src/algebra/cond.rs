@@ -1,6 +1,6 @@
 //! Conditions over index expressions, in a canonical form, and what facts imply them.
 
-use super::index::{compact, Env, EvalError, Index, IndexExt};
+use super::index::{compact, div, Env, EvalError, Index, IndexAtom, IndexExt};
 use super::poly::gcd;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -145,19 +145,51 @@ impl Cond {
     }
 }
 
-/// A lower bound of `p` over the bounded variables: each bounded variable that occurs
-/// linearly with a constant coefficient is replaced by the end that minimises `p`.
+/// A lower bound of `p` over the bounded variables, which are taken in order: each one is
+/// replaced, wherever it occurs, by the end of its range that minimises `p` there. It may
+/// occur linearly with a constant coefficient, or inside `e div d` and `e mod d` with a
+/// constant `d > 0` (floor division is monotone; a remainder lies in `[0, d - 1]`).
 fn lower_bound(p: &Index, bounds: &[Bound]) -> Option<Index> {
     let mut p = p.clone();
     for b in bounds {
-        let (coeff, rest) = p.linear_in(&b.var)?;
-        p = match coeff.as_constant()? {
-            0 => rest,
-            c if c > 0 => rest.add(&b.lo.as_ref()?.scale(c)),
-            c => rest.add(&b.hi.as_ref()?.scale(c)),
-        };
+        p = replace_by_bound(&p, b, true)?;
     }
-    Some(p)
+    // Remainders left over lie in [0, d - 1].
+    let mut out = Index::zero();
+    for (m, c) in p.terms() {
+        out = out.add(&match m.as_slice() {
+            [IndexAtom::Mod(_, d)] if d.as_constant().is_some_and(|d| d > 0) => {
+                Index::constant(if c > 0 { 0 } else { c.saturating_mul(d.as_constant()? - 1) })
+            }
+            _ => Index::monomial(c, m.clone()),
+        });
+    }
+    Some(out)
+}
+
+/// `p` with the variable `b.var` replaced by the end of its range that makes `p` smallest
+/// (`lower`) or largest, or `None` where that end is unknown or `b.var` occurs otherwise.
+fn replace_by_bound(p: &Index, b: &Bound, lower: bool) -> Option<Index> {
+    let end = |toward_lower: bool| if toward_lower { b.lo.as_ref() } else { b.hi.as_ref() };
+    let mut out = Index::zero();
+    for (m, c) in p.terms() {
+        let term = Index::monomial(c, m.clone());
+        if !term.mentions(&b.var) {
+            out = out.add(&term);
+            continue;
+        }
+        let replaced = match m.as_slice() {
+            [IndexAtom::Var(v)] if *v == b.var => end(lower == (c > 0))?.scale(c),
+            [IndexAtom::Div(inner, d)] if d.as_constant().is_some_and(|d| d > 0) && !d.mentions(&b.var) => {
+                let bounded = replace_by_bound(inner, b, lower == (c > 0))?;
+                div(&bounded, d).scale(c)
+            }
+            [IndexAtom::Mod(_, d)] if d.as_constant().is_some_and(|d| d > 0) => term,
+            _ => return None,
+        };
+        out = out.add(&replaced);
+    }
+    Some(out)
 }
 
 impl fmt::Display for Cond {
@@ -251,6 +283,20 @@ mod tests {
         assert!(le(&c(0), &n.add(&k).sub(&c(1))).implied_by(&bounds));
         // A summed index is no size: nothing is known about it.
         assert!(!le(&c(0), &var("l")).implied_by(&bounds));
+    }
+
+    #[test]
+    fn implication_through_floor_division() {
+        // o ∈ [0, 3] ⟹ 0 ≤ 2(o div 2) and 2(o div 2) + 1 ≤ 3: grouped channels stay in range.
+        let o = var("o");
+        let bounds = [Bound { var: "o".into(), lo: Some(c(0)), hi: Some(c(3)) }];
+        let group = crate::algebra::index::div(&o, &c(2)).scale(2);
+        assert!(le(&c(0), &group).implied_by(&bounds));
+        assert!(le(&group.add(&c(1)), &c(3)).implied_by(&bounds));
+        assert!(!le(&group.add(&c(2)), &c(3)).implied_by(&bounds));
+        let rem = crate::algebra::index::modulo(&o, &c(2));
+        assert!(le(&rem, &c(1)).implied_by(&[]));
+        assert!(!le(&rem, &c(0)).implied_by(&[]));
     }
 
     #[test]

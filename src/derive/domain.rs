@@ -1,6 +1,7 @@
 //! The output domain: from an `output` line, or by the valid rule of the spec language.
 
 use super::DeriveError;
+use crate::algebra::cond::le;
 use crate::algebra::index::{div, var};
 use crate::algebra::{Bound, Env, EvalError, Index, IndexExt, Term};
 use crate::model::{Model, Role};
@@ -10,6 +11,8 @@ use crate::model::{Model, Role};
 pub struct Domain {
     /// Per axis, the lowest and highest output index.
     pub axes: Vec<(Index, Index)>,
+    /// Conditions `0 ≤ q` on the sizes alone; where one fails, the domain is empty.
+    pub conditions: Vec<Index>,
     /// Whether an `output` line gave it (else the valid rule derived it).
     pub from_output_line: bool,
 }
@@ -30,9 +33,16 @@ impl Domain {
             .collect()
     }
 
-    /// The concrete `(lo, hi)` of each axis at the given sizes.
+    /// The concrete `(lo, hi)` of each axis at the given sizes (`hi < lo` where empty).
     pub fn at(&self, sizes: &Env) -> Result<Vec<(i64, i64)>, EvalError> {
-        self.axes.iter().map(|(lo, hi)| Ok((lo.eval(sizes)?, hi.eval(sizes)?))).collect()
+        let mut ranges =
+            self.axes.iter().map(|(lo, hi)| Ok((lo.eval(sizes)?, hi.eval(sizes)?))).collect::<Result<Vec<_>, _>>()?;
+        for q in &self.conditions {
+            if q.eval(sizes)? < 0 {
+                ranges.iter_mut().for_each(|r| r.1 = r.0 - 1);
+            }
+        }
+        Ok(ranges)
     }
 }
 
@@ -40,7 +50,7 @@ impl Domain {
 pub fn domain(model: &Model) -> Result<Domain, DeriveError> {
     if let Some(shape) = &model.output.shape {
         let axes = shape.iter().map(|l| (Index::zero(), l.sub(&Index::constant(1)))).collect();
-        return Ok(Domain { axes, from_output_line: true });
+        return Ok(Domain { axes, conditions: Vec::new(), from_output_line: true });
     }
     let mut found: Option<Vec<Index>> = None;
     for term in &model.formula.terms {
@@ -52,17 +62,18 @@ pub fn domain(model: &Model) -> Result<Domain, DeriveError> {
         }
     }
     let constraints = found.ok_or_else(|| unsupported("no term uses an element of a weight"))?;
+    let indices = &model.output.indices;
+    let mentions_output = |q: &Index| indices.iter().any(|i| q.mentions(i));
+    let linear = |q: &Index| indices.iter().all(|i| q.linear_in(i).is_some());
     let mut axes = Vec::new();
-    for i in &model.output.indices {
+    for i in indices {
         let (mut lo, mut hi) = (Vec::new(), Vec::new());
-        for q in &constraints {
-            let Some((c, r)) = q.linear_in(i) else {
-                return Err(unsupported(&format!("the constraint 0 ≤ {q} is not linear in `{i}`")));
-            };
+        for q in constraints.iter().filter(|q| linear(q)) {
+            let (c, r) = q.linear_in(i).expect("filtered to linear constraints");
             if c.is_zero() {
                 continue;
             }
-            if model.output.indices.iter().any(|o| o != i && r.mentions(o)) {
+            if indices.iter().any(|o| o != i && r.mentions(o)) {
                 return Err(unsupported(&format!("the constraint 0 ≤ {q} ties several output indices")));
             }
             // c·i + r ≥ 0: i ≥ ⌈-r / c⌉ = -(r div c) when c > 0; i ≤ r div (-c) when c < 0.
@@ -76,7 +87,20 @@ pub fn domain(model: &Model) -> Result<Domain, DeriveError> {
         let hi = tightest(hi, false).ok_or_else(|| unsupported(&format!("`{i}` has no upper bound")))?;
         axes.push((lo, hi));
     }
-    Ok(Domain { axes, from_output_line: false })
+    let domain = Domain { axes, conditions: Vec::new(), from_output_line: false };
+    // Constraints through `div` or `mod` of an output index must follow from the box.
+    let mut facts = domain.bounds(indices);
+    facts.extend(model.sizes.iter().map(|n| Bound { var: n.clone(), lo: Some(Index::zero()), hi: None }));
+    for q in constraints.iter().filter(|q| mentions_output(q) && !linear(q)) {
+        if !le(&Index::zero(), q).implied_by(&facts) {
+            return Err(unsupported(&format!(
+                "the constraint 0 ≤ {q} does not follow from the bounds of the output indices"
+            )));
+        }
+    }
+    // Constraints on sizes alone: the domain is empty where one fails.
+    let conditions = constraints.into_iter().filter(|q| !mentions_output(q)).collect();
+    Ok(Domain { conditions, ..domain })
 }
 
 fn unsupported(why: &str) -> DeriveError {

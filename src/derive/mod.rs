@@ -9,7 +9,7 @@ pub use egraph::{Step, Tree, RULES};
 
 use crate::algebra::cond::le;
 use crate::algebra::index::var;
-use crate::algebra::{Bound, Cond, Element, Formula, Index};
+use crate::algebra::{Bound, Cond, Element, Formula, Index, IndexExt};
 use crate::model::{Model, Role, Tensor};
 use egraph::{Leaf, Rules, Session};
 use std::collections::BTreeSet;
@@ -75,7 +75,13 @@ pub fn derive(model: &Model) -> Result<Derivation, DeriveError> {
         }));
         names.push(wrt);
     }
-    facts.extend(model.sizes.iter().map(|n| Bound { var: n.clone(), lo: Some(Index::constant(1)), hi: None }));
+    // Sizes in a shape are at least 1; pads and other sizes at least 0.
+    let in_shapes: BTreeSet<String> = model.tensors.iter().flat_map(|t| &t.shape).flat_map(|d| d.names()).collect();
+    facts.extend(model.sizes.iter().map(|n| Bound {
+        var: n.clone(),
+        lo: Some(Index::constant(if in_shapes.contains(n) { 1 } else { 0 })),
+        hi: None,
+    }));
     let rules = Rules::derivation(facts.clone());
     let derivatives = model
         .tensors
