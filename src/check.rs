@@ -166,42 +166,42 @@ fn reach(model: &Model, sizes: &Env) -> i64 {
 type Ranges<'m> = BTreeMap<&'m str, (Role, Vec<i64>, Vec<(i64, i64)>)>;
 
 /// The valid rule at one output index: some term uses a weight element, and every term
-/// that does reads every other tensor inside its padded range.
+/// that does reads every other tensor inside its padded range. Summed indices run over
+/// the values that keep a weight element in range (others cannot use the weight), and over
+/// `-reach..=reach` where no weight index bounds them.
 fn valid_at(model: &Model, ranges: &Ranges, env: &mut Env, reach: i64) -> Result<bool, EvalError> {
     let role = |t: &str| ranges.get(t).map(|r| r.0);
+    let weight_shape = |t: &str| ranges.get(t).filter(|r| r.0 == Role::Weight).map(|r| r.1.clone());
     let mut used = false;
     for term in &model.formula.terms {
         if !term.elements.iter().any(|e| role(&e.tensor) == Some(Role::Weight)) {
             continue;
         }
-        let mut t = vec![-reach; term.bound.len()];
-        loop {
-            for (name, &v) in term.bound.iter().zip(&t) {
-                set(env, name, v);
-            }
-            let mut uses = true;
+        let complete = term.for_each_assignment(env, &weight_shape, Some((-reach, reach)), &mut |env| {
             for c in &term.brackets {
-                uses = uses && c.eval(env)?;
+                if !c.eval(env)? {
+                    return Ok(true);
+                }
             }
             for e in term.elements.iter().filter(|e| role(&e.tensor) == Some(Role::Weight)) {
                 for (p, &d) in e.index.iter().zip(&ranges[e.tensor.as_str()].1) {
-                    uses = uses && (0..d).contains(&p.eval(env)?);
-                }
-            }
-            if uses {
-                used = true;
-                for e in term.elements.iter().filter(|e| role(&e.tensor) == Some(Role::Input)) {
-                    for (p, &(lo, hi)) in e.index.iter().zip(&ranges[e.tensor.as_str()].2) {
-                        if !(lo..=hi).contains(&p.eval(env)?) {
-                            return Ok(false);
-                        }
+                    if !(0..d).contains(&p.eval(env)?) {
+                        return Ok(true);
                     }
                 }
             }
-            // The next tuple of summed indices, last fastest.
-            let Some(at) = t.iter().rposition(|&v| v < reach) else { break };
-            t[at] += 1;
-            t[at + 1..].iter_mut().for_each(|v| *v = -reach);
+            used = true;
+            for e in term.elements.iter().filter(|e| role(&e.tensor) == Some(Role::Input)) {
+                for (p, &(lo, hi)) in e.index.iter().zip(&ranges[e.tensor.as_str()].2) {
+                    if !(lo..=hi).contains(&p.eval(env)?) {
+                        return Ok(false);
+                    }
+                }
+            }
+            Ok(true)
+        })?;
+        if !complete {
+            return Ok(false);
         }
     }
     Ok(used)

@@ -106,43 +106,63 @@ impl Term {
     pub fn eval(&self, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Result<Value, EvalError> {
         let mut env = env.clone();
         let mut out = Value::zero();
-        self.sum_over(&self.bound, &mut env, shape, &mut out)?;
+        self.for_each_assignment(&mut env, shape, None, &mut |env| {
+            out = out.add(&self.eval_bound(env, shape)?);
+            Ok(true)
+        })?;
         Ok(out)
     }
 
-    fn sum_over(
+    /// Calls `visit` with every assignment of the summed indices at which each of them
+    /// keeps some element of a tensor known to `shape` inside its shape; an index that no
+    /// such element bounds runs over `fallback`, and is an error without one. `visit`
+    /// returns `false` to stop early, and so does this.
+    pub fn for_each_assignment(
+        &self,
+        env: &mut Env,
+        shape: &dyn Fn(&str) -> Option<Vec<i64>>,
+        fallback: Option<(i64, i64)>,
+        visit: &mut dyn FnMut(&Env) -> Result<bool, EvalError>,
+    ) -> Result<bool, EvalError> {
+        self.assign(&self.bound, env, shape, fallback, visit)
+    }
+
+    fn assign(
         &self,
         free: &[String],
         env: &mut Env,
         shape: &dyn Fn(&str) -> Option<Vec<i64>>,
-        out: &mut Value,
-    ) -> Result<(), EvalError> {
-        let Some((pos, lo, hi)) =
-            free.iter().enumerate().find_map(|(i, v)| self.range_of(v, env, shape).map(|(lo, hi)| (i, lo, hi)))
-        else {
-            if let Some(v) = free.first() {
-                return Err(EvalError::Unbounded(v.clone()));
-            }
-            *out = out.add(&self.eval_bound(env, shape)?);
-            return Ok(());
+        fallback: Option<(i64, i64)>,
+        visit: &mut dyn FnMut(&Env) -> Result<bool, EvalError>,
+    ) -> Result<bool, EvalError> {
+        let Some(first) = free.first() else { return visit(env) };
+        let bounded = free.iter().enumerate().find_map(|(i, v)| self.range_of(v, env, shape).map(|r| (i, r)));
+        let (pos, (lo, hi)) = match (bounded, fallback) {
+            (Some(found), _) => found,
+            (None, Some(range)) => (0, range),
+            (None, None) => return Err(EvalError::Unbounded(first.clone())),
         };
         let v = free[pos].clone();
         let rest: Vec<String> = free.iter().filter(|u| **u != v).cloned().collect();
         env.insert(v.clone(), lo);
+        let mut going = true;
         for value in lo..=hi {
             if let Some(slot) = env.get_mut(&v) {
                 *slot = value;
             }
-            self.sum_over(&rest, env, shape, out)?;
+            going = self.assign(&rest, env, shape, fallback, visit)?;
+            if !going {
+                break;
+            }
         }
         env.remove(&v);
-        Ok(())
+        Ok(going)
     }
 
     /// The values of `v` for which some element's index stays in its tensor's shape.
     fn range_of(&self, v: &str, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Option<(i64, i64)> {
         for e in &self.elements {
-            let dims = shape(&e.tensor)?;
+            let Some(dims) = shape(&e.tensor) else { continue };
             for (p, &d) in e.index.iter().zip(&dims) {
                 let Some((a, r)) = p.linear_in(v) else { continue };
                 let (Some(a), Ok(r)) = (a.as_constant(), r.eval(env)) else { continue };

@@ -43,58 +43,75 @@ pub fn var(name: &str) -> Index {
     Poly::atom(IndexAtom::Var(name.to_string()))
 }
 
-/// `a div b` in canonical form: exact quotients and constant parts are taken out.
+/// `a div b` in canonical form: the multiples of `b` are taken out of `a`
+/// (`(2i + j + 5) div 2 = i + 2 + (j + 1) div 2`, `(D·k + j) div D = k + j div D`).
 pub fn div(a: &Index, b: &Index) -> Index {
-    if let Some(d) = b.as_constant() {
-        if d < 0 {
-            return div(&a.neg(), &b.neg());
-        }
-        if d > 0 {
-            if let Some(q) = a.exact_div(d) {
-                return q;
-            }
-            // (p + c) div d = c div d + (p + c mod d) div d, and p div d is exact when
-            // every coefficient of p is a multiple of d and 0 ≤ c mod d < d.
-            let c = a.constant_term();
-            let (cq, cr) = (c.div_euclid(d), c.rem_euclid(d));
-            let p = a.sub(&Index::constant(c));
-            if let Some(q) = p.exact_div(d) {
-                return q.add(&Index::constant(cq));
-            }
-            let rest = p.add(&Index::constant(cr));
-            return Index::constant(cq).add(&Index::atom(IndexAtom::Div(Box::new(rest), Box::new(b.clone()))));
-        }
-    }
     if let (Some(x), Some(y)) = (a.as_constant(), b.as_constant()) {
         if let Some(q) = floor_div(x, y) {
             return Index::constant(q);
         }
     }
-    if let Some(q) = divide_by_monomial(a, b) {
+    if leading_negative(b) {
+        return div(&a.neg(), &b.neg());
+    }
+    let Some((q, r)) = split(a, b) else {
+        return Index::atom(IndexAtom::Div(Box::new(a.clone()), Box::new(b.clone())));
+    };
+    if r.is_zero() || (r.as_constant().is_some() && b.as_constant().is_some()) {
+        // A constant remainder of a constant divisor lies in [0, b): its floor is 0.
         return q;
     }
-    Index::atom(IndexAtom::Div(Box::new(a.clone()), Box::new(b.clone())))
+    q.add(&Index::atom(IndexAtom::Div(Box::new(r), Box::new(b.clone()))))
 }
 
-/// `a mod b` in canonical form: multiples of a constant `b` are dropped from `a`.
+/// `a mod b` in canonical form: the multiples of `b` are dropped from `a`.
 pub fn modulo(a: &Index, b: &Index) -> Index {
-    if let Some(d) = b.as_constant() {
-        if d > 0 {
-            let reduced = Index::from_terms(
-                a.terms()
-                    .map(|(m, c)| (m.clone(), if m.is_empty() { c.rem_euclid(d) } else { c }))
-                    .filter(|(_, c)| c % d != 0),
-            );
-            if let Some(c) = reduced.as_constant() {
-                return Index::constant(c.rem_euclid(d));
+    if leading_negative(b) || b.is_zero() {
+        return Index::atom(IndexAtom::Mod(Box::new(a.clone()), Box::new(b.clone())));
+    }
+    match split(a, b) {
+        Some((_, r)) if r.is_zero() || (r.as_constant().is_some() && b.as_constant().is_some()) => r,
+        Some((_, r)) => Index::atom(IndexAtom::Mod(Box::new(r), Box::new(b.clone()))),
+        None => Index::atom(IndexAtom::Mod(Box::new(a.clone()), Box::new(b.clone()))),
+    }
+}
+
+/// Whether the first term of `p` has a negative coefficient.
+fn leading_negative(p: &Index) -> bool {
+    p.terms().next().is_some_and(|(_, c)| c < 0)
+}
+
+/// `a = q·b + r` with `q·b` the terms of `a` that `b` divides exactly, when `b` is a
+/// positive constant (whose multiples are also taken out of the constant term, leaving
+/// `0 ≤ r's constant < b`) or one monomial with a positive coefficient.
+fn split(a: &Index, b: &Index) -> Option<(Index, Index)> {
+    let (mut q, mut r) = (Index::zero(), Index::zero());
+    match b.as_constant() {
+        Some(d) if d > 0 => {
+            for (m, c) in a.terms() {
+                if m.is_empty() {
+                    q = q.add(&Index::constant(c.div_euclid(d)));
+                    r = r.add(&Index::constant(c.rem_euclid(d)));
+                } else if c % d == 0 {
+                    q = q.add(&Index::monomial(c / d, m.clone()));
+                } else {
+                    r = r.add(&Index::monomial(c, m.clone()));
+                }
             }
-            return Index::atom(IndexAtom::Mod(Box::new(reduced), Box::new(b.clone())));
         }
+        Some(_) => return None,
+        None if b.terms().count() == 1 && !leading_negative(b) => {
+            for (m, c) in a.terms() {
+                let term = Index::monomial(c, m.clone());
+                match divide_by_monomial(&term, b) {
+                    Some(t) => q = q.add(&t),
+                    None => r = r.add(&term),
+                }
+            }
+        }
+        None => return None,
     }
-    if divide_by_monomial(a, b).is_some() {
-        return Index::zero();
-    }
-    Index::atom(IndexAtom::Mod(Box::new(a.clone()), Box::new(b.clone())))
+    Some((q, r))
 }
 
 /// `a / b` when `b` is one monomial that divides every term of `a` exactly.
@@ -289,6 +306,17 @@ mod tests {
         assert_eq!(a.to_string(), "(j - i) div 2 + 2");
         assert_eq!(modulo(&j.sub(&i).add(&Index::constant(5)), &two).to_string(), "(j - i + 1) mod 2");
         assert_eq!(modulo(&i.scale(4), &two), Index::zero());
+        assert_eq!(div(&i.scale(2).add(&j).add(&Index::constant(5)), &two).to_string(), "i + (j + 1) div 2 + 2");
+    }
+
+    #[test]
+    fn multiples_of_a_size_leave_the_division() {
+        let (d, k, i, j) = (var("D"), var("k"), var("i"), var("j"));
+        // (D·k + j - D - i) div D = (j - i) div D + k - 1
+        let a = d.mul(&k).add(&j).sub(&d).sub(&i);
+        assert_eq!(div(&a, &d), div(&j.sub(&i), &d).add(&k).sub(&Index::constant(1)));
+        assert_eq!(modulo(&a, &d), modulo(&j.sub(&i), &d));
+        assert_eq!(modulo(&d.scale(3), &d), Index::zero());
     }
 
     #[test]

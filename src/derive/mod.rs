@@ -12,7 +12,7 @@ use crate::algebra::index::var;
 use crate::algebra::{Bound, Cond, Element, Formula, Index, IndexExt};
 use crate::model::{Model, Role, Tensor};
 use egraph::{Leaf, Rules, Session};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a derivation could not be completed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -64,17 +64,13 @@ pub fn derive(model: &Model) -> Result<Derivation, DeriveError> {
     taken.extend(model.output.indices.iter().cloned());
     taken.extend(model.tensors.iter().map(|t| t.name.clone()));
     let mut facts = domain.bounds(&model.output.indices);
-    let mut names = Vec::new();
-    for t in &model.tensors {
-        let wrt = wrt_names(t, &taken);
-        taken.extend(wrt.iter().cloned());
-        facts.extend(wrt.iter().zip(&t.shape).map(|(n, d)| Bound {
-            var: n.clone(),
-            lo: Some(Index::zero()),
-            hi: Some(d.sub(&Index::constant(1))),
-        }));
-        names.push(wrt);
-    }
+    let mut ranges = BTreeMap::new();
+    let names: Vec<Vec<String>> = model.tensors.iter().map(|t| wrt_names(t, &taken, &mut ranges)).collect();
+    facts.extend(ranges.iter().map(|(n, d)| Bound {
+        var: n.clone(),
+        lo: Some(Index::zero()),
+        hi: Some(d.sub(&Index::constant(1))),
+    }));
     // Sizes in a shape are at least 1; pads and other sizes at least 0.
     let in_shapes: BTreeSet<String> = model.tensors.iter().flat_map(|t| &t.shape).flat_map(|d| d.names()).collect();
     facts.extend(model.sizes.iter().map(|n| Bound {
@@ -102,13 +98,27 @@ pub fn range_guard(model: &Model, e: &Element) -> Vec<Cond> {
         .collect()
 }
 
-fn wrt_names(t: &Tensor, taken: &BTreeSet<String>) -> Vec<String> {
-    let pool: &[&str] = match t.role {
-        Role::Input => &["j", "p", "q", "r", "u", "v"],
-        Role::Weight => &["m", "q", "r", "u", "v", "p"],
-    };
-    let fallback = (1..).map(|n| format!("{}{n}", pool[0]));
-    pool.iter().map(|s| s.to_string()).chain(fallback).filter(|n| !taken.contains(n)).take(t.shape.len()).collect()
+/// Index names for a tensor's axes: `j` for an input's last axis, `m` for a weight's,
+/// `p` for a weight's first (output-channel) axis, `d` for other channel axes, each with
+/// fallbacks. A name is reused across tensors only for an axis of the same length, since
+/// all of them share one list of facts.
+fn wrt_names(t: &Tensor, taken: &BTreeSet<String>, ranges: &mut BTreeMap<String, Index>) -> Vec<String> {
+    let last = t.shape.len() - 1;
+    let mut out: Vec<String> = Vec::new();
+    for (axis, dim) in t.shape.iter().enumerate() {
+        let pool: &[&str] = match (t.role, axis) {
+            (Role::Input, a) if a == last => &["j", "u", "v"],
+            (Role::Weight, a) if a == last => &["m", "q", "r"],
+            (Role::Weight, 0) => &["p", "o", "g"],
+            _ => &["d", "e", "f", "h"],
+        };
+        let fallback = (1..).map(|n| format!("{}{n}", pool[0]));
+        let free = |n: &String| !taken.contains(n) && !out.contains(n) && ranges.get(n).is_none_or(|d| d == dim);
+        let name = pool.iter().map(|s| s.to_string()).chain(fallback).find(free).expect("the fallbacks never end");
+        ranges.insert(name.clone(), dim.clone());
+        out.push(name);
+    }
+    out
 }
 
 fn differentiate(

@@ -1,0 +1,216 @@
+//! Every shipped spec's Jacobian tables against PyTorch's semantics, computed here from
+//! scratch: a plain-loop `conv1d` / `conv_transpose1d` exactly as PyTorch defines them
+//! (cross-correlation, zero padding, stride, dilation, groups, output_padding), with the
+//! Jacobians found one perturbation at a time, as the seed test did with autograd. Inputs
+//! and weights are distinct integers, so every number is exact and no two weights can be
+//! confused. symconv's symbolic entries (`table --format json`) are evaluated at the same
+//! values and must agree entry by entry.
+
+use serde_json::Value;
+use std::process::Command;
+
+/// A PyTorch call: `conv1d(F.pad(x, pad), w', stride, dilation, groups)` or
+/// `conv_transpose1d(x, w', stride, padding, output_padding, dilation, groups)`, where
+/// `w'` is `w` reversed along its last axis when `flip` is set.
+#[derive(Clone, Copy)]
+struct Op {
+    transposed: bool,
+    flip: bool,
+    stride: usize,
+    pad: (usize, usize),
+    output_padding: usize,
+    dilation: usize,
+    groups: usize,
+}
+
+const CONV: Op =
+    Op { transposed: false, flip: false, stride: 1, pad: (0, 0), output_padding: 0, dilation: 1, groups: 1 };
+
+/// A tensor as nested shape and row-major values.
+#[derive(Clone)]
+struct T {
+    shape: Vec<usize>,
+    data: Vec<f64>,
+}
+
+impl T {
+    fn at(&self, idx: &[usize]) -> f64 {
+        let flat = idx.iter().zip(&self.shape).fold(0, |acc, (i, d)| acc * d + i);
+        self.data[flat]
+    }
+}
+
+/// PyTorch's forward pass on x `[C_in, n]` and w (`[C_out, C_in/G, k]`, or `[C_in, C_out/G, k]`
+/// when transposed), returning `[C_out, L]` flattened row-major.
+fn forward(op: Op, x: &T, w: &T) -> Vec<f64> {
+    let (cin, n) = (x.shape[0], x.shape[1]);
+    let k = w.shape[2];
+    let wt = |a: usize, b: usize, m: usize| w.at(&[a, b, if op.flip { k - 1 - m } else { m }]);
+    let (s, d, g) = (op.stride, op.dilation, op.groups);
+    if !op.transposed {
+        let cout = w.shape[0];
+        let (a, b) = op.pad;
+        let len = (n + a + b - d * (k - 1) - 1) / s + 1;
+        let per_in = cin / g;
+        let mut y = vec![0.0; cout * len];
+        for o in 0..cout {
+            let group = o / (cout / g);
+            for t in 0..len {
+                for cl in 0..per_in {
+                    for m in 0..k {
+                        let pos = (t * s + m * d) as i64 - a as i64;
+                        if (0..n as i64).contains(&pos) {
+                            y[o * len + t] += x.at(&[group * per_in + cl, pos as usize]) * wt(o, cl, m);
+                        }
+                    }
+                }
+            }
+        }
+        y
+    } else {
+        let per_out = w.shape[1];
+        let cout = per_out * g;
+        let p = op.pad.0;
+        let len = (n - 1) * s + d * (k - 1) + op.output_padding + 1 - 2 * p;
+        let mut y = vec![0.0; cout * len];
+        for c in 0..cin {
+            let group = c / (cin / g);
+            for ol in 0..per_out {
+                for i in 0..n {
+                    for m in 0..k {
+                        let t = (i * s + m * d) as i64 - p as i64;
+                        if (0..len as i64).contains(&t) {
+                            y[(group * per_out + ol) * len + t as usize] += x.at(&[c, i]) * wt(c, ol, m);
+                        }
+                    }
+                }
+            }
+        }
+        y
+    }
+}
+
+/// ∂y/∂(x or w), one column per element, by perturbing it by 1 (exact: y is bilinear).
+fn jacobian(op: Op, x: &T, w: &T, wrt_w: bool) -> Vec<Vec<f64>> {
+    let base = forward(op, x, w);
+    let count = if wrt_w { w.data.len() } else { x.data.len() };
+    let columns: Vec<Vec<f64>> = (0..count)
+        .map(|c| {
+            let (mut x2, mut w2) = (x.clone(), w.clone());
+            if wrt_w {
+                w2.data[c] += 1.0;
+            } else {
+                x2.data[c] += 1.0;
+            }
+            forward(op, &x2, &w2).iter().zip(&base).map(|(a, b)| a - b).collect()
+        })
+        .collect();
+    (0..base.len()).map(|r| columns.iter().map(|col| col[r]).collect()).collect()
+}
+
+/// Evaluates an entry such as `2*w[0,1,2]*x[1] - w[3]` at the given tensors.
+fn evaluate(entry: &str, x: &T, w: &T) -> f64 {
+    let spaced = entry.replace(" - ", " + -");
+    spaced
+        .split(" + ")
+        .map(|term| {
+            let (sign, term) = term.strip_prefix('-').map_or((1.0, term), |t| (-1.0, t));
+            sign * term
+                .split('*')
+                .map(|f| match f.split_once('[') {
+                    None => f.parse::<f64>().expect("an integer factor"),
+                    Some((name, idx)) => {
+                        let idx: Vec<usize> =
+                            idx.trim_end_matches(']').split(',').map(|i| i.parse().expect("an index")).collect();
+                        let t = if name == "x" { x } else { w };
+                        // Specs state 1-D tensors as x[n], w[k]; the reference holds them as
+                        // [1, n] and [1, 1, k].
+                        let full: Vec<usize> = std::iter::repeat_n(0, t.shape.len() - idx.len()).chain(idx).collect();
+                        t.at(&full)
+                    }
+                })
+                .product::<f64>()
+        })
+        .sum()
+}
+
+fn table(spec: &str, wrt: &str, sizes: &str) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_symconv"))
+        .args(["table", &format!("specs/{spec}.conv"), "--wrt", wrt, "--format", "json", "--let", sizes])
+        .output()
+        .expect("symconv runs");
+    assert!(out.status.success(), "{spec}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// Distinct nonzero integers for every element.
+fn tensor(shape: Vec<usize>, start: f64) -> T {
+    let len = shape.iter().product();
+    T { data: (0..len).map(|i| start + 3.0 * i as f64).collect(), shape }
+}
+
+fn check(spec: &str, sizes: &str, op: Op, x_shape: Vec<usize>, w_shape: Vec<usize>) {
+    let (x, w) = (tensor(x_shape, 1.0), tensor(w_shape, 101.0));
+    for (wrt, wrt_w) in [("x", false), ("w", true)] {
+        let reference = jacobian(op, &x, &w, wrt_w);
+        let ours = table(spec, wrt, sizes);
+        let entries = ours["entries"].as_array().expect("entries");
+        assert_eq!(
+            entries.len(),
+            reference.len(),
+            "{spec}: ∂s/∂{wrt} has {} rows, PyTorch {}",
+            entries.len(),
+            reference.len()
+        );
+        for (r, (row, expected)) in entries.iter().zip(&reference).enumerate() {
+            let row = row.as_array().expect("a row");
+            assert_eq!(row.len(), expected.len(), "{spec}: ∂s/∂{wrt} row {r} has the wrong number of columns");
+            for (c, (entry, e)) in row.iter().zip(expected).enumerate() {
+                let got = evaluate(entry.as_str().expect("a string"), &x, &w);
+                assert_eq!(got, *e, "{spec}: ∂s/∂{wrt} at row {r}, column {c}: symconv {entry} = {got}, PyTorch {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn seed_families_match_pytorch() {
+    let flipped = Op { flip: true, ..CONV };
+    check("standard", "n=10,k=3", flipped, vec![1, 10], vec![1, 1, 3]);
+    check("left_padded", "n=10,k=3", Op { pad: (2, 0), ..flipped }, vec![1, 10], vec![1, 1, 3]);
+    check("full", "n=10,k=3", Op { pad: (2, 2), ..flipped }, vec![1, 10], vec![1, 1, 3]);
+    check("right_padded", "n=10,k=3", Op { pad: (0, 2), ..CONV }, vec![1, 10], vec![1, 1, 3]);
+}
+
+#[test]
+fn padding_stride_and_dilation_match_pytorch() {
+    check("same_odd", "n=10,k=3", Op { pad: (1, 1), ..CONV }, vec![1, 10], vec![1, 1, 3]);
+    check("same_even", "n=10,k=4", Op { pad: (1, 2), ..CONV }, vec![1, 10], vec![1, 1, 4]);
+    check("strided", "n=10,k=3,S=2", Op { stride: 2, ..CONV }, vec![1, 10], vec![1, 1, 3]);
+    check("strided", "n=11,k=4,S=3", Op { stride: 3, ..CONV }, vec![1, 11], vec![1, 1, 4]);
+    check("dilated", "n=10,k=3,D=2", Op { dilation: 2, ..CONV }, vec![1, 10], vec![1, 1, 3]);
+    check("causal_dilated", "n=10,k=3,D=2", Op { dilation: 2, pad: (4, 0), ..CONV }, vec![1, 10], vec![1, 1, 3]);
+    let asymmetric = Op { stride: 2, pad: (2, 1), ..CONV };
+    check("strided_asymmetric", "n=10,k=3,S=2,a=2,b=1", asymmetric, vec![1, 10], vec![1, 1, 3]);
+}
+
+#[test]
+fn channels_and_groups_match_pytorch() {
+    check("multichannel", "n=8,k=3,C=2,O=3", CONV, vec![2, 8], vec![3, 2, 3]);
+    check("depthwise", "n=8,k=3,C=3", Op { groups: 3, ..CONV }, vec![3, 8], vec![3, 1, 3]);
+    check("grouped", "n=8,k=3", Op { groups: 2, ..CONV }, vec![4, 8], vec![4, 2, 3]);
+}
+
+#[test]
+fn transposed_convolutions_match_pytorch() {
+    let strided = Op { transposed: true, stride: 2, pad: (1, 1), output_padding: 1, ..CONV };
+    check("transposed_strided", "n=5,k=3", strided, vec![1, 5], vec![1, 1, 3]);
+    check("transposed", "n=5,k=3", Op { transposed: true, ..CONV }, vec![1, 5], vec![1, 1, 3]);
+}
+
+#[test]
+fn the_evaluator_reads_entries() {
+    let (x, w) = (tensor(vec![1, 3], 1.0), tensor(vec![1, 1, 2], 101.0));
+    assert_eq!(evaluate("0", &x, &w), 0.0);
+    assert_eq!(evaluate("2*w[1]*x[2] - x[0]", &x, &w), 2.0 * 104.0 * 7.0 - 1.0);
+}
