@@ -1,6 +1,7 @@
 //! Whole-process timing of the main job: `symconv derive specs/standard.conv
 //! specs/left_padded.conv` on the release binary, as a user runs it. Prints the median,
 //! the 90th percentile and the minimum over many runs; the target is a median under 5 ms.
+//! Also times `check --sweep n=1..32,k=1..8` on the heaviest shipped specs (target: 2 s).
 //!
 //! Run with `cargo bench --bench whole_process`.
 
@@ -26,7 +27,7 @@ fn time(args: &[&str], runs: usize) -> Vec<Duration> {
 }
 
 fn report(label: &str, args: &[&str]) {
-    let runs = 200;
+    let runs = if args.contains(&"--sweep") { 10 } else { 200 };
     let t = time(args, runs);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
@@ -47,5 +48,9 @@ fn main() {
         "check specs/*.conv (4 specs)",
         &["check", "specs/standard.conv", "specs/left_padded.conv", "specs/full.conv", "specs/right_padded.conv"],
     );
+    for spec in ["standard", "multichannel", "grouped", "transposed_strided"] {
+        let path = format!("specs/{spec}.conv");
+        report(&format!("check {spec} --sweep n=1..32,k=1..8"), &["check", &path, "--sweep", "n=1..32,k=1..8"]);
+    }
     report("symconv --version (process start alone)", &["--version"]);
 }

@@ -132,9 +132,15 @@ pub fn brute_domain(model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckEr
             .collect();
         ranges.insert(t.name.as_str(), (t.role, dims, padded));
     }
+    let windows: Vec<(i64, i64)> = model
+        .output
+        .indices
+        .iter()
+        .map(|i| weight_window(model, &ranges, i, sizes).unwrap_or((-reach, reach)))
+        .collect();
     let mut out = Vec::new();
     let mut env = sizes.clone();
-    for i in tuples(&vec![(-reach, reach); model.output.indices.len()]) {
+    for i in tuples(&windows) {
         for (name, &v) in model.output.indices.iter().zip(&i) {
             set(&mut env, name, v);
         }
@@ -160,6 +166,32 @@ fn reach(model: &Model, sizes: &Env) -> i64 {
     }
     let total: i64 = sizes.values().fold(0i64, |s, v| s.saturating_add(v.saturating_abs()));
     total.saturating_add(constants).saturating_add(4).saturating_mul(coefficient)
+}
+
+/// The values an output index can take at all when every weight-using term indexes a
+/// weight by it directly (`w_<o, c, m>`, `w_<c, 0, m>`): the weight's range along that
+/// axis, since a term that uses the weight must keep that index inside it.
+fn weight_window(model: &Model, ranges: &Ranges, index: &str, sizes: &Env) -> Option<(i64, i64)> {
+    let mut window: Option<(i64, i64)> = None;
+    for term in &model.formula.terms {
+        let weights =
+            term.elements.iter().filter(|e| ranges.get(e.tensor.as_str()).is_some_and(|r| r.0 == Role::Weight));
+        let mut found = None;
+        for e in weights {
+            for (p, &d) in e.index.iter().zip(&ranges[e.tensor.as_str()].1) {
+                let (c, rest) = p.linear_in(index)?;
+                let only_sizes = rest.names().iter().all(|n| model.sizes.contains(n));
+                if let (Some(c @ (1 | -1)), true) = (c.as_constant(), only_sizes) {
+                    // 0 ≤ c·i + r ≤ d - 1
+                    let r = rest.eval(sizes).ok()?;
+                    found = Some(if c == 1 { (-r, d - 1 - r) } else { (r - d + 1, r) });
+                }
+            }
+        }
+        let (lo, hi) = found?;
+        window = Some(window.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+    }
+    window
 }
 
 /// Each tensor's role, shape and padded range at the sizes being checked.
@@ -333,23 +365,45 @@ pub fn table(model: &Model, derivation: &Derivation, wrt: &str, sizes: &Env) -> 
 /// Cross-checks every symbolic result (domain, length, each closed form) against brute
 /// force at the given sizes; a disagreement is a bug in symconv.
 pub fn cross_check(model: &Model, derivation: &Derivation, sizes: &Env) -> Result<(), CheckError> {
+    cross_check_against(model, derivation, sizes, &Brute::at(model, sizes)?)
+}
+
+/// Brute force at one set of sizes, straight from the definition: the domain and the
+/// Jacobian of every input and weight over it.
+struct Brute {
+    rows: Vec<Vec<i64>>,
+    jacobians: BTreeMap<String, Vec<Vec<Value>>>,
+}
+
+impl Brute {
+    fn at(model: &Model, sizes: &Env) -> Result<Brute, CheckError> {
+        let rows = brute_domain(model, sizes)?;
+        let jacobians = model
+            .tensors
+            .iter()
+            .map(|t| Ok((t.name.clone(), brute_jacobian(model, sizes, &t.name, &rows)?)))
+            .collect::<Result<_, CheckError>>()?;
+        Ok(Brute { rows, jacobians })
+    }
+}
+
+fn cross_check_against(model: &Model, derivation: &Derivation, sizes: &Env, brute: &Brute) -> Result<(), CheckError> {
     let shown = show_sizes(&ordered(model, sizes));
     let symbolic = domain_rows(derivation, model, sizes)?;
-    let brute = brute_domain(model, sizes)?;
-    if symbolic != brute {
+    if symbolic != brute.rows {
         return Err(CheckError::Bug(format!(
             "at {shown} the derived domain has {} outputs, brute force finds {}",
             symbolic.len(),
-            brute.len()
+            brute.rows.len()
         )));
     }
     for d in &derivation.derivatives {
-        let closed = formula_table(model, sizes, &d.closed_form, &d.wrt, &d.wrt_indices, &brute)?;
-        let expected = brute_jacobian(model, sizes, &d.wrt, &brute)?;
-        if let Some((r, c)) = first_difference(&closed, &expected) {
+        let closed = formula_table(model, sizes, &d.closed_form, &d.wrt, &d.wrt_indices, &brute.rows)?;
+        let expected = &brute.jacobians[&d.wrt];
+        if let Some((r, c)) = first_difference(&closed, expected) {
             return Err(CheckError::Bug(format!(
                 "at {shown}, row {:?}, column {c}: the closed form of {} gives {}, brute force {}",
-                brute[r],
+                brute.rows[r],
                 d.name(model),
                 show_value(&closed[r][c]),
                 show_value(&expected[r][c])
@@ -407,43 +461,18 @@ fn claim(
     kind: &ClaimKind,
 ) -> Result<ClaimReport, CheckError> {
     let report = |verdict, how: String, proof| Ok(ClaimReport { text: text.to_string(), verdict, how, proof });
-    // The sizes to check at, made only for a claim that was not proved.
-    let sweep = || sweep(model);
-    match kind {
+    let why_not = match kind {
         ClaimKind::Length { axis, value } => {
             let derived = &derivation.lengths[*axis];
             if let Some(proof) = derive::prove_length(derived, value) {
                 return report(Verdict::Proved, format!("the derived length is {derived}"), proof);
             }
-            let (sets, described) = sweep();
-            let mut tried = 0;
-            for sizes in &sets {
-                if !sensible(model, derivation, sizes) {
-                    continue;
-                }
-                tried += 1;
-                let rows = brute_domain(model, sizes)?;
-                let actual = rows.iter().map(|r| r[*axis]).collect::<std::collections::BTreeSet<_>>().len() as i64;
-                let claimed = value.eval(sizes).map_err(eval_err(model, sizes))?;
-                if actual != claimed {
-                    let at = show_sizes(&ordered(model, sizes));
-                    return report(
-                        Verdict::Refuted,
-                        format!("at {at} the length is {actual}, the claim gives {claimed}"),
-                        Vec::new(),
-                    );
-                }
-            }
-            report(
-                Verdict::Checked,
-                format!("not proved; brute force agrees at {tried} size sets ({described})"),
-                Vec::new(),
-            )
+            String::new()
         }
         ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
             let d = derivation.derivatives.iter().find(|d| d.wrt == *wrt).expect("claims name declared tensors");
             let renamed = rename(value, out_indices, &model.output.indices, wrt_indices, &d.wrt_indices);
-            let limit = match prover.prove(model, d, &renamed) {
+            match prover.prove(model, d, &renamed) {
                 Ok(Some(proof)) => {
                     let how = match proof.is_empty() {
                         true => format!("it is the derived closed form of {}", d.name(model)),
@@ -453,43 +482,61 @@ fn claim(
                 }
                 Ok(None) => String::new(),
                 Err(e) => format!(" ({e})"),
-            };
-            let (sets, described) = sweep();
-            let mut tried = 0;
-            for sizes in &sets {
-                if !sensible(model, derivation, sizes) {
-                    continue;
-                }
-                tried += 1;
-                let rows = brute_domain(model, sizes)?;
-                let claimed = formula_table(model, sizes, &renamed, wrt, &d.wrt_indices, &rows)?;
-                let actual = brute_jacobian(model, sizes, wrt, &rows)?;
-                if let Some((r, c)) = first_difference(&claimed, &actual) {
-                    let dims = model.shape_at(wrt, sizes).unwrap_or_default();
-                    let col = tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>())[c].clone();
-                    let at: Vec<String> = model
-                        .output
-                        .indices
-                        .iter()
-                        .zip(&rows[r])
-                        .chain(d.wrt_indices.iter().zip(&col))
-                        .map(|(n, v)| format!("{n} = {v}"))
-                        .collect();
-                    let how = format!(
-                        "at {}, {}: the claim gives {}, the definition gives {}",
-                        show_sizes(&ordered(model, sizes)),
-                        at.join(", "),
-                        show_value(&claimed[r][c]),
-                        show_value(&actual[r][c])
-                    );
-                    return report(Verdict::Refuted, how, Vec::new());
-                }
             }
-            report(
-                Verdict::Checked,
-                format!("not proved{limit}; brute force agrees at {tried} size sets ({described})"),
-                Vec::new(),
-            )
+        }
+    };
+    let (sets, described) = sweep(model);
+    let mut tried = 0;
+    for sizes in sets.iter().filter(|s| sensible(model, derivation, s)) {
+        tried += 1;
+        if let Some(how) = counterexample(model, derivation, kind, sizes, &Brute::at(model, sizes)?)? {
+            return report(Verdict::Refuted, how, Vec::new());
+        }
+    }
+    report(
+        Verdict::Checked,
+        format!("not proved{why_not}; brute force agrees at {tried} size sets ({described})"),
+        Vec::new(),
+    )
+}
+
+/// The first place where a claim and brute force disagree at one set of sizes, told with
+/// the sizes, the claim's own index names and both values; `None` when they agree.
+fn counterexample(
+    model: &Model,
+    derivation: &Derivation,
+    kind: &ClaimKind,
+    sizes: &Env,
+    brute: &Brute,
+) -> Result<Option<String>, CheckError> {
+    let at = show_sizes(&ordered(model, sizes));
+    let rows = &brute.rows;
+    match kind {
+        ClaimKind::Length { axis, value } => {
+            let actual = rows.iter().map(|r| r[*axis]).collect::<std::collections::BTreeSet<_>>().len() as i64;
+            let claimed = value.eval(sizes).map_err(eval_err(model, sizes))?;
+            Ok((actual != claimed).then(|| format!("at {at} the length is {actual}, the claim gives {claimed}")))
+        }
+        ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
+            let d = derivation.derivatives.iter().find(|d| d.wrt == *wrt).expect("claims name declared tensors");
+            let renamed = rename(value, out_indices, &model.output.indices, wrt_indices, &d.wrt_indices);
+            let claimed = formula_table(model, sizes, &renamed, wrt, &d.wrt_indices, rows)?;
+            let actual = &brute.jacobians[wrt];
+            let Some((r, c)) = first_difference(&claimed, actual) else { return Ok(None) };
+            let dims = model.shape_at(wrt, sizes).unwrap_or_default();
+            let col = &tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>())[c];
+            let indices: Vec<String> = out_indices
+                .iter()
+                .zip(&rows[r])
+                .chain(wrt_indices.iter().zip(col))
+                .map(|(n, v)| format!("{n} = {v}"))
+                .collect();
+            Ok(Some(format!(
+                "at {at}, {}: the claim gives {}, the definition gives {}",
+                indices.join(", "),
+                show_value(&claimed[r][c]),
+                show_value(&actual[r][c])
+            )))
         }
     }
 }
@@ -529,6 +576,129 @@ pub fn length_at(model: &Model, derivation: &Derivation, sizes: &Env) -> Result<
 /// A derivative's closed form as `∂s_i/∂x_j = …`.
 pub fn closed_form_text(model: &Model, d: &Derivative) -> String {
     format!("{} = {}", d.name(model), d.closed_form.show(&model.sizes))
+}
+
+/// A range of values for one size: `n = 1..32`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeRange {
+    /// The size.
+    pub name: String,
+    /// The first value.
+    pub lo: i64,
+    /// The last value (inclusive).
+    pub hi: i64,
+}
+
+/// What a sweep found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepReport {
+    /// The ranges swept; other sizes kept their values.
+    pub ranges: Vec<SizeRange>,
+    /// How many size sets were checked.
+    pub checked: usize,
+    /// How many were skipped because a tensor or the output is empty there.
+    pub skipped: usize,
+    /// For each claim that fails somewhere, its text and the first counterexample.
+    pub failures: Vec<(String, String)>,
+}
+
+/// Most size sets one sweep may visit.
+pub const SWEEP_LIMIT: u64 = 1_000_000;
+
+/// Cross-checks every symbolic result (domain, lengths, closed forms) and every claim
+/// against brute force at every combination of the ranges, the other sizes keeping their
+/// values, on all cores; `tick` is called once per size set. A disagreement of a symbolic
+/// result is a bug ([`CheckError::Bug`]); a claim's is a counterexample in the report.
+pub fn sweep_check(
+    model: &Model,
+    derivation: &Derivation,
+    ranges: &[SizeRange],
+    tick: &(dyn Fn() + Sync),
+) -> Result<SweepReport, CheckError> {
+    let mut count: u64 = 1;
+    for r in ranges {
+        if !model.sizes.contains(&r.name) {
+            return Err(CheckError::Sizes(format!("--sweep names `{}`, which is no size of this spec", r.name)));
+        }
+        if r.lo < 0 || r.hi < r.lo {
+            return Err(CheckError::Sizes(format!("--sweep {} = {}..{} is no range of sizes", r.name, r.lo, r.hi)));
+        }
+        count = count.saturating_mul((r.hi - r.lo + 1) as u64);
+    }
+    if count > SWEEP_LIMIT {
+        return Err(CheckError::Sizes(format!("--sweep spans {count} size sets; the limit is {SWEEP_LIMIT}")));
+    }
+    let sets: Vec<Env> = tuples(&ranges.iter().map(|r| (r.lo, r.hi)).collect::<Vec<_>>())
+        .into_iter()
+        .map(|values| {
+            let mut env = model.values.clone();
+            env.extend(ranges.iter().map(|r| r.name.clone()).zip(values));
+            env
+        })
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, sets.len().max(1));
+    let chunk = sets.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<Part, CheckError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sets
+            .chunks(chunk)
+            .enumerate()
+            .map(|(k, part)| scope.spawn(move || sweep_part(model, derivation, part, k * chunk, tick)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(CheckError::Bug("a sweep thread panicked".into()))))
+            .collect()
+    });
+    let mut report = SweepReport { ranges: ranges.to_vec(), checked: 0, skipped: 0, failures: Vec::new() };
+    let mut first: BTreeMap<usize, (usize, String)> = BTreeMap::new();
+    for part in parts {
+        let part = part?;
+        report.checked += part.checked;
+        report.skipped += part.skipped;
+        for (claim, at, how) in part.failures {
+            if first.get(&claim).is_none_or(|(seen, _)| at < *seen) {
+                first.insert(claim, (at, how));
+            }
+        }
+    }
+    report.failures = first.into_iter().map(|(c, (_, how))| (model.claims[c].text.clone(), how)).collect();
+    Ok(report)
+}
+
+/// One thread's share of a sweep: counts, and `(claim, set, counterexample)` failures.
+struct Part {
+    checked: usize,
+    skipped: usize,
+    failures: Vec<(usize, usize, String)>,
+}
+
+fn sweep_part(
+    model: &Model,
+    derivation: &Derivation,
+    sets: &[Env],
+    offset: usize,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Part, CheckError> {
+    let mut part = Part { checked: 0, skipped: 0, failures: Vec::new() };
+    for (k, sizes) in sets.iter().enumerate() {
+        tick();
+        if !sensible(model, derivation, sizes) {
+            part.skipped += 1;
+            continue;
+        }
+        part.checked += 1;
+        let brute = Brute::at(model, sizes)?;
+        cross_check_against(model, derivation, sizes, &brute)?;
+        for (c, claim) in model.claims.iter().enumerate() {
+            if part.failures.iter().any(|(seen, _, _)| *seen == c) {
+                continue;
+            }
+            if let Some(how) = counterexample(model, derivation, &claim.kind, sizes, &brute)? {
+                part.failures.push((c, offset + k, how));
+            }
+        }
+    }
+    Ok(part)
 }
 
 /// Everything `derive` shows for one spec.

@@ -1,11 +1,12 @@
 //! The command line: arguments (clap), the pipeline per command, errors and exit codes.
 
-use crate::check::{self, CheckError, Report};
+use crate::check::{self, CheckError, Report, SizeRange, SweepReport};
 use crate::derive::{self, DeriveError};
 use crate::model::{self, ResolveError};
 use crate::render::{self, TableFormat};
 use crate::syntax::{self, Span};
 use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// symconv: derives, proves and checks the index formulas of convolutions.
@@ -54,6 +55,10 @@ pub enum Command {
         /// Sizes replacing the spec's `let` values, as `n=64,k=5`.
         #[arg(long = "let", value_parser = parse_sizes)]
         sizes: Option<Sizes>,
+        /// Also cross-check every symbolic result and claim against brute force at every
+        /// combination of these ranges, as `n=1..32,k=1..8` (a single value: `S=2`).
+        #[arg(long, value_parser = parse_ranges)]
+        sweep: Option<Ranges>,
     },
 }
 
@@ -108,6 +113,24 @@ fn parse_sizes(s: &str) -> Result<Sizes, String> {
         out.push((name.trim().to_string(), value));
     }
     Ok(Sizes(out))
+}
+
+/// Size ranges given on the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranges(pub Vec<SizeRange>);
+
+fn parse_ranges(s: &str) -> Result<Ranges, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, range) = part.split_once('=').ok_or_else(|| format!("expected name=lo..hi, found `{part}`"))?;
+        let int = |v: &str| v.trim().parse::<i64>().map_err(|_| format!("`{}` is not an integer", v.trim()));
+        let (lo, hi) = match range.split_once("..") {
+            Some((lo, hi)) => (int(lo)?, int(hi.trim_start_matches('='))?),
+            None => (int(range)?, int(range)?),
+        };
+        out.push(SizeRange { name: name.trim().to_string(), lo, hi });
+    }
+    Ok(Ranges(out))
 }
 
 /// Everything that stops a command, with what a message about it needs.
@@ -237,17 +260,35 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
             let table = check::table(&model, &derivation, &wrt, &model.values).map_err(check_err)?;
             Ok(Outcome { stdout: render::table(&table, format.into()), code: 0 })
         }
-        Command::Check { specs, sizes } => {
+        Command::Check { specs, sizes, sweep } => {
             let mut stdout = String::new();
             let mut holds = true;
             for path in &specs {
                 let r = analyse(path, sizes.as_ref(), false)?;
                 holds &= r.holds();
                 stdout += &render::check_line(&r);
+                if let Some(Ranges(ranges)) = &sweep {
+                    let swept = sweep_with_progress(&r, ranges)
+                        .map_err(|error| Error::Check { path: path.to_path_buf(), error })?;
+                    holds &= swept.failures.is_empty();
+                    stdout += &render::sweep_line(&r.model.name, &swept);
+                }
             }
             Ok(Outcome { stdout, code: if holds { 0 } else { 1 } })
         }
     }
+}
+
+/// A sweep, with a progress bar on standard error when that is a terminal.
+fn sweep_with_progress(r: &Report, ranges: &[SizeRange]) -> Result<SweepReport, CheckError> {
+    let count = ranges.iter().map(|r| (r.hi - r.lo + 1).max(0) as u64).product::<u64>();
+    let bar = match std::io::stderr().is_terminal() && count <= check::SWEEP_LIMIT {
+        true => indicatif::ProgressBar::new(count).with_message(format!("sweeping {}", r.model.name)),
+        false => indicatif::ProgressBar::hidden(),
+    };
+    let result = check::sweep_check(&r.model, &r.derivation, ranges, &|| bar.inc(1));
+    bar.finish_and_clear();
+    result
 }
 
 /// The error as the user sees it: for a spec mistake, the file, line and column, the
@@ -301,6 +342,15 @@ mod tests {
         assert_eq!(parse_sizes("n=64, k=5"), Ok(Sizes(vec![("n".into(), 64), ("k".into(), 5)])));
         assert!(parse_sizes("n").is_err());
         assert!(parse_sizes("n=-1").is_err());
+    }
+
+    #[test]
+    fn ranges_parse() {
+        let r = parse_ranges("n=1..32, k=1..8,S=2").unwrap().0;
+        assert_eq!(r[0], SizeRange { name: "n".into(), lo: 1, hi: 32 });
+        assert_eq!(r[2], SizeRange { name: "S".into(), lo: 2, hi: 2 });
+        assert!(parse_ranges("n=1..x").is_err());
+        assert!(parse_ranges("n").is_err());
     }
 
     #[test]

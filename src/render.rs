@@ -1,7 +1,7 @@
 //! Rendering: reports and tables to text, Markdown, CSV, LaTeX and JSON. Pure functions
 //! from data to `String`; nothing here computes a result.
 
-use crate::check::{show_sizes, Report, Table, Verdict};
+use crate::check::{show_sizes, Report, SweepReport, Table, Verdict};
 use crate::derive::{Step, RULES};
 use prettytable::{format, Cell, Row};
 use serde_json::{json, Value as Json};
@@ -284,6 +284,24 @@ pub fn check_line(r: &Report) -> String {
     }
     if let Some(bad) = r.claims.iter().find(|c| c.verdict == Verdict::Refuted) {
         let _ = write!(line, "; first refuted: {} ({})", bad.text, bad.how);
+    }
+    line + "\n"
+}
+
+/// `check --sweep`'s one line for one spec.
+pub fn sweep_line(spec: &str, s: &SweepReport) -> String {
+    let ranges: Vec<String> = s.ranges.iter().map(|r| format!("{} = {}..{}", r.name, r.lo, r.hi)).collect();
+    let mut line = format!(
+        "{spec}: sweep {}: {} size sets checked ({} skipped: an empty tensor or output): domain, lengths and closed forms agree with brute force",
+        ranges.join(", "),
+        s.checked,
+        s.skipped
+    );
+    match s.failures.first() {
+        None => line += "; every claim holds",
+        Some((claim, how)) => {
+            let _ = write!(line, "; FAILED: {} claims fail, first: {claim} ({how})", s.failures.len());
+        }
     }
     line + "\n"
 }

@@ -120,3 +120,35 @@ fn an_error_in_the_second_spec_writes_nothing() {
     assert_eq!(o.status.code(), Some(2));
     assert!(o.stdout.is_empty());
 }
+
+#[test]
+fn sweeps_cross_check_every_size_in_the_ranges() {
+    let o = symconv(&["check", "specs/strided.conv", "--sweep", "n=1..12,k=1..4,S=1..3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("strided: sweep n = 1..12, k = 1..4, S = 1..3: 126 size sets checked (18 skipped"), "{out}");
+    assert!(out.contains("every claim holds"), "{out}");
+    assert!(stderr(&o).is_empty(), "no progress bar off a terminal: {}", stderr(&o));
+}
+
+#[test]
+fn sweeps_report_the_first_counterexample_of_each_claim() {
+    let o = symconv(&["check", "tests/fixtures/wrong_claims.conv", "--sweep", "n=3..5,k=1..2"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "FAILED: 2 claims fail, first: len(s) = n - k (at n = 3, k = 1 the length is 3, the claim gives 2)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_sweeps_exit_2() {
+    for sweep in ["q=1..3", "n=5..1", "n=1..1000000,k=1..1000"] {
+        let o = symconv(&["check", "specs/standard.conv", "--sweep", sweep]);
+        assert_eq!(o.status.code(), Some(2), "{sweep}: {}", stderr(&o));
+        assert!(o.stdout.is_empty());
+    }
+}

@@ -104,6 +104,9 @@ impl Term {
     /// The exact value at the given names, summing the bound indices over every value
     /// at which the tensors' shapes (`shape(t)`) leave an element in range.
     pub fn eval(&self, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Result<Value, EvalError> {
+        if self.bound.is_empty() {
+            return self.eval_bound(env, shape);
+        }
         let mut env = env.clone();
         let mut out = Value::zero();
         self.for_each_assignment(&mut env, shape, None, &mut |env| {
@@ -159,8 +162,11 @@ impl Term {
         Ok(going)
     }
 
-    /// The values of `v` for which some element's index stays in its tensor's shape.
+    /// The values of `v` for which every element whose index is linear in `v` (with a
+    /// constant coefficient and otherwise known values) stays inside its tensor's shape;
+    /// `None` when no element bounds `v`.
     fn range_of(&self, v: &str, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Option<(i64, i64)> {
+        let mut range: Option<(i64, i64)> = None;
         for e in &self.elements {
             let Some(dims) = shape(&e.tensor) else { continue };
             for (p, &d) in e.index.iter().zip(&dims) {
@@ -173,10 +179,10 @@ impl Term {
                 let (x, y) = (r.checked_neg()?, d.checked_sub(1)?.checked_sub(r)?);
                 let (lo, hi) =
                     if a > 0 { (ceil_div(x, a)?, floor_div(y, a)?) } else { (ceil_div(y, a)?, floor_div(x, a)?) };
-                return Some((lo, hi));
+                range = Some(range.map_or((lo, hi), |(l, h)| (l.max(lo), h.min(hi))));
             }
         }
-        None
+        range
     }
 
     fn eval_bound(&self, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Result<Value, EvalError> {
