@@ -14,9 +14,10 @@ use egg::{
     define_language, rewrite, Analysis, Applier, CostFunction, DidMerge, ENodeOrVar, Extractor, FlatTerm, Id, Language,
     Pattern, PatternAst, RecExpr, Rewrite, Runner, StopReason, Subst, Symbol, Var,
 };
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// A leaf of the e-graph: an index-valued factor, a tensor element or an Iverson bracket.
@@ -68,6 +69,69 @@ impl Leaf {
     }
 }
 
+/// A leaf as the e-graph holds it: shared, so that copying a node (which egg does often)
+/// copies no index expression, and hashed once, so that looking one up does not walk it.
+#[derive(Clone, Debug)]
+pub struct Shared {
+    hash: u64,
+    leaf: Arc<Leaf>,
+}
+
+impl Shared {
+    fn new(leaf: Leaf) -> Shared {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        leaf.hash(&mut h);
+        Shared { hash: h.finish(), leaf: Arc::new(leaf) }
+    }
+}
+
+impl PartialEq for Shared {
+    fn eq(&self, other: &Shared) -> bool {
+        self.hash == other.hash && (Arc::ptr_eq(&self.leaf, &other.leaf) || self.leaf == other.leaf)
+    }
+}
+
+impl Eq for Shared {}
+
+impl std::hash::Hash for Shared {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialOrd for Shared {
+    fn partial_cmp(&self, other: &Shared) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Shared {
+    fn cmp(&self, other: &Shared) -> std::cmp::Ordering {
+        self.leaf.cmp(&other.leaf)
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Leaf;
+    fn deref(&self) -> &Leaf {
+        &self.leaf
+    }
+}
+
+impl FromStr for Shared {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse().map(Shared::new)
+    }
+}
+
+impl fmt::Display for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.leaf.fmt(f)
+    }
+}
+
 define_language! {
     /// The e-graph's language: sums, products, Σ and ∂ over canonical leaves.
     pub enum Node {
@@ -75,7 +139,7 @@ define_language! {
         "*" = Mul([Id; 2]),
         "sum" = Sum([Id; 2]),
         "d" = Diff([Id; 2]),
-        Leaf(Leaf),
+        Leaf(Shared),
         Name(Symbol),
     }
 }
@@ -249,9 +313,9 @@ impl Tree {
             }
             Tree::Diff(b, t) => {
                 let body = b.add_to(expr);
-                Node::Diff([body, expr.add(Node::Leaf(Leaf::Element(t.clone())))])
+                Node::Diff([body, expr.add(Node::Leaf(Shared::new(Leaf::Element(t.clone()))))])
             }
-            Tree::Leaf(l) => Node::Leaf(l.clone()),
+            Tree::Leaf(l) => Node::Leaf(Shared::new(l.clone())),
         };
         expr.add(node)
     }
@@ -313,7 +377,7 @@ fn from_node(node: &Node, mut kids: Vec<Tree>) -> Tree {
                 other => Tree::Diff(body, Element { tensor: other.show(&[]), index: Vec::new() }),
             }
         }
-        Node::Leaf(l) => Tree::Leaf(l.clone()),
+        Node::Leaf(l) => Tree::Leaf((**l).clone()),
         Node::Name(n) => Tree::Leaf(Leaf::Value(crate::algebra::index::var(n.as_str()))),
     }
 }
@@ -445,13 +509,47 @@ impl Rules {
         Rules { fixed: fixed_rules(), claims: claim_only_rules(), implied: drop_implied_rule(facts) }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Rule> {
-        self.fixed.iter().chain(self.claims).chain(std::iter::once(&self.implied))
+    /// The same rules without associativity and commutativity.
+    pub fn without_claim_rules(&self) -> RulesView<'_> {
+        RulesView { rules: self, claims: false }
+    }
+
+    /// All the rules.
+    pub fn all(&self) -> RulesView<'_> {
+        RulesView { rules: self, claims: true }
+    }
+}
+
+/// A selection of [`Rules`] for one run.
+#[derive(Clone, Copy)]
+pub struct RulesView<'r> {
+    rules: &'r Rules,
+    claims: bool,
+}
+
+impl<'r> RulesView<'r> {
+    fn iter(self) -> impl Iterator<Item = &'r Rule> {
+        let claims: &[Rule] = if self.claims { self.rules.claims } else { &[] };
+        self.rules.fixed.iter().chain(claims).chain(std::iter::once(&self.rules.implied))
     }
 }
 
 fn drop_implied_rule(facts: Vec<Bound>) -> Rule {
-    computed("drop-implied", "(* ?a ?b)", move |eg, _, s| drop_implied(eg, s, &facts))
+    let implied = Implied { facts, known: Mutex::new(HashMap::new()) };
+    computed("drop-implied", "(* ?a ?b)", move |eg, _, s| drop_implied(eg, s, &implied))
+}
+
+/// The facts of a derivation, and what they were found to imply so far.
+struct Implied {
+    facts: Vec<Bound>,
+    known: Mutex<HashMap<Cond, bool>>,
+}
+
+impl Implied {
+    fn holds(&self, c: &Cond) -> bool {
+        let mut known = self.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *known.entry(c.clone()).or_insert_with(|| c.implied_by(&self.facts))
+    }
 }
 
 #[rustfmt::skip]
@@ -476,12 +574,12 @@ fn fixed_rules() -> &'static [Rule] {
         rewrite!("distribute-right"; "(* (+ ?a ?b) ?c)" => "(+ (* ?a ?c) (* ?b ?c))"),
         rewrite!("add-same";   "(+ ?a ?a)"           => "(* 2 ?a)"),
         computed("fold-values", "(* ?a ?b)", |eg, _, s| {
-            let (a, b) = (value(eg, s[v("?a")])?, value(eg, s[v("?b")])?);
+            let (a, b) = (value(eg, s[vars().a])?, value(eg, s[vars().b])?);
             Some(ground(&Tree::Leaf(Leaf::Value(a.mul(b)))))
         }),
         computed("fold-values-nested", "(* ?a (* ?b ?c))", |eg, _, s| {
-            let (a, b) = (value(eg, s[v("?a")])?, value(eg, s[v("?b")])?);
-            Some(scaled(a.mul(b), "?c"))
+            let (a, b) = (value(eg, s[vars().a])?, value(eg, s[vars().b])?);
+            Some(scaled(a.mul(b), vars().c))
         }),
         computed("sigma-delta",  "(sum ?v ?b)", sigma_delta),
     ])
@@ -496,7 +594,7 @@ fn claim_only_rules() -> &'static [Rule] {
         rewrite!("add-comm";  "(+ ?a ?b)"        => "(+ ?b ?a)"),
         rewrite!("add-assoc"; "(+ ?a (+ ?b ?c))" => "(+ (+ ?a ?b) ?c)"),
         computed("bracket-idempotent", "(* ?a ?a)", |eg, _, s| {
-            matches!(leaf(eg, s[v("?a")]), Some(Leaf::Bracket(_))).then(|| var_pattern("?a"))
+            matches!(leaf(eg, s[vars().a]), Some(Leaf::Bracket(_))).then(|| var_pattern(vars().a))
         }),
     ])
 }
@@ -529,6 +627,10 @@ impl Applier<Node, DiffFree> for Computed {
         rule: Symbol,
     ) -> Vec<Id> {
         let Some(Rewritten { from, to: rhs }) = (self.0)(egraph, eclass, subst) else { return Vec::new() };
+        if lookup(egraph, &rhs, subst).is_some_and(|id| egraph.find(id) == egraph.find(eclass)) {
+            // Applied before: adding it again would only grow the explanations.
+            return Vec::new();
+        }
         let changed = match from.as_ref().or(ast) {
             Some(ast) => egraph.union_instantiations(ast, &rhs, subst, rule).1,
             None => {
@@ -544,6 +646,19 @@ impl Applier<Node, DiffFree> for Computed {
     }
 }
 
+/// The e-class of a pattern's instance, when every node of it is in the e-graph already.
+fn lookup(egraph: &EGraph, pattern: &PatternAst<Node>, subst: &Subst) -> Option<Id> {
+    let mut ids: Vec<Id> = Vec::with_capacity(pattern.as_ref().len());
+    for node in pattern.as_ref() {
+        let id = match node {
+            ENodeOrVar::Var(v) => *subst.get(*v)?,
+            ENodeOrVar::ENode(n) => egraph.lookup(n.clone().map_children(|c| ids[usize::from(c)]))?,
+        };
+        ids.push(id);
+    }
+    ids.last().copied()
+}
+
 fn computed<R: Into<Rewritten>>(
     name: &str,
     lhs: &str,
@@ -554,13 +669,27 @@ fn computed<R: Into<Rewritten>>(
     Rewrite::new(name, searcher, applier).expect("computed rules bind no new variables")
 }
 
-fn v(name: &str) -> Var {
-    name.parse().expect("variable names start with ?")
+/// The pattern variables that computed rules read, parsed once.
+struct Vars {
+    a: Var,
+    b: Var,
+    c: Var,
+    e: Var,
+    t: Var,
+    v: Var,
 }
 
-fn var_pattern(name: &str) -> PatternAst<Node> {
+fn vars() -> &'static Vars {
+    static VARS: OnceLock<Vars> = OnceLock::new();
+    VARS.get_or_init(|| {
+        let v = |name: &str| name.parse().expect("variable names start with ?");
+        Vars { a: v("?a"), b: v("?b"), c: v("?c"), e: v("?e"), t: v("?t"), v: v("?v") }
+    })
+}
+
+fn var_pattern(var: Var) -> PatternAst<Node> {
     let mut p = PatternAst::default();
-    p.add(ENodeOrVar::Var(v(name)));
+    p.add(ENodeOrVar::Var(var));
     p
 }
 
@@ -574,16 +703,16 @@ fn ground(t: &Tree) -> PatternAst<Node> {
 
 fn leaf(eg: &EGraph, id: Id) -> Option<&Leaf> {
     eg[id].nodes.iter().find_map(|n| match n {
-        Node::Leaf(l) => Some(l),
+        Node::Leaf(l) => Some(&**l),
         _ => None,
     })
 }
 
 /// The pattern `(* c ?var)`.
-fn scaled(c: Index, var: &str) -> PatternAst<Node> {
+fn scaled(c: Index, var: Var) -> PatternAst<Node> {
     let mut p = PatternAst::default();
-    let c = p.add(ENodeOrVar::ENode(Node::Leaf(Leaf::Value(c))));
-    let x = p.add(ENodeOrVar::Var(v(var)));
+    let c = p.add(ENodeOrVar::ENode(Node::Leaf(Shared::new(Leaf::Value(c)))));
+    let x = p.add(ENodeOrVar::Var(var));
     p.add(ENodeOrVar::ENode(Node::Mul([c, x])));
     p
 }
@@ -596,7 +725,7 @@ fn value(eg: &EGraph, id: Id) -> Option<&Index> {
 }
 
 fn target(eg: &EGraph, s: &Subst) -> Option<Element> {
-    match leaf(eg, s[v("?t")])? {
+    match leaf(eg, s[vars().t])? {
         Leaf::Element(e) => Some(e.clone()),
         _ => None,
     }
@@ -604,7 +733,7 @@ fn target(eg: &EGraph, s: &Subst) -> Option<Element> {
 
 fn d_element(eg: &EGraph, _: Id, s: &Subst) -> Option<PatternAst<Node>> {
     let t = target(eg, s)?;
-    let Leaf::Element(e) = leaf(eg, s[v("?e")])? else { return None };
+    let Leaf::Element(e) = leaf(eg, s[vars().e])? else { return None };
     if e.tensor != t.tensor {
         return None;
     }
@@ -614,13 +743,13 @@ fn d_element(eg: &EGraph, _: Id, s: &Subst) -> Option<PatternAst<Node>> {
 
 fn d_other_tensor(eg: &EGraph, _: Id, s: &Subst) -> Option<PatternAst<Node>> {
     let t = target(eg, s)?;
-    let Leaf::Element(e) = leaf(eg, s[v("?e")])? else { return None };
+    let Leaf::Element(e) = leaf(eg, s[vars().e])? else { return None };
     (e.tensor != t.tensor).then(|| ground(&Tree::value(0)))
 }
 
 fn d_constant(eg: &EGraph, _: Id, s: &Subst) -> Option<PatternAst<Node>> {
     target(eg, s)?;
-    matches!(leaf(eg, s[v("?e")])?, Leaf::Value(_) | Leaf::Bracket(_)).then(|| ground(&Tree::value(0)))
+    matches!(leaf(eg, s[vars().e])?, Leaf::Value(_) | Leaf::Bracket(_)).then(|| ground(&Tree::value(0)))
 }
 
 /// Σ_v (… [c·v + r = 0] …) = [(-r) mod c = 0] (…)|_{v = (-r) div c}.
@@ -629,14 +758,14 @@ fn sigma_delta(eg: &EGraph, eclass: Id, s: &Subst) -> Option<Rewritten> {
     if eg[eclass].nodes.iter().any(|n| matches!(n, Node::Mul(_) | Node::Leaf(_))) {
         return None;
     }
-    let name = eg[s[v("?v")]].nodes.iter().find_map(|n| match n {
+    let name = eg[s[vars().v]].nodes.iter().find_map(|n| match n {
         Node::Name(n) => Some(n.to_string()),
         _ => None,
     })?;
-    if !eg[s[v("?b")]].data {
+    if !eg[s[vars().b]].data {
         return None;
     }
-    let body = best(eg, s[v("?b")]);
+    let body = best(eg, s[vars().b]);
     if body.has_diff() {
         return None;
     }
@@ -656,10 +785,11 @@ fn sigma_delta(eg: &EGraph, eclass: Id, s: &Subst) -> Option<Rewritten> {
     Some(Rewritten { from: Some(ground(&from)), to: ground(&Tree::product(rest)) })
 }
 
-fn drop_implied(eg: &EGraph, s: &Subst, facts: &[Bound]) -> Option<PatternAst<Node>> {
-    for (x, y) in [("?a", "?b"), ("?b", "?a")] {
-        if let Some(Leaf::Bracket(c)) = leaf(eg, s[v(x)]) {
-            if c.implied_by(facts) {
+fn drop_implied(eg: &EGraph, s: &Subst, implied: &Implied) -> Option<PatternAst<Node>> {
+    let (a, b) = (vars().a, vars().b);
+    for (x, y) in [(a, b), (b, a)] {
+        if let Some(Leaf::Bracket(c)) = leaf(eg, s[x]) {
+            if implied.holds(c) {
                 return Some(var_pattern(y));
             }
         }
@@ -707,7 +837,7 @@ impl Session {
     ///
     /// egg times itself with quanta, whose clock calibrates for a millisecond or more on
     /// first use; a mock clock skips that, and the time limit is enforced here instead.
-    pub fn run(&mut self, rules: &Rules) -> Result<(), DeriveError> {
+    pub fn run(&mut self, rules: RulesView<'_>) -> Result<(), DeriveError> {
         let egraph = std::mem::take(&mut self.egraph);
         let started = std::time::Instant::now();
         let (clock, _) = quanta::Clock::mock();
@@ -806,7 +936,7 @@ mod tests {
         let start = Tree::Sum("l".into(), Box::new(body));
         let mut s = Session::default();
         let id = s.add(&start);
-        s.run(&Rules::derivation(Vec::new())).unwrap();
+        s.run(Rules::derivation(Vec::new()).all()).unwrap();
         assert_eq!(s.best(id).show(&[]), "w_<i-j>");
         let steps = s.explain(&start, &s.best(id), &[]);
         assert_eq!(steps.last().unwrap().rule, "sigma-delta");
