@@ -4,7 +4,8 @@
 
 use crate::algebra::formula::{show_value, ElemRef};
 use crate::algebra::index::var;
-use crate::algebra::{Env, EvalError, Formula, IndexExt, Value};
+use crate::algebra::index::IndexAtom;
+use crate::algebra::{Env, EvalError, Formula, Index, IndexExt, Value};
 use crate::derive::{self, Derivation, Derivative, Prover, Step};
 use crate::model::{ClaimKind, Model, Role};
 use std::collections::BTreeMap;
@@ -119,7 +120,7 @@ pub fn brute_domain(model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckEr
         let dims = shape.iter().map(|d| d.eval(sizes)).collect::<Result<Vec<_>, _>>().map_err(&err)?;
         return Ok(tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>()));
     }
-    let reach = reach(model, sizes);
+    let reach = reach(model, sizes, None);
     let mut ranges = BTreeMap::new();
     for t in &model.tensors {
         let dims = t.shape.iter().map(|d| d.eval(sizes)).collect::<Result<Vec<_>, _>>().map_err(&err)?;
@@ -151,21 +152,35 @@ pub fn brute_domain(model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckEr
     Ok(out)
 }
 
-/// How far from 0 output and summed indices are searched: far enough that every element
-/// index beyond it lies outside every (padded) range, for the formulas the valid rule takes.
-fn reach(model: &Model, sizes: &Env) -> i64 {
+/// How far from 0 an output index (`Some`) or any index (`None`) is searched: far enough
+/// that beyond it every element index of a term lies outside its (padded) range, for the
+/// formulas the valid rule takes (a too small window shows up as a disagreement with the
+/// symbolic domain, never silently).
+fn reach(model: &Model, sizes: &Env, index: Option<&str>) -> i64 {
     let mut constants = 0i64;
-    let mut coefficient = 1i64;
+    let mut factor = 1i64;
     for t in &model.formula.terms {
         for p in t.elements.iter().flat_map(|e| &e.index) {
             constants = constants.saturating_add(p.constant_term().saturating_abs());
-            for (_, c) in p.terms() {
-                coefficient = coefficient.max(c.saturating_abs());
+            for (m, c) in p.terms() {
+                let atom = Index::monomial(1, m.clone());
+                // A summed index scaled by c moves the others c times as far; an output
+                // index under `div d` reaches d times as far as the quotient does.
+                if t.bound.iter().any(|b| atom.mentions(b)) || index.is_none() {
+                    factor = factor.max(c.saturating_abs());
+                }
+                for a in m {
+                    if let IndexAtom::Div(inner, d) = a {
+                        if index.is_none_or(|i| inner.mentions(i)) {
+                            factor = factor.max(d.as_constant().unwrap_or(1).saturating_abs());
+                        }
+                    }
+                }
             }
         }
     }
     let total: i64 = sizes.values().fold(0i64, |s, v| s.saturating_add(v.saturating_abs()));
-    total.saturating_add(constants).saturating_add(4).saturating_mul(coefficient)
+    total.saturating_add(constants).saturating_add(4).saturating_mul(factor)
 }
 
 /// The values an output index can take at all when every weight-using term indexes a
@@ -283,7 +298,7 @@ pub fn brute_jacobian(model: &Model, sizes: &Env, wrt: &str, rows: &[Vec<i64>]) 
                 let at = rest.iter().position(|x| x == e).expect("e is in m");
                 rest.remove(at);
                 let col = col_of[&e.index];
-                row[col] = row[col].add(&Value::monomial(c.saturating_mul(times), rest));
+                row[col].add_term(rest, c.saturating_mul(times));
             }
         }
         table.push(row);
@@ -388,24 +403,46 @@ impl Brute {
 }
 
 fn cross_check_against(model: &Model, derivation: &Derivation, sizes: &Env, brute: &Brute) -> Result<(), CheckError> {
-    let shown = show_sizes(&ordered(model, sizes));
+    check_domain(model, derivation, sizes, brute)?;
+    let closed = derivation
+        .derivatives
+        .iter()
+        .map(|d| formula_table(model, sizes, &d.closed_form, &d.wrt, &d.wrt_indices, &brute.rows))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_closed_forms(model, derivation, sizes, brute, &closed)
+}
+
+/// The derived domain against brute force.
+fn check_domain(model: &Model, derivation: &Derivation, sizes: &Env, brute: &Brute) -> Result<(), CheckError> {
     let symbolic = domain_rows(derivation, model, sizes)?;
     if symbolic != brute.rows {
         return Err(CheckError::Bug(format!(
-            "at {shown} the derived domain has {} outputs, brute force finds {}",
+            "at {} the derived domain has {} outputs, brute force finds {}",
+            show_sizes(&ordered(model, sizes)),
             symbolic.len(),
             brute.rows.len()
         )));
     }
-    for d in &derivation.derivatives {
-        let closed = formula_table(model, sizes, &d.closed_form, &d.wrt, &d.wrt_indices, &brute.rows)?;
+    Ok(())
+}
+
+/// Each derivative's closed form, tabled over the domain, against brute force.
+fn check_closed_forms(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+    brute: &Brute,
+    closed: &[Vec<Vec<Value>>],
+) -> Result<(), CheckError> {
+    for (d, table) in derivation.derivatives.iter().zip(closed) {
         let expected = &brute.jacobians[&d.wrt];
-        if let Some((r, c)) = first_difference(&closed, expected) {
+        if let Some((r, c)) = first_difference(table, expected) {
             return Err(CheckError::Bug(format!(
-                "at {shown}, row {:?}, column {c}: the closed form of {} gives {}, brute force {}",
+                "at {}, row {:?}, column {c}: the closed form of {} gives {}, brute force {}",
+                show_sizes(&ordered(model, sizes)),
                 brute.rows[r],
                 d.name(model),
-                show_value(&closed[r][c]),
+                show_value(&table[r][c]),
                 show_value(&expected[r][c])
             )));
         }
@@ -749,12 +786,14 @@ pub fn report(model: Model, derivation: Derivation, with_tables: bool) -> Result
             t.name
         )));
     }
-    cross_check(&model, &derivation, &sizes)?;
-    let tables = if with_tables {
-        model.tensors.iter().map(|t| table(&model, &derivation, &t.name, &sizes)).collect::<Result<_, _>>()?
-    } else {
-        Vec::new()
-    };
+    // The tables are the closed forms at the let sizes: they are checked as printed.
+    let brute = Brute::at(&model, &sizes)?;
+    check_domain(&model, &derivation, &sizes, &brute)?;
+    let tables: Vec<Table> =
+        model.tensors.iter().map(|t| table(&model, &derivation, &t.name, &sizes)).collect::<Result<_, _>>()?;
+    let entries: Vec<Vec<Vec<Value>>> = tables.iter().map(|t| t.entries.clone()).collect();
+    check_closed_forms(&model, &derivation, &sizes, &brute, &entries)?;
+    let tables = if with_tables { tables } else { Vec::new() };
     let claims = claims(&model, &derivation)?;
     let runs = runs(&model);
     Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs })

@@ -157,7 +157,7 @@ fn lower_bound(p: &Index, bounds: &[Bound]) -> Option<Index> {
     // Remainders left over lie in [0, d - 1].
     let mut out = Index::zero();
     for (m, c) in p.terms() {
-        out = out.add(&match m.as_slice() {
+        out.add_assign(&match m.as_slice() {
             [IndexAtom::Mod(_, d)] if d.as_constant().is_some_and(|d| d > 0) => {
                 Index::constant(if c > 0 { 0 } else { c.saturating_mul(d.as_constant()? - 1) })
             }
@@ -175,7 +175,7 @@ fn replace_by_bound(p: &Index, b: &Bound, lower: bool) -> Option<Index> {
     for (m, c) in p.terms() {
         let term = Index::monomial(c, m.clone());
         if !term.mentions(&b.var) {
-            out = out.add(&term);
+            out.add_assign(&term);
             continue;
         }
         let replaced = match m.as_slice() {
@@ -187,7 +187,7 @@ fn replace_by_bound(p: &Index, b: &Bound, lower: bool) -> Option<Index> {
             [IndexAtom::Mod(_, d)] if d.as_constant().is_some_and(|d| d > 0) => term,
             _ => return None,
         };
-        out = out.add(&replaced);
+        out.add_assign(&replaced);
     }
     Some(out)
 }

@@ -110,7 +110,7 @@ impl Term {
         let mut env = env.clone();
         let mut out = Value::zero();
         self.for_each_assignment(&mut env, shape, None, &mut |env| {
-            out = out.add(&self.eval_bound(env, shape)?);
+            out.add_assign(&self.eval_bound(env, shape)?);
             Ok(true)
         })?;
         Ok(out)
@@ -127,62 +127,58 @@ impl Term {
         fallback: Option<(i64, i64)>,
         visit: &mut dyn FnMut(&Env) -> Result<bool, EvalError>,
     ) -> Result<bool, EvalError> {
-        self.assign(&self.bound, env, shape, fallback, visit)
+        // For each summed index, the element axes linear in it.
+        let limits: Vec<Vec<Limit>> = self
+            .bound
+            .iter()
+            .map(|v| {
+                let mut found = Vec::new();
+                for e in &self.elements {
+                    let Some(dims) = shape(&e.tensor) else { continue };
+                    for (p, &len) in e.index.iter().zip(&dims) {
+                        let Some((a, rest)) = p.linear_in(v) else { continue };
+                        if let Some(a) = a.as_constant().filter(|&a| a != 0) {
+                            found.push(Limit { a, rest, len });
+                        }
+                    }
+                }
+                found
+            })
+            .collect();
+        let free: Vec<usize> = (0..self.bound.len()).collect();
+        self.assign(&free, &limits, env, fallback, visit)
     }
 
     fn assign(
         &self,
-        free: &[String],
+        free: &[usize],
+        limits: &[Vec<Limit>],
         env: &mut Env,
-        shape: &dyn Fn(&str) -> Option<Vec<i64>>,
         fallback: Option<(i64, i64)>,
         visit: &mut dyn FnMut(&Env) -> Result<bool, EvalError>,
     ) -> Result<bool, EvalError> {
-        let Some(first) = free.first() else { return visit(env) };
-        let bounded = free.iter().enumerate().find_map(|(i, v)| self.range_of(v, env, shape).map(|r| (i, r)));
+        let Some(&first) = free.first() else { return visit(env) };
+        let bounded = free.iter().enumerate().find_map(|(i, &v)| range_of(&limits[v], env).map(|r| (i, r)));
         let (pos, (lo, hi)) = match (bounded, fallback) {
             (Some(found), _) => found,
             (None, Some(range)) => (0, range),
-            (None, None) => return Err(EvalError::Unbounded(first.clone())),
+            (None, None) => return Err(EvalError::Unbounded(self.bound[first].clone())),
         };
-        let v = free[pos].clone();
-        let rest: Vec<String> = free.iter().filter(|u| **u != v).cloned().collect();
+        let v = &self.bound[free[pos]];
+        let rest: Vec<usize> = free.iter().copied().filter(|&u| u != free[pos]).collect();
         env.insert(v.clone(), lo);
         let mut going = true;
         for value in lo..=hi {
-            if let Some(slot) = env.get_mut(&v) {
+            if let Some(slot) = env.get_mut(v) {
                 *slot = value;
             }
-            going = self.assign(&rest, env, shape, fallback, visit)?;
+            going = self.assign(&rest, limits, env, fallback, visit)?;
             if !going {
                 break;
             }
         }
-        env.remove(&v);
+        env.remove(v);
         Ok(going)
-    }
-
-    /// The values of `v` for which every element whose index is linear in `v` (with a
-    /// constant coefficient and otherwise known values) stays inside its tensor's shape;
-    /// `None` when no element bounds `v`.
-    fn range_of(&self, v: &str, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Option<(i64, i64)> {
-        let mut range: Option<(i64, i64)> = None;
-        for e in &self.elements {
-            let Some(dims) = shape(&e.tensor) else { continue };
-            for (p, &d) in e.index.iter().zip(&dims) {
-                let Some((a, r)) = p.linear_in(v) else { continue };
-                let (Some(a), Ok(r)) = (a.as_constant(), r.eval(env)) else { continue };
-                if a == 0 {
-                    continue;
-                }
-                // 0 ≤ a·v + r ≤ d - 1
-                let (x, y) = (r.checked_neg()?, d.checked_sub(1)?.checked_sub(r)?);
-                let (lo, hi) =
-                    if a > 0 { (ceil_div(x, a)?, floor_div(y, a)?) } else { (ceil_div(y, a)?, floor_div(x, a)?) };
-                range = Some(range.map_or((lo, hi), |(l, h)| (l.max(lo), h.min(hi))));
-            }
-        }
-        range
     }
 
     fn eval_bound(&self, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Result<Value, EvalError> {
@@ -204,6 +200,27 @@ impl Term {
     }
 }
 
+/// An element axis whose index is `a·v + rest`, with `0 ≤ index < len` where it is not 0.
+struct Limit {
+    a: i64,
+    rest: Index,
+    len: i64,
+}
+
+/// The values of a summed index that keep every element axis in `limits` whose rest is
+/// known inside its length; `None` when no rest is known yet.
+fn range_of(limits: &[Limit], env: &Env) -> Option<(i64, i64)> {
+    let mut range: Option<(i64, i64)> = None;
+    for &Limit { a, ref rest, len } in limits {
+        let Ok(r) = rest.eval(env) else { continue };
+        // 0 ≤ a·v + r ≤ len - 1
+        let (x, y) = (r.checked_neg()?, len.checked_sub(1)?.checked_sub(r)?);
+        let (lo, hi) = if a > 0 { (ceil_div(x, a)?, floor_div(y, a)?) } else { (ceil_div(y, a)?, floor_div(x, a)?) };
+        range = Some(range.map_or((lo, hi), |(l, h)| (l.max(lo), h.min(hi))));
+    }
+    range
+}
+
 fn ceil_div(a: i64, b: i64) -> Option<i64> {
     floor_div(a.checked_neg()?, b)?.checked_neg()
 }
@@ -223,7 +240,7 @@ impl Formula {
     pub fn eval(&self, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Result<Value, EvalError> {
         let mut out = Value::zero();
         for t in &self.terms {
-            out = out.add(&t.eval(env, shape)?);
+            out.add_assign(&t.eval(env, shape)?);
         }
         Ok(out)
     }

@@ -1,5 +1,6 @@
 //! Polynomials with integer coefficients over ordered atoms, in a canonical form.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -61,12 +62,31 @@ impl<A: Ord + Clone> Poly<A> {
         p
     }
 
-    fn add_term(&mut self, mut m: Monomial<A>, c: i64) {
+    /// Adds `c·m` in place.
+    pub fn add_term(&mut self, mut m: Monomial<A>, c: i64) {
+        if c == 0 {
+            return;
+        }
         m.sort();
-        let entry = self.terms.entry(m).or_insert(0);
-        *entry = entry.saturating_add(c);
-        if *entry == 0 {
-            self.terms.retain(|_, c| *c != 0);
+        match self.terms.entry(m) {
+            Entry::Vacant(slot) => {
+                slot.insert(c);
+            }
+            Entry::Occupied(mut slot) => {
+                let sum = slot.get().saturating_add(c);
+                if sum == 0 {
+                    slot.remove();
+                } else {
+                    *slot.get_mut() = sum;
+                }
+            }
+        }
+    }
+
+    /// Adds `other` in place.
+    pub fn add_assign(&mut self, other: &Self) {
+        for (m, c) in other.terms() {
+            self.add_term(m.clone(), c);
         }
     }
 
@@ -147,7 +167,7 @@ impl<A: Ord + Clone> Poly<A> {
             for a in m {
                 prod = prod.mul(&f(a));
             }
-            out = out.add(&prod);
+            out.add_assign(&prod);
         }
         out
     }
