@@ -578,6 +578,11 @@ fn fixed_rules() -> &'static [Rule] {
             Some(ground(&Tree::Leaf(Leaf::Value(a.mul(b)))))
         }),
         computed("fold-values-nested", "(* ?a (* ?b ?c))", |eg, _, s| {
+            // Where ?c is a value itself (0 above all, whose class absorbs every product),
+            // folding would only feed a cycle: fold-values does the work there.
+            if value(eg, s[vars().c]).is_some() {
+                return None;
+            }
             let (a, b) = (value(eg, s[vars().a])?, value(eg, s[vars().b])?);
             Some(scaled(a.mul(b), vars().c))
         }),
