@@ -11,8 +11,8 @@ use crate::algebra::formula::show_brackets;
 use crate::algebra::index::{div, modulo};
 use crate::algebra::{Cond, Element, Formula, Index, IndexExt, Term};
 use egg::{
-    define_language, rewrite, Analysis, Applier, CostFunction, DidMerge, ENodeOrVar, Extractor, FlatTerm, Id, Language,
-    Pattern, PatternAst, RecExpr, Rewrite, Runner, StopReason, Subst, Symbol, Var,
+    define_language, rewrite, Analysis, Applier, DidMerge, ENodeOrVar, FlatTerm, Id, Language, Pattern, PatternAst,
+    RecExpr, Rewrite, Runner, StopReason, Subst, Symbol, Var,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -201,17 +201,27 @@ impl Tree {
 
     /// The factors of a product (the tree itself when it is no product).
     pub fn factors(&self) -> Vec<&Tree> {
-        match self {
-            Tree::Mul(a, b) => [a.factors(), b.factors()].concat(),
-            t => vec![t],
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(t) = stack.pop() {
+            match t {
+                Tree::Mul(a, b) => stack.extend([&**b, &**a]),
+                t => out.push(t),
+            }
         }
+        out
     }
 
     fn summands(&self) -> Vec<&Tree> {
-        match self {
-            Tree::Add(a, b) => [a.summands(), b.summands()].concat(),
-            t => vec![t],
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(t) = stack.pop() {
+            match t {
+                Tree::Add(a, b) => stack.extend([&**b, &**a]),
+                t => out.push(t),
+            }
         }
+        out
     }
 
     fn has_diff(&self) -> bool {
@@ -454,7 +464,7 @@ pub struct Limits {
 }
 
 /// The limits every run uses.
-pub const LIMITS: Limits = Limits { nodes: 20_000, iterations: 40, time: Duration::from_secs(2) };
+pub const LIMITS: Limits = Limits { nodes: 20_000, iterations: 400, time: Duration::from_secs(2) };
 
 /// What each rule does, for readers of a proof.
 #[rustfmt::skip]
@@ -802,23 +812,60 @@ fn drop_implied(eg: &EGraph, s: &Subst, implied: &Implied) -> Option<PatternAst<
     None
 }
 
-/// Size of a term, with ∂ and Σ made expensive so that extraction prefers them gone.
-struct Cost;
-
-impl CostFunction<Node> for Cost {
-    type Cost = usize;
-    fn cost<C: FnMut(Id) -> usize>(&mut self, enode: &Node, mut costs: C) -> usize {
-        let own = match enode {
-            Node::Diff(_) => 1000,
-            Node::Sum(_) => 50,
-            _ => 1,
-        };
-        enode.fold(own, |sum, id| sum.saturating_add(costs(id)))
+/// The cost of a node: its size, with ∂ and Σ made expensive so that extraction prefers
+/// them gone.
+fn cost(node: &Node) -> usize {
+    match node {
+        Node::Diff(_) => 1000,
+        Node::Sum(_) => 50,
+        _ => 1,
     }
 }
 
+/// The cheapest term of an e-class, costing only the classes it reaches (egg's
+/// `Extractor` costs the whole e-graph, which Σ-δ elimination would do once per sum).
 fn best(eg: &EGraph, id: Id) -> Tree {
-    Tree::from_expr(&Extractor::new(eg, Cost).find_best(id).1)
+    let root = eg.find(id);
+    let mut classes = vec![root];
+    let mut seen = std::collections::HashSet::from([root]);
+    let mut next = 0;
+    while next < classes.len() {
+        for node in &eg[classes[next]].nodes {
+            for &child in node.children() {
+                let child = eg.find(child);
+                if seen.insert(child) {
+                    classes.push(child);
+                }
+            }
+        }
+        next += 1;
+    }
+    // Costs to a fixpoint; every choice costs more than its children, so none is cyclic.
+    let mut chosen: HashMap<Id, (usize, &Node)> = HashMap::new();
+    loop {
+        let mut changed = false;
+        for &class in &classes {
+            for node in &eg[class].nodes {
+                let total = node.children().iter().try_fold(cost(node), |sum, &child| {
+                    chosen.get(&eg.find(child)).map(|(c, _)| sum.saturating_add(*c))
+                });
+                let Some(total) = total else { continue };
+                if chosen.get(&class).is_none_or(|(c, _)| total < *c) {
+                    chosen.insert(class, (total, node));
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    build(eg, root, &chosen)
+}
+
+fn build(eg: &EGraph, class: Id, chosen: &HashMap<Id, (usize, &Node)>) -> Tree {
+    let node = chosen[&class].1;
+    from_node(node, node.children().iter().map(|&child| build(eg, eg.find(child), chosen)).collect())
 }
 
 /// An e-graph with explanations enabled, and the runs on it.
