@@ -2,7 +2,7 @@
 //! refuted with a counterexample), the brute-force cross-check of every symbolic result,
 //! and the Jacobian tables.
 
-use crate::algebra::formula::{show_value, ElemRef};
+use crate::algebra::formula::{show_value, ElemRef, Summation};
 use crate::algebra::index::var;
 use crate::algebra::index::IndexAtom;
 use crate::algebra::{Env, EvalError, Formula, Index, IndexExt, Value};
@@ -139,13 +139,17 @@ pub fn brute_domain(model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckEr
         .iter()
         .map(|i| weight_window(model, &ranges, i, sizes).unwrap_or((-reach, reach)))
         .collect();
+    // Summed indices run over the values that keep a weight element in range: others
+    // cannot use the weight.
+    let weight_shape = |t: &str| ranges.get(t).filter(|r| r.0 == Role::Weight).map(|r| r.1.clone());
+    let summations: Vec<Summation> = model.formula.terms.iter().map(|t| t.summation(&weight_shape)).collect();
     let mut out = Vec::new();
     let mut env = sizes.clone();
     for i in tuples(&windows) {
         for (name, &v) in model.output.indices.iter().zip(&i) {
             set(&mut env, name, v);
         }
-        if valid_at(model, &ranges, &mut env, reach).map_err(&err)? {
+        if valid_at(model, &ranges, &summations, &mut env, reach).map_err(&err)? {
             out.push(i);
         }
     }
@@ -216,15 +220,20 @@ type Ranges<'m> = BTreeMap<&'m str, (Role, Vec<i64>, Vec<(i64, i64)>)>;
 /// that does reads every other tensor inside its padded range. Summed indices run over
 /// the values that keep a weight element in range (others cannot use the weight), and over
 /// `-reach..=reach` where no weight index bounds them.
-fn valid_at(model: &Model, ranges: &Ranges, env: &mut Env, reach: i64) -> Result<bool, EvalError> {
+fn valid_at(
+    model: &Model,
+    ranges: &Ranges,
+    summations: &[Summation],
+    env: &mut Env,
+    reach: i64,
+) -> Result<bool, EvalError> {
     let role = |t: &str| ranges.get(t).map(|r| r.0);
-    let weight_shape = |t: &str| ranges.get(t).filter(|r| r.0 == Role::Weight).map(|r| r.1.clone());
     let mut used = false;
-    for term in &model.formula.terms {
+    for (term, summation) in model.formula.terms.iter().zip(summations) {
         if !term.elements.iter().any(|e| role(&e.tensor) == Some(Role::Weight)) {
             continue;
         }
-        let complete = term.for_each_assignment(env, &weight_shape, Some((-reach, reach)), &mut |env| {
+        let complete = summation.for_each(env, Some((-reach, reach)), &mut |env| {
             for c in &term.brackets {
                 if !c.eval(env)? {
                     return Ok(true);

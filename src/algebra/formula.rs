@@ -109,26 +109,17 @@ impl Term {
         }
         let mut env = env.clone();
         let mut out = Value::zero();
-        self.for_each_assignment(&mut env, shape, None, &mut |env| {
+        self.summation(shape).for_each(&mut env, None, &mut |env| {
             out.add_assign(&self.eval_bound(env, shape)?);
             Ok(true)
         })?;
         Ok(out)
     }
 
-    /// Calls `visit` with every assignment of the summed indices at which each of them
-    /// keeps some element of a tensor known to `shape` inside its shape; an index that no
-    /// such element bounds runs over `fallback`, and is an error without one. `visit`
-    /// returns `false` to stop early, and so does this.
-    pub fn for_each_assignment(
-        &self,
-        env: &mut Env,
-        shape: &dyn Fn(&str) -> Option<Vec<i64>>,
-        fallback: Option<(i64, i64)>,
-        visit: &mut dyn FnMut(&Env) -> Result<bool, EvalError>,
-    ) -> Result<bool, EvalError> {
-        // For each summed index, the element axes linear in it.
-        let limits: Vec<Vec<Limit>> = self
+    /// The summation of this term over its summed indices, with each index's limits from
+    /// the elements of tensors known to `shape` worked out once.
+    pub fn summation(&self, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Summation<'_> {
+        let limits = self
             .bound
             .iter()
             .map(|v| {
@@ -145,40 +136,7 @@ impl Term {
                 found
             })
             .collect();
-        let free: Vec<usize> = (0..self.bound.len()).collect();
-        self.assign(&free, &limits, env, fallback, visit)
-    }
-
-    fn assign(
-        &self,
-        free: &[usize],
-        limits: &[Vec<Limit>],
-        env: &mut Env,
-        fallback: Option<(i64, i64)>,
-        visit: &mut dyn FnMut(&Env) -> Result<bool, EvalError>,
-    ) -> Result<bool, EvalError> {
-        let Some(&first) = free.first() else { return visit(env) };
-        let bounded = free.iter().enumerate().find_map(|(i, &v)| range_of(&limits[v], env).map(|r| (i, r)));
-        let (pos, (lo, hi)) = match (bounded, fallback) {
-            (Some(found), _) => found,
-            (None, Some(range)) => (0, range),
-            (None, None) => return Err(EvalError::Unbounded(self.bound[first].clone())),
-        };
-        let v = &self.bound[free[pos]];
-        let rest: Vec<usize> = free.iter().copied().filter(|&u| u != free[pos]).collect();
-        env.insert(v.clone(), lo);
-        let mut going = true;
-        for value in lo..=hi {
-            if let Some(slot) = env.get_mut(v) {
-                *slot = value;
-            }
-            going = self.assign(&rest, limits, env, fallback, visit)?;
-            if !going {
-                break;
-            }
-        }
-        env.remove(v);
-        Ok(going)
+        Summation { term: self, limits }
     }
 
     fn eval_bound(&self, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Result<Value, EvalError> {
@@ -197,6 +155,59 @@ impl Term {
             monomial.push(ElemRef { tensor: e.tensor.clone(), index });
         }
         Ok(Value::monomial(self.coeff.eval(env)?, monomial))
+    }
+}
+
+/// A term's summation over its summed indices, ready to enumerate.
+pub struct Summation<'t> {
+    term: &'t Term,
+    limits: Vec<Vec<Limit>>,
+}
+
+impl Summation<'_> {
+    /// Calls `visit` with every assignment of the summed indices at which each of them
+    /// keeps every element of a known tensor inside its shape; an index that no such
+    /// element bounds runs over `fallback`, and is an error without one. `visit` returns
+    /// `false` to stop early, and so does this.
+    pub fn for_each(
+        &self,
+        env: &mut Env,
+        fallback: Option<(i64, i64)>,
+        visit: &mut dyn FnMut(&Env) -> Result<bool, EvalError>,
+    ) -> Result<bool, EvalError> {
+        let free: Vec<usize> = (0..self.term.bound.len()).collect();
+        self.assign(&free, env, fallback, visit)
+    }
+
+    fn assign(
+        &self,
+        free: &[usize],
+        env: &mut Env,
+        fallback: Option<(i64, i64)>,
+        visit: &mut dyn FnMut(&Env) -> Result<bool, EvalError>,
+    ) -> Result<bool, EvalError> {
+        let Some(&first) = free.first() else { return visit(env) };
+        let bounded = free.iter().enumerate().find_map(|(i, &v)| range_of(&self.limits[v], env).map(|r| (i, r)));
+        let (pos, (lo, hi)) = match (bounded, fallback) {
+            (Some(found), _) => found,
+            (None, Some(range)) => (0, range),
+            (None, None) => return Err(EvalError::Unbounded(self.term.bound[first].clone())),
+        };
+        let v = &self.term.bound[free[pos]];
+        let rest: Vec<usize> = free.iter().copied().filter(|&u| u != free[pos]).collect();
+        env.insert(v.clone(), lo);
+        let mut going = true;
+        for value in lo..=hi {
+            if let Some(slot) = env.get_mut(v) {
+                *slot = value;
+            }
+            going = self.assign(&rest, env, fallback, visit)?;
+            if !going {
+                break;
+            }
+        }
+        env.remove(v);
+        Ok(going)
     }
 }
 
