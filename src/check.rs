@@ -139,6 +139,14 @@ pub fn brute_domain(model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckEr
         .iter()
         .map(|i| weight_window(model, &ranges, i, sizes).unwrap_or((-reach, reach)))
         .collect();
+    let searched = windows.iter().fold(1u64, |n, (lo, hi)| n.saturating_mul((hi - lo + 1).max(0) as u64));
+    if searched > SEARCH_LIMIT {
+        return Err(CheckError::Sizes(format!(
+            "at {} brute force would search {searched} output indices, more than the limit of {SEARCH_LIMIT}: \
+             choose smaller sizes with --let",
+            show_sizes(&ordered(model, sizes))
+        )));
+    }
     // Summed indices run over the values that keep a weight element in range: others
     // cannot use the weight.
     let weight_shape = |t: &str| ranges.get(t).filter(|r| r.0 == Role::Weight).map(|r| r.1.clone());
@@ -287,6 +295,7 @@ pub fn brute_jacobian(model: &Model, sizes: &Env, wrt: &str, rows: &[Vec<i64>]) 
     let err = eval_err(model, sizes);
     let shape = |t: &str| model.shape_at(t, sizes);
     let dims = shape(wrt).ok_or_else(|| CheckError::Sizes(format!("`{wrt}` has no shape at these sizes")))?;
+    table_size(model, sizes, wrt, &dims, rows.len())?;
     let cols = tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>());
     let col_of: BTreeMap<&Vec<i64>, usize> = cols.iter().enumerate().map(|(c, t)| (t, c)).collect();
     let mut table = Vec::new();
@@ -328,6 +337,7 @@ fn formula_table(
     let err = eval_err(model, sizes);
     let shape = |t: &str| model.shape_at(t, sizes);
     let dims = shape(wrt).unwrap_or_default();
+    table_size(model, sizes, wrt, &dims, rows.len())?;
     let cols = tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>());
     let mut table = Vec::new();
     let mut env = sizes.clone();
@@ -351,6 +361,26 @@ fn formula_table(
 fn domain_rows(derivation: &Derivation, model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckError> {
     let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
     Ok(tuples(&ranges))
+}
+
+/// Most entries a Jacobian table may have (at most this many exact values are computed).
+pub const TABLE_LIMIT: u64 = 1_000_000;
+
+/// Most output index tuples brute force may try for the domain.
+pub const SEARCH_LIMIT: u64 = 4_000_000;
+
+/// Refuses a table of more than [`TABLE_LIMIT`] entries, saying how large it would be.
+fn table_size(model: &Model, sizes: &Env, wrt: &str, dims: &[i64], rows: usize) -> Result<(), CheckError> {
+    let count = dims.iter().fold(rows as u64, |n, &d| n.saturating_mul(d.max(0) as u64));
+    if count > TABLE_LIMIT {
+        return Err(CheckError::Sizes(format!(
+            "at {} the table ∂{}/∂{wrt} would have {count} entries, more than the limit of {TABLE_LIMIT}: \
+             choose smaller sizes with --let",
+            show_sizes(&ordered(model, sizes)),
+            model.output.name
+        )));
+    }
+    Ok(())
 }
 
 /// The Jacobian table `∂s/∂t` from the derived closed form.

@@ -300,6 +300,11 @@ pub fn diagnostic(e: &Error, color: bool) -> String {
     let start = span.start.min(src.len());
     let end = span.end.clamp(start, src.len());
     let (line, col) = line_col(src, start);
+    let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
+    if line_end - line_start > LONGEST_SHOWN_LINE {
+        return long_line_diagnostic(e, &name, line, col, &src[line_start..line_end], start - line_start);
+    }
     let mut report = Report::build(ReportKind::Error, (name.as_str(), start..end))
         .with_config(Config::default().with_color(color).with_index_type(IndexType::Byte))
         .with_message(format!("{message} ({name}:{line}:{col})"))
@@ -313,6 +318,28 @@ pub fn diagnostic(e: &Error, color: bool) -> String {
         Ok(()) => String::from_utf8_lossy(&out).into_owned(),
         Err(_) => format!("error: {name}:{line}:{col}: {message}\n"),
     }
+}
+
+/// Lines longer than this (in bytes) are shown as an excerpt around the mistake.
+const LONGEST_SHOWN_LINE: usize = 400;
+
+/// A diagnostic for a mistake in a very long line: the excerpt around it and a marker.
+fn long_line_diagnostic(e: &Error, name: &str, line: usize, col: usize, text: &str, at: usize) -> String {
+    let Error::Spec { message, hint, .. } = e else { return format!("error: {e}\n") };
+    let mut from = at.saturating_sub(60);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let mut to = (at + 60).min(text.len());
+    while !text.is_char_boundary(to) {
+        to += 1;
+    }
+    let marker = text[from..at].chars().count() + 3;
+    let mut out = format!("Error: {message} ({name}:{line}:{col})\n  …{}…\n{}^\n", &text[from..to], " ".repeat(marker));
+    if let Some(h) = hint {
+        out += &format!("  Help: {h}\n");
+    }
+    out
 }
 
 /// 1-based line and column (in characters) of a byte offset.

@@ -1,7 +1,7 @@
 //! The `symconv` binary: parses arguments, runs, prints, exits.
 
 use clap::Parser;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -13,12 +13,14 @@ fn main() -> ExitCode {
         }
     };
     match symconv::cli::run(cli) {
+        // A closed pipe (`symconv derive … | head`) is no error of ours: write what fits.
         Ok(outcome) => {
-            print!("{}", outcome.stdout);
+            let _ = std::io::stdout().write_all(outcome.stdout.as_bytes());
             ExitCode::from(outcome.code as u8)
         }
         Err(e) => {
-            eprint!("{}", symconv::cli::diagnostic(&e, std::io::stderr().is_terminal()));
+            let message = symconv::cli::diagnostic(&e, std::io::stderr().is_terminal());
+            let _ = std::io::stderr().write_all(message.as_bytes());
             ExitCode::from(e.exit_code() as u8)
         }
     }

@@ -562,6 +562,15 @@ impl<'a> Resolver<'a> {
 
     /// A pure index expression: sizes, free indices and summed indices, no tensors.
     fn index(&self, e: &syntax::Expr, names: &[String]) -> Result<Index, ResolveError> {
+        let p = self.index_unchecked(e, names)?;
+        // Coefficient arithmetic saturates: a coefficient at the end of the range overflowed.
+        if p.terms().any(|(_, c)| c == i64::MAX || c == i64::MIN) {
+            return fail(e.span, "arithmetic overflow: a coefficient leaves the 64-bit integers");
+        }
+        Ok(p)
+    }
+
+    fn index_unchecked(&self, e: &syntax::Expr, names: &[String]) -> Result<Index, ResolveError> {
         Ok(match &e.kind {
             ExprKind::Int(c) => Index::constant(*c),
             ExprKind::Var(n) => {
