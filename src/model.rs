@@ -118,8 +118,8 @@ pub struct Run {
     pub weight: String,
     /// Whether the weight is passed as `flip(w)`.
     pub flip: bool,
-    /// Keyword parameters: name and one or more values.
-    pub params: Vec<(String, Vec<Index>)>,
+    /// Keyword parameters: name, one or more values, and where they stand.
+    pub params: Vec<(String, Vec<Index>, Span)>,
 }
 
 /// A resolved spec: everything later stages need, and nothing unchecked.
@@ -169,6 +169,8 @@ struct Resolver<'a> {
     size_spans: Vec<Span>,
     tensors: Vec<Tensor>,
     output_decl: Option<(String, Vec<Index>, Span)>,
+    /// Each pad's two amounts with where they stand, checked once the sizes are known.
+    pads: Vec<(Index, Span)>,
     arity: BTreeMap<String, usize>,
 }
 
@@ -181,6 +183,7 @@ impl<'a> Resolver<'a> {
             size_spans: Vec::new(),
             tensors: Vec::new(),
             output_decl: None,
+            pads: Vec::new(),
             arity: BTreeMap::new(),
         };
         r.collect_sizes();
@@ -255,6 +258,7 @@ impl<'a> Resolver<'a> {
                     self.known_tensors(),
                 );
             };
+            self.pads.extend([(a.clone(), before.span), (b.clone(), after.span)]);
             t.pad = (a, b);
         }
         Ok(())
@@ -315,6 +319,18 @@ impl<'a> Resolver<'a> {
         let claims = self.claims(&output)?;
         let runs = self.runs()?;
         let values = self.values(overrides)?;
+        for run in &runs {
+            check_run(run, &self.tensors, &values)?;
+        }
+        for (amount, span) in &self.pads {
+            match amount.eval(&values) {
+                Ok(v) if v < 0 => {
+                    return fail(*span, format!("this pad is {v} zeros at the let sizes: pads cannot be negative"))
+                }
+                Ok(_) => {}
+                Err(e) => return fail(*span, e.to_string()),
+            }
+        }
         Ok(Model {
             name: name.to_string(),
             definition_text: self.src[def.span.start..def.span.end].to_string(),
@@ -449,7 +465,7 @@ impl<'a> Resolver<'a> {
                 syntax::RunValue::Flip(n, _) => (self.run_tensor_name(n, Role::Weight)?, true),
                 _ => (self.run_tensor(w, Role::Weight)?, false),
             };
-            let mut params: Vec<(String, Vec<Index>)> = Vec::new();
+            let mut params: Vec<(String, Vec<Index>, Span)> = Vec::new();
             for a in args {
                 let Some(k) = &a.keyword else { continue };
                 if !allowed.contains(&k.text.as_str()) {
@@ -459,7 +475,7 @@ impl<'a> Resolver<'a> {
                         format!("its arguments are {}", allowed.join(", ")),
                     );
                 }
-                if params.iter().any(|(n, _)| *n == k.text) {
+                if params.iter().any(|(n, _, _)| *n == k.text) {
                     return fail(k.span, format!("the argument `{}` is given twice", k.text));
                 }
                 let values = match &a.value {
@@ -467,7 +483,7 @@ impl<'a> Resolver<'a> {
                     syntax::RunValue::Tuple(es, _) => es.iter().map(|e| self.size_expr(e)).collect::<Result<_, _>>()?,
                     syntax::RunValue::Flip(_, span) => return fail(*span, "flip(…) is for the weight argument"),
                 };
-                params.push((k.text.clone(), values));
+                params.push((k.text.clone(), values, a.span));
             }
             let text = self.src[st.span.start..st.span.end].trim_start_matches("run").trim().to_string();
             runs.push(Run { text, span: st.span, op: kind, input, weight, flip, params });
@@ -636,6 +652,88 @@ impl<'a> Resolver<'a> {
             CondKind::Not(a) => vec![Cond::Not(Box::new(conj(self.cond(a, names)?)))],
         })
     }
+}
+
+/// The checks PyTorch makes of a run's arguments, at the `let` sizes: what it would
+/// reject is an error here.
+fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveError> {
+    let at = |name: &str| run.params.iter().find(|(n, _, _)| n == name).map_or(run.span, |(_, _, span)| *span);
+    let param = |name: &str, default: i64| -> Result<Vec<i64>, ResolveError> {
+        match run.params.iter().find(|(n, _, _)| n == name) {
+            None => Ok(vec![default]),
+            Some((_, vs, span)) => vs
+                .iter()
+                .map(|v| v.eval(values).map_err(|e| ResolveError { span: *span, message: e.to_string(), hint: None }))
+                .collect(),
+        }
+    };
+    let single = |name: &str, default: i64, least: i64| -> Result<i64, ResolveError> {
+        match param(name, default)?.as_slice() {
+            [v] if *v >= least => Ok(*v),
+            [v] => fail(at(name), format!("{name} = {v}: PyTorch needs {name} ≥ {least}")),
+            _ => fail(at(name), format!("{name} takes one value")),
+        }
+    };
+    let transposed = run.op == RunOp::ConvTranspose1d;
+    let (stride, dilation, groups) = (single("stride", 1, 1)?, single("dilation", 1, 1)?, single("groups", 1, 1)?);
+    let padding = param("padding", 0)?;
+    match (transposed, padding.as_slice()) {
+        (_, [p]) | (false, [p, _]) if *p < 0 => return fail(at("padding"), "PyTorch needs padding ≥ 0"),
+        (false, [_, b]) if *b < 0 => return fail(at("padding"), "PyTorch needs padding ≥ 0"),
+        (false, [_] | [_, _]) | (true, [_]) => {}
+        (false, _) => return fail(at("padding"), "padding takes one value or a pair (before, after)"),
+        (true, _) => return fail(at("padding"), "conv_transpose1d takes one padding, applied to both ends"),
+    }
+    if transposed {
+        let op = single("output_padding", 0, 0)?;
+        if op >= stride && op >= dilation {
+            return fail(
+                at("output_padding"),
+                format!("output_padding = {op}: PyTorch needs it smaller than the stride ({stride}) or the dilation ({dilation})"),
+            );
+        }
+    }
+    let shape = |name: &str| -> Result<Vec<i64>, ResolveError> {
+        let t = tensors.iter().find(|t| t.name == name).expect("runs name declared tensors");
+        t.shape
+            .iter()
+            .map(|d| d.eval(values).map_err(|e| ResolveError { span: run.span, message: e.to_string(), hint: None }))
+            .collect()
+    };
+    let (x, w) = (shape(&run.input)?, shape(&run.weight)?);
+    let channels = match x.as_slice() {
+        [_] => 1,
+        [c, _] => *c,
+        _ => {
+            return fail(
+                run.span,
+                format!("the engine takes an input of one or two axes ([n] or [C, n]), not {}", x.len()),
+            )
+        }
+    };
+    // A 1-D kernel is one output and one input channel: [k] is [1, 1, k].
+    let w = if w.len() == 1 { vec![1, 1, w[0]] } else { w };
+    let [w0, w1, _] = w.as_slice() else {
+        return fail(
+            run.span,
+            format!("the engine takes a weight of one or three axes ([k] or [O, C, k]), not {}", w.len()),
+        );
+    };
+    let (in_per_group, out_channels) = if transposed { (*w0, w1 * groups) } else { (*w1, *w0) };
+    let expected_in = if transposed { channels } else { in_per_group * groups };
+    if channels % groups != 0 || out_channels % groups != 0 {
+        return fail(
+            at("groups"),
+            format!("groups = {groups} must divide the {channels} input and {out_channels} output channels"),
+        );
+    }
+    if expected_in != channels || (transposed && in_per_group != channels) {
+        return fail(
+            run.span,
+            format!("the weight's shape {w:?} does not fit {channels} input channels with groups = {groups}, as PyTorch lays it out"),
+        );
+    }
+    Ok(())
 }
 
 fn conj(mut cs: Vec<Cond>) -> Cond {
