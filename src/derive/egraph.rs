@@ -201,24 +201,21 @@ impl Tree {
 
     /// The factors of a product (the tree itself when it is no product).
     pub fn factors(&self) -> Vec<&Tree> {
-        let mut out = Vec::new();
-        let mut stack = vec![self];
-        while let Some(t) = stack.pop() {
-            match t {
-                Tree::Mul(a, b) => stack.extend([&**b, &**a]),
-                t => out.push(t),
-            }
-        }
-        out
+        self.operands(true)
     }
 
     fn summands(&self) -> Vec<&Tree> {
+        self.operands(false)
+    }
+
+    /// The operands of a nest of products (or of sums), left to right.
+    fn operands(&self, of_product: bool) -> Vec<&Tree> {
         let mut out = Vec::new();
         let mut stack = vec![self];
         while let Some(t) = stack.pop() {
-            match t {
-                Tree::Add(a, b) => stack.extend([&**b, &**a]),
-                t => out.push(t),
+            match (t, of_product) {
+                (Tree::Mul(a, b), true) | (Tree::Add(a, b), false) => stack.extend([&**b, &**a]),
+                (t, _) => out.push(t),
             }
         }
         out
