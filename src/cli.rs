@@ -1,6 +1,6 @@
 //! The command line: arguments (clap), the pipeline per command, errors and exit codes.
 
-use crate::check::{self, CheckError, Report, SizeRange, SweepReport};
+use crate::check::{self, CheckError, Report, RunOptions, SizeRange, SweepReport, Weights};
 use crate::derive::{self, DeriveError};
 use crate::model::{self, ResolveError};
 use crate::render::{self, TableFormat};
@@ -32,6 +32,9 @@ pub enum Command {
         /// Sizes replacing the spec's `let` values, as `n=64,k=5`.
         #[arg(long = "let", value_parser = parse_sizes)]
         sizes: Option<Sizes>,
+        /// How runs are fed.
+        #[command(flatten)]
+        runs: RunArgs,
     },
     /// Print the Jacobian table ∂s/∂T at the spec's sizes (or --let).
     Table {
@@ -59,7 +62,41 @@ pub enum Command {
         /// combination of these ranges, as `n=1..32,k=1..8` (a single value: `S=2`).
         #[arg(long, value_parser = parse_ranges)]
         sweep: Option<Ranges>,
+        /// How runs are fed.
+        #[command(flatten)]
+        runs: RunArgs,
     },
+}
+
+/// How `run` lines are fed to the engine.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct RunArgs {
+    /// The seed of the inputs' and weights' values.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The weights: distinct integers, or all ones (as the seed test used, which cannot
+    /// tell one weight from another).
+    #[arg(long, value_enum, default_value_t = WeightsArg::Distinct)]
+    pub weights: WeightsArg,
+}
+
+/// The `--weights` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WeightsArg {
+    /// Distinct nonzero integers.
+    Distinct,
+    /// All ones.
+    Ones,
+}
+
+impl From<RunArgs> for RunOptions {
+    fn from(a: RunArgs) -> RunOptions {
+        let weights = match a.weights {
+            WeightsArg::Distinct => Weights::Distinct,
+            WeightsArg::Ones => Weights::Ones,
+        };
+        RunOptions { seed: a.seed, weights }
+    }
 }
 
 /// `derive`'s output formats.
@@ -219,20 +256,21 @@ pub fn load(path: &Path, sizes: Option<&Sizes>) -> Result<crate::model::Model, E
         .map_err(|ResolveError { span, message, hint }| spec_err(span, message, hint))
 }
 
-fn analyse(path: &Path, sizes: Option<&Sizes>, tables: bool) -> Result<Report, Error> {
+fn analyse(path: &Path, sizes: Option<&Sizes>, tables: bool, runs: RunArgs) -> Result<Report, Error> {
     let model = load(path, sizes)?;
     let derivation = derive::derive(&model).map_err(|error| Error::Derive { path: path.to_path_buf(), error })?;
-    check::report(model, derivation, tables).map_err(|error| Error::Check { path: path.to_path_buf(), error })
+    check::report(model, derivation, tables, runs.into())
+        .map_err(|error| Error::Check { path: path.to_path_buf(), error })
 }
 
 /// Runs a command to completion; nothing is printed here.
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
-        Command::Derive { specs, format, sizes } => {
+        Command::Derive { specs, format, sizes, runs } => {
             let mut stdout = String::new();
             let mut holds = true;
             for (k, path) in specs.iter().enumerate() {
-                let r = analyse(path, sizes.as_ref(), format == DeriveFormat::Text)?;
+                let r = analyse(path, sizes.as_ref(), format == DeriveFormat::Text, runs)?;
                 holds &= r.holds();
                 if k > 0 && format == DeriveFormat::Text {
                     stdout.push('\n');
@@ -260,11 +298,11 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
             let table = check::table(&model, &derivation, &wrt, &model.values).map_err(check_err)?;
             Ok(Outcome { stdout: render::table(&table, format.into()), code: 0 })
         }
-        Command::Check { specs, sizes, sweep } => {
+        Command::Check { specs, sizes, sweep, runs } => {
             let mut stdout = String::new();
             let mut holds = true;
             for path in &specs {
-                let r = analyse(path, sizes.as_ref(), false)?;
+                let r = analyse(path, sizes.as_ref(), false, runs)?;
                 holds &= r.holds();
                 stdout += &render::check_line(&r);
                 if let Some(Ranges(ranges)) = &sweep {

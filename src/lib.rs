@@ -4,6 +4,7 @@ pub mod algebra;
 pub mod check;
 pub mod cli;
 pub mod derive;
+pub mod engine;
 pub mod model;
 pub mod render;
 pub mod syntax;

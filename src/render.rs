@@ -213,7 +213,10 @@ pub fn derive_text(r: &Report) -> String {
                 Some(false) => "DISAGREES",
                 None => "skipped",
             };
-            let _ = writeln!(out, "  {v:<8} {}\n           {}", run.text, run.detail);
+            let _ = writeln!(out, "  {v:<9} {}", run.text);
+            for part in &run.findings {
+                let _ = writeln!(out, "            {part}");
+            }
         }
     }
     let _ = writeln!(out, "\nrules used");
@@ -255,7 +258,7 @@ pub fn derive_json(r: &Report) -> String {
         .map(|c| json!({"text": c.text, "holds": c.verdict != Verdict::Refuted, "how": format!("{}: {}", verdict(c.verdict).to_lowercase(), c.how)}))
         .collect();
     let runs: Vec<Json> =
-        r.runs.iter().map(|x| json!({"text": x.text, "holds": x.holds, "detail": x.detail})).collect();
+        r.runs.iter().map(|x| json!({"text": x.text, "holds": x.holds, "detail": x.detail()})).collect();
     json!({
         "spec": m.name,
         "output": m.output.name,
@@ -273,9 +276,13 @@ pub fn check_line(r: &Report) -> String {
     let count = |v| r.claims.iter().filter(|c| c.verdict == v).count();
     let (p, c, x) = (count(Verdict::Proved), count(Verdict::Checked), count(Verdict::Refuted));
     let skipped = r.runs.iter().filter(|x| x.holds.is_none()).count();
+    let agreeing = r.runs.iter().filter(|x| x.holds == Some(true)).count();
     let failed_runs = r.runs.iter().filter(|x| x.holds == Some(false)).count();
     let status = if r.holds() { "ok" } else { "FAILED" };
     let mut line = format!("{}: {status}: {p} proved, {c} checked, {x} refuted", r.model.name);
+    if agreeing > 0 {
+        let _ = write!(line, "; {agreeing} runs agree");
+    }
     if failed_runs > 0 {
         let _ = write!(line, "; {failed_runs} runs disagree");
     }

@@ -41,7 +41,8 @@ fn derive_json_has_the_contracted_shape() {
     let rules: Vec<&str> = d["steps"].as_array().unwrap().iter().map(|s| s["rule"].as_str().unwrap()).collect();
     assert!(rules.contains(&"d-product") && rules.contains(&"sigma-delta"), "{rules:?}");
     assert!(v["claims"].as_array().unwrap().iter().all(|c| c["holds"] == true));
-    assert_eq!(v["runs"][0]["holds"], Value::Null);
+    assert_eq!(v["runs"][0]["holds"], true);
+    assert!(v["runs"][0]["detail"].as_str().unwrap().contains("all 8 outputs agree"));
 }
 
 #[test]

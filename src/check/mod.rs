@@ -1,6 +1,10 @@
 //! Checks: claims (proved by the e-graph, else checked by brute force over sizes, else
 //! refuted with a counterexample), the brute-force cross-check of every symbolic result,
-//! and the Jacobian tables.
+//! the Jacobian tables, and the runs on the engine.
+
+mod runs;
+
+pub use runs::{conv_of, run_engine, values, EngineRun, RunOptions, Weights};
 
 use crate::algebra::formula::{show_value, ElemRef, Summation};
 use crate::algebra::index::var;
@@ -60,8 +64,15 @@ pub struct RunReport {
     pub text: String,
     /// `Some(true)` when it agrees, `Some(false)` when it does not, `None` when not executed.
     pub holds: Option<bool>,
-    /// The details.
-    pub detail: String,
+    /// What was compared and found, one finding a line.
+    pub findings: Vec<String>,
+}
+
+impl RunReport {
+    /// The findings on one line.
+    pub fn detail(&self) -> String {
+        self.findings.join("; ")
+    }
 }
 
 /// A Jacobian `∂s/∂t` at concrete sizes.
@@ -103,11 +114,11 @@ pub fn show_sizes(sizes: &[(String, i64)]) -> String {
     sizes.iter().map(|(n, v)| format!("{n} = {v}")).collect::<Vec<_>>().join(", ")
 }
 
-fn ordered(model: &Model, sizes: &Env) -> Vec<(String, i64)> {
+pub(crate) fn ordered(model: &Model, sizes: &Env) -> Vec<(String, i64)> {
     model.sizes.iter().filter_map(|n| sizes.get(n).map(|v| (n.clone(), *v))).collect()
 }
 
-fn eval_err(model: &Model, sizes: &Env) -> impl Fn(EvalError) -> CheckError {
+pub(crate) fn eval_err(model: &Model, sizes: &Env) -> impl Fn(EvalError) -> CheckError {
     let shown = show_sizes(&ordered(model, sizes));
     move |error| CheckError::Eval { sizes: shown.clone(), error }
 }
@@ -358,7 +369,7 @@ fn formula_table(
 }
 
 /// The rows of the symbolic domain at the given sizes.
-fn domain_rows(derivation: &Derivation, model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckError> {
+pub(crate) fn domain_rows(derivation: &Derivation, model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckError> {
     let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
     Ok(tuples(&ranges))
 }
@@ -630,17 +641,14 @@ fn rename(f: &Formula, from_out: &[String], to_out: &[String], from_wrt: &[Strin
     f
 }
 
-/// The runs of the model. Executing them on an engine is not implemented yet.
-pub fn runs(model: &Model) -> Vec<RunReport> {
-    model
-        .runs
-        .iter()
-        .map(|r| RunReport {
-            text: r.text.clone(),
-            holds: None,
-            detail: "not executed: symconv has no engine runs yet".into(),
-        })
-        .collect()
+/// Every run of the model on the engine, at the given sizes.
+pub fn runs(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+    options: RunOptions,
+) -> Result<Vec<RunReport>, CheckError> {
+    model.runs.iter().map(|r| runs::run(model, derivation, r, sizes, options)).collect()
 }
 
 /// The symbolic length at the given sizes, per axis (0 where the domain is empty).
@@ -805,7 +813,12 @@ impl Report {
 
 /// Cross-checks the derivation at the model's sizes, then builds the tables (when asked)
 /// and settles the claims and runs.
-pub fn report(model: Model, derivation: Derivation, with_tables: bool) -> Result<Report, CheckError> {
+pub fn report(
+    model: Model,
+    derivation: Derivation,
+    with_tables: bool,
+    options: RunOptions,
+) -> Result<Report, CheckError> {
     let sizes = model.values.clone();
     let length_values = length_at(&model, &derivation, &sizes)?;
     if let Some(axis) = length_values.iter().position(|&l| l <= 0) {
@@ -834,7 +847,7 @@ pub fn report(model: Model, derivation: Derivation, with_tables: bool) -> Result
     check_closed_forms(&model, &derivation, &sizes, &brute, &entries)?;
     let tables = if with_tables { tables } else { Vec::new() };
     let claims = claims(&model, &derivation)?;
-    let runs = runs(&model);
+    let runs = runs(&model, &derivation, &sizes, options)?;
     Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs })
 }
 

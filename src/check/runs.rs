@@ -1,0 +1,326 @@
+//! Runs: each `run` line on the engine, at the spec's sizes, against the formula's outputs
+//! and the derived Jacobians, with hints where a known convention explains a disagreement.
+
+use super::{domain_rows, eval_err, ordered, show_sizes, table, CheckError, RunReport};
+use crate::algebra::{Env, IndexExt, Value};
+use crate::derive::Derivation;
+use crate::engine::{Array, Conv, Method};
+use crate::model::{Model, Role, Run, RunOp};
+use std::collections::BTreeMap;
+
+/// The weights a run feeds the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// Distinct nonzero integers, like the inputs: every weight can be told apart.
+    Distinct,
+    /// All ones, as the seed test used: no two weights can be told apart.
+    Ones,
+}
+
+/// How runs are fed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    /// The seed of the inputs' and weights' values.
+    pub seed: u64,
+    /// Distinct weights, or all ones.
+    pub weights: Weights,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions { seed: 0, weights: Weights::Distinct }
+    }
+}
+
+/// Every tensor's values, in the spec's shapes: distinct nonzero integers `±1 … ±N` in
+/// an order and with signs drawn from the seed (weights all ones when asked).
+pub fn values(model: &Model, sizes: &Env, options: RunOptions) -> Result<BTreeMap<String, Array>, CheckError> {
+    let shapes: Vec<(String, Role, Vec<usize>)> = model
+        .tensors
+        .iter()
+        .map(|t| {
+            let dims = model.shape_at(&t.name, sizes).unwrap_or_default();
+            (t.name.clone(), t.role, dims.iter().map(|&d| d.max(0) as usize).collect())
+        })
+        .collect();
+    let total: usize = shapes.iter().map(|(_, _, s)| s.iter().product::<usize>()).sum();
+    let mut state = options.seed ^ 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state >> 33
+    };
+    let mut pool: Vec<f64> = (1..=total).map(|v| v as f64).collect();
+    for i in (1..pool.len()).rev() {
+        pool.swap(i, next() as usize % (i + 1));
+    }
+    for v in &mut pool {
+        if next() % 2 == 1 {
+            *v = -*v;
+        }
+    }
+    let mut out = BTreeMap::new();
+    let mut taken = 0;
+    for (name, role, shape) in shapes {
+        let len = shape.iter().product::<usize>();
+        let data = match (role, options.weights) {
+            (Role::Weight, Weights::Ones) => vec![1.0; len],
+            _ => pool[taken..taken + len].to_vec(),
+        };
+        taken += len;
+        out.insert(name, Array { shape, data });
+    }
+    Ok(out)
+}
+
+/// The engine's view of a run: its parameters at the sizes.
+pub fn conv_of(model: &Model, run: &Run, sizes: &Env) -> Result<Conv, CheckError> {
+    let param = |name: &str, default: i64| -> Result<Vec<usize>, CheckError> {
+        match run.params.iter().find(|(n, _, _)| n == name) {
+            None => Ok(vec![default as usize]),
+            Some((_, vs, _)) => {
+                vs.iter().map(|v| Ok(v.eval(sizes).map_err(eval_err(model, sizes))?.max(0) as usize)).collect()
+            }
+        }
+    };
+    let padding = param("padding", 0)?;
+    Ok(Conv {
+        transposed: run.op == RunOp::ConvTranspose1d,
+        stride: param("stride", 1)?[0],
+        padding: (padding[0], *padding.get(1).unwrap_or(&padding[0])),
+        output_padding: param("output_padding", 0)?[0],
+        dilation: param("dilation", 1)?[0],
+        groups: param("groups", 1)?[0],
+        flip: run.flip,
+    })
+}
+
+/// A tensor in the engine's layout: an input `[n]` is `[1, n]`, a weight `[k]` is `[1, 1, k]`.
+fn layout(a: &Array, weight: bool) -> Array {
+    let shape = match (a.shape.len(), weight) {
+        (1, false) => vec![1, a.shape[0]],
+        (1, true) => vec![1, 1, a.shape[0]],
+        _ => a.shape.clone(),
+    };
+    Array { shape, data: a.data.clone() }
+}
+
+/// What the engine computes for a run: its output `[O, L]` and both Jacobians.
+pub struct EngineRun {
+    /// The output.
+    pub output: Array,
+    /// `∂y/∂x`, rows over the output, columns over the input.
+    pub jacobian_x: Array,
+    /// How `∂y/∂x` was obtained.
+    pub method_x: Method,
+    /// `∂y/∂w`, rows over the output, columns over the weight.
+    pub jacobian_w: Array,
+}
+
+/// Runs the engine on the given values.
+pub fn run_engine(conv: &Conv, x: &Array, w: &Array) -> Result<EngineRun, CheckError> {
+    let fail = |e: crate::engine::EngineError| CheckError::Sizes(e.to_string());
+    let (x, w) = (layout(x, false), layout(w, true));
+    let output = conv.forward(&x, &w).map_err(fail)?;
+    let (jacobian_x, method_x) = conv.jacobian_x(&x, &w).map_err(fail)?;
+    let jacobian_w = conv.jacobian_w(&x, &w).map_err(fail)?;
+    Ok(EngineRun { output, jacobian_x, method_x, jacobian_w })
+}
+
+/// An exact value at concrete tensor values.
+fn numeric(v: &Value, data: &BTreeMap<String, Array>) -> f64 {
+    v.terms()
+        .map(|(m, c)| {
+            m.iter().fold(c as f64, |p, e| {
+                let a = &data[&e.tensor];
+                let flat = e.index.iter().zip(&a.shape).fold(0usize, |f, (&i, &d)| f * d + i as usize);
+                p * a.data[flat]
+            })
+        })
+        .sum()
+}
+
+/// The formula's outputs over the domain at these values.
+fn outputs(
+    model: &Model,
+    sizes: &Env,
+    rows: &[Vec<i64>],
+    data: &BTreeMap<String, Array>,
+) -> Result<Vec<f64>, CheckError> {
+    let shape = |t: &str| model.shape_at(t, sizes);
+    let mut env = sizes.clone();
+    rows.iter()
+        .map(|row| {
+            env.extend(model.output.indices.iter().cloned().zip(row.iter().copied()));
+            Ok(numeric(&model.formula.eval(&env, &shape).map_err(eval_err(model, sizes))?, data))
+        })
+        .collect()
+}
+
+/// The first disagreement of two lists of numbers and how many there are.
+fn compare(ours: &[f64], engine: &[f64]) -> Option<(usize, usize)> {
+    let bad: Vec<usize> = (0..ours.len()).filter(|&i| ours[i] != engine[i]).collect();
+    bad.first().map(|&first| (first, bad.len()))
+}
+
+/// Runs one `run` line and compares: output length, outputs, and both Jacobians.
+pub fn run(
+    model: &Model,
+    derivation: &Derivation,
+    run: &Run,
+    sizes: &Env,
+    options: RunOptions,
+) -> Result<RunReport, CheckError> {
+    let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds: Some(holds), findings });
+    let at = format!("at {} with seed {}", show_sizes(&ordered(model, sizes)), options.seed);
+    if model.tensors.len() != 2 {
+        return Ok(RunReport {
+            text: run.text.clone(),
+            holds: None,
+            findings: vec!["not executed: the formula has more tensors than the run's input and weight".into()],
+        });
+    }
+    let conv = conv_of(model, run, sizes)?;
+    let data = values(model, sizes, options)?;
+    let (x, w) = (&data[&run.input], &data[&run.weight]);
+    let engine = run_engine(&conv, x, w)?;
+    let rows = domain_rows(derivation, model, sizes)?;
+    // Lengths: the engine's [O, L] against the domain (one output channel for a 1-D output).
+    let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
+    let mut ours: Vec<i64> = ranges.iter().map(|(lo, hi)| (hi - lo + 1).max(0)).collect();
+    if ours.len() == 1 {
+        ours.insert(0, 1);
+    }
+    let theirs: Vec<i64> = engine.output.shape.iter().map(|&d| d as i64).collect();
+    if ours != theirs {
+        let mut findings = vec![at, format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine")];
+        findings.extend(hints(model, sizes, &conv, x, w, &rows, &data, &engine.output.data)?);
+        return report(false, findings);
+    }
+    // Each part: the outputs, then ∂s/∂x and ∂s/∂w; what agrees and what does not.
+    let formula = outputs(model, sizes, &rows, &data)?;
+    let mut parts = vec![at];
+    let mut holds = true;
+    match compare(&formula, &engine.output.data) {
+        None => parts.push(format!("output shape {ours:?} and all {} outputs agree", formula.len())),
+        Some((first, count)) => {
+            holds = false;
+            parts.push(format!(
+                "{count} of {} outputs disagree, first {}{:?}: the formula gives {}, the engine {}",
+                formula.len(),
+                model.output.name,
+                rows[first],
+                formula[first],
+                engine.output.data[first]
+            ));
+            parts.extend(hints(model, sizes, &conv, x, w, &rows, &data, &engine.output.data)?);
+        }
+    }
+    let how_x = match engine.method_x {
+        Method::Autograd => "by autograd",
+        Method::UnitInputs => "on unit inputs: candle has no backward for conv_transpose1d",
+    };
+    for (tensor, jacobian, how) in
+        [(&run.input, &engine.jacobian_x, how_x), (&run.weight, &engine.jacobian_w, "on unit weights")]
+    {
+        let t = table(model, derivation, tensor, sizes)?;
+        let ours: Vec<f64> = t.entries.iter().flatten().map(|v| numeric(v, &data)).collect();
+        match compare(&ours, &jacobian.data) {
+            None => parts.push(format!("all {} entries of {} agree (engine {how})", ours.len(), t.title)),
+            Some((first, count)) => {
+                holds = false;
+                let (r, c) = (first / t.cols.len(), first % t.cols.len());
+                let (out, wrt) = &t.index_names;
+                let at: Vec<String> = out
+                    .iter()
+                    .zip(&t.rows[r])
+                    .chain(wrt.iter().zip(&t.cols[c]))
+                    .map(|(n, v)| format!("{n} = {v}"))
+                    .collect();
+                parts.push(format!(
+                    "{count} of {} entries of {} disagree (engine {how}), first at {}: the closed form gives {}, the engine {}",
+                    ours.len(),
+                    t.title,
+                    at.join(", "),
+                    ours[first],
+                    jacobian.data[first]
+                ));
+            }
+        }
+    }
+    if options.weights == Weights::Ones {
+        parts.push(
+            "the weights are all ones, which cannot tell one weight from another (w_0 from w_2): \
+             run with distinct weights to check the kernel's orientation"
+                .into(),
+        );
+    }
+    report(holds, parts)
+}
+
+/// What known conventions explain a disagreement of the outputs, one hint each.
+#[allow(clippy::too_many_arguments)]
+fn hints(
+    model: &Model,
+    sizes: &Env,
+    conv: &Conv,
+    x: &Array,
+    w: &Array,
+    rows: &[Vec<i64>],
+    data: &BTreeMap<String, Array>,
+    engine: &[f64],
+) -> Result<Vec<String>, CheckError> {
+    let mut found = Vec::new();
+    // A flipped kernel: the formula with w reversed along its last axis agrees.
+    let weight = model.tensors.iter().find(|t| t.role == Role::Weight).map(|t| t.name.clone()).unwrap_or_default();
+    let mut flipped = data.clone();
+    if let Some(a) = flipped.get_mut(&weight) {
+        let k = *a.shape.last().unwrap_or(&1);
+        for chunk in a.data.chunks_mut(k.max(1)) {
+            chunk.reverse();
+        }
+    }
+    let formula = outputs(model, sizes, rows, data)?;
+    if formula.len() == engine.len() && outputs(model, sizes, rows, &flipped)? == engine {
+        found.push(if conv.flip {
+            "the formula is a cross-correlation, but the run flips the kernel: drop flip(w)".to_string()
+        } else {
+            "the formula is a true convolution, conv1d a cross-correlation: use flip(w)".to_string()
+        });
+    }
+    // A shift: engine output i is formula output i + c for a constant c (padding off by c).
+    let n = formula.len().min(engine.len()) as i64;
+    for c in (1..=n / 2).flat_map(|c| [c, -c]) {
+        let pairs: Vec<(f64, f64)> = (0..engine.len() as i64)
+            .filter(|&i| (0..formula.len() as i64).contains(&(i + c)))
+            .map(|i| (engine[i as usize], formula[(i + c) as usize]))
+            .collect();
+        if pairs.len() as i64 >= n / 2 && pairs.iter().all(|(a, b)| a == b) {
+            found.push(format!(
+                "engine output i is formula output i{}{}: the padding is off by {}",
+                if c > 0 { " + " } else { " - " },
+                c.abs(),
+                c.abs()
+            ));
+            break;
+        }
+    }
+    // A stride or dilation mismatch: the engine with another one agrees.
+    let (xl, wl) = (layout(x, false), layout(w, true));
+    'outer: for stride in 1..=4 {
+        for dilation in 1..=4 {
+            let other = Conv { stride, dilation, ..*conv };
+            if other == *conv {
+                continue;
+            }
+            if let Ok(y) = other.forward(&xl, &wl) {
+                if y.data == formula {
+                    found.push(format!(
+                        "the engine with stride = {stride}, dilation = {dilation} agrees: a stride or dilation mismatch"
+                    ));
+                    break 'outer;
+                }
+            }
+        }
+    }
+    Ok(found.iter().map(|h| format!("hint: {h}")).collect())
+}

@@ -1,0 +1,97 @@
+//! The engine against the definitions, independently of the closed forms: for every shipped
+//! spec, the engine's Jacobians of its `run` line equal the brute-force Jacobians of the
+//! formula itself (expanded and differentiated formally), at the spec's sizes, on the same
+//! distinct integer values; and disagreements come with the hint that explains them.
+
+use std::process::Command;
+use symconv::algebra::Value;
+use symconv::check::{self, RunOptions};
+use symconv::cli::load;
+use symconv::derive;
+use symconv::engine::Array;
+
+fn numeric(v: &Value, x: (&str, &Array), w: (&str, &Array)) -> f64 {
+    v.terms()
+        .map(|(m, c)| {
+            m.iter().fold(c as f64, |p, e| {
+                let a = if e.tensor == x.0 { x.1 } else { w.1 };
+                let flat = e.index.iter().zip(&a.shape).fold(0usize, |f, (&i, &d)| f * d + i as usize);
+                p * a.data[flat]
+            })
+        })
+        .sum()
+}
+
+#[test]
+fn engine_jacobians_equal_the_formulas_brute_force_jacobians() {
+    let mut specs: Vec<_> = std::fs::read_dir("specs").unwrap().map(|e| e.unwrap().path()).collect();
+    specs.sort();
+    let mut compared = 0;
+    for path in specs.iter().filter(|p| !p.ends_with("seed.conv")) {
+        let model = load(path, None).unwrap();
+        let derivation = derive::derive(&model).unwrap();
+        let sizes = &model.values;
+        let run = &model.runs[0];
+        let data = check::values(&model, sizes, RunOptions::default()).unwrap();
+        let (x, w) = (&data[&run.input], &data[&run.weight]);
+        let engine = check::run_engine(&check::conv_of(&model, run, sizes).unwrap(), x, w).unwrap();
+        let rows = check::brute_domain(&model, sizes).unwrap();
+        for (tensor, jacobian) in [(&run.input, &engine.jacobian_x), (&run.weight, &engine.jacobian_w)] {
+            let brute = check::brute_jacobian(&model, sizes, tensor, &rows).unwrap();
+            let ours: Vec<f64> =
+                brute.iter().flatten().map(|v| numeric(v, (&run.input, x), (&run.weight, w))).collect();
+            assert_eq!(ours, jacobian.data, "{}: ∂s/∂{tensor}", path.display());
+            compared += ours.len();
+        }
+        let _ = derivation;
+    }
+    assert!(compared > 2000, "{compared} entries compared");
+}
+
+fn derive_text(spec: &str, extra: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_symconv")).arg("derive").arg(spec).args(extra).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn a_true_convolution_on_plain_conv1d_is_told_to_flip() {
+    let (code, out) = derive_text("specs/seed.conv", &[]);
+    assert_eq!(code, 1);
+    assert!(out.contains("DISAGREES conv1d(x, w)"), "{out}");
+    assert!(out.contains("hint: the formula is a true convolution, conv1d a cross-correlation: use flip(w)"), "{out}");
+}
+
+#[test]
+fn all_ones_weights_pass_what_the_seed_checked_and_say_what_they_cannot_tell() {
+    let (code, out) = derive_text("specs/seed.conv", &["--weights", "ones"]);
+    assert_eq!(code, 1, "∂s/∂w still disagrees: x is distinct");
+    assert!(out.contains("all 8 outputs agree"), "{out}");
+    assert!(out.contains("all 80 entries of ∂s_i/∂x_j agree (engine by autograd)"), "{out}");
+    assert!(out.contains("cannot tell one weight from another (w_0 from w_2)"), "{out}");
+    let (code, out) = derive_text("specs/standard.conv", &["--weights", "ones"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cannot tell one weight from another"), "{out}");
+}
+
+#[test]
+fn padding_off_by_one_is_told_as_a_shift() {
+    let (code, out) = derive_text("tests/fixtures/off_by_one_pad.conv", &[]);
+    assert_eq!(code, 1);
+    assert!(out.contains("hint: engine output i is formula output i - 1: the padding is off by 1"), "{out}");
+}
+
+#[test]
+fn a_stride_mismatch_is_told() {
+    let (code, out) = derive_text("tests/fixtures/stride_mismatch.conv", &[]);
+    assert_eq!(code, 1);
+    assert!(out.contains("hint: the engine with stride = 2, dilation = 1 agrees"), "{out}");
+}
+
+#[test]
+fn the_seed_chooses_the_values() {
+    let (_, a) = derive_text("specs/seed.conv", &["--seed", "1"]);
+    let (_, b) = derive_text("specs/seed.conv", &["--seed", "2"]);
+    let first = |s: &str| s.lines().find(|l| l.contains("outputs disagree")).unwrap_or("").to_string();
+    assert!(a.contains("with seed 1") && b.contains("with seed 2"));
+    assert_ne!(first(&a), first(&b), "different seeds, different values");
+}
