@@ -73,52 +73,165 @@ impl Conv {
 
     /// `∂y/∂x`, rows over `y` and columns over `x`, both flattened row-major. `conv1d`
     /// differentiates by autograd; candle has no backward for `conv_transpose1d`, whose
-    /// columns are its outputs on unit inputs instead (it is linear in `x`).
+    /// columns are its outputs on unit inputs instead (it is linear in `x`). Either way,
+    /// outputs (inputs) whose receptive fields do not overlap share one pass.
     pub fn jacobian_x(&self, x: &Array, w: &Array) -> Result<(Array, Method), EngineError> {
+        let g = Geometry::of(self, x, w);
+        let mut jac = vec![0.0; g.outputs() * g.inputs()];
         if self.transposed {
-            let w = tensor(w)?;
-            return Ok((self.by_unit_inputs(x, |u| self.apply(&batch(u)?, &w))?, Method::UnitInputs));
+            let wt = tensor(w)?;
+            // Input (c, i) reaches outputs (o, i·S - P + m·D) of its group: those of inputs
+            // of other channels of the group, or T or more positions apart, do not meet.
+            for (q, r) in colors(g.in_per_group, g.spread()) {
+                let mut unit = Array { shape: x.shape.clone(), data: vec![0.0; x.data.len()] };
+                let active: Vec<(usize, usize)> = (0..g.c)
+                    .flat_map(|c| (0..g.n).map(move |i| (c, i)))
+                    .filter(|&(c, i)| c % g.in_per_group == q && i % g.spread() == r)
+                    .collect();
+                for &(c, i) in &active {
+                    unit.data[c * g.n + i] = 1.0;
+                }
+                let y = self.apply(&batch(&unit)?, &wt)?.flatten_all()?.to_vec1::<f64>()?;
+                for (c, i) in active {
+                    for (o, t) in g.reached_by(self, c, i) {
+                        jac[(o * g.l + t) * g.inputs() + c * g.n + i] = y[o * g.l + t];
+                    }
+                }
+            }
+            return Ok((Array { shape: vec![g.outputs(), g.inputs()], data: jac }, Method::UnitInputs));
         }
+        // Output (o, t) reads inputs (c, t·S + m·D - a) of its group: outputs of other
+        // channels of the group, or T or more positions apart, read none in common.
         let xv = Var::from_tensor(&batch(x)?)?;
-        let y = self.apply(xv.as_tensor(), &tensor(w)?)?.flatten_all()?;
-        let rows = y.dim(0)?;
-        let mut data = Vec::with_capacity(rows * x.data.len());
-        for r in 0..rows {
-            let grads = y.get(r)?.backward()?;
-            let row = match grads.get(xv.as_tensor()) {
-                Some(g) => g.flatten_all()?.to_vec1::<f64>()?,
-                None => vec![0.0; x.data.len()],
-            };
-            data.extend(row);
+        let y = self.apply(xv.as_tensor(), &tensor(w)?)?;
+        for (q, r) in colors(g.out_per_group, g.spread()) {
+            let active: Vec<(usize, usize)> = (0..g.o)
+                .flat_map(|o| (0..g.l).map(move |t| (o, t)))
+                .filter(|&(o, t)| o % g.out_per_group == q && t % g.spread() == r)
+                .collect();
+            let mut mask = vec![0.0; g.outputs()];
+            for &(o, t) in &active {
+                mask[o * g.l + t] = 1.0;
+            }
+            let mask = Tensor::from_vec(mask, (1, g.o, g.l), &Device::Cpu)?;
+            let grads = (&y * &mask)?.sum_all()?.backward()?;
+            let Some(grad) = grads.get(xv.as_tensor()) else { continue };
+            let grad = grad.flatten_all()?.to_vec1::<f64>()?;
+            for (o, t) in active {
+                for (c, p) in g.read_by(self, o, t) {
+                    jac[(o * g.l + t) * g.inputs() + c * g.n + p] = grad[c * g.n + p];
+                }
+            }
         }
-        Ok((Array { shape: vec![rows, x.data.len()], data }, Method::Autograd))
+        Ok((Array { shape: vec![g.outputs(), g.inputs()], data: jac }, Method::Autograd))
     }
 
     /// `∂y/∂w`, rows over `y` and columns over `w`: the outputs on unit weights (the
-    /// convolution is linear in `w`).
+    /// convolution is linear in `w`), one pass for all output channels at once, since
+    /// each output channel reads its own weights only.
     pub fn jacobian_w(&self, x: &Array, w: &Array) -> Result<Array, EngineError> {
-        let x = batch(x)?;
-        self.by_unit_inputs(w, |u| self.apply(&x, &tensor(u)?))
+        let g = Geometry::of(self, x, w);
+        let xt = batch(x)?;
+        let (a, b, k) = (w.shape[0], w.shape[1], w.shape[2]);
+        let mut jac = vec![0.0; g.outputs() * w.data.len()];
+        // Conv1d's weight is [O, C/G, k]: unit at (·, c, m) for every o. The transposed
+        // one's is [C, O/G, k]: unit at (c, ·, m) for every output channel of c's group.
+        let (outer, inner) = if self.transposed { (a, b) } else { (b, a) };
+        for (fixed, m) in (0..outer).flat_map(|f| (0..k).map(move |m| (f, m))) {
+            let mut unit = Array { shape: w.shape.clone(), data: vec![0.0; w.data.len()] };
+            for free in 0..inner {
+                let (i0, i1) = if self.transposed { (fixed, free) } else { (free, fixed) };
+                unit.data[(i0 * b + i1) * k + m] = 1.0;
+            }
+            let y = self.apply(&xt, &tensor(&unit)?)?.flatten_all()?.to_vec1::<f64>()?;
+            for o in 0..g.o {
+                let (i0, i1) = if self.transposed {
+                    if o / g.out_per_group != fixed / g.in_per_group {
+                        continue;
+                    }
+                    (fixed, o % g.out_per_group)
+                } else {
+                    (o, fixed)
+                };
+                let col = (i0 * b + i1) * k + m;
+                for t in 0..g.l {
+                    jac[(o * g.l + t) * w.data.len() + col] = y[o * g.l + t];
+                }
+            }
+        }
+        Ok(Array { shape: vec![g.outputs(), w.data.len()], data: jac })
+    }
+}
+
+/// The sizes of one call, and which inputs each output reads.
+struct Geometry {
+    c: usize,
+    n: usize,
+    o: usize,
+    l: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+    in_per_group: usize,
+    out_per_group: usize,
+}
+
+impl Geometry {
+    fn of(conv: &Conv, x: &Array, w: &Array) -> Geometry {
+        let (c, n, k) = (x.shape[0], x.shape[1], w.shape[2]);
+        let groups = conv.groups.max(1);
+        let (o, out_per_group) =
+            if conv.transposed { (w.shape[1] * groups, w.shape[1]) } else { (w.shape[0], w.shape[0] / groups) };
+        let (s, d) = (conv.stride.max(1), conv.dilation.max(1));
+        let l = if conv.transposed {
+            ((n - 1) * s + d * (k - 1) + conv.output_padding + 1).saturating_sub(2 * conv.padding.0)
+        } else {
+            (n + conv.padding.0 + conv.padding.1).saturating_sub(d * (k - 1) + 1) / s + 1
+        };
+        Geometry { c, n, o, l, k, stride: s, dilation: d, in_per_group: c / groups, out_per_group }
     }
 
-    /// The Jacobian of a function linear in `a`: column `c` is its value at the unit array
-    /// `e_c`.
-    fn by_unit_inputs(
-        &self,
-        a: &Array,
-        f: impl Fn(&Array) -> candle_core::Result<Tensor>,
-    ) -> Result<Array, EngineError> {
-        let mut unit = Array { shape: a.shape.clone(), data: vec![0.0; a.data.len()] };
-        let mut columns = Vec::with_capacity(a.data.len());
-        for c in 0..a.data.len() {
-            unit.data[c] = 1.0;
-            columns.push(f(&unit)?.flatten_all()?.to_vec1::<f64>()?);
-            unit.data[c] = 0.0;
-        }
-        let rows = columns.first().map_or(0, |c| c.len());
-        let data = (0..rows).flat_map(|r| columns.iter().map(move |col| col[r])).collect();
-        Ok(Array { shape: vec![rows, a.data.len()], data })
+    fn outputs(&self) -> usize {
+        self.o * self.l
     }
+
+    fn inputs(&self) -> usize {
+        self.c * self.n
+    }
+
+    /// How many positions apart two outputs (inputs) must be for their fields not to
+    /// meet: a field spans `D(k-1) + 1` input (output) positions, and neighbours are `S`
+    /// apart.
+    fn spread(&self) -> usize {
+        (self.dilation * (self.k - 1) + 1).div_ceil(self.stride)
+    }
+
+    /// The inputs `(c, p)` output `(o, t)` of a `conv1d` reads.
+    fn read_by(&self, conv: &Conv, o: usize, t: usize) -> Vec<(usize, usize)> {
+        let group = o / self.out_per_group.max(1);
+        let channels = group * self.in_per_group..(group + 1) * self.in_per_group;
+        let positions: Vec<usize> = (0..self.k)
+            .filter_map(|m| (t * conv.stride + m * conv.dilation).checked_sub(conv.padding.0))
+            .filter(|&p| p < self.n)
+            .collect();
+        channels.flat_map(|c| positions.iter().map(move |&p| (c, p))).collect()
+    }
+
+    /// The outputs `(o, t)` input `(c, i)` of a `conv_transpose1d` reaches.
+    fn reached_by(&self, conv: &Conv, c: usize, i: usize) -> Vec<(usize, usize)> {
+        let group = c / self.in_per_group.max(1);
+        let channels = group * self.out_per_group..(group + 1) * self.out_per_group;
+        let positions: Vec<usize> = (0..self.k)
+            .filter_map(|m| (i * conv.stride + m * conv.dilation).checked_sub(conv.padding.0))
+            .filter(|&t| t < self.l)
+            .collect();
+        channels.flat_map(|o| positions.iter().map(move |&t| (o, t))).collect()
+    }
+}
+
+/// Every color `(q, r)`: a channel within the group and a position modulo `spread`.
+fn colors(per_group: usize, spread: usize) -> Vec<(usize, usize)> {
+    (0..per_group.max(1)).flat_map(|q| (0..spread.max(1)).map(move |r| (q, r))).collect()
 }
 
 fn tensor(a: &Array) -> candle_core::Result<Tensor> {

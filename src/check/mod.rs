@@ -303,17 +303,31 @@ fn tuples(ranges: &[(i64, i64)]) -> Vec<Vec<i64>> {
 
 /// The formula's value at each row, differentiated formally: `∂s/∂t` by brute force.
 pub fn brute_jacobian(model: &Model, sizes: &Env, wrt: &str, rows: &[Vec<i64>]) -> Result<Vec<Vec<Value>>, CheckError> {
+    differentiate(model, sizes, wrt, &expand(model, sizes, rows)?)
+}
+
+/// The formula at each row, expanded exactly into a polynomial in the tensors' elements.
+pub fn expand(model: &Model, sizes: &Env, rows: &[Vec<i64>]) -> Result<Vec<Value>, CheckError> {
     let err = eval_err(model, sizes);
     let shape = |t: &str| model.shape_at(t, sizes);
-    let dims = shape(wrt).ok_or_else(|| CheckError::Sizes(format!("`{wrt}` has no shape at these sizes")))?;
-    table_size(model, sizes, wrt, &dims, rows.len())?;
+    let mut env = sizes.clone();
+    rows.iter()
+        .map(|i| {
+            env.extend(model.output.indices.iter().cloned().zip(i.iter().copied()));
+            model.formula.eval(&env, &shape).map_err(&err)
+        })
+        .collect()
+}
+
+/// Each expansion differentiated formally by every element of `wrt`.
+fn differentiate(model: &Model, sizes: &Env, wrt: &str, expansions: &[Value]) -> Result<Vec<Vec<Value>>, CheckError> {
+    let dims =
+        model.shape_at(wrt, sizes).ok_or_else(|| CheckError::Sizes(format!("`{wrt}` has no shape at these sizes")))?;
+    table_size(model, sizes, wrt, &dims, expansions.len())?;
     let cols = tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>());
     let col_of: BTreeMap<&Vec<i64>, usize> = cols.iter().enumerate().map(|(c, t)| (t, c)).collect();
     let mut table = Vec::new();
-    for i in rows {
-        let mut env = sizes.clone();
-        env.extend(model.output.indices.iter().cloned().zip(i.iter().copied()));
-        let s = model.formula.eval(&env, &shape).map_err(&err)?;
+    for s in expansions {
         let mut row = vec![Value::zero(); cols.len()];
         for (m, c) in s.terms() {
             let mut seen: Vec<&ElemRef> = Vec::new();
@@ -437,18 +451,20 @@ pub fn cross_check(model: &Model, derivation: &Derivation, sizes: &Env) -> Resul
 /// Jacobian of every input and weight over it.
 struct Brute {
     rows: Vec<Vec<i64>>,
+    expansions: Vec<Value>,
     jacobians: BTreeMap<String, Vec<Vec<Value>>>,
 }
 
 impl Brute {
     fn at(model: &Model, sizes: &Env) -> Result<Brute, CheckError> {
         let rows = brute_domain(model, sizes)?;
+        let expansions = expand(model, sizes, &rows)?;
         let jacobians = model
             .tensors
             .iter()
-            .map(|t| Ok((t.name.clone(), brute_jacobian(model, sizes, &t.name, &rows)?)))
+            .map(|t| Ok((t.name.clone(), differentiate(model, sizes, &t.name, &expansions)?)))
             .collect::<Result<_, CheckError>>()?;
-        Ok(Brute { rows, jacobians })
+        Ok(Brute { rows, expansions, jacobians })
     }
 }
 
@@ -641,14 +657,16 @@ fn rename(f: &Formula, from_out: &[String], to_out: &[String], from_wrt: &[Strin
     f
 }
 
-/// Every run of the model on the engine, at the given sizes.
-pub fn runs(
+/// Every run of the model on the engine, at the given sizes, against the formula's
+/// expansions over the domain and the closed forms' tables there.
+fn runs(
     model: &Model,
-    derivation: &Derivation,
     sizes: &Env,
     options: RunOptions,
+    expansions: &[Value],
+    tables: &[Table],
 ) -> Result<Vec<RunReport>, CheckError> {
-    model.runs.iter().map(|r| runs::run(model, derivation, r, sizes, options)).collect()
+    model.runs.iter().map(|r| runs::run(model, r, sizes, options, expansions, tables)).collect()
 }
 
 /// The symbolic length at the given sizes, per axis (0 where the domain is empty).
@@ -845,9 +863,9 @@ pub fn report(
         model.tensors.iter().map(|t| table(&model, &derivation, &t.name, &sizes)).collect::<Result<_, _>>()?;
     let entries: Vec<Vec<Vec<Value>>> = tables.iter().map(|t| t.entries.clone()).collect();
     check_closed_forms(&model, &derivation, &sizes, &brute, &entries)?;
-    let tables = if with_tables { tables } else { Vec::new() };
     let claims = claims(&model, &derivation)?;
-    let runs = runs(&model, &derivation, &sizes, options)?;
+    let runs = runs(&model, &sizes, options, &brute.expansions, &tables)?;
+    let tables = if with_tables { tables } else { Vec::new() };
     Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs })
 }
 

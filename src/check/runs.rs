@@ -1,9 +1,8 @@
 //! Runs: each `run` line on the engine, at the spec's sizes, against the formula's outputs
 //! and the derived Jacobians, with hints where a known convention explains a disagreement.
 
-use super::{domain_rows, eval_err, ordered, show_sizes, table, CheckError, RunReport};
+use super::{eval_err, ordered, show_sizes, CheckError, RunReport, Table};
 use crate::algebra::{Env, IndexExt, Value};
-use crate::derive::Derivation;
 use crate::engine::{Array, Conv, Method};
 use crate::model::{Model, Role, Run, RunOp};
 use std::collections::BTreeMap;
@@ -139,36 +138,21 @@ fn numeric(v: &Value, data: &BTreeMap<String, Array>) -> f64 {
         .sum()
 }
 
-/// The formula's outputs over the domain at these values.
-fn outputs(
-    model: &Model,
-    sizes: &Env,
-    rows: &[Vec<i64>],
-    data: &BTreeMap<String, Array>,
-) -> Result<Vec<f64>, CheckError> {
-    let shape = |t: &str| model.shape_at(t, sizes);
-    let mut env = sizes.clone();
-    rows.iter()
-        .map(|row| {
-            env.extend(model.output.indices.iter().cloned().zip(row.iter().copied()));
-            Ok(numeric(&model.formula.eval(&env, &shape).map_err(eval_err(model, sizes))?, data))
-        })
-        .collect()
-}
-
 /// The first disagreement of two lists of numbers and how many there are.
 fn compare(ours: &[f64], engine: &[f64]) -> Option<(usize, usize)> {
     let bad: Vec<usize> = (0..ours.len()).filter(|&i| ours[i] != engine[i]).collect();
     bad.first().map(|&first| (first, bad.len()))
 }
 
-/// Runs one `run` line and compares: output length, outputs, and both Jacobians.
+/// Runs one `run` line and compares: output length, outputs (the formula's exact
+/// `expansions` over the domain) and both Jacobians (the closed forms' `tables`).
 pub fn run(
     model: &Model,
-    derivation: &Derivation,
     run: &Run,
     sizes: &Env,
     options: RunOptions,
+    expansions: &[Value],
+    tables: &[Table],
 ) -> Result<RunReport, CheckError> {
     let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds: Some(holds), findings });
     let at = format!("at {} with seed {}", show_sizes(&ordered(model, sizes)), options.seed);
@@ -183,21 +167,19 @@ pub fn run(
     let data = values(model, sizes, options)?;
     let (x, w) = (&data[&run.input], &data[&run.weight]);
     let engine = run_engine(&conv, x, w)?;
-    let rows = domain_rows(derivation, model, sizes)?;
     // Lengths: the engine's [O, L] against the domain (one output channel for a 1-D output).
-    let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
-    let mut ours: Vec<i64> = ranges.iter().map(|(lo, hi)| (hi - lo + 1).max(0)).collect();
+    let mut ours: Vec<i64> = tables.first().map(|t| t.output_shape.clone()).unwrap_or_default();
     if ours.len() == 1 {
         ours.insert(0, 1);
     }
     let theirs: Vec<i64> = engine.output.shape.iter().map(|&d| d as i64).collect();
     if ours != theirs {
         let mut findings = vec![at, format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine")];
-        findings.extend(hints(model, sizes, &conv, x, w, &rows, &data, &engine.output.data)?);
+        findings.extend(hints(model, &conv, x, w, expansions, &data, &engine.output.data));
         return report(false, findings);
     }
     // Each part: the outputs, then ∂s/∂x and ∂s/∂w; what agrees and what does not.
-    let formula = outputs(model, sizes, &rows, &data)?;
+    let formula: Vec<f64> = expansions.iter().map(|v| numeric(v, &data)).collect();
     let mut parts = vec![at];
     let mut holds = true;
     match compare(&formula, &engine.output.data) {
@@ -208,11 +190,11 @@ pub fn run(
                 "{count} of {} outputs disagree, first {}{:?}: the formula gives {}, the engine {}",
                 formula.len(),
                 model.output.name,
-                rows[first],
+                tables.first().map(|t| t.rows[first].clone()).unwrap_or_default(),
                 formula[first],
                 engine.output.data[first]
             ));
-            parts.extend(hints(model, sizes, &conv, x, w, &rows, &data, &engine.output.data)?);
+            parts.extend(hints(model, &conv, x, w, expansions, &data, &engine.output.data));
         }
     }
     let how_x = match engine.method_x {
@@ -222,7 +204,7 @@ pub fn run(
     for (tensor, jacobian, how) in
         [(&run.input, &engine.jacobian_x, how_x), (&run.weight, &engine.jacobian_w, "on unit weights")]
     {
-        let t = table(model, derivation, tensor, sizes)?;
+        let Some(t) = tables.iter().find(|t| t.wrt == *tensor) else { continue };
         let ours: Vec<f64> = t.entries.iter().flatten().map(|v| numeric(v, &data)).collect();
         match compare(&ours, &jacobian.data) {
             None => parts.push(format!("all {} entries of {} agree (engine {how})", ours.len(), t.title)),
@@ -258,17 +240,15 @@ pub fn run(
 }
 
 /// What known conventions explain a disagreement of the outputs, one hint each.
-#[allow(clippy::too_many_arguments)]
 fn hints(
     model: &Model,
-    sizes: &Env,
     conv: &Conv,
     x: &Array,
     w: &Array,
-    rows: &[Vec<i64>],
+    expansions: &[Value],
     data: &BTreeMap<String, Array>,
     engine: &[f64],
-) -> Result<Vec<String>, CheckError> {
+) -> Vec<String> {
     let mut found = Vec::new();
     // A flipped kernel: the formula with w reversed along its last axis agrees.
     let weight = model.tensors.iter().find(|t| t.role == Role::Weight).map(|t| t.name.clone()).unwrap_or_default();
@@ -279,8 +259,9 @@ fn hints(
             chunk.reverse();
         }
     }
-    let formula = outputs(model, sizes, rows, data)?;
-    if formula.len() == engine.len() && outputs(model, sizes, rows, &flipped)? == engine {
+    let formula: Vec<f64> = expansions.iter().map(|v| numeric(v, data)).collect();
+    let with_flipped: Vec<f64> = expansions.iter().map(|v| numeric(v, &flipped)).collect();
+    if formula.len() == engine.len() && with_flipped == engine {
         found.push(if conv.flip {
             "the formula is a cross-correlation, but the run flips the kernel: drop flip(w)".to_string()
         } else {
@@ -322,5 +303,5 @@ fn hints(
             }
         }
     }
-    Ok(found.iter().map(|h| format!("hint: {h}")).collect())
+    found.iter().map(|h| format!("hint: {h}")).collect()
 }
