@@ -5,6 +5,11 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The engine's convolutions at spec sizes are small: starting candle's thread pool
+    // costs more than it saves. A user's own setting wins.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
     let cli = match symconv::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

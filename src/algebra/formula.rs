@@ -285,7 +285,7 @@ impl fmt::Display for ElemRef {
 pub fn show_value(v: &Value) -> String {
     let mut s = String::new();
     // Writing to a String cannot fail.
-    let _ = v.write(&mut s, "*", "*", &mut |f, a, _| write!(f, "{a}"));
+    let _ = v.write(&mut s, true, "*", "*", &mut |f, a, _| write!(f, "{a}"));
     s
 }
 

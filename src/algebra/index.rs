@@ -240,7 +240,36 @@ impl IndexAtom {
 /// An index expression without spaces around `+` and `-` (`i+k-j-1`), as in elements
 /// and brackets.
 pub fn compact(p: &Index) -> String {
-    p.to_string().replace(" + ", "+").replace(" - ", "-")
+    let mut s = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_index(&mut s, p, false);
+    s
+}
+
+/// Writes an index expression, with spaces around `+` and `-` when `spaced`.
+fn write_index(f: &mut dyn fmt::Write, p: &Index, spaced: bool) -> fmt::Result {
+    let mut f = f;
+    p.write(&mut f, spaced, "", "·", &mut |f, a, alone| match a {
+        IndexAtom::Var(n) => write!(f, "{n}"),
+        _ if alone => write_atom(f, a, spaced),
+        _ => {
+            write!(f, "(")?;
+            write_atom(f, a, spaced)?;
+            write!(f, ")")
+        }
+    })
+}
+
+fn write_atom(f: &mut dyn fmt::Write, a: &IndexAtom, spaced: bool) -> fmt::Result {
+    match a {
+        IndexAtom::Var(n) => write!(f, "{n}"),
+        IndexAtom::Div(x, y) | IndexAtom::Mod(x, y) => {
+            let op = if matches!(a, IndexAtom::Div(..)) { "div" } else { "mod" };
+            write_operand(f, x, spaced)?;
+            write!(f, " {op} ")?;
+            write_operand(f, y, spaced)
+        }
+    }
 }
 
 /// Whether an index expression needs parentheses as an operand of a product, `div` or `mod`.
@@ -253,36 +282,26 @@ pub fn is_compound(p: &Index) -> bool {
     }
 }
 
-fn write_operand(f: &mut dyn fmt::Write, p: &Index) -> fmt::Result {
+fn write_operand(f: &mut dyn fmt::Write, p: &Index, spaced: bool) -> fmt::Result {
     let simple_atom = p.terms().count() == 1 && p.terms().all(|(m, c)| c == 1 && m.len() == 1);
     if is_compound(p) || (p.as_constant().is_none() && !simple_atom && p.terms().any(|(m, _)| m.len() > 1)) {
-        write!(f, "({p})")
+        write!(f, "(")?;
+        write_index(f, p, spaced)?;
+        write!(f, ")")
     } else {
-        write!(f, "{p}")
+        write_index(f, p, spaced)
     }
 }
 
 impl fmt::Display for IndexAtom {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IndexAtom::Var(n) => write!(f, "{n}"),
-            IndexAtom::Div(x, y) | IndexAtom::Mod(x, y) => {
-                let op = if matches!(self, IndexAtom::Div(..)) { "div" } else { "mod" };
-                write_operand(f, x)?;
-                write!(f, " {op} ")?;
-                write_operand(f, y)
-            }
-        }
+        write_atom(f, self, true)
     }
 }
 
 impl fmt::Display for Index {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write(f, "", "·", &mut |f, a, alone| match a {
-            IndexAtom::Var(_) => write!(f, "{a}"),
-            _ if alone => write!(f, "{a}"),
-            _ => write!(f, "({a})"),
-        })
+        write_index(f, self, true)
     }
 }
 

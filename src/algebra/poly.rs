@@ -173,12 +173,14 @@ impl<A: Ord + Clone> Poly<A> {
     }
 
     /// Writes the polynomial as `2a + b·c - 3`: positive terms first, then negative ones,
-    /// then the constant; `show_atom` writes one atom (told whether it stands alone, without
+    /// then the constant, with spaces around `+` and `-` when `spaced`; `show_atom` writes
+    /// one atom (told whether it stands alone, without
     /// a coefficient or other atoms beside it), `coef_sep` follows a coefficient
     /// other than ±1 and `sep` joins the atoms of a monomial.
     pub fn write(
         &self,
         f: &mut impl fmt::Write,
+        spaced: bool,
         coef_sep: &str,
         sep: &str,
         show_atom: &mut impl FnMut(&mut dyn fmt::Write, &A, bool) -> fmt::Result,
@@ -192,10 +194,11 @@ impl<A: Ord + Clone> Poly<A> {
         let mut first = true;
         for (m, c) in pos.into_iter().chain(neg) {
             let sign = if c < 0 { "-" } else { "+" };
-            match (first, c < 0) {
-                (true, true) => write!(f, "-")?,
-                (true, false) => {}
-                (false, _) => write!(f, " {sign} ")?,
+            match (first, c < 0, spaced) {
+                (true, true, _) => write!(f, "-")?,
+                (true, false, _) => {}
+                (false, _, true) => write!(f, " {sign} ")?,
+                (false, _, false) => write!(f, "{sign}")?,
             }
             first = false;
             if c.unsigned_abs() != 1 {
@@ -210,10 +213,11 @@ impl<A: Ord + Clone> Poly<A> {
             }
         }
         if constant != 0 {
+            let (plus, minus) = if spaced { (" + ", " - ") } else { ("+", "-") };
             match (first, constant < 0) {
                 (true, _) => write!(f, "{constant}")?,
-                (false, true) => write!(f, " - {}", constant.unsigned_abs())?,
-                (false, false) => write!(f, " + {constant}")?,
+                (false, true) => write!(f, "{minus}{}", constant.unsigned_abs())?,
+                (false, false) => write!(f, "{plus}{constant}")?,
             }
         }
         Ok(())
@@ -253,7 +257,7 @@ mod tests {
 
     fn show(p: &P) -> String {
         let mut s = String::new();
-        p.write(&mut s, "", "·", &mut |f, a, _| write!(f, "{a}")).unwrap();
+        p.write(&mut s, true, "", "·", &mut |f, a, _| write!(f, "{a}")).unwrap();
         s
     }
 
