@@ -23,6 +23,9 @@ pub enum CheckError {
     /// The sizes make no sense for this spec.
     #[error("{0}")]
     Sizes(String),
+    /// The engine failed on a run.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     /// Evaluation failed at concrete sizes.
     #[error("at {sizes}: {error}")]
     Eval {

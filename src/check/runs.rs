@@ -33,7 +33,7 @@ impl Default for RunOptions {
 
 /// Every tensor's values, in the spec's shapes: distinct nonzero integers `±1 … ±N` in
 /// an order and with signs drawn from the seed (weights all ones when asked).
-pub fn values(model: &Model, sizes: &Env, options: RunOptions) -> Result<BTreeMap<String, Array>, CheckError> {
+pub fn values(model: &Model, sizes: &Env, options: RunOptions) -> BTreeMap<String, Array> {
     let shapes: Vec<(String, Role, Vec<usize>)> = model
         .tensors
         .iter()
@@ -68,7 +68,7 @@ pub fn values(model: &Model, sizes: &Env, options: RunOptions) -> Result<BTreeMa
         taken += len;
         out.insert(name, Array { shape, data });
     }
-    Ok(out)
+    out
 }
 
 /// The engine's view of a run: its parameters at the sizes.
@@ -117,11 +117,10 @@ pub struct EngineRun {
 
 /// Runs the engine on the given values.
 pub fn run_engine(conv: &Conv, x: &Array, w: &Array) -> Result<EngineRun, CheckError> {
-    let fail = |e: crate::engine::EngineError| CheckError::Sizes(e.to_string());
     let (x, w) = (layout(x, false), layout(w, true));
-    let output = conv.forward(&x, &w).map_err(fail)?;
-    let (jacobian_x, method_x) = conv.jacobian_x(&x, &w).map_err(fail)?;
-    let jacobian_w = conv.jacobian_w(&x, &w).map_err(fail)?;
+    let output = conv.forward(&x, &w)?;
+    let (jacobian_x, method_x) = conv.jacobian_x(&x, &w)?;
+    let jacobian_w = conv.jacobian_w(&x, &w)?;
     Ok(EngineRun { output, jacobian_x, method_x, jacobian_w })
 }
 
@@ -164,7 +163,7 @@ pub fn run(
         });
     }
     let conv = conv_of(model, run, sizes)?;
-    let data = values(model, sizes, options)?;
+    let data = values(model, sizes, options);
     let (x, w) = (&data[&run.input], &data[&run.weight]);
     let engine = run_engine(&conv, x, w)?;
     // Lengths: the engine's [O, L] against the domain (one output channel for a 1-D output).
@@ -175,7 +174,7 @@ pub fn run(
     let theirs: Vec<i64> = engine.output.shape.iter().map(|&d| d as i64).collect();
     if ours != theirs {
         let mut findings = vec![at, format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine")];
-        findings.extend(hints(model, &conv, x, w, expansions, &data, &engine.output.data));
+        findings.extend(hints(run, &conv, x, w, expansions, &data, &engine.output.data));
         return report(false, findings);
     }
     // Each part: the outputs, then ∂s/∂x and ∂s/∂w; what agrees and what does not.
@@ -194,7 +193,7 @@ pub fn run(
                 formula[first],
                 engine.output.data[first]
             ));
-            parts.extend(hints(model, &conv, x, w, expansions, &data, &engine.output.data));
+            parts.extend(hints(run, &conv, x, w, expansions, &data, &engine.output.data));
         }
     }
     let how_x = match engine.method_x {
@@ -212,7 +211,7 @@ pub fn run(
                 holds = false;
                 let (r, c) = (first / t.cols.len(), first % t.cols.len());
                 let (out, wrt) = &t.index_names;
-                let at: Vec<String> = out
+                let place: Vec<String> = out
                     .iter()
                     .zip(&t.rows[r])
                     .chain(wrt.iter().zip(&t.cols[c]))
@@ -222,7 +221,7 @@ pub fn run(
                     "{count} of {} entries of {} disagree (engine {how}), first at {}: the closed form gives {}, the engine {}",
                     ours.len(),
                     t.title,
-                    at.join(", "),
+                    place.join(", "),
                     ours[first],
                     jacobian.data[first]
                 ));
@@ -241,7 +240,7 @@ pub fn run(
 
 /// What known conventions explain a disagreement of the outputs, one hint each.
 fn hints(
-    model: &Model,
+    run: &Run,
     conv: &Conv,
     x: &Array,
     w: &Array,
@@ -251,9 +250,8 @@ fn hints(
 ) -> Vec<String> {
     let mut found = Vec::new();
     // A flipped kernel: the formula with w reversed along its last axis agrees.
-    let weight = model.tensors.iter().find(|t| t.role == Role::Weight).map(|t| t.name.clone()).unwrap_or_default();
     let mut flipped = data.clone();
-    if let Some(a) = flipped.get_mut(&weight) {
+    if let Some(a) = flipped.get_mut(&run.weight) {
         let k = *a.shape.last().unwrap_or(&1);
         for chunk in a.data.chunks_mut(k.max(1)) {
             chunk.reverse();
