@@ -33,6 +33,9 @@ pub struct Array {
     pub data: Vec<f64>,
 }
 
+/// A Jacobian as sparse rows: each row's nonzero columns and values, by column.
+pub type SparseRows = Vec<Vec<(usize, f64)>>;
+
 /// An engine failure, as candle reports it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("the engine (candle) failed: {0}")]
@@ -71,13 +74,29 @@ impl Conv {
         array(&y.squeeze(0)?)
     }
 
-    /// `∂y/∂x`, rows over `y` and columns over `x`, both flattened row-major. `conv1d`
-    /// differentiates by autograd; candle has no backward for `conv_transpose1d`, whose
-    /// columns are its outputs on unit inputs instead (it is linear in `x`). Either way,
-    /// outputs (inputs) whose receptive fields do not overlap share one pass.
+    /// `∂y/∂x`, rows over `y` and columns over `x`, both flattened row-major (see
+    /// [`Conv::jacobian_x_rows`]).
     pub fn jacobian_x(&self, x: &Array, w: &Array) -> Result<(Array, Method), EngineError> {
         let g = Geometry::of(self, x, w);
-        let mut jac = vec![0.0; g.outputs() * g.inputs()];
+        let (rows, method) = self.jacobian_x_rows(x, w)?;
+        let mut data = vec![0.0; g.outputs() * g.inputs()];
+        for (r, row) in rows.iter().enumerate() {
+            for &(c, v) in row {
+                data[r * g.inputs() + c] = v;
+            }
+        }
+        Ok((Array { shape: vec![g.outputs(), g.inputs()], data }, method))
+    }
+
+    /// `∂y/∂x` as sparse rows: for each output (flattened row-major), the inputs in its
+    /// receptive field with their derivatives; every other entry is 0 by the engine's
+    /// semantics. `conv1d` differentiates by autograd; candle has no backward for
+    /// `conv_transpose1d`, whose columns are its outputs on unit inputs instead (it is
+    /// linear in `x`). Either way, outputs (inputs) whose receptive fields do not overlap
+    /// share one pass.
+    pub fn jacobian_x_rows(&self, x: &Array, w: &Array) -> Result<(SparseRows, Method), EngineError> {
+        let g = Geometry::of(self, x, w);
+        let mut rows: SparseRows = vec![Vec::new(); g.outputs()];
         if self.transposed {
             let wt = tensor(w)?;
             // Input (c, i) reaches outputs (o, i·S - P + m·D) of its group: those of inputs
@@ -94,11 +113,12 @@ impl Conv {
                 let y = self.apply(&batch(&unit)?, &wt)?.flatten_all()?.to_vec1::<f64>()?;
                 for (c, i) in active {
                     for (o, t) in g.reached_by(self, c, i) {
-                        jac[(o * g.l + t) * g.inputs() + c * g.n + i] = y[o * g.l + t];
+                        rows[o * g.l + t].push((c * g.n + i, y[o * g.l + t]));
                     }
                 }
             }
-            return Ok((Array { shape: vec![g.outputs(), g.inputs()], data: jac }, Method::UnitInputs));
+            rows.iter_mut().for_each(|r| r.sort_by_key(|&(c, _)| c));
+            return Ok((rows, Method::UnitInputs));
         }
         // Output (o, t) reads inputs (c, t·S + m·D - a) of its group: outputs of other
         // channels of the group, or T or more positions apart, read none in common.
@@ -118,12 +138,14 @@ impl Conv {
             let Some(grad) = grads.get(xv.as_tensor()) else { continue };
             let grad = grad.flatten_all()?.to_vec1::<f64>()?;
             for (o, t) in active {
-                for (c, p) in g.read_by(self, o, t) {
-                    jac[(o * g.l + t) * g.inputs() + c * g.n + p] = grad[c * g.n + p];
-                }
+                let mut row: Vec<(usize, f64)> =
+                    g.read_by(self, o, t).into_iter().map(|(c, p)| (c * g.n + p, grad[c * g.n + p])).collect();
+                row.sort_by_key(|&(c, _)| c);
+                row.dedup_by_key(|e| e.0);
+                rows[o * g.l + t] = row;
             }
         }
-        Ok((Array { shape: vec![g.outputs(), g.inputs()], data: jac }, Method::Autograd))
+        Ok((rows, Method::Autograd))
     }
 
     /// `∂y/∂w`, rows over `y` and columns over `w`: the outputs on unit weights (the

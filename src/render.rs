@@ -177,6 +177,9 @@ pub fn derive_text(r: &Report) -> String {
     for q in &d.domain.conditions {
         let _ = writeln!(out, "  (empty unless 0 ≤ {q})");
     }
+    for note in &r.notes {
+        let _ = writeln!(out, "  note: {note}");
+    }
     for (axis, len) in d.lengths.iter().enumerate() {
         let which = if d.lengths.len() == 1 { String::new() } else { format!(", {axis}") };
         let _ = writeln!(

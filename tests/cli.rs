@@ -153,3 +153,21 @@ fn bad_sweeps_exit_2() {
         assert!(o.stdout.is_empty());
     }
 }
+
+#[test]
+fn large_sizes_compare_row_by_row_and_tables_are_refused() {
+    let o = symconv(&["derive", "specs/standard.conv", "--let", "n=5000,k=3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("note: no brute-force cross-check and no tables at these sizes"), "{out}");
+    assert!(out.contains("all 4998 outputs agree"), "{out}");
+    assert!(out.contains("all 24990000 entries of ∂s_i/∂x_j agree (engine by autograd), compared row by row"), "{out}");
+    let o = symconv(&["derive", "specs/seed.conv", "--let", "n=5000,k=3"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("4998 of 4998 outputs disagree"), "{out}");
+    assert!(out.contains("9996 of 24990000 entries of ∂s_i/∂x_j disagree"), "{out}");
+    let o = symconv(&["table", "specs/standard.conv", "--wrt", "x", "--let", "n=5000,k=3"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("would have 24990000 entries, more than the limit of 1000000"), "{}", stderr(&o));
+}

@@ -1,5 +1,6 @@
 //! The index algebra: canonical index expressions, conditions, formulas, exact evaluation.
 
+pub mod compiled;
 pub mod cond;
 pub mod formula;
 pub mod index;

@@ -23,6 +23,9 @@ pub enum CheckError {
     /// The sizes make no sense for this spec.
     #[error("{0}")]
     Sizes(String),
+    /// The work would pass one of symconv's limits (tables, brute-force searches).
+    #[error("{0}")]
+    Limit(String),
     /// The engine failed on a run.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
@@ -155,7 +158,7 @@ pub fn brute_domain(model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckEr
         .collect();
     let searched = windows.iter().fold(1u64, |n, (lo, hi)| n.saturating_mul((hi - lo + 1).max(0) as u64));
     if searched > SEARCH_LIMIT {
-        return Err(CheckError::Sizes(format!(
+        return Err(CheckError::Limit(format!(
             "at {} brute force would search {searched} output indices, more than the limit of {SEARCH_LIMIT}: \
              choose smaller sizes with --let",
             show_sizes(&ordered(model, sizes))
@@ -296,7 +299,7 @@ fn set(env: &mut Env, name: &str, value: i64) {
 }
 
 /// Every tuple in a box of inclusive ranges, row-major.
-fn tuples(ranges: &[(i64, i64)]) -> Vec<Vec<i64>> {
+pub(crate) fn tuples(ranges: &[(i64, i64)]) -> Vec<Vec<i64>> {
     let mut out = vec![Vec::new()];
     for &(lo, hi) in ranges {
         out = out.into_iter().flat_map(|t| (lo..=hi).map(move |v| [t.clone(), vec![v]].concat())).collect();
@@ -401,7 +404,7 @@ pub const SEARCH_LIMIT: u64 = 4_000_000;
 fn table_size(model: &Model, sizes: &Env, wrt: &str, dims: &[i64], rows: usize) -> Result<(), CheckError> {
     let count = dims.iter().fold(rows as u64, |n, &d| n.saturating_mul(d.max(0) as u64));
     if count > TABLE_LIMIT {
-        return Err(CheckError::Sizes(format!(
+        return Err(CheckError::Limit(format!(
             "at {} the table ∂{}/∂{wrt} would have {count} entries, more than the limit of {TABLE_LIMIT}: \
              choose smaller sizes with --let",
             show_sizes(&ordered(model, sizes)),
@@ -461,6 +464,9 @@ struct Brute {
 impl Brute {
     fn at(model: &Model, sizes: &Env) -> Result<Brute, CheckError> {
         let rows = brute_domain(model, sizes)?;
+        for t in &model.tensors {
+            table_size(model, sizes, &t.name, &model.shape_at(&t.name, sizes).unwrap_or_default(), rows.len())?;
+        }
         let expansions = expand(model, sizes, &rows)?;
         let jacobians = model
             .tensors
@@ -823,6 +829,8 @@ pub struct Report {
     pub claims: Vec<ClaimReport>,
     /// The runs with their verdicts.
     pub runs: Vec<RunReport>,
+    /// What was not done at these sizes, and why.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -859,17 +867,43 @@ pub fn report(
             t.name
         )));
     }
-    // The tables are the closed forms at the let sizes: they are checked as printed.
-    let brute = Brute::at(&model, &sizes)?;
-    check_domain(&model, &derivation, &sizes, &brute)?;
-    let tables: Vec<Table> =
-        model.tensors.iter().map(|t| table(&model, &derivation, &t.name, &sizes)).collect::<Result<_, _>>()?;
-    let entries: Vec<Vec<Vec<Value>>> = tables.iter().map(|t| t.entries.clone()).collect();
-    check_closed_forms(&model, &derivation, &sizes, &brute, &entries)?;
+    // The tables are the closed forms at the let sizes: they are checked as printed,
+    // unless they would be too large (then brute force would be too).
+    let outputs = length_values.iter().fold(1u64, |n, &l| n.saturating_mul(l as u64));
+    let dense = model
+        .tensors
+        .iter()
+        .try_for_each(|t| {
+            let dims = model.shape_at(&t.name, &sizes).unwrap_or_default();
+            table_size(&model, &sizes, &t.name, &dims, outputs as usize)
+        })
+        .and_then(|()| Brute::at(&model, &sizes))
+        .and_then(|brute| {
+            check_domain(&model, &derivation, &sizes, &brute)?;
+            let tables: Vec<Table> =
+                model.tensors.iter().map(|t| table(&model, &derivation, &t.name, &sizes)).collect::<Result<_, _>>()?;
+            let entries: Vec<Vec<Vec<Value>>> = tables.iter().map(|t| t.entries.clone()).collect();
+            check_closed_forms(&model, &derivation, &sizes, &brute, &entries)?;
+            Ok((brute, tables))
+        });
     let claims = claims(&model, &derivation)?;
-    let runs = runs(&model, &sizes, options, &brute.expansions, &tables)?;
-    let tables = if with_tables { tables } else { Vec::new() };
-    Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs })
+    let (tables, runs, notes) = match dense {
+        Ok((brute, tables)) => {
+            let runs = runs(&model, &sizes, options, &brute.expansions, &tables)?;
+            (if with_tables { tables } else { Vec::new() }, runs, Vec::new())
+        }
+        // Too large for brute force and tables: runs still compare every entry, row by row.
+        Err(CheckError::Limit(why)) => {
+            let runs = model
+                .runs
+                .iter()
+                .map(|r| runs::run_large(&model, &derivation, r, &sizes, options))
+                .collect::<Result<Vec<_>, _>>()?;
+            (Vec::new(), runs, vec![format!("no brute-force cross-check and no tables at these sizes: {why}")])
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs, notes })
 }
 
 #[cfg(test)]

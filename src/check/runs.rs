@@ -2,7 +2,9 @@
 //! and the derived Jacobians, with hints where a known convention explains a disagreement.
 
 use super::{eval_err, ordered, show_sizes, CheckError, RunReport, Table};
+use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::{Env, IndexExt, Value};
+use crate::derive::Derivation;
 use crate::engine::{Array, Conv, Method};
 use crate::model::{Model, Role, Run, RunOp};
 use std::collections::BTreeMap;
@@ -302,4 +304,170 @@ fn hints(
         }
     }
     found.iter().map(|h| format!("hint: {h}")).collect()
+}
+
+/// Runs one `run` line at sizes too large for dense tables: the outputs and every entry of
+/// `∂s/∂x` and `∂s/∂w` are still compared, but row by row over each row's nonzero
+/// entries (the closed forms compiled, the engine's Jacobian sparse), never as a table.
+pub fn run_large(
+    model: &Model,
+    derivation: &Derivation,
+    run: &Run,
+    sizes: &Env,
+    options: RunOptions,
+) -> Result<RunReport, CheckError> {
+    let err = eval_err(model, sizes);
+    let at = format!("at {} with seed {}", show_sizes(&ordered(model, sizes)), options.seed);
+    let conv = conv_of(model, run, sizes)?;
+    let data = values(model, sizes, options);
+    let (x, w) = (&data[&run.input], &data[&run.weight]);
+    let (xl, wl) = (layout(x, false), layout(w, true));
+    let output = conv.forward(&xl, &wl)?;
+    let ranges = derivation.domain.at(sizes).map_err(&err)?;
+    let mut ours: Vec<i64> = ranges.iter().map(|(lo, hi)| (hi - lo + 1).max(0)).collect();
+    if ours.len() == 1 {
+        ours.insert(0, 1);
+    }
+    let theirs: Vec<i64> = output.shape.iter().map(|&d| d as i64).collect();
+    let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds: Some(holds), findings });
+    if ours != theirs {
+        return report(
+            false,
+            vec![at, format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine")],
+        );
+    }
+    let shapes: Vec<Shape> = [x, w]
+        .iter()
+        .zip([&run.input, &run.weight])
+        .map(|(a, name)| Shape { name: name.clone(), dims: a.shape.iter().map(|&d| d as i64).collect() })
+        .collect();
+    let slices = [x.data.as_slice(), w.data.as_slice()];
+    let rows = super::tuples(&ranges);
+    let free = &model.output.indices;
+    // The outputs, from the formula compiled.
+    let terms = model
+        .formula
+        .terms
+        .iter()
+        .map(|t| Compiled::new(t, free, &t.bound.iter().map(|b| (b.clone(), None)).collect::<Vec<_>>(), sizes, &shapes))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&err)?;
+    let mut parts = vec![at];
+    let mut holds = true;
+    let mut bad = (0usize, None);
+    for (r, row) in rows.iter().enumerate() {
+        let mut s = 0.0;
+        for t in &terms {
+            t.for_each(row, &slices, &mut |_, v| s += v).map_err(&err)?;
+        }
+        if s != output.data[r] {
+            bad.0 += 1;
+            bad.1.get_or_insert((r, s, output.data[r]));
+        }
+    }
+    match bad {
+        (0, _) => parts.push(format!("output shape {ours:?} and all {} outputs agree", rows.len())),
+        (count, Some((r, ours, theirs))) => {
+            holds = false;
+            parts.push(format!(
+                "{count} of {} outputs disagree, first {}{:?}: the formula gives {ours}, the engine {theirs}",
+                rows.len(),
+                model.output.name,
+                rows[r]
+            ));
+        }
+        _ => {}
+    }
+    // Each Jacobian, row by row: the closed form's nonzero entries against the engine's.
+    let (rows_x, method) = conv.jacobian_x_rows(&xl, &wl)?;
+    let jw = conv.jacobian_w(&xl, &wl)?;
+    let dense_w: Vec<Vec<(usize, f64)>> = jw
+        .data
+        .chunks(w.data.len().max(1))
+        .map(|row| row.iter().copied().enumerate().filter(|&(_, v)| v != 0.0).collect())
+        .collect();
+    let how_x = match method {
+        Method::Autograd => "by autograd",
+        Method::UnitInputs => "on unit inputs: candle has no backward for conv_transpose1d",
+    };
+    for (tensor, engine_rows, how) in [(&run.input, &rows_x, how_x), (&run.weight, &dense_w, "on unit weights")] {
+        let d = derivation.derivatives.iter().find(|d| d.wrt == *tensor).expect("runs name declared tensors");
+        let dims: Vec<i64> = data[tensor].shape.iter().map(|&v| v as i64).collect();
+        let enumerated: Vec<(String, Option<(i64, i64)>)> =
+            d.wrt_indices.iter().zip(&dims).map(|(n, &len)| (n.clone(), Some((0, len - 1)))).collect();
+        let closed = d
+            .closed_form
+            .terms
+            .iter()
+            .map(|t| Compiled::new(t, free, &enumerated, sizes, &shapes))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&err)?;
+        let (mut entries, mut count, mut first) = (0usize, 0usize, None);
+        for (r, row) in rows.iter().enumerate() {
+            let mut ours: Vec<(usize, f64)> = Vec::new();
+            for t in &closed {
+                t.for_each(row, &slices, &mut |vals, v| {
+                    let col = vals[free.len()..].iter().zip(&dims).fold(0i64, |f, (&i, &d)| f * d + i) as usize;
+                    ours.push((col, v));
+                })
+                .map_err(&err)?;
+            }
+            ours.sort_by_key(|&(c, _)| c);
+            ours.dedup_by(|b, a| {
+                let same = a.0 == b.0;
+                if same {
+                    a.1 += b.1;
+                }
+                same
+            });
+            let theirs: Vec<(usize, f64)> = engine_rows[r].iter().copied().filter(|&(_, v)| v != 0.0).collect();
+            let ours: Vec<(usize, f64)> = ours.into_iter().filter(|&(_, v)| v != 0.0).collect();
+            entries += ours.len().max(theirs.len());
+            if ours != theirs {
+                let (mut i, mut j) = (0, 0);
+                while i < ours.len() || j < theirs.len() {
+                    let (a, b) = (ours.get(i).copied(), theirs.get(j).copied());
+                    let (col, x_ours, x_theirs) = match (a, b) {
+                        (Some(a), Some(b)) if a.0 == b.0 => {
+                            i += 1;
+                            j += 1;
+                            (a.0, a.1, b.1)
+                        }
+                        (Some(a), Some(b)) if a.0 < b.0 => {
+                            i += 1;
+                            (a.0, a.1, 0.0)
+                        }
+                        (Some(a), None) => {
+                            i += 1;
+                            (a.0, a.1, 0.0)
+                        }
+                        (_, Some(b)) => {
+                            j += 1;
+                            (b.0, 0.0, b.1)
+                        }
+                        (None, None) => break,
+                    };
+                    if x_ours != x_theirs {
+                        count += 1;
+                        first.get_or_insert((r, col, x_ours, x_theirs));
+                    }
+                }
+            }
+        }
+        let total = rows.len() * data[tensor].data.len();
+        let title = d.name(model);
+        match first {
+            None => parts.push(format!(
+                "all {total} entries of {title} agree (engine {how}), compared row by row over the {entries} that are not 0"
+            )),
+            Some((r, col, a, b)) => {
+                holds = false;
+                parts.push(format!(
+                    "{count} of {total} entries of {title} disagree (engine {how}), first at row {:?}, column {col}: the closed form gives {a}, the engine {b}",
+                    rows[r]
+                ));
+            }
+        }
+    }
+    report(holds, parts)
 }
