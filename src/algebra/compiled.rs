@@ -83,6 +83,8 @@ struct Enumerated {
 
 /// A term compiled at concrete sizes.
 pub struct Compiled {
+    /// Whether every expression is affine in the slots (the fast innermost loop applies).
+    affine: bool,
     slots: Vec<String>,
     coeff: Lin,
     elements: Vec<(usize, Vec<Lin>)>,
@@ -112,7 +114,7 @@ impl Compiled {
                 Ok((t, e.index.iter().map(lin).collect()))
             })
             .collect::<Result<_, EvalError>>()?;
-        let tests = term
+        let tests: Vec<Test> = term
             .brackets
             .iter()
             .map(|c| match c {
@@ -151,8 +153,14 @@ impl Compiled {
             order.push(Enumerated { slot: free.len() + k, limits: limits_of(k, &known), fallback: enumerated[k].1 });
             known.push(free.len() + k);
         }
+        let coeff = lin(&term.coeff);
+        let is_affine = |p: &Lin| matches!(p, Lin::Affine(..));
+        let affine = is_affine(&coeff)
+            && elements.iter().all(|(_, index)| index.iter().all(is_affine))
+            && tests.iter().all(|t| matches!(t, Test::Ge0(p) | Test::Eq0(p) if is_affine(p)));
         Ok(Compiled {
-            coeff: lin(&term.coeff),
+            affine,
+            coeff,
             elements,
             tests,
             order,
@@ -173,7 +181,7 @@ impl Compiled {
     fn assign(
         &self,
         level: usize,
-        vals: &mut Vec<i64>,
+        vals: &mut [i64],
         data: &[&[f64]],
         visit: &mut dyn FnMut(&[i64], f64),
     ) -> Result<(), EvalError> {
@@ -184,6 +192,9 @@ impl Compiled {
             }
             return Ok(());
         };
+        if level + 1 == self.order.len() && self.affine {
+            return self.last_affine(e.slot, vals, data, visit);
+        }
         let (mut lo, mut hi) = e.fallback.unwrap_or((i64::MIN, i64::MAX));
         for (a, rest, len) in &e.limits {
             let r = rest.eval(vals, &self.slots)?;
@@ -196,6 +207,77 @@ impl Compiled {
         for v in lo..=hi {
             vals[e.slot] = v;
             self.assign(level + 1, vals, data, visit)?;
+        }
+        Ok(())
+    }
+
+    /// The innermost index when everything is affine: each expression is `base + step·v`
+    /// along it, so the tests and the elements' ranges cut one interval, and the loop over
+    /// it only multiplies.
+    fn last_affine(
+        &self,
+        slot: usize,
+        vals: &mut [i64],
+        data: &[&[f64]],
+        visit: &mut dyn FnMut(&[i64], f64),
+    ) -> Result<(), EvalError> {
+        let along = |p: &Lin| -> Result<(i64, i64), EvalError> {
+            let Lin::Affine(terms, constant) = p else { unreachable!("checked affine") };
+            let (mut base, mut step) = (*constant as i128, 0i128);
+            for &(i, c) in terms {
+                if i == slot {
+                    step += c as i128;
+                } else {
+                    base += c as i128 * vals[i] as i128;
+                }
+            }
+            let fit = |v: i128| i64::try_from(v).map_err(|_| EvalError::Overflow("an index".into()));
+            Ok((fit(base)?, fit(step)?))
+        };
+        let (mut lo, mut hi) = self.order[self.order.len() - 1].fallback.unwrap_or((i64::MIN, i64::MAX));
+        // base + step·v ≥ 0, or = 0, narrows [lo, hi].
+        let at_least = |base: i64, step: i64, lo: &mut i64, hi: &mut i64| match step.signum() {
+            0 if base < 0 => *hi = i64::MIN,
+            0 => {}
+            1 => *lo = (*lo).max(div_ceil(-base, step)),
+            _ => *hi = (*hi).min(x_floor(base, -step)),
+        };
+        for t in &self.tests {
+            match t {
+                Test::Ge0(p) => {
+                    let (b, st) = along(p)?;
+                    at_least(b, st, &mut lo, &mut hi);
+                }
+                Test::Eq0(p) => {
+                    let (b, st) = along(p)?;
+                    at_least(b, st, &mut lo, &mut hi);
+                    at_least(-b, -st, &mut lo, &mut hi);
+                }
+                Test::Other(_) => unreachable!("checked affine"),
+            }
+        }
+        let mut flats = Vec::with_capacity(self.elements.len());
+        for (t, index) in &self.elements {
+            let (mut flat, mut dflat) = (0i64, 0i64);
+            for (p, &d) in index.iter().zip(&self.shapes[*t]) {
+                let (b, st) = along(p)?;
+                at_least(b, st, &mut lo, &mut hi);
+                at_least(d - 1 - b, -st, &mut lo, &mut hi);
+                flat = flat.saturating_mul(d).saturating_add(b);
+                dflat = dflat.saturating_mul(d).saturating_add(st);
+            }
+            flats.push((*t, flat, dflat));
+        }
+        let (cb, cs) = along(&self.coeff)?;
+        for v in lo..=hi {
+            let mut value = (cb + cs * v) as f64;
+            for &(t, flat, dflat) in &flats {
+                value *= data[t][(flat + dflat * v) as usize];
+            }
+            if value != 0.0 {
+                vals[slot] = v;
+                visit(vals, value);
+            }
         }
         Ok(())
     }
