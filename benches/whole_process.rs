@@ -1,7 +1,9 @@
 //! Whole-process timing of the main job: `symconv derive specs/standard.conv
 //! specs/left_padded.conv` on the release binary, as a user runs it. Prints the median,
 //! the 90th percentile and the minimum over many runs; the target is a median under 5 ms.
-//! Also times `check --sweep n=1..32,k=1..8` on the heaviest shipped specs (target: 2 s).
+//! Also times `check --sweep n=1..32,k=1..8` on the heaviest shipped specs (target: 2 s),
+//! and the run of the valid convolution at n = 4096, k = 64, whose every Jacobian entry
+//! is compared with the engine (target: 0.3 s).
 //!
 //! Run with `cargo bench --bench whole_process`.
 
@@ -27,7 +29,7 @@ fn time(args: &[&str], runs: usize) -> Vec<Duration> {
 }
 
 fn report(label: &str, args: &[&str]) {
-    let runs = if args.contains(&"--sweep") { 10 } else { 200 };
+    let runs = if args.contains(&"--sweep") || args.contains(&"n=4096,k=64") { 10 } else { 200 };
     let t = time(args, runs);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
@@ -47,6 +49,10 @@ fn main() {
     report(
         "check specs/*.conv (4 specs)",
         &["check", "specs/standard.conv", "specs/left_padded.conv", "specs/full.conv", "specs/right_padded.conv"],
+    );
+    report(
+        "check standard --let n=4096,k=64 (runs, every entry)",
+        &["check", "specs/standard.conv", "--let", "n=4096,k=64"],
     );
     for spec in ["standard", "multichannel", "grouped", "transposed_strided"] {
         let path = format!("specs/{spec}.conv");
