@@ -242,6 +242,9 @@ pub fn load(path: &Path, sizes: Option<&Sizes>) -> Result<crate::model::Model, E
     let src = String::from_utf8(bytes).map_err(|e| {
         read_err(format!("it is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
     })?;
+    if let Some(at) = src.find('\0') {
+        return Err(read_err(format!("it is a binary file, not a spec (a NUL byte at offset {at})")));
+    }
     let spec_err = |span: Span, message: String, hint: Option<String>| Error::Spec {
         path: path.to_path_buf(),
         src: src.clone(),
@@ -259,8 +262,26 @@ pub fn load(path: &Path, sizes: Option<&Sizes>) -> Result<crate::model::Model, E
 fn analyse(path: &Path, sizes: Option<&Sizes>, tables: bool, runs: RunArgs) -> Result<Report, Error> {
     let model = load(path, sizes)?;
     let derivation = derive::derive(&model).map_err(|error| Error::Derive { path: path.to_path_buf(), error })?;
-    check::report(model, derivation, tables, runs.into())
-        .map_err(|error| Error::Check { path: path.to_path_buf(), error })
+    let check_err = check_error(path, &model);
+    check::report(model, derivation, tables, runs.into()).map_err(check_err)
+}
+
+/// Turns a check's error into the command's. Sizes that make no sense for the spec (an
+/// empty output or tensor) point at the definition, whose domain they empty.
+fn check_error(path: &Path, model: &crate::model::Model) -> impl Fn(CheckError) -> Error {
+    let (path, src, span) = (path.to_path_buf(), model.source.clone(), model.definition_span);
+    move |error| match error {
+        CheckError::Sizes(message) => Error::Spec {
+            path: path.clone(),
+            src: src.clone(),
+            span,
+            message,
+            hint: Some(
+                "choose sizes (in `let`, or with --let) that leave every tensor and the output non-empty".into(),
+            ),
+        },
+        error => Error::Check { path: path.clone(), error },
+    }
 }
 
 /// Runs a command to completion; nothing is printed here.
@@ -293,9 +314,9 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
                 )));
             }
             let derivation = derive::derive(&model).map_err(|error| Error::Derive { path: spec.clone(), error })?;
-            let check_err = |error| Error::Check { path: spec.clone(), error };
-            check::cross_check(&model, &derivation, &model.values).map_err(check_err)?;
-            let table = check::table(&model, &derivation, &wrt, &model.values).map_err(check_err)?;
+            let check_err = check_error(&spec, &model);
+            check::cross_check(&model, &derivation, &model.values).map_err(&check_err)?;
+            let table = check::table(&model, &derivation, &wrt, &model.values).map_err(&check_err)?;
             Ok(Outcome { stdout: render::table(&table, format.into()), code: 0 })
         }
         Command::Check { specs, sizes, sweep, runs } => {

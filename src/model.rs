@@ -129,6 +129,10 @@ pub struct Model {
     pub name: String,
     /// The definition as written.
     pub definition_text: String,
+    /// Where the definition stands in the source, for messages about the output it defines.
+    pub definition_span: Span,
+    /// The whole source text, for messages that point into it.
+    pub source: String,
     /// The size names, in order of first appearance.
     pub sizes: Vec<String>,
     /// Concrete values of the sizes (`let`, then overrides).
@@ -334,6 +338,8 @@ impl<'a> Resolver<'a> {
         Ok(Model {
             name: name.to_string(),
             definition_text: self.src[def.span.start..def.span.end].to_string(),
+            definition_span: def.span,
+            source: self.src.to_string(),
             sizes: self.sizes,
             values,
             tensors: self.tensors,

@@ -68,6 +68,7 @@ const SHALLOW: usize = 16;
 const DEEP_STACK: usize = 16 << 20;
 const TOO_DEEP: &str = "at most 256 levels of nesting";
 const STATEMENT: &str = "a statement (input, weight, pad, output, let, claim, run, or a definition `s_i = …`)";
+const END: &str = "end of line";
 const TOO_BIG: &str = "an integer that fits in 64 bits";
 const EXPR: &str = "an index expression";
 const INDEX_NAME: &str = "an index name";
@@ -444,7 +445,7 @@ impl<'a> Parser<'a> {
                 return Ok(Statement { kind, span });
             }
             Ok((rest, StatementKind::Let(_))) => Fail { rest, expected: "`,` or end of line" },
-            Ok((rest, _)) => Fail { rest, expected: "end of line" },
+            Ok((rest, _)) => Fail { rest, expected: END },
             Err(Err::Failure(fail)) => return Err(self.error(fail)),
             Err(Err::Error(fail)) => fail,
             Err(Err::Incomplete(_)) => Fail { rest: text, expected: STATEMENT },
@@ -458,7 +459,14 @@ impl<'a> Parser<'a> {
         let rest = sp(fail.rest);
         let start = self.src.offset(rest);
         let span = Span::new(start, start + token_len(rest));
-        ParseError { span, expected: fail.expected.to_string() }
+        let expected = match rest.chars().next() {
+            Some(c @ (')' | ']' | '>')) if fail.expected == END => format!("{END}, not `{c}`, which closes no bracket"),
+            Some(c) if fail.expected == END && c.is_ascii_punctuation() => {
+                format!("{END}, not `{c}`, which is no operator (they are `+`, `-`, `*`, `div` and `mod`)")
+            }
+            _ => fail.expected.to_string(),
+        };
+        ParseError { span, expected }
     }
 
     /// Dispatches on the first word; anything that is no statement keyword is a definition.
@@ -1170,7 +1178,9 @@ run   conv1d(x, flip(w), padding = (k - 1, 0))
         assert_eq!(error("let n = 10 k = 3"), ("`,` or end of line".into(), "k"));
         assert_eq!(error("let n = 10, "), ("a size name".into(), ""));
         assert_eq!(error("s_i x"), ("`=` after the defined tensor".into(), "x"));
-        assert_eq!(error("s_i = x_l )"), ("end of line".into(), ")"));
+        assert_eq!(error("s_i = x_l )"), ("end of line, not `)`, which closes no bracket".into(), ")"));
+        let no_operator = "end of line, not `^`, which is no operator (they are `+`, `-`, `*`, `div` and `mod`)";
+        assert_eq!(error("s_i = x_l ^ w_l"), (no_operator.into(), "^"));
         assert_eq!(error("s_i = (a ≤ b)"), ("`)`".into(), "≤"));
         assert_eq!(error("s_i = x_"), ("an index (a name, an integer or `<…>`)".into(), ""));
         assert_eq!(error("s_i = x_<i, j"), ("`,` or `>`".into(), ""));
@@ -1195,9 +1205,9 @@ run   conv1d(x, flip(w), padding = (k - 1, 0))
     fn error_offsets_are_in_the_whole_source() {
         let src = "input x[n]\n\nweight w[k]  \n  s_i = x_l w_l ]\n";
         let e = parse(src).unwrap_err();
-        assert_eq!(e.expected, "end of line");
+        assert_eq!(e.expected, "end of line, not `]`, which closes no bracket");
         assert_eq!(e.span, Span::new(src.rfind(']').unwrap(), src.rfind(']').unwrap() + 1));
-        assert_eq!(e.to_string(), "expected end of line");
+        assert_eq!(e.to_string(), "expected end of line, not `]`, which closes no bracket");
         let e = parse("input x[n]\ns_i = x_l +   # c").unwrap_err();
         assert_eq!(e.span, Span::new(22, 22));
     }
