@@ -127,8 +127,6 @@ pub struct Run {
 pub struct Model {
     /// The spec's name (its file stem).
     pub name: String,
-    /// The definition as written.
-    pub definition_text: String,
     /// Where the definition stands in the source, for messages about the output it defines.
     pub definition_span: Span,
     /// The whole source text, for messages that point into it.
@@ -150,6 +148,11 @@ pub struct Model {
 }
 
 impl Model {
+    /// The definition as written.
+    pub fn definition_text(&self) -> &str {
+        &self.source[self.definition_span.start..self.definition_span.end]
+    }
+
     /// The input or weight tensor called `name`.
     pub fn tensor(&self, name: &str) -> Option<&Tensor> {
         self.tensors.iter().find(|t| t.name == name)
@@ -337,7 +340,6 @@ impl<'a> Resolver<'a> {
         }
         Ok(Model {
             name: name.to_string(),
-            definition_text: self.src[def.span.start..def.span.end].to_string(),
             definition_span: def.span,
             source: self.src.to_string(),
             sizes: self.sizes,

@@ -163,7 +163,7 @@ pub fn derive_text(r: &Report) -> String {
     let d = &r.derivation;
     let mut out = String::new();
     let _ = writeln!(out, "== {} ==\n", m.name);
-    let _ = writeln!(out, "definition\n  {}", m.definition_text);
+    let _ = writeln!(out, "definition\n  {}", m.definition_text());
     let lhs = crate::algebra::Element {
         tensor: m.output.name.clone(),
         index: m.output.indices.iter().map(|n| crate::algebra::index::var(n)).collect(),
