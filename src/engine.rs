@@ -230,24 +230,31 @@ impl Geometry {
 
     /// The inputs `(c, p)` output `(o, t)` of a `conv1d` reads.
     fn read_by(&self, conv: &Conv, o: usize, t: usize) -> Vec<(usize, usize)> {
-        let group = o / self.out_per_group.max(1);
-        let channels = group * self.in_per_group..(group + 1) * self.in_per_group;
-        let positions: Vec<usize> = (0..self.k)
-            .filter_map(|m| (t * conv.stride + m * conv.dilation).checked_sub(conv.padding.0))
-            .filter(|&p| p < self.n)
-            .collect();
-        channels.flat_map(|c| positions.iter().map(move |&p| (c, p))).collect()
+        self.field(conv, (o, t), (self.out_per_group, self.in_per_group), self.n)
     }
 
     /// The outputs `(o, t)` input `(c, i)` of a `conv_transpose1d` reaches.
     fn reached_by(&self, conv: &Conv, c: usize, i: usize) -> Vec<(usize, usize)> {
-        let group = c / self.in_per_group.max(1);
-        let channels = group * self.out_per_group..(group + 1) * self.out_per_group;
+        self.field(conv, (c, i), (self.in_per_group, self.out_per_group), self.l)
+    }
+
+    /// The `(channel, position)` pairs on the other side that `(channel, pos)` meets: the
+    /// channels of its group there, at the positions `pos·S + m·D - pad` below `limit`.
+    /// `(here, there)` count the channels of one group on this side and on the other.
+    fn field(
+        &self,
+        conv: &Conv,
+        (channel, pos): (usize, usize),
+        (here, there): (usize, usize),
+        limit: usize,
+    ) -> Vec<(usize, usize)> {
+        let group = channel / here.max(1);
+        let channels = group * there..(group + 1) * there;
         let positions: Vec<usize> = (0..self.k)
-            .filter_map(|m| (i * conv.stride + m * conv.dilation).checked_sub(conv.padding.0))
-            .filter(|&t| t < self.l)
+            .filter_map(|m| (pos * conv.stride + m * conv.dilation).checked_sub(conv.padding.0))
+            .filter(|&p| p < limit)
             .collect();
-        channels.flat_map(|o| positions.iter().map(move |&t| (o, t))).collect()
+        channels.flat_map(|c| positions.iter().map(move |&p| (c, p))).collect()
     }
 }
 

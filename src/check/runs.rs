@@ -145,6 +145,35 @@ fn compare(ours: &[f64], engine: &[f64]) -> Option<(usize, usize)> {
     bad.first().map(|&first| (first, bad.len()))
 }
 
+/// How the engine found `∂s/∂x`.
+fn how(method: Method) -> &'static str {
+    match method {
+        Method::Autograd => "by autograd",
+        Method::UnitInputs => "on unit inputs: candle has no backward for conv_transpose1d",
+    }
+}
+
+/// The formula's output lengths as the engine shapes its output: `[O, L]`, with one
+/// output channel for a 1-D output.
+fn engine_shape(mut lengths: Vec<i64>) -> Vec<i64> {
+    if lengths.len() == 1 {
+        lengths.insert(0, 1);
+    }
+    lengths
+}
+
+/// The finding on the outputs: all agree, or how many of `total` disagree, with the first
+/// as (count, output index, the formula's value, the engine's).
+fn outputs_finding(model: &Model, shape: &[i64], total: usize, bad: Option<(usize, Vec<i64>, f64, f64)>) -> String {
+    match bad {
+        None => format!("output shape {shape:?} and all {total} outputs agree"),
+        Some((count, at, ours, theirs)) => format!(
+            "{count} of {total} outputs disagree, first {}{at:?}: the formula gives {ours}, the engine {theirs}",
+            model.output.name
+        ),
+    }
+}
+
 /// Runs one `run` line and compares: output length, outputs (the formula's exact
 /// `expansions` over the domain) and both Jacobians (the closed forms' `tables`).
 pub fn run(
@@ -169,10 +198,7 @@ pub fn run(
     let (x, w) = (&data[&run.input], &data[&run.weight]);
     let engine = run_engine(&conv, x, w)?;
     // Lengths: the engine's [O, L] against the domain (one output channel for a 1-D output).
-    let mut ours: Vec<i64> = tables.first().map(|t| t.output_shape.clone()).unwrap_or_default();
-    if ours.len() == 1 {
-        ours.insert(0, 1);
-    }
+    let ours = engine_shape(tables.first().map(|t| t.output_shape.clone()).unwrap_or_default());
     let theirs: Vec<i64> = engine.output.shape.iter().map(|&d| d as i64).collect();
     if ours != theirs {
         let mut findings = vec![at, format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine")];
@@ -181,27 +207,16 @@ pub fn run(
     }
     // Each part: the outputs, then ∂s/∂x and ∂s/∂w; what agrees and what does not.
     let formula: Vec<f64> = expansions.iter().map(|v| numeric(v, &data)).collect();
-    let mut parts = vec![at];
-    let mut holds = true;
-    match compare(&formula, &engine.output.data) {
-        None => parts.push(format!("output shape {ours:?} and all {} outputs agree", formula.len())),
-        Some((first, count)) => {
-            holds = false;
-            parts.push(format!(
-                "{count} of {} outputs disagree, first {}{:?}: the formula gives {}, the engine {}",
-                formula.len(),
-                model.output.name,
-                tables.first().map(|t| t.rows[first].clone()).unwrap_or_default(),
-                formula[first],
-                engine.output.data[first]
-            ));
-            parts.extend(hints(run, &conv, x, w, expansions, &data, &engine.output.data));
-        }
+    let bad = compare(&formula, &engine.output.data).map(|(first, count)| {
+        let row = tables.first().map(|t| t.rows[first].clone()).unwrap_or_default();
+        (count, row, formula[first], engine.output.data[first])
+    });
+    let mut holds = bad.is_none();
+    let mut parts = vec![at, outputs_finding(model, &ours, formula.len(), bad)];
+    if !holds {
+        parts.extend(hints(run, &conv, x, w, expansions, &data, &engine.output.data));
     }
-    let how_x = match engine.method_x {
-        Method::Autograd => "by autograd",
-        Method::UnitInputs => "on unit inputs: candle has no backward for conv_transpose1d",
-    };
+    let how_x = how(engine.method_x);
     for (tensor, jacobian, how) in
         [(&run.input, &engine.jacobian_x, how_x), (&run.weight, &engine.jacobian_w, "on unit weights")]
     {
@@ -324,10 +339,7 @@ pub fn run_large(
     let (xl, wl) = (layout(x, false), layout(w, true));
     let output = conv.forward(&xl, &wl)?;
     let ranges = derivation.domain.at(sizes).map_err(&err)?;
-    let mut ours: Vec<i64> = ranges.iter().map(|(lo, hi)| (hi - lo + 1).max(0)).collect();
-    if ours.len() == 1 {
-        ours.insert(0, 1);
-    }
+    let ours = engine_shape(ranges.iter().map(|(lo, hi)| (hi - lo + 1).max(0)).collect());
     let theirs: Vec<i64> = output.shape.iter().map(|&d| d as i64).collect();
     let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds: Some(holds), findings });
     if ours != theirs {
@@ -352,8 +364,6 @@ pub fn run_large(
         .map(|t| Compiled::new(t, free, &t.bound.iter().map(|b| (b.clone(), None)).collect::<Vec<_>>(), sizes, &shapes))
         .collect::<Result<Vec<_>, _>>()
         .map_err(&err)?;
-    let mut parts = vec![at];
-    let mut holds = true;
     let mut bad = (0usize, None);
     for (r, row) in rows.iter().enumerate() {
         let mut s = 0.0;
@@ -365,19 +375,9 @@ pub fn run_large(
             bad.1.get_or_insert((r, s, output.data[r]));
         }
     }
-    match bad {
-        (0, _) => parts.push(format!("output shape {ours:?} and all {} outputs agree", rows.len())),
-        (count, Some((r, ours, theirs))) => {
-            holds = false;
-            parts.push(format!(
-                "{count} of {} outputs disagree, first {}{:?}: the formula gives {ours}, the engine {theirs}",
-                rows.len(),
-                model.output.name,
-                rows[r]
-            ));
-        }
-        _ => {}
-    }
+    let bad = bad.1.map(|(r, ours, theirs)| (bad.0, rows[r].clone(), ours, theirs));
+    let mut holds = bad.is_none();
+    let mut parts = vec![at, outputs_finding(model, &ours, rows.len(), bad)];
     // Each Jacobian, row by row: the closed form's nonzero entries against the engine's.
     let (rows_x, method) = conv.jacobian_x_rows(&xl, &wl)?;
     let jw = conv.jacobian_w(&xl, &wl)?;
@@ -386,10 +386,7 @@ pub fn run_large(
         .chunks(w.data.len().max(1))
         .map(|row| row.iter().copied().enumerate().filter(|&(_, v)| v != 0.0).collect())
         .collect();
-    let how_x = match method {
-        Method::Autograd => "by autograd",
-        Method::UnitInputs => "on unit inputs: candle has no backward for conv_transpose1d",
-    };
+    let how_x = how(method);
     for (tensor, engine_rows, how) in [(&run.input, &rows_x, how_x), (&run.weight, &dense_w, "on unit weights")] {
         let d = derivation.derivatives.iter().find(|d| d.wrt == *tensor).expect("runs name declared tensors");
         let dims: Vec<i64> = data[tensor].shape.iter().map(|&v| v as i64).collect();
