@@ -124,8 +124,13 @@ pub(crate) fn ordered(model: &Model, sizes: &Env) -> Vec<(String, i64)> {
     model.sizes.iter().filter_map(|n| sizes.get(n).map(|v| (n.clone(), *v))).collect()
 }
 
+/// The spec's sizes at these values, in the spec's order, as `n = 10, k = 3`.
+pub(crate) fn shown_sizes(model: &Model, sizes: &Env) -> String {
+    show_sizes(&ordered(model, sizes))
+}
+
 pub(crate) fn eval_err(model: &Model, sizes: &Env) -> impl Fn(EvalError) -> CheckError {
-    let shown = show_sizes(&ordered(model, sizes));
+    let shown = shown_sizes(model, sizes);
     move |error| CheckError::Eval { sizes: shown.clone(), error }
 }
 
@@ -161,7 +166,7 @@ pub fn brute_domain(model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckEr
         return Err(CheckError::Limit(format!(
             "at {} brute force would search {searched} output indices, more than the limit of {SEARCH_LIMIT}: \
              choose smaller sizes with --let",
-            show_sizes(&ordered(model, sizes))
+            shown_sizes(model, sizes)
         )));
     }
     // Summed indices run over the values that keep a weight element in range: others
@@ -407,7 +412,7 @@ fn table_size(model: &Model, sizes: &Env, wrt: &str, dims: &[i64], rows: usize) 
         return Err(CheckError::Limit(format!(
             "at {} the table ∂{}/∂{wrt} would have {count} entries, more than the limit of {TABLE_LIMIT}: \
              choose smaller sizes with --let",
-            show_sizes(&ordered(model, sizes)),
+            shown_sizes(model, sizes),
             model.output.name
         )));
     }
@@ -424,10 +429,7 @@ pub fn table(model: &Model, derivation: &Derivation, wrt: &str, sizes: &Env) -> 
     let rows = domain_rows(derivation, model, sizes)?;
     let wrt_shape = model.shape_at(wrt, sizes).unwrap_or_default();
     if wrt_shape.iter().any(|&d| d <= 0) {
-        return Err(CheckError::Sizes(format!(
-            "`{wrt}` has shape {wrt_shape:?} at {}",
-            show_sizes(&ordered(model, sizes))
-        )));
+        return Err(CheckError::Sizes(format!("`{wrt}` has shape {wrt_shape:?} at {}", shown_sizes(model, sizes))));
     }
     let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
     let output_shape: Vec<i64> = ranges.iter().map(|(lo, hi)| (hi - lo + 1).max(0)).collect();
@@ -493,7 +495,7 @@ fn check_domain(model: &Model, derivation: &Derivation, sizes: &Env, brute: &Bru
     if symbolic != brute.rows {
         return Err(CheckError::Bug(format!(
             "at {} the derived domain has {} outputs, brute force finds {}",
-            show_sizes(&ordered(model, sizes)),
+            shown_sizes(model, sizes),
             symbolic.len(),
             brute.rows.len()
         )));
@@ -514,7 +516,7 @@ fn check_closed_forms(
         if let Some((r, c)) = first_difference(table, expected) {
             return Err(CheckError::Bug(format!(
                 "at {}, row {:?}, column {c}: the closed form of {} gives {}, brute force {}",
-                show_sizes(&ordered(model, sizes)),
+                shown_sizes(model, sizes),
                 brute.rows[r],
                 d.name(model),
                 show_value(&table[r][c]),
@@ -621,7 +623,7 @@ fn counterexample(
     sizes: &Env,
     brute: &Brute,
 ) -> Result<Option<String>, CheckError> {
-    let at = show_sizes(&ordered(model, sizes));
+    let at = shown_sizes(model, sizes);
     let rows = &brute.rows;
     match kind {
         ClaimKind::Length { axis, value } => {
@@ -853,7 +855,7 @@ pub fn report(
     if let Some(axis) = length_values.iter().position(|&l| l <= 0) {
         return Err(CheckError::Sizes(format!(
             "at {} the output is empty: its length along axis {axis} is {} = {}",
-            show_sizes(&ordered(&model, &sizes)),
+            shown_sizes(&model, &sizes),
             derivation.lengths[axis],
             length_values[axis]
         )));
@@ -861,11 +863,7 @@ pub fn report(
     if let Some(t) =
         model.tensors.iter().find(|t| model.shape_at(&t.name, &sizes).is_none_or(|s| s.iter().any(|&d| d <= 0)))
     {
-        return Err(CheckError::Sizes(format!(
-            "at {} the tensor `{}` is empty",
-            show_sizes(&ordered(&model, &sizes)),
-            t.name
-        )));
+        return Err(CheckError::Sizes(format!("at {} the tensor `{}` is empty", shown_sizes(&model, &sizes), t.name)));
     }
     // The tables are the closed forms at the let sizes: they are checked as printed,
     // unless they would be too large (then brute force would be too).

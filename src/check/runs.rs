@@ -1,7 +1,7 @@
 //! Runs: each `run` line on the engine, at the spec's sizes, against the formula's outputs
 //! and the derived Jacobians, with hints where a known convention explains a disagreement.
 
-use super::{eval_err, ordered, show_sizes, CheckError, RunReport, Table};
+use super::{eval_err, shown_sizes, CheckError, RunReport, Table};
 use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::{Env, IndexExt, Value};
 use crate::derive::Derivation;
@@ -185,7 +185,7 @@ pub fn run(
     tables: &[Table],
 ) -> Result<RunReport, CheckError> {
     let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds: Some(holds), findings });
-    let at = format!("at {} with seed {}", show_sizes(&ordered(model, sizes)), options.seed);
+    let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
     if model.tensors.len() != 2 {
         return Ok(RunReport {
             text: run.text.clone(),
@@ -332,7 +332,7 @@ pub fn run_large(
     options: RunOptions,
 ) -> Result<RunReport, CheckError> {
     let err = eval_err(model, sizes);
-    let at = format!("at {} with seed {}", show_sizes(&ordered(model, sizes)), options.seed);
+    let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
     let conv = conv_of(model, run, sizes)?;
     let data = values(model, sizes, options);
     let (x, w) = (&data[&run.input], &data[&run.weight]);
