@@ -1,6 +1,6 @@
 //! The command line: arguments (clap), the pipeline per command, errors and exit codes.
 
-use crate::check::{self, CheckError, Report, RunOptions, SizeRange, SweepReport, Weights};
+use crate::check::{self, CheckError, JacobianCheck, Report, RunOptions, SizeRange, SweepReport, Weights};
 use crate::derive::{self, DeriveError};
 use crate::model::{self, ResolveError};
 use crate::render::{self, TableFormat};
@@ -78,6 +78,22 @@ pub struct RunArgs {
     /// tell one weight from another).
     #[arg(long, value_enum, default_value_t = WeightsArg::Distinct)]
     pub weights: WeightsArg,
+    /// How the Jacobians are compared with the engine's: every entry (at sizes too large
+    /// for tables, row by row), or Freivalds' randomized check of J·u and vᵀ·J; `auto`
+    /// switches to Freivalds' check above 4·10⁶ entries that can be nonzero.
+    #[arg(long, value_enum, default_value_t = JacobiansArg::Auto)]
+    pub jacobians: JacobiansArg,
+}
+
+/// The `--jacobians` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JacobiansArg {
+    /// Every entry up to 4·10⁶ entries that can be nonzero, Freivalds' check beyond.
+    Auto,
+    /// Every entry, however many.
+    EveryEntry,
+    /// Freivalds' check at any size.
+    Freivalds,
 }
 
 /// The `--weights` choices.
@@ -95,7 +111,12 @@ impl From<RunArgs> for RunOptions {
             WeightsArg::Distinct => Weights::Distinct,
             WeightsArg::Ones => Weights::Ones,
         };
-        RunOptions { seed: a.seed, weights }
+        let jacobians = match a.jacobians {
+            JacobiansArg::Auto => JacobianCheck::Auto,
+            JacobiansArg::EveryEntry => JacobianCheck::EveryEntry,
+            JacobiansArg::Freivalds => JacobianCheck::Freivalds,
+        };
+        RunOptions { seed: a.seed, weights, jacobians }
     }
 }
 

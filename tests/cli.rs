@@ -167,7 +167,68 @@ fn large_sizes_compare_row_by_row_and_tables_are_refused() {
     let out = stdout(&o);
     assert!(out.contains("4998 of 4998 outputs disagree"), "{out}");
     assert!(out.contains("9996 of 24990000 entries of ∂s_i/∂x_j disagree"), "{out}");
+    assert!(out.contains("hint: the formula is a true convolution, conv1d a cross-correlation: use flip(w)"), "{out}");
     let o = symconv(&["table", "specs/standard.conv", "--wrt", "x", "--let", "n=5000,k=3"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("would have 24990000 entries, more than the limit of 1000000"), "{}", stderr(&o));
+}
+
+/// The line of a run's findings that starts with `prefix`.
+fn finding<'a>(out: &'a str, prefix: &str) -> &'a str {
+    out.lines().map(str::trim).find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no `{prefix}` in {out}"))
+}
+
+#[test]
+fn freivalds_check_agrees_where_every_entry_does() {
+    for spec in ["standard", "grouped", "causal_dilated", "transposed_strided"] {
+        let path = format!("specs/{spec}.conv");
+        let o = symconv(&["derive", &path, "--jacobians", "freivalds"]);
+        assert_eq!(o.status.code(), Some(0), "{spec}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert!(out.contains("Freivalds' check of the Jacobians (as asked)"), "{out}");
+        let agree = if spec.starts_with("transposed") {
+            "J·u agrees for two random integer u in [-1000, 1000]"
+        } else {
+            "J·u and vᵀ·J agree for random integer u, v in [-1000, 1000]"
+        };
+        assert_eq!(out.matches(agree).count(), 2, "{out}");
+        assert_eq!(out.matches("with probability at most 1/2001² ≈ 2.5e-7").count(), 2, "{out}");
+    }
+}
+
+#[test]
+fn freivalds_check_pins_the_entry_every_entry_finds() {
+    // The seed's true convolution against plain conv1d: both ways find the same first
+    // wrong entry of each Jacobian, the one way from dense tables, the other from J·u.
+    let dense = stdout(&symconv(&["derive", "specs/seed.conv"]));
+    let o = symconv(&["derive", "specs/seed.conv", "--jacobians", "freivalds"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("hint: the formula is a true convolution"), "{out}");
+    for (wrt, entries) in
+        [("∂s_i/∂x_j", "of 80 entries of ∂s_i/∂x_j disagree"), ("∂s_i/∂w_m", "of 24 entries of ∂s_i/∂w_m")]
+    {
+        let every = dense.lines().find(|l| l.contains(entries)).unwrap_or_else(|| panic!("{dense}"));
+        let entry = &every[every.find("first at").unwrap()..];
+        let line = finding(&out, &format!("{wrt} disagrees: J·u differs at i = 0"));
+        assert!(line.ends_with(entry), "{line} does not end with {entry}");
+    }
+}
+
+#[test]
+fn large_sizes_switch_to_freivalds_check() {
+    // 39937 outputs × (64 + 64) entries that can be nonzero: over 4·10⁶.
+    let o = symconv(&["derive", "specs/standard.conv", "--let", "n=40000,k=64"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("the Jacobians have 1597480000 and 2555968 entries, too many to compare one by one"), "{out}");
+    assert!(out.contains("all 39937 outputs agree"), "{out}");
+    let o = symconv(&["derive", "specs/seed.conv", "--let", "n=40000,k=64"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("hint: the formula is a true convolution, conv1d a cross-correlation: use flip(w)"), "{out}");
+    assert!(finding(&out, "∂s_i/∂x_j disagrees: J·u differs at i = 0").contains("; first at i = 0, j = 0: "), "{out}");
+    // Asked for, every entry is still compared.
+    let o = symconv(&["check", "specs/standard.conv", "--let", "n=40000,k=64", "--jacobians", "every-entry"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

@@ -2,7 +2,8 @@
 //! becomes an affine function of a few integer slots (with the general evaluator as a
 //! fallback for `div` and `mod`), so that millions of entries cost nanoseconds each.
 
-use super::index::IndexAtom;
+use super::cond::le;
+use super::index::{var, IndexAtom};
 use super::{Cond, Env, EvalError, Index, IndexExt, Term};
 
 /// An index expression at concrete sizes.
@@ -67,6 +68,7 @@ enum Test {
 }
 
 /// The shape of a tensor the term reads, for bounds and addressing.
+#[derive(Debug, Clone)]
 pub struct Shape {
     /// The tensor's name.
     pub name: String,
@@ -90,6 +92,9 @@ pub struct Compiled {
     elements: Vec<(usize, Vec<Lin>)>,
     tests: Vec<Test>,
     order: Vec<Enumerated>,
+    /// Enumerated indices solved for (see [`solve_brackets`]): their slots and values,
+    /// set before each visit.
+    derived: Vec<(usize, Lin)>,
     shapes: Vec<Vec<i64>>,
 }
 
@@ -104,7 +109,20 @@ impl Compiled {
         sizes: &Env,
         shapes: &[Shape],
     ) -> Result<Compiled, EvalError> {
-        let slots: Vec<String> = free.iter().cloned().chain(enumerated.iter().map(|(n, _)| n.clone())).collect();
+        let mut term = term.clone();
+        for (n, v) in sizes {
+            if !free.contains(n) && !enumerated.iter().any(|(e, _)| e == n) {
+                term = term.substitute(n, &Index::constant(*v));
+            }
+        }
+        let (term, run, derived) = solve_brackets(term, enumerated, shapes);
+        let slots: Vec<String> = free
+            .iter()
+            .chain(enumerated.iter().map(|(n, _)| n))
+            .chain(run.iter().map(|(n, _)| n).filter(|n| !enumerated.iter().any(|(e, _)| e == *n)))
+            .cloned()
+            .collect();
+        let slot = |n: &str| slots.iter().position(|s| s == n).expect("every name has a slot");
         let lin = |p: &Index| Lin::compile(p, &slots, sizes);
         let elements: Vec<(usize, Vec<Lin>)> = term
             .elements
@@ -125,11 +143,11 @@ impl Compiled {
             .collect();
         // Order the enumerated indices so that each one's bounds depend on known slots.
         let mut known: Vec<usize> = (0..free.len()).collect();
-        let mut order = Vec::new();
-        let mut left: Vec<usize> = (0..enumerated.len()).collect();
+        let mut order: Vec<Enumerated> = Vec::new();
+        let mut left: Vec<usize> = (0..run.len()).collect();
         while !left.is_empty() {
             let limits_of = |k: usize, known: &[usize]| -> Vec<(i64, Lin, i64)> {
-                let v = &enumerated[k].0;
+                let v = &run[k].0;
                 let mut found = Vec::new();
                 for e in &term.elements {
                     let Some(s) = shapes.iter().find(|s| s.name == e.tensor) else { continue };
@@ -147,23 +165,35 @@ impl Compiled {
             let pick = left
                 .iter()
                 .position(|&k| !limits_of(k, &known).is_empty())
-                .or_else(|| left.iter().position(|&k| enumerated[k].1.is_some()));
-            let Some(at) = pick else { return Err(EvalError::Unbounded(enumerated[left[0]].0.clone())) };
+                .or_else(|| left.iter().position(|&k| run[k].1.is_some()));
+            let Some(at) = pick else { return Err(EvalError::Unbounded(run[left[0]].0.clone())) };
             let k = left.remove(at);
-            order.push(Enumerated { slot: free.len() + k, limits: limits_of(k, &known), fallback: enumerated[k].1 });
-            known.push(free.len() + k);
+            order.push(Enumerated { slot: slot(&run[k].0), limits: limits_of(k, &known), fallback: run[k].1 });
+            known.push(slot(&run[k].0));
         }
         let coeff = lin(&term.coeff);
-        let is_affine = |p: &Lin| matches!(p, Lin::Affine(..));
-        let affine = is_affine(&coeff)
-            && elements.iter().all(|(_, index)| index.iter().all(is_affine))
-            && tests.iter().all(|t| matches!(t, Test::Ge0(p) | Test::Eq0(p) if is_affine(p)));
+        // The innermost loop needs every expression affine along its index: affine, or
+        // not depending on it at all.
+        let last = order.last().map(|e| slots[e.slot].clone());
+        let along = |p: &Lin| match (p, &last) {
+            (Lin::Affine(..), _) => true,
+            (Lin::General(q), Some(v)) => !q.mentions(v),
+            (Lin::General(_), None) => false,
+        };
+        let affine = along(&coeff)
+            && elements.iter().all(|(_, index)| index.iter().all(along))
+            && tests.iter().all(|t| match t {
+                Test::Ge0(p) | Test::Eq0(p) => along(p),
+                Test::Other(c) => last.as_ref().is_some_and(|v| !c.mentions(v)),
+            });
+        let derived = derived.iter().map(|(v, by)| (slot(v), lin(by))).collect();
         Ok(Compiled {
             affine,
             coeff,
             elements,
             tests,
             order,
+            derived,
             shapes: shapes.iter().map(|s| s.dims.clone()).collect(),
             slots,
         })
@@ -172,10 +202,48 @@ impl Compiled {
     /// Calls `visit` with the slots and the term's value at every assignment of the
     /// enumerated indices where it is not zero; `free` sets the free slots and `data`
     /// holds each tensor's values, row-major, in the order of the shapes given.
-    pub fn for_each(&self, free: &[i64], data: &[&[f64]], visit: &mut dyn FnMut(&[i64], f64)) -> Result<(), EvalError> {
+    pub fn for_each(
+        &self,
+        free: &[i64],
+        data: &[&[f64]],
+        visit: &mut impl FnMut(&[i64], f64),
+    ) -> Result<(), EvalError> {
         let mut vals = vec![0; self.slots.len()];
         vals[..free.len()].copy_from_slice(free);
-        self.assign(0, &mut vals, data, visit)
+        self.assign(0, &mut vals, data, &mut Vec::new(), visit)
+    }
+
+    /// The sums of `terms` at every tuple of the box `free` (inclusive ranges of the free
+    /// slots, row-major), and a bound on the sum of the summands' absolute values at any
+    /// tuple: every sum, and every partial sum, is exact in f64 while that stays below 2⁵³.
+    pub fn sums(terms: &[Compiled], free: &[(i64, i64)], data: &[&[f64]]) -> Result<(Vec<f64>, f64), EvalError> {
+        let count = free.iter().map(|&(lo, hi)| (hi - lo + 1).max(0) as usize).product::<usize>();
+        let largest: Vec<f64> = data.iter().map(|d| d.iter().fold(0.0f64, |m, v| m.max(v.abs()))).collect();
+        let mut out = Vec::with_capacity(count);
+        let mut bound = 0.0f64;
+        let mut at: Vec<i64> = free.iter().map(|&(lo, _)| lo).collect();
+        let mut vals: Vec<Vec<i64>> = terms.iter().map(|t| vec![0; t.slots.len()]).collect();
+        let mut flats = Vec::new();
+        for _ in 0..count {
+            let (mut sum, mut size) = (0.0, 0.0);
+            for (t, vals) in terms.iter().zip(&mut vals) {
+                vals[..at.len()].copy_from_slice(&at);
+                let (s, b) = t.sum(0, vals, data, &largest, &mut flats)?;
+                sum += s;
+                size += b;
+            }
+            out.push(sum);
+            bound = bound.max(size);
+            // The next tuple: the last axis fastest.
+            for (axis, &(lo, hi)) in free.iter().enumerate().rev() {
+                if at[axis] < hi {
+                    at[axis] += 1;
+                    break;
+                }
+                at[axis] = lo;
+            }
+        }
+        Ok((out, bound))
     }
 
     fn assign(
@@ -183,18 +251,79 @@ impl Compiled {
         level: usize,
         vals: &mut [i64],
         data: &[&[f64]],
-        visit: &mut dyn FnMut(&[i64], f64),
+        flats: &mut Vec<(usize, i64, i64)>,
+        visit: &mut impl FnMut(&[i64], f64),
     ) -> Result<(), EvalError> {
         let Some(e) = self.order.get(level) else {
             let v = self.value(vals, data)?;
             if v != 0.0 {
+                self.set_derived(vals)?;
                 visit(vals, v);
             }
             return Ok(());
         };
         if level + 1 == self.order.len() && self.affine {
-            return self.last_affine(e.slot, vals, data, visit);
+            let Some((lo, hi, (cb, cs))) = self.affine_run(e.slot, vals, flats)? else { return Ok(()) };
+            for v in lo..=hi {
+                let mut value = (cb + cs * v) as f64;
+                for &(t, flat, dflat) in flats.iter() {
+                    value *= data[t][(flat + dflat * v) as usize];
+                }
+                if value != 0.0 {
+                    vals[e.slot] = v;
+                    self.set_derived(vals)?;
+                    visit(vals, value);
+                }
+            }
+            return Ok(());
         }
+        let (lo, hi) = self.bounds(e, vals)?;
+        for v in lo..=hi {
+            vals[e.slot] = v;
+            self.assign(level + 1, vals, data, flats, visit)?;
+        }
+        Ok(())
+    }
+
+    fn set_derived(&self, vals: &mut [i64]) -> Result<(), EvalError> {
+        for (slot, by) in &self.derived {
+            vals[*slot] = by.eval(vals, &self.slots)?;
+        }
+        Ok(())
+    }
+
+    /// The term's sum over the enumerated indices from `level` on, and a bound on the sum
+    /// of its summands' absolute values (`largest`: each tensor's largest absolute value).
+    fn sum(
+        &self,
+        level: usize,
+        vals: &mut [i64],
+        data: &[&[f64]],
+        largest: &[f64],
+        flats: &mut Vec<(usize, i64, i64)>,
+    ) -> Result<(f64, f64), EvalError> {
+        let Some(e) = self.order.get(level) else {
+            let v = self.value(vals, data)?;
+            return Ok((v, v.abs()));
+        };
+        if level + 1 == self.order.len() && self.affine {
+            let Some((lo, hi, coeff)) = self.affine_run(e.slot, vals, flats)? else { return Ok((0.0, 0.0)) };
+            let most = (coeff.0 + coeff.1 * lo).abs().max((coeff.0 + coeff.1 * hi).abs()) as f64;
+            let bound = flats.iter().fold((hi - lo + 1) as f64 * most, |b, &(t, _, _)| b * largest[t]);
+            return Ok((product_sum((lo, hi), coeff, flats, data), bound));
+        }
+        let (lo, hi) = self.bounds(e, vals)?;
+        let mut total = (0.0, 0.0);
+        for v in lo..=hi {
+            vals[e.slot] = v;
+            let (s, b) = self.sum(level + 1, vals, data, largest, flats)?;
+            total = (total.0 + s, total.1 + b);
+        }
+        Ok(total)
+    }
+
+    /// The range of an enumerated index that keeps every element it bounds in its shape.
+    fn bounds(&self, e: &Enumerated, vals: &[i64]) -> Result<(i64, i64), EvalError> {
         let (mut lo, mut hi) = e.fallback.unwrap_or((i64::MIN, i64::MAX));
         for (a, rest, len) in &e.limits {
             let r = rest.eval(vals, &self.slots)?;
@@ -204,25 +333,24 @@ impl Compiled {
             lo = lo.max(l);
             hi = hi.min(h);
         }
-        for v in lo..=hi {
-            vals[e.slot] = v;
-            self.assign(level + 1, vals, data, visit)?;
-        }
-        Ok(())
+        Ok((lo, hi))
     }
 
     /// The innermost index when everything is affine: each expression is `base + step·v`
-    /// along it, so the tests and the elements' ranges cut one interval, and the loop over
-    /// it only multiplies.
-    fn last_affine(
+    /// along it, so the tests and the elements' ranges cut one interval. Gives the
+    /// interval (`None` when empty) and the coefficient as `(base, step)`, and leaves each
+    /// element as `(tensor, flat position at v = 0, its step)` in `flats`.
+    fn affine_run(
         &self,
         slot: usize,
-        vals: &mut [i64],
-        data: &[&[f64]],
-        visit: &mut dyn FnMut(&[i64], f64),
-    ) -> Result<(), EvalError> {
+        vals: &[i64],
+        flats: &mut Vec<(usize, i64, i64)>,
+    ) -> Result<Option<AffineRun>, EvalError> {
         let along = |p: &Lin| -> Result<(i64, i64), EvalError> {
-            let Lin::Affine(terms, constant) = p else { unreachable!("checked affine") };
+            let Lin::Affine(terms, constant) = p else {
+                // Checked not to depend on the slot.
+                return Ok((p.eval(vals, &self.slots)?, 0));
+            };
             let (mut base, mut step) = (*constant as i128, 0i128);
             for &(i, c) in terms {
                 if i == slot {
@@ -253,10 +381,15 @@ impl Compiled {
                     at_least(b, st, &mut lo, &mut hi);
                     at_least(-b, -st, &mut lo, &mut hi);
                 }
-                Test::Other(_) => unreachable!("checked affine"),
+                Test::Other(c) => {
+                    // Checked not to depend on the slot.
+                    if !c.eval(&self.slots.iter().cloned().zip(vals.iter().copied()).collect())? {
+                        return Ok(None);
+                    }
+                }
             }
         }
-        let mut flats = Vec::with_capacity(self.elements.len());
+        flats.clear();
         for (t, index) in &self.elements {
             let (mut flat, mut dflat) = (0i64, 0i64);
             for (p, &d) in index.iter().zip(&self.shapes[*t]) {
@@ -268,18 +401,7 @@ impl Compiled {
             }
             flats.push((*t, flat, dflat));
         }
-        let (cb, cs) = along(&self.coeff)?;
-        for v in lo..=hi {
-            let mut value = (cb + cs * v) as f64;
-            for &(t, flat, dflat) in &flats {
-                value *= data[t][(flat + dflat * v) as usize];
-            }
-            if value != 0.0 {
-                vals[slot] = v;
-                visit(vals, value);
-            }
-        }
-        Ok(())
+        Ok((lo <= hi).then_some((lo, hi, along(&self.coeff)?)))
     }
 
     fn value(&self, vals: &[i64], data: &[&[f64]]) -> Result<f64, EvalError> {
@@ -307,6 +429,121 @@ impl Compiled {
         }
         Ok(product)
     }
+}
+
+/// `Σ_{v = lo..=hi} (cb + cs·v) · Π data[t][flat + step·v]` for the elements `flats`.
+/// Two elements stepping by ±1 under a constant coefficient (a convolution's product)
+/// read two contiguous slices, multiplied four lanes at a time; the values are integers
+/// below 2⁵³, so the order of the additions does not change the sum.
+fn product_sum((lo, hi): (i64, i64), (cb, cs): (i64, i64), flats: &[(usize, i64, i64)], data: &[&[f64]]) -> f64 {
+    if let [(t0, f0, s0), (t1, f1, s1)] = *flats {
+        if cs == 0 && s0.abs() == 1 && s1.abs() == 1 {
+            let slice = |t: usize, f: i64, s: i64| {
+                let (a, b) = (f + s * lo, f + s * hi);
+                &data[t][a.min(b) as usize..=a.max(b) as usize]
+            };
+            let (a, b) = (slice(t0, f0, s0), slice(t1, f1, s1));
+            return cb as f64 * if s0 == s1 { dot(a, b) } else { dot_reversed(a, b) };
+        }
+    }
+    (lo..=hi).fold(0.0, |sum, v| {
+        let value = flats.iter().fold((cb + cs * v) as f64, |p, &(t, f, s)| p * data[t][(f + s * v) as usize]);
+        sum + value
+    })
+}
+
+/// `Σ a_i b_i`, four lanes at a time.
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let mut lanes = [0.0; 4];
+    for (x, y) in ca.zip(cb) {
+        for q in 0..4 {
+            lanes[q] += x[q] * y[q];
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// `Σ a_i b_(len-1-i)`, four lanes at a time.
+fn dot_reversed(a: &[f64], b: &[f64]) -> f64 {
+    let (ca, cb) = (a.chunks_exact(4), b.rchunks_exact(4));
+    // a's last r values meet b's first r, reversed.
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder().iter().rev()).map(|(x, y)| x * y).sum();
+    let mut lanes = [0.0; 4];
+    for (x, y) in ca.zip(cb) {
+        for q in 0..4 {
+            lanes[q] += x[q] * y[3 - q];
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// The innermost index's interval `(lo, hi)` and the coefficient as `(base, step)`.
+type AffineRun = (i64, i64, (i64, i64));
+
+/// A term rewritten by [`solve_brackets`], the indices it enumerates, and each replaced
+/// index with its value.
+type Solved = (Term, Vec<(String, Option<(i64, i64)>)>, Vec<(String, Index)>);
+
+/// Solves the brackets that pin an enumerated index `v` down, so that the loops run over
+/// the values they keep alone (with `a = ±1`, and `v`'s own range kept as two brackets):
+/// - `[a·v + r = 0]` fixes `v = -a·r`: `v` is no longer enumerated;
+/// - `[(a·v + r) mod D = 0]` (`D` a constant above 1) keeps every `D`-th value:
+///   `v = a·(D·t - r)` for a new index `t` in `v`'s place, which turns `(a·v + r) div D`
+///   into `t`; a `t` that no element bounds is not introduced.
+fn solve_brackets(mut term: Term, enumerated: &[(String, Option<(i64, i64)>)], shapes: &[Shape]) -> Solved {
+    let mut run = enumerated.to_vec();
+    let mut derived = Vec::new();
+    let unit_in = |e: &Index, v: &str| -> Option<(i64, Index)> {
+        let (a, rest) = e.linear_in(v)?;
+        Some((a.as_constant().filter(|a| a.abs() == 1)?, rest))
+    };
+    for _ in 0..enumerated.len() {
+        // (which index, its value, the new index if any)
+        let found = term.brackets.iter().find_map(|c| {
+            let Cond::Eq0(p) = c else { return None };
+            if let Some((k, a, rest)) = run.iter().enumerate().find_map(|(k, (v, _))| {
+                let (a, rest) = unit_in(p, v)?;
+                Some((k, a, rest))
+            }) {
+                return Some((k, rest.scale(-a), None));
+            }
+            let [(m, _)] = p.terms().collect::<Vec<_>>()[..] else { return None };
+            let [IndexAtom::Mod(e, d)] = m.as_slice() else { return None };
+            let d = d.as_constant().filter(|&d| d > 1)?;
+            run.iter().enumerate().find_map(|(k, (v, _))| {
+                let (a, rest) = unit_in(e, v)?;
+                let t = format!("·{v}");
+                Some((k, var(&t).scale(d).sub(&rest).scale(a), Some(t)))
+            })
+        });
+        let Some((k, by, new)) = found else { break };
+        let (v, range) = run[k].clone();
+        let mut next = term.substitute_bound(&v, &by);
+        if let Some(t) = &new {
+            let bounded = next.elements.iter().any(|e| {
+                shapes.iter().any(|s| s.name == e.tensor)
+                    && e.index.iter().any(|p| p.linear_in(t).and_then(|(c, _)| c.as_constant()).is_some_and(|c| c != 0))
+            });
+            if !bounded {
+                break;
+            }
+        }
+        if let Some((lo, hi)) = range {
+            next.brackets.push(le(&Index::constant(lo), &by));
+            next.brackets.push(le(&by, &Index::constant(hi)));
+        }
+        match new {
+            Some(t) => run[k] = (t, None),
+            None => {
+                run.remove(k);
+            }
+        }
+        derived.push((v, by));
+        term = next;
+    }
+    (term, run, derived)
 }
 
 fn x_floor(a: i64, b: i64) -> i64 {
@@ -342,5 +579,104 @@ mod tests {
         let mut sum = 0.0;
         c.for_each(&[2], &[&x, &w], &mut |_, v| sum += v).unwrap();
         assert_eq!(sum, 2.0 * 100.0 + 3.0 * 10.0);
+    }
+
+    fn shapes(dims: &[(&str, i64)]) -> Vec<Shape> {
+        dims.iter().map(|&(name, len)| Shape { name: name.into(), dims: vec![len] }).collect()
+    }
+
+    fn elem(tensor: &str, index: Index) -> Element {
+        Element { tensor: tensor.into(), index: vec![index] }
+    }
+
+    #[test]
+    fn sums_agree_with_plain_loops() {
+        let (n, k) = (23i64, 7i64);
+        let x: Vec<f64> = (0..n).map(|v| (v * 37 % 19 - 9) as f64).collect();
+        let w: Vec<f64> = (0..k).map(|v| (v * 5 % 7 - 3) as f64).collect();
+        let u: Vec<f64> = (0..n).map(|v| (v % 5 - 2) as f64).collect();
+        let shapes = shapes(&[("x", n), ("w", k), ("u", n)]);
+        let data = [x.as_slice(), &w, &u];
+        let term = |elements: Vec<Element>, coeff: Index| Term {
+            bound: vec!["l".into()],
+            coeff,
+            elements,
+            brackets: vec![le(&Index::zero(), &var("l"))],
+        };
+        let (i, l) = (var("i"), var("l"));
+        // (term, the step of w along l, whether u is read, the coefficient or 0 for l)
+        let cases = [
+            // x_l w_<i-l>: one slice forwards, one backwards.
+            (term(vec![elem("x", l.clone()), elem("w", i.sub(&l))], Index::constant(3)), -1, false, 3),
+            // x_l w_<l-i>: both forwards.
+            (term(vec![elem("x", l.clone()), elem("w", l.sub(&i))], Index::constant(1)), 1, false, 1),
+            // x_l w_<l-i> u_l, times l: three elements and a coefficient along l.
+            (term(vec![elem("x", l.clone()), elem("w", l.sub(&i)), elem("u", l.clone())], l.clone()), 1, true, 0),
+        ];
+        for (t, sign, with_u, c) in cases {
+            let compiled = Compiled::new(&t, &["i".into()], &[("l".into(), None)], &Env::new(), &shapes).unwrap();
+            let (sums, bound) = Compiled::sums(&[compiled], &[(-3, n + 3)], &data).unwrap();
+            for (r, row) in (-3..=n + 3).enumerate() {
+                let mut expected = 0.0;
+                for lv in 0..n {
+                    let m = if sign < 0 { row - lv } else { lv - row };
+                    if (0..k).contains(&m) {
+                        let coeff = if c == 0 { lv as f64 } else { c as f64 };
+                        expected += coeff * x[lv as usize] * w[m as usize] * if with_u { u[lv as usize] } else { 1.0 };
+                    }
+                }
+                assert_eq!(sums[r], expected, "row {row} of {t:?}");
+            }
+            assert!(bound >= sums.iter().fold(0.0f64, |m, v| m.max(v.abs())));
+        }
+    }
+
+    #[test]
+    fn brackets_that_pin_an_index_are_solved_for_it() {
+        // ∂s_i/∂x_j = w_<(j-i) div D> [(j-i) mod D = 0] with j over 0..n-1, and
+        // Σ_<i,m> x_i w_m [o = i + m] over i and m: each loop runs over the values kept.
+        let (n, k, d) = (17i64, 4i64, 3i64);
+        let x: Vec<f64> = (1..=n).map(|v| v as f64).collect();
+        let w: Vec<f64> = (1..=k).map(|v| 100.0 * v as f64).collect();
+        let shapes = shapes(&[("x", n), ("w", k)]);
+        let sizes: Env = [("D".to_string(), d)].into_iter().collect();
+        let (i, j) = (var("i"), var("j"));
+        let gap = j.sub(&i);
+        let dilated = Term {
+            bound: vec![],
+            coeff: Index::constant(1),
+            elements: vec![elem("w", crate::algebra::index::div(&gap, &var("D")))],
+            brackets: vec![Cond::Eq0(crate::algebra::index::modulo(&gap, &var("D")))],
+        };
+        let c = Compiled::new(&dilated, &["i".into()], &[("j".into(), Some((0, n - 1)))], &sizes, &shapes).unwrap();
+        assert!(c.derived.len() == 1 && c.affine, "solved into an affine progression");
+        for row in 0..n {
+            let mut seen = Vec::new();
+            c.for_each(&[row], &[&x, &w], &mut |vals, v| seen.push((vals[1], v))).unwrap();
+            let expected: Vec<(i64, f64)> = (0..n)
+                .filter(|jv| (jv - row).rem_euclid(d) == 0 && (0..k).contains(&((jv - row).div_euclid(d))))
+                .map(|jv| (jv, w[((jv - row) / d) as usize]))
+                .collect();
+            assert_eq!(seen, expected, "row {row}");
+        }
+        let (o, m) = (var("o"), var("m"));
+        let transposed = Term {
+            bound: vec!["i".into(), "m".into()],
+            coeff: Index::constant(1),
+            elements: vec![elem("x", i.clone()), elem("w", m.clone())],
+            brackets: vec![Cond::Eq0(o.sub(&i.add(&m)))],
+        };
+        let enumerated = [("i".to_string(), None), ("m".to_string(), None)];
+        let c = Compiled::new(&transposed, &["o".into()], &enumerated, &Env::new(), &shapes).unwrap();
+        assert_eq!(c.order.len(), 1, "one index solved away");
+        let (sums, _) = Compiled::sums(&[c], &[(0, n + k - 2)], &[&x, &w]).unwrap();
+        for (ov, s) in sums.iter().enumerate() {
+            let expected: f64 = (0..n)
+                .flat_map(|iv| (0..k).map(move |mv| (iv, mv)))
+                .filter(|&(iv, mv)| iv + mv == ov as i64)
+                .map(|(iv, mv)| x[iv as usize] * w[mv as usize])
+                .sum();
+            assert_eq!(*s, expected, "output {ov}");
+        }
     }
 }

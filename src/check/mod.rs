@@ -2,9 +2,11 @@
 //! refuted with a counterexample), the brute-force cross-check of every symbolic result,
 //! the Jacobian tables, and the runs on the engine.
 
+mod freivalds;
 mod runs;
 
-pub use runs::{conv_of, run_engine, values, EngineRun, RunOptions, Weights};
+pub use freivalds::RANGE;
+pub use runs::{conv_of, run_engine, values, EngineRun, JacobianCheck, RunOptions, Weights, ENTRY_LIMIT};
 
 use crate::algebra::formula::{show_value, ElemRef, Summation};
 use crate::algebra::index::var;
@@ -887,7 +889,11 @@ pub fn report(
     let claims = claims(&model, &derivation)?;
     let (tables, runs, notes) = match dense {
         Ok((brute, tables)) => {
-            let runs = runs(&model, &sizes, options, &brute.expansions, &tables)?;
+            let runs = if options.jacobians == JacobianCheck::Freivalds {
+                model.runs.iter().map(|r| freivalds::run(&model, &derivation, r, &sizes, options)).collect()
+            } else {
+                runs(&model, &sizes, options, &brute.expansions, &tables)
+            }?;
             (if with_tables { tables } else { Vec::new() }, runs, Vec::new())
         }
         // Too large for brute force and tables: runs still compare every entry, row by row.

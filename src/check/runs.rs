@@ -18,18 +18,37 @@ pub enum Weights {
     Ones,
 }
 
-/// How runs are fed.
+/// How a run's Jacobians are compared with the engine's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JacobianCheck {
+    /// Every entry while the engine's Jacobians stay below [`ENTRY_LIMIT`] entries that
+    /// can be nonzero, Freivalds' check beyond.
+    Auto,
+    /// Every entry, however many.
+    EveryEntry,
+    /// Freivalds' check, at any size.
+    Freivalds,
+}
+
+/// How many entries of the engine's Jacobians that can be nonzero (an output's receptive
+/// field, and every weight) are compared one by one at most, under [`JacobianCheck::Auto`]:
+/// about 64 MB of them held at once.
+pub const ENTRY_LIMIT: u64 = 4_000_000;
+
+/// How runs are fed and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunOptions {
     /// The seed of the inputs' and weights' values.
     pub seed: u64,
     /// Distinct weights, or all ones.
     pub weights: Weights,
+    /// How the Jacobians are compared.
+    pub jacobians: JacobianCheck,
 }
 
 impl Default for RunOptions {
     fn default() -> RunOptions {
-        RunOptions { seed: 0, weights: Weights::Distinct }
+        RunOptions { seed: 0, weights: Weights::Distinct, jacobians: JacobianCheck::Auto }
     }
 }
 
@@ -96,7 +115,7 @@ pub fn conv_of(model: &Model, run: &Run, sizes: &Env) -> Result<Conv, CheckError
 }
 
 /// A tensor in the engine's layout: an input `[n]` is `[1, n]`, a weight `[k]` is `[1, 1, k]`.
-fn layout(a: &Array, weight: bool) -> Array {
+pub(super) fn layout(a: &Array, weight: bool) -> Array {
     let shape = match (a.shape.len(), weight) {
         (1, false) => vec![1, a.shape[0]],
         (1, true) => vec![1, 1, a.shape[0]],
@@ -139,8 +158,19 @@ fn numeric(v: &Value, data: &BTreeMap<String, Array>) -> f64 {
         .sum()
 }
 
+/// The row-major tuple of a flat position in a box of inclusive ranges.
+pub(super) fn tuple(mut flat: usize, ranges: &[(i64, i64)]) -> Vec<i64> {
+    let mut out = vec![0; ranges.len()];
+    for (axis, &(lo, hi)) in ranges.iter().enumerate().rev() {
+        let len = (hi - lo + 1).max(1) as usize;
+        out[axis] = lo + (flat % len) as i64;
+        flat /= len;
+    }
+    out
+}
+
 /// The first disagreement of two lists of numbers and how many there are.
-fn compare(ours: &[f64], engine: &[f64]) -> Option<(usize, usize)> {
+pub(super) fn compare(ours: &[f64], engine: &[f64]) -> Option<(usize, usize)> {
     let bad: Vec<usize> = (0..ours.len()).filter(|&i| ours[i] != engine[i]).collect();
     bad.first().map(|&first| (first, bad.len()))
 }
@@ -153,9 +183,14 @@ fn how(method: Method) -> &'static str {
     }
 }
 
+/// The lengths of a box of inclusive ranges (0 where empty).
+pub(super) fn lengths(ranges: &[(i64, i64)]) -> Vec<i64> {
+    ranges.iter().map(|(lo, hi)| (hi - lo + 1).max(0)).collect()
+}
+
 /// The formula's output lengths as the engine shapes its output: `[O, L]`, with one
 /// output channel for a 1-D output.
-fn engine_shape(mut lengths: Vec<i64>) -> Vec<i64> {
+pub(super) fn engine_shape(mut lengths: Vec<i64>) -> Vec<i64> {
     if lengths.len() == 1 {
         lengths.insert(0, 1);
     }
@@ -164,7 +199,12 @@ fn engine_shape(mut lengths: Vec<i64>) -> Vec<i64> {
 
 /// The finding on the outputs: all agree, or how many of `total` disagree, with the first
 /// as (count, output index, the formula's value, the engine's).
-fn outputs_finding(model: &Model, shape: &[i64], total: usize, bad: Option<(usize, Vec<i64>, f64, f64)>) -> String {
+pub(super) fn outputs_finding(
+    model: &Model,
+    shape: &[i64],
+    total: usize,
+    bad: Option<(usize, Vec<i64>, f64, f64)>,
+) -> String {
     match bad {
         None => format!("output shape {shape:?} and all {total} outputs agree"),
         Some((count, at, ours, theirs)) => format!(
@@ -172,6 +212,16 @@ fn outputs_finding(model: &Model, shape: &[i64], total: usize, bad: Option<(usiz
             model.output.name
         ),
     }
+}
+
+/// The report of a run that cannot be executed: the formula reads more tensors than the
+/// run's input and weight.
+pub(super) fn not_executed(model: &Model, run: &Run) -> Option<RunReport> {
+    (model.tensors.len() != 2).then(|| RunReport {
+        text: run.text.clone(),
+        holds: None,
+        findings: vec!["not executed: the formula has more tensors than the run's input and weight".into()],
+    })
 }
 
 /// Runs one `run` line and compares: output length, outputs (the formula's exact
@@ -186,12 +236,8 @@ pub fn run(
 ) -> Result<RunReport, CheckError> {
     let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds: Some(holds), findings });
     let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
-    if model.tensors.len() != 2 {
-        return Ok(RunReport {
-            text: run.text.clone(),
-            holds: None,
-            findings: vec!["not executed: the formula has more tensors than the run's input and weight".into()],
-        });
+    if let Some(report) = not_executed(model, run) {
+        return Ok(report);
     }
     let conv = conv_of(model, run, sizes)?;
     let data = values(model, sizes, options);
@@ -200,13 +246,18 @@ pub fn run(
     // Lengths: the engine's [O, L] against the domain (one output channel for a 1-D output).
     let ours = engine_shape(tables.first().map(|t| t.output_shape.clone()).unwrap_or_default());
     let theirs: Vec<i64> = engine.output.shape.iter().map(|&d| d as i64).collect();
+    let formula: Vec<f64> = expansions.iter().map(|v| numeric(v, &data)).collect();
+    let hints = || {
+        let flipped = with_flipped_kernel(&data, &run.weight);
+        let flipped: Vec<f64> = expansions.iter().map(|v| numeric(v, &flipped)).collect();
+        hints(&conv, (x, w), &formula, &flipped, &engine.output.data)
+    };
     if ours != theirs {
         let mut findings = vec![at, format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine")];
-        findings.extend(hints(run, &conv, x, w, expansions, &data, &engine.output.data));
+        findings.extend(hints());
         return report(false, findings);
     }
     // Each part: the outputs, then ∂s/∂x and ∂s/∂w; what agrees and what does not.
-    let formula: Vec<f64> = expansions.iter().map(|v| numeric(v, &data)).collect();
     let bad = compare(&formula, &engine.output.data).map(|(first, count)| {
         let row = tables.first().map(|t| t.rows[first].clone()).unwrap_or_default();
         (count, row, formula[first], engine.output.data[first])
@@ -214,7 +265,7 @@ pub fn run(
     let mut holds = bad.is_none();
     let mut parts = vec![at, outputs_finding(model, &ours, formula.len(), bad)];
     if !holds {
-        parts.extend(hints(run, &conv, x, w, expansions, &data, &engine.output.data));
+        parts.extend(hints());
     }
     let how_x = how(engine.method_x);
     for (tensor, jacobian, how) in
@@ -255,42 +306,31 @@ pub fn run(
     report(holds, parts)
 }
 
-/// What known conventions explain a disagreement of the outputs, one hint each.
-fn hints(
-    run: &Run,
+/// What known conventions explain a disagreement of the outputs, one hint each: the
+/// formula's outputs, the formula's with the kernel flipped, and the engine's.
+pub(super) fn hints(
     conv: &Conv,
-    x: &Array,
-    w: &Array,
-    expansions: &[Value],
-    data: &BTreeMap<String, Array>,
+    (x, w): (&Array, &Array),
+    formula: &[f64],
+    flipped: &[f64],
     engine: &[f64],
 ) -> Vec<String> {
     let mut found = Vec::new();
     // A flipped kernel: the formula with w reversed along its last axis agrees.
-    let mut flipped = data.clone();
-    if let Some(a) = flipped.get_mut(&run.weight) {
-        let k = *a.shape.last().unwrap_or(&1);
-        for chunk in a.data.chunks_mut(k.max(1)) {
-            chunk.reverse();
-        }
-    }
-    let formula: Vec<f64> = expansions.iter().map(|v| numeric(v, data)).collect();
-    let with_flipped: Vec<f64> = expansions.iter().map(|v| numeric(v, &flipped)).collect();
-    if formula.len() == engine.len() && with_flipped == engine {
+    if formula.len() == engine.len() && flipped == engine {
         found.push(if conv.flip {
             "the formula is a cross-correlation, but the run flips the kernel: drop flip(w)".to_string()
         } else {
             "the formula is a true convolution, conv1d a cross-correlation: use flip(w)".to_string()
         });
     }
-    // A shift: engine output i is formula output i + c for a constant c (padding off by c).
+    // A shift: engine output i is formula output i + c for a constant c (padding off by c),
+    // over at least half the outputs.
     let n = formula.len().min(engine.len()) as i64;
     for c in (1..=n / 2).flat_map(|c| [c, -c]) {
-        let pairs: Vec<(f64, f64)> = (0..engine.len() as i64)
-            .filter(|&i| (0..formula.len() as i64).contains(&(i + c)))
-            .map(|i| (engine[i as usize], formula[(i + c) as usize]))
-            .collect();
-        if pairs.len() as i64 >= n / 2 && pairs.iter().all(|(a, b)| a == b) {
+        let from = 0.max(-c);
+        let to = (engine.len() as i64).min(formula.len() as i64 - c);
+        if to - from >= n / 2 && (from..to).all(|i| engine[i as usize] == formula[(i + c) as usize]) {
             found.push(format!(
                 "engine output i is formula output i{}{}: the padding is off by {}",
                 if c > 0 { " + " } else { " - " },
@@ -305,7 +345,8 @@ fn hints(
     'outer: for stride in 1..=4 {
         for dilation in 1..=4 {
             let other = Conv { stride, dilation, ..*conv };
-            if other == *conv {
+            let [o, l] = other.output_shape(&xl, &wl);
+            if other == *conv || o * l != formula.len() {
                 continue;
             }
             if let Ok(y) = other.forward(&xl, &wl) {
@@ -321,9 +362,99 @@ fn hints(
     found.iter().map(|h| format!("hint: {h}")).collect()
 }
 
-/// Runs one `run` line at sizes too large for dense tables: the outputs and every entry of
-/// `∂s/∂x` and `∂s/∂w` are still compared, but row by row over each row's nonzero
-/// entries (the closed forms compiled, the engine's Jacobian sparse), never as a table.
+/// The run's input and weight as compiled terms address them.
+pub(super) fn shapes_of(run: &Run, x: &Array, w: &Array) -> Vec<Shape> {
+    [(&run.input, x), (&run.weight, w)]
+        .iter()
+        .map(|(name, a)| Shape { name: (*name).clone(), dims: a.shape.iter().map(|&d| d as i64).collect() })
+        .collect()
+}
+
+/// The formula's outputs over the domain `ranges`, compiled at the sizes, and a bound on
+/// the sums of absolute values (see [`Compiled::sums`]).
+pub(super) fn compiled_outputs(
+    model: &Model,
+    sizes: &Env,
+    ranges: &[(i64, i64)],
+    shapes: &[Shape],
+    data: &[&[f64]],
+) -> Result<(Vec<f64>, f64), CheckError> {
+    let err = eval_err(model, sizes);
+    let terms = model
+        .formula
+        .terms
+        .iter()
+        .map(|t| {
+            let bound: Vec<(String, Option<(i64, i64)>)> = t.bound.iter().map(|b| (b.clone(), None)).collect();
+            Compiled::new(t, &model.output.indices, &bound, sizes, shapes)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&err)?;
+    Compiled::sums(&terms, ranges, data).map_err(err)
+}
+
+/// What the formula's outputs and the engine's have shown.
+pub(super) struct OutputsFinding {
+    /// Whether the shapes agree.
+    pub same_shape: bool,
+    /// Whether the shapes and every output agree.
+    pub holds: bool,
+    /// The shapes when they differ, else the outputs; hints when they disagree.
+    pub findings: Vec<String>,
+}
+
+/// Compares the formula's outputs at sizes too large for tables (compiled, over the
+/// domain `ranges`) with the engine's.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn compare_outputs(
+    model: &Model,
+    sizes: &Env,
+    run: &Run,
+    conv: &Conv,
+    ranges: &[(i64, i64)],
+    data: &BTreeMap<String, Array>,
+    formula: &[f64],
+    engine: &Array,
+) -> Result<OutputsFinding, CheckError> {
+    let (x, w) = (&data[&run.input], &data[&run.weight]);
+    let ours = engine_shape(lengths(ranges));
+    let theirs: Vec<i64> = engine.shape.iter().map(|&d| d as i64).collect();
+    let hints = || -> Result<Vec<String>, CheckError> {
+        let flipped = with_flipped_kernel(data, &run.weight);
+        let shapes = shapes_of(run, x, w);
+        let (f, _) = compiled_outputs(model, sizes, ranges, &shapes, &[&x.data, &flipped[&run.weight].data])?;
+        Ok(hints(conv, (x, w), formula, &f, &engine.data))
+    };
+    if ours != theirs {
+        let mut findings = vec![format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine")];
+        findings.extend(hints()?);
+        return Ok(OutputsFinding { same_shape: false, holds: false, findings });
+    }
+    let bad = compare(formula, &engine.data)
+        .map(|(first, count)| (count, tuple(first, ranges), formula[first], engine.data[first]));
+    let holds = bad.is_none();
+    let mut findings = vec![outputs_finding(model, &ours, formula.len(), bad)];
+    if !holds {
+        findings.extend(hints()?);
+    }
+    Ok(OutputsFinding { same_shape: true, holds, findings })
+}
+
+/// The values with the weight reversed along its last axis.
+pub(super) fn with_flipped_kernel(data: &BTreeMap<String, Array>, weight: &str) -> BTreeMap<String, Array> {
+    let mut flipped = data.clone();
+    if let Some(a) = flipped.get_mut(weight) {
+        let k = *a.shape.last().unwrap_or(&1);
+        for chunk in a.data.chunks_mut(k.max(1)) {
+            chunk.reverse();
+        }
+    }
+    flipped
+}
+
+/// Runs one `run` line at sizes too large for dense tables: row by row (see
+/// [`run_by_rows`]) while the entries to compare stay below [`ENTRY_LIMIT`] (or when
+/// asked), Freivalds' check beyond (or when asked).
 pub fn run_large(
     model: &Model,
     derivation: &Derivation,
@@ -331,6 +462,42 @@ pub fn run_large(
     sizes: &Env,
     options: RunOptions,
 ) -> Result<RunReport, CheckError> {
+    let by_rows = match options.jacobians {
+        JacobianCheck::EveryEntry => true,
+        JacobianCheck::Freivalds => false,
+        JacobianCheck::Auto => {
+            let conv = conv_of(model, run, sizes)?;
+            let shape = |t: &String| model.shape_at(t, sizes).unwrap_or_default();
+            let (x, w) = (shape(&run.input), shape(&run.weight));
+            let outputs = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
+            let outputs = outputs.iter().fold(1u64, |p, (lo, hi)| p.saturating_mul((hi - lo + 1).max(0) as u64));
+            // An output reads a receptive field of C/G channels by k positions.
+            let channels = if x.len() > 1 { x[0] as u64 } else { 1 } / conv.groups.max(1) as u64;
+            let field = channels.max(1).saturating_mul(*w.last().unwrap_or(&1) as u64);
+            let weights = w.iter().product::<i64>() as u64;
+            outputs.saturating_mul(field.saturating_add(weights)) <= ENTRY_LIMIT
+        }
+    };
+    if by_rows {
+        run_by_rows(model, derivation, run, sizes, options)
+    } else {
+        super::freivalds::run(model, derivation, run, sizes, options)
+    }
+}
+
+/// Runs one `run` line without tables: the outputs and every entry of `∂s/∂x` and
+/// `∂s/∂w` are compared row by row over each row's nonzero entries (the closed forms
+/// compiled, the engine's Jacobian sparse).
+fn run_by_rows(
+    model: &Model,
+    derivation: &Derivation,
+    run: &Run,
+    sizes: &Env,
+    options: RunOptions,
+) -> Result<RunReport, CheckError> {
+    if let Some(report) = not_executed(model, run) {
+        return Ok(report);
+    }
     let err = eval_err(model, sizes);
     let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
     let conv = conv_of(model, run, sizes)?;
@@ -339,45 +506,17 @@ pub fn run_large(
     let (xl, wl) = (layout(x, false), layout(w, true));
     let output = conv.forward(&xl, &wl)?;
     let ranges = derivation.domain.at(sizes).map_err(&err)?;
-    let ours = engine_shape(ranges.iter().map(|(lo, hi)| (hi - lo + 1).max(0)).collect());
-    let theirs: Vec<i64> = output.shape.iter().map(|&d| d as i64).collect();
-    let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds: Some(holds), findings });
-    if ours != theirs {
-        return report(
-            false,
-            vec![at, format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine")],
-        );
-    }
-    let shapes: Vec<Shape> = [x, w]
-        .iter()
-        .zip([&run.input, &run.weight])
-        .map(|(a, name)| Shape { name: name.clone(), dims: a.shape.iter().map(|&d| d as i64).collect() })
-        .collect();
+    let shapes = shapes_of(run, x, w);
     let slices = [x.data.as_slice(), w.data.as_slice()];
+    let (formula, _) = compiled_outputs(model, sizes, &ranges, &shapes, &slices)?;
+    let outputs = compare_outputs(model, sizes, run, &conv, &ranges, &data, &formula, &output)?;
+    let (mut holds, mut parts) = (outputs.holds, [vec![at], outputs.findings].concat());
+    let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds: Some(holds), findings });
+    if !outputs.same_shape {
+        return report(false, parts);
+    }
     let rows = super::tuples(&ranges);
     let free = &model.output.indices;
-    // The outputs, from the formula compiled.
-    let terms = model
-        .formula
-        .terms
-        .iter()
-        .map(|t| Compiled::new(t, free, &t.bound.iter().map(|b| (b.clone(), None)).collect::<Vec<_>>(), sizes, &shapes))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(&err)?;
-    let mut bad = (0usize, None);
-    for (r, row) in rows.iter().enumerate() {
-        let mut s = 0.0;
-        for t in &terms {
-            t.for_each(row, &slices, &mut |_, v| s += v).map_err(&err)?;
-        }
-        if s != output.data[r] {
-            bad.0 += 1;
-            bad.1.get_or_insert((r, s, output.data[r]));
-        }
-    }
-    let bad = bad.1.map(|(r, ours, theirs)| (bad.0, rows[r].clone(), ours, theirs));
-    let mut holds = bad.is_none();
-    let mut parts = vec![at, outputs_finding(model, &ours, rows.len(), bad)];
     // Each Jacobian, row by row: the closed form's nonzero entries against the engine's.
     let (rows_x, method) = conv.jacobian_x_rows(&xl, &wl)?;
     let jw = conv.jacobian_w(&xl, &wl)?;
@@ -396,7 +535,11 @@ pub fn run_large(
             .closed_form
             .terms
             .iter()
-            .map(|t| Compiled::new(t, free, &enumerated, sizes, &shapes))
+            .map(|t| {
+                let mut names = enumerated.clone();
+                names.extend(t.bound.iter().map(|b| (b.clone(), None)));
+                Compiled::new(t, free, &names, sizes, &shapes)
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(&err)?;
         let (mut entries, mut count, mut first) = (0usize, 0usize, None);

@@ -1,0 +1,403 @@
+//! Freivalds' check of a run too large to compare entry by entry: the closed forms'
+//! `J·u` and `vᵀ·J` against the engine's for random integer vectors `u` and `v`. Where
+//! `J` is wrong, each comparison misses it with probability at most `1/(2R+1)`; a
+//! disagreement is pinned to one entry with unit vectors.
+
+use super::runs::{
+    compare, compare_outputs, compiled_outputs, conv_of, engine_shape, layout, lengths, not_executed, shapes_of, tuple,
+    values, JacobianCheck, RunOptions,
+};
+use super::{eval_err, shown_sizes, CheckError, RunReport};
+use crate::algebra::compiled::{Compiled, Shape};
+use crate::algebra::formula::{Element, Term};
+use crate::algebra::index::var;
+use crate::algebra::{Env, Index};
+use crate::derive::{Derivation, Derivative};
+use crate::engine::{Array, Conv};
+use crate::model::{Model, Run};
+
+/// The random vectors' entries are uniform in `[-RANGE, RANGE]`.
+pub const RANGE: i64 = 1000;
+
+/// The largest integer up to which every f64 integer is exact.
+const EXACT: f64 = 9_007_199_254_740_992.0;
+
+/// The name of the extra factor `u_<j>` or `v_<i>` in a closed form's terms: no tensor
+/// of a spec can have it.
+const VECTOR: &str = "·vector";
+
+/// Seeded integers, uniform in a range.
+struct Draw(u64);
+
+impl Draw {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    /// `len` integers uniform in `[-RANGE, RANGE]`: rejection keeps them exactly uniform.
+    fn vector(&mut self, shape: &[usize]) -> Array {
+        let width = (2 * RANGE + 1) as u64;
+        let limit = (1u64 << 31) - (1u64 << 31) % width;
+        let len = shape.iter().product();
+        let data = (0..len)
+            .map(|_| loop {
+                let r = self.next();
+                if r < limit {
+                    break (r % width) as i64 - RANGE;
+                }
+            } as f64)
+            .collect();
+        Array { shape: shape.to_vec(), data }
+    }
+}
+
+/// The closed forms' side: the spec's input and weight at the sizes.
+struct Ours<'a> {
+    model: &'a Model,
+    sizes: &'a Env,
+    /// The output domain's ranges.
+    rows: Vec<(i64, i64)>,
+    /// The spec's input and weight, as the compiled terms address them.
+    shapes: Vec<Shape>,
+    data: [&'a [f64]; 2],
+}
+
+impl Ours<'_> {
+    /// `J·u` at every output, and the largest sum of absolute values.
+    fn times(&self, d: &Derivative, u: &Array) -> Result<(Vec<f64>, f64), CheckError> {
+        let index: Vec<Index> = d.wrt_indices.iter().map(|n| var(n)).collect();
+        let dims = self.dims(&d.wrt);
+        let enumerated = d.wrt_indices.iter().zip(&dims).map(|(n, &len)| (n.clone(), Some((0, len - 1)))).collect();
+        self.sums(d, (index, dims), enumerated, &self.model.output.indices, &self.rows, u)
+    }
+
+    /// `vᵀ·J` at every entry of the tensor, and the largest sum of absolute values.
+    fn transposed_times(&self, d: &Derivative, v: &Array) -> Result<(Vec<f64>, f64), CheckError> {
+        // v is indexed from 0 over the domain, which may start elsewhere.
+        let out = &self.model.output.indices;
+        let index: Vec<Index> =
+            out.iter().zip(&self.rows).map(|(n, &(lo, _))| var(n).sub(&Index::constant(lo))).collect();
+        let dims = lengths(&self.rows);
+        let enumerated = out.iter().zip(&self.rows).map(|(n, &r)| (n.clone(), Some(r))).collect();
+        let columns: Vec<(i64, i64)> = self.dims(&d.wrt).iter().map(|&len| (0, len - 1)).collect();
+        self.sums(d, (index, dims), enumerated, &d.wrt_indices, &columns, v)
+    }
+
+    /// `Σ closed form · vector_<index>` over the `enumerated` names, at every tuple of the
+    /// box `over` of the `free` names; the vector has the shape `dims`.
+    fn sums(
+        &self,
+        d: &Derivative,
+        (index, dims): (Vec<Index>, Vec<i64>),
+        enumerated: Vec<(String, Option<(i64, i64)>)>,
+        free: &[String],
+        over: &[(i64, i64)],
+        vector: &Array,
+    ) -> Result<(Vec<f64>, f64), CheckError> {
+        let err = eval_err(self.model, self.sizes);
+        let mut shapes = self.shapes.clone();
+        shapes.push(Shape { name: VECTOR.into(), dims });
+        let terms = d
+            .closed_form
+            .terms
+            .iter()
+            .map(|t| {
+                let mut t: Term = t.clone();
+                t.elements.push(Element { tensor: VECTOR.into(), index: index.clone() });
+                let mut names = enumerated.clone();
+                names.extend(t.bound.iter().map(|b| (b.clone(), None)));
+                Compiled::new(&t, free, &names, self.sizes, &shapes)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&err)?;
+        Compiled::sums(&terms, over, &[self.data[0], self.data[1], &vector.data]).map_err(err)
+    }
+
+    fn dims(&self, tensor: &str) -> Vec<i64> {
+        self.shapes.iter().find(|s| s.name == tensor).map(|s| s.dims.clone()).unwrap_or_default()
+    }
+}
+
+/// The engine's side: its output, `J·u` for each `u` (of the input, then of the weight),
+/// and `vᵀ·J` (both) where it has a backward pass.
+struct EngineSide {
+    output: Array,
+    times: [Vec<Array>; 2],
+    transposed_times: Option<[Array; 2]>,
+}
+
+/// A unit vector of the given shape.
+fn unit(shape: &[usize], at: usize) -> Array {
+    let mut data = vec![0.0; shape.iter().product()];
+    data[at] = 1.0;
+    Array { shape: shape.to_vec(), data }
+}
+
+/// Runs one `run` line with Freivalds' check of both Jacobians: the outputs are compared
+/// one by one (the formula compiled), the Jacobians through random products.
+pub fn run(
+    model: &Model,
+    derivation: &Derivation,
+    run: &Run,
+    sizes: &Env,
+    options: RunOptions,
+) -> Result<RunReport, CheckError> {
+    if let Some(report) = not_executed(model, run) {
+        return Ok(report);
+    }
+    let err = eval_err(model, sizes);
+    let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
+    let conv = conv_of(model, run, sizes)?;
+    let data = values(model, sizes, options);
+    let (x, w) = (&data[&run.input], &data[&run.weight]);
+    let (xl, wl) = (layout(x, false), layout(w, true));
+    let rows = derivation.domain.at(sizes).map_err(&err)?;
+    let shapes = shapes_of(run, x, w);
+    let slices = [x.data.as_slice(), w.data.as_slice()];
+    let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds, findings });
+    let [o, l] = conv.output_shape(&xl, &wl);
+    if engine_shape(lengths(&rows)) != [o as i64, l as i64] {
+        let (formula, _) = compiled_outputs(model, sizes, &rows, &shapes, &slices)?;
+        let output = conv.forward(&xl, &wl)?;
+        let outputs = compare_outputs(model, sizes, run, &conv, &rows, &data, &formula, &output)?;
+        return report(Some(false), [vec![at], outputs.findings].concat());
+    }
+    let mut draw = Draw(options.seed ^ 0x5851_f42d_4c95_7f2d);
+    // Two u per tensor where the engine has no backward pass (conv_transpose1d), else one u and one v.
+    let rounds = if conv.transposed { 2 } else { 1 };
+    let us: [Vec<Array>; 2] =
+        [(0..rounds).map(|_| draw.vector(&xl.shape)).collect(), (0..rounds).map(|_| draw.vector(&wl.shape)).collect()];
+    let v = draw.vector(&[o, l]);
+    let ours = Ours { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data] };
+    let derivative =
+        |t: &String| derivation.derivatives.iter().find(|d| d.wrt == *t).expect("runs name declared tensors");
+    let (dx, dw) = (derivative(&run.input), derivative(&run.weight));
+    // The engine on one core, the closed forms on the other.
+    let (engine, mine) = std::thread::scope(|scope| {
+        let engine = scope.spawn(|| -> Result<EngineSide, CheckError> {
+            let times = [
+                us[0].iter().map(|u| conv.forward(u, &wl)).collect::<Result<Vec<_>, _>>()?,
+                us[1].iter().map(|u| conv.forward(&xl, u)).collect::<Result<Vec<_>, _>>()?,
+            ];
+            if conv.transposed {
+                return Ok(EngineSide { output: conv.forward(&xl, &wl)?, times, transposed_times: None });
+            }
+            let back = conv.backward(&xl, &wl, &v)?;
+            Ok(EngineSide { output: back.output, times, transposed_times: Some([back.x, back.w]) })
+        });
+        let mine = (|| -> Result<_, CheckError> {
+            let outputs = compiled_outputs(model, sizes, &rows, &ours.shapes, &slices)?;
+            let mut per = Vec::new();
+            for (d, us) in [(dx, &us[0]), (dw, &us[1])] {
+                let times = us.iter().map(|u| ours.times(d, u)).collect::<Result<Vec<_>, _>>()?;
+                let back = if conv.transposed { None } else { Some(ours.transposed_times(d, &v)?) };
+                per.push((times, back));
+            }
+            Ok((outputs, per))
+        })();
+        (engine.join().unwrap_or_else(|_| Err(CheckError::Bug("the engine's thread panicked".into()))), mine)
+    });
+    let (engine, ((formula, mut largest), per)) = (engine?, mine?);
+    for (times, back) in &per {
+        largest = times.iter().chain(back).fold(largest, |m, (_, l)| m.max(*l));
+    }
+    let why = if options.jacobians == JacobianCheck::Freivalds {
+        "as asked".to_string()
+    } else {
+        let entries = |t: &String| data[t].data.len() * formula.len();
+        format!(
+            "the Jacobians have {} and {} entries, too many to compare one by one",
+            entries(&run.input),
+            entries(&run.weight)
+        )
+    };
+    let mut findings = vec![at, format!("Freivalds' check of the Jacobians ({why})")];
+    if largest >= EXACT {
+        findings.push(format!(
+            "not decided: the sums reach {largest:e}, beyond 2⁵³, where f64 stops being exact; use smaller sizes"
+        ));
+        return report(None, findings);
+    }
+    let outputs = compare_outputs(model, sizes, run, &conv, &rows, &data, &formula, &engine.output)?;
+    let mut holds = outputs.holds;
+    findings.extend(outputs.findings);
+    for (which, (d, (times, back))) in [dx, dw].into_iter().zip(&per).enumerate() {
+        let name = d.name(model);
+        let (is_x, tensor) = (which == 0, &data[&d.wrt]);
+        let pin = Pin { ours: &ours, conv: &conv, x: &xl, w: &wl, rows: &rows, tensor, is_x, d };
+        let mut wrong = None;
+        for (round, ((ours_u, _), theirs)) in times.iter().zip(&engine.times[which]).enumerate() {
+            if let Some((r, count)) = compare(ours_u, &theirs.data) {
+                wrong = Some(pin.row(r, count, round, ours_u[r], theirs.data[r])?);
+                break;
+            }
+        }
+        if let (None, Some((ours_v, _)), Some(theirs)) = (&wrong, back, &engine.transposed_times) {
+            if let Some((c, count)) = compare(ours_v, &theirs[which].data) {
+                wrong = Some(pin.column(c, count, ours_v[c], theirs[which].data[c])?);
+            }
+        }
+        let width = 2 * RANGE + 1;
+        let odds = format!("1/{width}² ≈ {:.1e}", 1.0 / (width * width) as f64);
+        let how = if is_x { "the engine on u" } else { "the engine with u as the weights" };
+        match wrong {
+            Some(why) => {
+                holds = false;
+                findings.push(format!("{name} disagrees: {why}"));
+            }
+            None if conv.transposed => findings.push(format!(
+                "{name}: J·u agrees for two random integer u in [-{RANGE}, {RANGE}] (Freivalds; {how}, twice: \
+                 candle has no backward for conv_transpose1d): a wrong {name} passes with probability at most {odds}"
+            )),
+            None => findings.push(format!(
+                "{name}: J·u and vᵀ·J agree for random integer u, v in [-{RANGE}, {RANGE}] (Freivalds; {how}, \
+                 vᵀ·J by autograd): a wrong {name} passes both with probability at most {odds}"
+            )),
+        }
+    }
+    report(Some(holds), findings)
+}
+
+/// What pins a disagreement of `J·u` or `vᵀ·J` to one entry of one Jacobian.
+struct Pin<'a> {
+    ours: &'a Ours<'a>,
+    conv: &'a Conv,
+    x: &'a Array,
+    w: &'a Array,
+    rows: &'a [(i64, i64)],
+    tensor: &'a Array,
+    is_x: bool,
+    d: &'a Derivative,
+}
+
+impl Pin<'_> {
+    /// `(J·u)_r` disagrees: row `r` of `J` is wrong. `conv1d`'s row comes from one
+    /// backward pass (`v` a unit vector); `conv_transpose1d` has none, so the row is named.
+    fn row(&self, r: usize, count: usize, round: usize, ours: f64, theirs: f64) -> Result<String, CheckError> {
+        let what = format!(
+            "J·u{} differs at {} (the closed form gives {ours}, the engine {theirs}; {count} of {} outputs differ)",
+            if round > 0 { " for the second u" } else { "" },
+            self.place(Some(r), None),
+            self.rows_count(),
+        );
+        if self.conv.transposed {
+            return Ok(format!("{what}, so that row of the Jacobian is wrong"));
+        }
+        let e = unit(&engine_shape(lengths(self.rows)).iter().map(|&d| d as usize).collect::<Vec<_>>(), r);
+        let back = self.conv.backward(self.x, self.w, &e)?;
+        let engine = if self.is_x { back.x } else { back.w };
+        let (mine, _) = self.ours.transposed_times(self.d, &e)?;
+        let (c, _) = compare(&mine, &engine.data).ok_or_else(inconsistent)?;
+        Ok(format!("{what}; first at {}: {}", self.place(Some(r), Some(c)), both(mine[c], engine.data[c])))
+    }
+
+    /// `(vᵀ·J)_c` disagrees: column `c` of `J` is wrong; the engine's column is its output
+    /// on a unit input (or weight).
+    fn column(&self, c: usize, count: usize, ours: f64, theirs: f64) -> Result<String, CheckError> {
+        let what = format!(
+            "vᵀ·J differs at {} (the closed form gives {ours}, the engine {theirs}; {count} of {} columns differ)",
+            self.place(None, Some(c)),
+            self.tensor.data.len()
+        );
+        let e = unit(if self.is_x { &self.x.shape } else { &self.w.shape }, c);
+        let engine = if self.is_x { self.conv.forward(&e, self.w)? } else { self.conv.forward(self.x, &e)? };
+        let (mine, _) = self.ours.times(self.d, &e)?;
+        let (r, _) = compare(&mine, &engine.data).ok_or_else(inconsistent)?;
+        Ok(format!("{what}; first at {}: {}", self.place(Some(r), Some(c)), both(mine[r], engine.data[r])))
+    }
+
+    fn rows_count(&self) -> i64 {
+        lengths(self.rows).iter().product()
+    }
+
+    /// A row, a column or an entry by its indices' names: `i = 4, j = 2`.
+    fn place(&self, row: Option<usize>, column: Option<usize>) -> String {
+        let mut named = Vec::new();
+        if let Some(r) = row {
+            named.extend(self.ours.model.output.indices.iter().zip(tuple(r, self.rows)));
+        }
+        if let Some(c) = column {
+            let dims: Vec<(i64, i64)> = self.tensor.shape.iter().map(|&d| (0, d as i64 - 1)).collect();
+            named.extend(self.d.wrt_indices.iter().zip(tuple(c, &dims)));
+        }
+        named.iter().map(|(n, v)| format!("{n} = {v}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn both(ours: f64, theirs: f64) -> String {
+    format!("the closed form gives {ours}, the engine {theirs}")
+}
+
+/// The engine's products disagree with the closed form's, but not one of its entries
+/// does: only inexact arithmetic could do that.
+fn inconsistent() -> CheckError {
+    CheckError::Bug("Freivalds' check disagreed, but no single entry does".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = "input x[n]\nweight w[k]\nlet n = 9, k = 4\ns_i = Σ x_l w_<i+k-l-1>\nrun conv1d(x, flip(w))\n";
+
+    /// The first row-major entry `(i, j)` where `∂s_i/∂x_j` reads `w_<j-i>` instead of
+    /// the convolution's `w_<i+k-j-1>` (both under the convolution's bracket), by loops.
+    fn first_wrong_entry(n: i64, k: i64, w: &[f64], in_column: Option<i64>) -> (i64, i64, f64, f64) {
+        let at = |m: i64| if (0..k).contains(&m) { w[m as usize] } else { 0.0 };
+        let entries = (0..n - k + 1).flat_map(|i| (0..n).map(move |j| (i, j)));
+        entries
+            .filter(|&(_, j)| in_column.is_none_or(|c| c == j))
+            .filter(|&(i, j)| (0..k).contains(&(i + k - j - 1)))
+            .map(|(i, j)| (i, j, at(j - i), at(i + k - j - 1)))
+            .find(|&(_, _, wrong, right)| wrong != right)
+            .expect("the two differ somewhere")
+    }
+
+    #[test]
+    fn a_wrong_jacobian_is_caught_and_pinned_to_an_entry() {
+        let model = crate::model::resolve(&crate::syntax::parse(SOURCE).unwrap(), SOURCE, "t", &[]).unwrap();
+        let mut derivation = crate::derive::derive(&model).unwrap();
+        let (sizes, line) = (model.values.clone(), &model.runs[0]);
+        let options = RunOptions { jacobians: JacobianCheck::Freivalds, ..RunOptions::default() };
+        assert_eq!(run(&model, &derivation, line, &sizes, options).unwrap().holds, Some(true));
+        // The cross-correlation's kernel index in ∂s/∂x: J·u differs, and the first wrong
+        // entry of its row is named with both values.
+        derivation.derivatives[0].closed_form.terms[0].elements[0].index[0] = var("j").sub(&var("i"));
+        let report = run(&model, &derivation, line, &sizes, options).unwrap();
+        assert_eq!(report.holds, Some(false));
+        let w = &values(&model, &sizes, options)["w"].data;
+        let (i, j, wrong, right) = first_wrong_entry(9, 4, w, None);
+        let found = report.findings.iter().find(|f| f.starts_with("∂s_i/∂x_j disagrees")).unwrap();
+        let entry = format!("; first at i = {i}, j = {j}: the closed form gives {wrong}, the engine {right}");
+        assert!(found.contains(&format!("J·u differs at i = {i} ")) && found.ends_with(&entry), "{found}");
+        assert!(report.findings.iter().any(|f| f.starts_with("∂s_i/∂w_m: J·u and vᵀ·J agree")));
+        // A column of vᵀ·J that differs is pinned through the engine on a unit input.
+        let (x, wa) = (&values(&model, &sizes, options)["x"], &values(&model, &sizes, options)["w"]);
+        let (xl, wl) = (layout(x, false), layout(wa, true));
+        let rows = derivation.domain.at(&sizes).unwrap();
+        let shapes = shapes_of(line, x, wa);
+        let ours = Ours { model: &model, sizes: &sizes, rows: rows.clone(), shapes, data: [&x.data, &wa.data] };
+        let conv = conv_of(&model, line, &sizes).unwrap();
+        let d = &derivation.derivatives[0];
+        let pin = Pin { ours: &ours, conv: &conv, x: &xl, w: &wl, rows: &rows, tensor: x, is_x: true, d };
+        let (i, j, wrong, right) = first_wrong_entry(9, 4, w, Some(5));
+        assert_eq!(j, 5);
+        let found = pin.column(5, 1, 0.0, 0.0).unwrap();
+        assert!(
+            found.ends_with(&format!("first at i = {i}, j = 5: the closed form gives {wrong}, the engine {right}")),
+            "{found}"
+        );
+    }
+
+    #[test]
+    fn random_vectors_cover_the_range_uniformly() {
+        let v = Draw(7).vector(&[200_000]).data;
+        assert!(v.iter().all(|&e| (-RANGE as f64..=RANGE as f64).contains(&e)));
+        let count = |e: f64| v.iter().filter(|&&x| x == e).count();
+        // 100 expected of each value: the ends and the middle all appear, none far too often.
+        for e in [-RANGE as f64, 0.0, RANGE as f64] {
+            assert!((40..200).contains(&count(e)), "{e} drawn {} times", count(e));
+        }
+    }
+}
