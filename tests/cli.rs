@@ -228,6 +228,19 @@ fn large_sizes_switch_to_freivalds_check() {
     let out = stdout(&o);
     assert!(out.contains("hint: the formula is a true convolution, conv1d a cross-correlation: use flip(w)"), "{out}");
     assert!(finding(&out, "∂s_i/∂x_j disagrees: J·u differs at i = 0").contains("; first at i = 0, j = 0: "), "{out}");
+    // Sizes whose run would not fit in memory are refused, not tried.
+    let o = symconv(&["check", "specs/standard.conv", "--let", "n=10000000000,k=3"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    assert!(
+        stderr(&o)
+            .contains("would hold 20000000001 values in its input, weight and output, more than the limit of 16777216"),
+        "{}",
+        stderr(&o)
+    );
+    let o = symconv(&["check", "specs/standard.conv", "--let", "n=4000000,k=2000000"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("has Jacobians with 8000004000000 entries that can be nonzero"), "{}", stderr(&o));
     // Asked for, every entry is still compared.
     let o = symconv(&["check", "specs/standard.conv", "--let", "n=40000,k=64", "--jacobians", "every-entry"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -35,6 +35,14 @@ pub enum JacobianCheck {
 /// about 64 MB of them held at once.
 pub const ENTRY_LIMIT: u64 = 4_000_000;
 
+/// How many values a run's input, weight and output may hold together (the engine and
+/// the checks hold a few arrays of each size): n = 10⁶ fits eight times over.
+pub const RUN_LIMIT: u64 = 1 << 24;
+
+/// How many entries that can be nonzero a run's Jacobians may have at sizes too large
+/// for tables: each check goes through all of them, a few nanoseconds each.
+pub const WORK_LIMIT: u64 = 1 << 30;
+
 /// How runs are fed and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunOptions {
@@ -462,21 +470,39 @@ pub fn run_large(
     sizes: &Env,
     options: RunOptions,
 ) -> Result<RunReport, CheckError> {
+    if let Some(report) = not_executed(model, run) {
+        return Ok(report);
+    }
+    let err = eval_err(model, sizes);
+    let count = |dims: &[i64]| dims.iter().fold(1u64, |p, &d| p.saturating_mul(d.max(0) as u64));
+    let (x, w) =
+        (model.shape_at(&run.input, sizes).unwrap_or_default(), model.shape_at(&run.weight, sizes).unwrap_or_default());
+    let outputs = count(&lengths(&derivation.domain.at(sizes).map_err(&err)?));
+    let held = count(&x).saturating_add(count(&w)).saturating_add(outputs);
+    // An output reads a receptive field of C/G channels by k positions, and every weight.
+    let conv = conv_of(model, run, sizes)?;
+    let channels = if x.len() > 1 { x[0] as u64 } else { 1 } / conv.groups.max(1) as u64;
+    let field = channels.max(1).saturating_mul(*w.last().unwrap_or(&1) as u64);
+    let entries = outputs.saturating_mul(field.saturating_add(count(&w)));
+    let limit = |what: String| {
+        let at = shown_sizes(model, sizes);
+        Err(CheckError::Limit(format!("at {at} the run `{}` {what}: choose smaller sizes with --let", run.text)))
+    };
+    if held > RUN_LIMIT {
+        return limit(format!(
+            "would hold {held} values in its input, weight and output, more than the limit of {RUN_LIMIT}"
+        ));
+    }
+    if entries > WORK_LIMIT {
+        return limit(format!(
+            "has Jacobians with {entries} entries that can be nonzero, more than the limit of {WORK_LIMIT} \
+             that a check may go through"
+        ));
+    }
     let by_rows = match options.jacobians {
         JacobianCheck::EveryEntry => true,
         JacobianCheck::Freivalds => false,
-        JacobianCheck::Auto => {
-            let conv = conv_of(model, run, sizes)?;
-            let shape = |t: &String| model.shape_at(t, sizes).unwrap_or_default();
-            let (x, w) = (shape(&run.input), shape(&run.weight));
-            let outputs = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
-            let outputs = outputs.iter().fold(1u64, |p, (lo, hi)| p.saturating_mul((hi - lo + 1).max(0) as u64));
-            // An output reads a receptive field of C/G channels by k positions.
-            let channels = if x.len() > 1 { x[0] as u64 } else { 1 } / conv.groups.max(1) as u64;
-            let field = channels.max(1).saturating_mul(*w.last().unwrap_or(&1) as u64);
-            let weights = w.iter().product::<i64>() as u64;
-            outputs.saturating_mul(field.saturating_add(weights)) <= ENTRY_LIMIT
-        }
+        JacobianCheck::Auto => entries <= ENTRY_LIMIT,
     };
     if by_rows {
         run_by_rows(model, derivation, run, sizes, options)
