@@ -4,8 +4,9 @@
 //! Also times `check --sweep n=1..32,k=1..8` on the heaviest shipped specs (target: 2 s),
 //! the run of the valid convolution at n = 4096, k = 64, whose every Jacobian entry is
 //! compared with the engine (target: 0.3 s and 100 MB), and the one at n = 10⁶, k = 64,
-//! whose Jacobians get Freivalds' check (target: 1 s). Runs of large sizes also report
-//! the process's peak memory.
+//! whose Jacobians get Freivalds' check (target: 1 s), and the derivation of a formula of
+//! 50 product terms (target: 1 s). Runs of large sizes also report the process's peak
+//! memory.
 //!
 //! Run with `cargo bench --bench whole_process`.
 
@@ -43,7 +44,8 @@ fn peak_memory(args: &[&str]) -> f64 {
 
 fn report(label: &str, args: &[&str]) {
     let large = args.iter().any(|a| a.starts_with("n=4096") || a.starts_with("n=1000000"));
-    let runs = if args.contains(&"--sweep") || large { 10 } else { 200 };
+    let slow = args.contains(&"--sweep") || args.iter().any(|a| a.contains("fifty"));
+    let runs = if slow || large { 10 } else { 200 };
     let t = time(args, runs);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let memory = if large { format!("   peak {:.1} MB", peak_memory(args) / 1024.0) } else { String::new() };
@@ -87,5 +89,6 @@ fn main() {
         let path = format!("specs/{spec}.conv");
         report(&format!("check {spec} --sweep n=1..32,k=1..8"), &["check", &path, "--sweep", "n=1..32,k=1..8"]);
     }
+    report("derive tests/fixtures/fifty_terms.conv (50 terms)", &["derive", "tests/fixtures/fifty_terms.conv"]);
     report("symconv --version (process start alone)", &["--version"]);
 }

@@ -258,8 +258,13 @@ pub struct Outcome {
 
 /// Reads, parses and resolves one spec.
 pub fn load(path: &Path, sizes: Option<&Sizes>) -> Result<crate::model::Model, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Read { path: path.to_path_buf(), why: e.to_string() })?;
+    load_bytes(path, bytes, sizes)
+}
+
+/// Parses and resolves one spec's bytes, read from `path`.
+pub fn load_bytes(path: &Path, bytes: Vec<u8>, sizes: Option<&Sizes>) -> Result<crate::model::Model, Error> {
     let read_err = |why: String| Error::Read { path: path.to_path_buf(), why };
-    let bytes = std::fs::read(path).map_err(|e| read_err(e.to_string()))?;
     let src = String::from_utf8(bytes).map_err(|e| {
         read_err(format!("it is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
     })?;
@@ -281,10 +286,15 @@ pub fn load(path: &Path, sizes: Option<&Sizes>) -> Result<crate::model::Model, E
 }
 
 fn analyse(path: &Path, sizes: Option<&Sizes>, tables: bool, runs: RunArgs) -> Result<Report, Error> {
-    let model = load(path, sizes)?;
+    analyse_model(path, load(path, sizes)?, tables, runs.into())
+}
+
+/// Derives and checks a loaded spec (`path` names it in errors): the whole report, with
+/// the tables when asked.
+pub fn analyse_model(path: &Path, model: crate::model::Model, tables: bool, runs: RunOptions) -> Result<Report, Error> {
     let derivation = derive::derive(&model).map_err(|error| Error::Derive { path: path.to_path_buf(), error })?;
     let check_err = check_error(path, &model);
-    check::report(model, derivation, tables, runs.into()).map_err(check_err)
+    check::report(model, derivation, tables, runs).map_err(check_err)
 }
 
 /// Turns a check's error into the command's. Sizes that make no sense for the spec (an

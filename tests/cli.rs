@@ -245,3 +245,15 @@ fn large_sizes_switch_to_freivalds_check() {
     let o = symconv(&["check", "specs/standard.conv", "--let", "n=40000,k=64", "--jacobians", "every-entry"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+#[test]
+fn a_formula_of_fifty_product_terms_derives() {
+    let o = symconv(&["derive", "tests/fixtures/fifty_terms.conv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    // Term t reads x_<l+t> w_<i-l> (or x_l w_<i+t-l>): ∂s_i/∂x_j has one term w_<i-j+t> each.
+    let closed = finding(&out, "closed form: ∂s_i/∂x_j = ");
+    let shift = |t: usize| if t == 0 { String::new() } else { format!("+{t}") };
+    let expected: Vec<String> = (0..50).map(|t| format!("w_<i-j{0}> [0 ≤ i-j{0} ≤ k-1]", shift(t))).collect();
+    assert_eq!(closed, format!("closed form: ∂s_i/∂x_j = {}", expected.join(" + ")));
+}

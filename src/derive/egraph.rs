@@ -12,10 +12,11 @@ use crate::algebra::index::{div, modulo};
 use crate::algebra::{Cond, Element, Formula, Index, IndexExt, Term};
 use egg::{
     define_language, rewrite, Analysis, Applier, DidMerge, ENodeOrVar, FlatTerm, Id, Language, Pattern, PatternAst,
-    RecExpr, Rewrite, Runner, StopReason, Subst, Symbol, Var,
+    RecExpr, Rewrite, Runner, StopReason, Subst, Symbol, TreeTerm, Var,
 };
 use std::collections::HashMap;
 use std::fmt;
+use std::rc::Rc;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -933,34 +934,55 @@ impl Session {
     /// that only regroups a product prints like the one before it; its rule is then added
     /// to that step's rules rather than shown as a step of its own.
     pub fn explain(&mut self, from: &Tree, to: &Tree, sizes: &[String]) -> Vec<Step> {
-        let mut explanation = self.egraph.explain_equivalence(&from.to_expr(), &to.to_expr());
+        let explanation = self.egraph.explain_equivalence(&from.to_expr(), &to.to_expr());
         let mut steps: Vec<Step> = Vec::new();
         let mut previous = from.show(sizes);
-        for ft in explanation.make_flat_explanation().iter().skip(1) {
-            let rule = match rule_of(ft) {
-                Some((r, true)) => r.to_string(),
-                Some((r, false)) => format!("{r} (reversed)"),
-                None => "equal".to_string(),
-            };
-            let expr = Tree::from_flat(ft).show(sizes);
+        let Some(first) = explanation.explanation_trees.first() else { return steps };
+        let mut current = initial_term(first);
+        walk(&explanation.explanation_trees, &mut Vec::new(), &mut current, &mut |rule, whole| {
+            let expr = Tree::from_flat(whole).show(sizes);
             match steps.last_mut() {
                 Some(last) if expr == previous => last.rule = format!("{}, {rule}", last.rule),
                 _ => steps.push(Step { rule, expr: expr.clone() }),
             }
             previous = expr;
-        }
+        });
         steps
     }
 }
 
-fn rule_of(ft: &FlatTerm<Node>) -> Option<(Symbol, bool)> {
-    if let Some(r) = ft.forward_rule {
-        return Some((r, true));
+/// Walks egg's tree explanation `proof` of the subterm at `path` of `whole`: each
+/// rewrite puts its term in place and calls `step` with its rule and the whole term.
+/// (egg's own flat explanation copies every enclosing term at every step, which is
+/// quadratic in the depth; this copies only the rewritten subterm.)
+fn walk(
+    proof: &[Rc<TreeTerm<Node>>],
+    path: &mut Vec<usize>,
+    whole: &mut FlatTerm<Node>,
+    step: &mut impl FnMut(String, &FlatTerm<Node>),
+) {
+    for (k, tree) in proof.iter().enumerate() {
+        if k > 0 {
+            let at = path.iter().fold(&mut *whole, |t, &i| &mut t.children[i]);
+            *at = initial_term(tree);
+            // A term without a rule only restates the last one.
+            match (tree.forward_rule, tree.backward_rule) {
+                (Some(r), _) => step(r.to_string(), whole),
+                (None, Some(r)) => step(format!("{r} (reversed)"), whole),
+                (None, None) => {}
+            }
+        }
+        for (i, child) in tree.child_proofs.iter().enumerate() {
+            path.push(i);
+            walk(child, path, whole, step);
+            path.pop();
+        }
     }
-    if let Some(r) = ft.backward_rule {
-        return Some((r, false));
-    }
-    ft.children.iter().find_map(rule_of)
+}
+
+/// The term a tree explanation starts from.
+fn initial_term(tree: &TreeTerm<Node>) -> FlatTerm<Node> {
+    FlatTerm::new(tree.node.clone(), tree.child_proofs.iter().map(|p| initial_term(&p[0])).collect())
 }
 
 #[cfg(test)]
