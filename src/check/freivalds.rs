@@ -16,7 +16,8 @@ use crate::derive::{Derivation, Derivative};
 use crate::engine::{Array, Conv};
 use crate::model::{Model, Run};
 
-/// The random vectors' entries are uniform in `[-RANGE, RANGE]`.
+/// The random vectors' entries are uniform in `[-RANGE, RANGE]`, or in a smaller range
+/// where the sums would pass 2⁵³.
 pub const RANGE: i64 = 1000;
 
 /// The largest integer up to which every f64 integer is exact.
@@ -35,16 +36,17 @@ impl Draw {
         self.0 >> 33
     }
 
-    /// `len` integers uniform in `[-RANGE, RANGE]`: rejection keeps them exactly uniform.
-    fn vector(&mut self, shape: &[usize]) -> Array {
-        let width = (2 * RANGE + 1) as u64;
+    /// Integers uniform in `[-range, range]`, in the shape: rejection keeps them exactly
+    /// uniform.
+    fn vector(&mut self, shape: &[usize], range: i64) -> Array {
+        let width = (2 * range + 1) as u64;
         let limit = (1u64 << 31) - (1u64 << 31) % width;
         let len = shape.iter().product();
         let data = (0..len)
             .map(|_| loop {
                 let r = self.next();
                 if r < limit {
-                    break (r % width) as i64 - RANGE;
+                    break (r % width) as i64 - range;
                 }
             } as f64)
             .collect();
@@ -143,6 +145,18 @@ pub fn run(
     sizes: &Env,
     options: RunOptions,
 ) -> Result<RunReport, CheckError> {
+    run_exact_below(model, derivation, run, sizes, options, EXACT)
+}
+
+/// [`run`], with sums trusted below `exact` only.
+fn run_exact_below(
+    model: &Model,
+    derivation: &Derivation,
+    run: &Run,
+    sizes: &Env,
+    options: RunOptions,
+    exact: f64,
+) -> Result<RunReport, CheckError> {
     if let Some(report) = not_executed(model, run) {
         return Ok(report);
     }
@@ -163,45 +177,55 @@ pub fn run(
         let outputs = compare_outputs(model, sizes, run, &conv, &rows, &data, &formula, &output)?;
         return report(Some(false), [vec![at], outputs.findings].concat());
     }
-    let mut draw = Draw(options.seed ^ 0x5851_f42d_4c95_7f2d);
-    // Two u per tensor where the engine has no backward pass (conv_transpose1d), else one u and one v.
-    let rounds = if conv.transposed { 2 } else { 1 };
-    let us: [Vec<Array>; 2] =
-        [(0..rounds).map(|_| draw.vector(&xl.shape)).collect(), (0..rounds).map(|_| draw.vector(&wl.shape)).collect()];
-    let v = draw.vector(&[o, l]);
     let ours = Ours { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data] };
     let derivative =
         |t: &String| derivation.derivatives.iter().find(|d| d.wrt == *t).expect("runs name declared tensors");
     let (dx, dw) = (derivative(&run.input), derivative(&run.weight));
-    // The engine on one core, the closed forms on the other.
-    let (engine, mine) = std::thread::scope(|scope| {
-        let engine = scope.spawn(|| -> Result<EngineSide, CheckError> {
-            let times = [
-                us[0].iter().map(|u| conv.forward(u, &wl)).collect::<Result<Vec<_>, _>>()?,
-                us[1].iter().map(|u| conv.forward(&xl, u)).collect::<Result<Vec<_>, _>>()?,
-            ];
-            if conv.transposed {
-                return Ok(EngineSide { output: conv.forward(&xl, &wl)?, times, transposed_times: None });
-            }
-            let back = conv.backward(&xl, &wl, &v)?;
-            Ok(EngineSide { output: back.output, times, transposed_times: Some([back.x, back.w]) })
+    let mut range = RANGE;
+    let (engine, formula, per, largest) = loop {
+        let mut draw = Draw(options.seed ^ 0x5851_f42d_4c95_7f2d);
+        // Two u per tensor where the engine has no backward pass (conv_transpose1d), else one u and one v.
+        let rounds = if conv.transposed { 2 } else { 1 };
+        let us: [Vec<Array>; 2] = [
+            (0..rounds).map(|_| draw.vector(&xl.shape, range)).collect(),
+            (0..rounds).map(|_| draw.vector(&wl.shape, range)).collect(),
+        ];
+        let v = draw.vector(&[o, l], range);
+        // The engine on one core, the closed forms on the other.
+        let (engine, mine) = std::thread::scope(|scope| {
+            let engine = scope.spawn(|| -> Result<EngineSide, CheckError> {
+                let times = [
+                    us[0].iter().map(|u| conv.forward(u, &wl)).collect::<Result<Vec<_>, _>>()?,
+                    us[1].iter().map(|u| conv.forward(&xl, u)).collect::<Result<Vec<_>, _>>()?,
+                ];
+                if conv.transposed {
+                    return Ok(EngineSide { output: conv.forward(&xl, &wl)?, times, transposed_times: None });
+                }
+                let back = conv.backward(&xl, &wl, &v)?;
+                Ok(EngineSide { output: back.output, times, transposed_times: Some([back.x, back.w]) })
+            });
+            let mine = (|| -> Result<_, CheckError> {
+                let outputs = compiled_outputs(model, sizes, &rows, &ours.shapes, &slices)?;
+                let mut per = Vec::new();
+                for (d, us) in [(dx, &us[0]), (dw, &us[1])] {
+                    let times = us.iter().map(|u| ours.times(d, u)).collect::<Result<Vec<_>, _>>()?;
+                    let back = if conv.transposed { None } else { Some(ours.transposed_times(d, &v)?) };
+                    per.push((times, back));
+                }
+                Ok((outputs, per))
+            })();
+            (engine.join().unwrap_or_else(|_| Err(CheckError::Bug("the engine's thread panicked".into()))), mine)
         });
-        let mine = (|| -> Result<_, CheckError> {
-            let outputs = compiled_outputs(model, sizes, &rows, &ours.shapes, &slices)?;
-            let mut per = Vec::new();
-            for (d, us) in [(dx, &us[0]), (dw, &us[1])] {
-                let times = us.iter().map(|u| ours.times(d, u)).collect::<Result<Vec<_>, _>>()?;
-                let back = if conv.transposed { None } else { Some(ours.transposed_times(d, &v)?) };
-                per.push((times, back));
-            }
-            Ok((outputs, per))
-        })();
-        (engine.join().unwrap_or_else(|_| Err(CheckError::Bug("the engine's thread panicked".into()))), mine)
-    });
-    let (engine, ((formula, mut largest), per)) = (engine?, mine?);
-    for (times, back) in &per {
-        largest = times.iter().chain(back).fold(largest, |m, (_, l)| m.max(*l));
-    }
+        let (engine, ((formula, outputs_bound), per)) = (engine?, mine?);
+        let products =
+            per.iter().flat_map(|(times, back)| times.iter().chain(back)).fold(0.0f64, |m, (_, b)| m.max(*b));
+        // The products' sums grow with the range: past 2⁵³, where f64 stops being exact,
+        // a smaller range brings them back.
+        if products < exact || outputs_bound >= exact || range == 1 {
+            break (engine, formula, per, outputs_bound.max(products));
+        }
+        range = ((range as f64 * exact / products).floor() as i64 - 1).clamp(1, range - 1);
+    };
     let why = if options.jacobians == JacobianCheck::Freivalds {
         "as asked".to_string()
     } else {
@@ -213,9 +237,10 @@ pub fn run(
         )
     };
     let mut findings = vec![at, format!("Freivalds' check of the Jacobians ({why})")];
-    if largest >= EXACT {
+    if largest >= exact {
         findings.push(format!(
-            "not decided: the sums reach {largest:e}, beyond 2⁵³, where f64 stops being exact; use smaller sizes"
+            "not decided: the sums reach {largest:e}, beyond 2⁵³, where f64 stops being exact (with u, v in \
+             [-{range}, {range}]); use smaller sizes"
         ));
         return report(None, findings);
     }
@@ -238,7 +263,7 @@ pub fn run(
                 wrong = Some(pin.column(c, count, ours_v[c], theirs[which].data[c])?);
             }
         }
-        let width = 2 * RANGE + 1;
+        let width = 2 * range + 1;
         let odds = format!("1/{width}² ≈ {:.1e}", 1.0 / (width * width) as f64);
         let how = if is_x { "the engine on u" } else { "the engine with u as the weights" };
         match wrong {
@@ -247,11 +272,11 @@ pub fn run(
                 findings.push(format!("{name} disagrees: {why}"));
             }
             None if conv.transposed => findings.push(format!(
-                "{name}: J·u agrees for two random integer u in [-{RANGE}, {RANGE}] (Freivalds; {how}, twice: \
+                "{name}: J·u agrees for two random integer u in [-{range}, {range}] (Freivalds; {how}, twice: \
                  candle has no backward for conv_transpose1d): a wrong {name} passes with probability at most {odds}"
             )),
             None => findings.push(format!(
-                "{name}: J·u and vᵀ·J agree for random integer u, v in [-{RANGE}, {RANGE}] (Freivalds; {how}, \
+                "{name}: J·u and vᵀ·J agree for random integer u, v in [-{range}, {range}] (Freivalds; {how}, \
                  vᵀ·J by autograd): a wrong {name} passes both with probability at most {odds}"
             )),
         }
@@ -391,8 +416,30 @@ mod tests {
     }
 
     #[test]
+    fn sums_past_exactness_shrink_the_range_or_leave_the_run_undecided() {
+        let model = crate::model::resolve(&crate::syntax::parse(SOURCE).unwrap(), SOURCE, "t", &[]).unwrap();
+        let derivation = crate::derive::derive(&model).unwrap();
+        let (sizes, line) = (model.values.clone(), &model.runs[0]);
+        let options = RunOptions { jacobians: JacobianCheck::Freivalds, ..RunOptions::default() };
+        let holds = |exact| run_exact_below(&model, &derivation, line, &sizes, options, exact).unwrap();
+        // Values ±1 … ±13: vᵀ·J's sums reach up to 6 rows · 13 · 1000 = 78000 with R = 1000.
+        let full = holds(EXACT);
+        assert!(full.findings.iter().any(|f| f.contains("in [-1000, 1000]")), "{:?}", full.findings);
+        let shrunk = holds(20_000.0);
+        assert_eq!(shrunk.holds, Some(true));
+        let range = shrunk.findings.iter().find_map(|f| f.split("in [-").nth(1)).unwrap();
+        let range: i64 = range[..range.find(',').unwrap()].parse().unwrap();
+        assert!((1..1000).contains(&range), "{range}");
+        assert!(shrunk.findings.iter().any(|f| f.contains(&format!("1/{}²", 2 * range + 1))));
+        // Outputs up to 4 · 13 · 13 = 676 cannot be brought under 100 by any range.
+        let undecided = holds(100.0);
+        assert_eq!(undecided.holds, None);
+        assert!(undecided.findings.iter().any(|f| f.starts_with("not decided: the sums reach")));
+    }
+
+    #[test]
     fn random_vectors_cover_the_range_uniformly() {
-        let v = Draw(7).vector(&[200_000]).data;
+        let v = Draw(7).vector(&[200_000], RANGE).data;
         assert!(v.iter().all(|&e| (-RANGE as f64..=RANGE as f64).contains(&e)));
         let count = |e: f64| v.iter().filter(|&&x| x == e).count();
         // 100 expected of each value: the ends and the middle all appear, none far too often.

@@ -5,7 +5,6 @@
 mod freivalds;
 mod runs;
 
-pub use freivalds::RANGE;
 pub use runs::{conv_of, run_engine, values, EngineRun, JacobianCheck, RunOptions, Weights, ENTRY_LIMIT};
 
 use crate::algebra::formula::{show_value, ElemRef, Summation};
