@@ -48,7 +48,7 @@ impl Lin {
                 let sum = terms.iter().fold(*constant as i128, |s, &(i, c)| s + c as i128 * vals[i] as i128);
                 i64::try_from(sum).map_err(|_| EvalError::Overflow("an index".into()))
             }
-            Lin::General(p) => p.eval(&slots.iter().cloned().zip(vals.iter().copied()).collect()),
+            Lin::General(p) => p.eval_by(&|n| slots.iter().position(|s| s == n).map(|i| vals[i])),
         }
     }
 

@@ -140,6 +140,8 @@ fn divide_by_monomial(a: &Index, b: &Index) -> Option<Index> {
 pub trait IndexExt {
     /// The value at the given names; every name must have one.
     fn eval(&self, env: &Env) -> Result<i64, EvalError>;
+    /// The value with each name's value looked up by `value`; every name must have one.
+    fn eval_by(&self, value: &dyn Fn(&str) -> Option<i64>) -> Result<i64, EvalError>;
     /// Replaces the name `v` by `by` everywhere, inside `div` and `mod` too.
     fn substitute(&self, v: &str, by: &Index) -> Index;
     /// Every name used, inside `div` and `mod` too.
@@ -152,12 +154,16 @@ pub trait IndexExt {
 
 impl IndexExt for Index {
     fn eval(&self, env: &Env) -> Result<i64, EvalError> {
+        self.eval_by(&|n| env.get(n).copied())
+    }
+
+    fn eval_by(&self, value: &dyn Fn(&str) -> Option<i64>) -> Result<i64, EvalError> {
         let overflow = || EvalError::Overflow(self.to_string());
         let mut total: i64 = 0;
         for (m, c) in self.terms() {
             let mut t = c;
             for a in m {
-                let v = a.eval(env)?;
+                let v = a.eval_by(value)?;
                 t = t.checked_mul(v).ok_or_else(overflow)?;
             }
             total = total.checked_add(t).ok_or_else(overflow)?;
@@ -221,11 +227,11 @@ impl IndexExt for Index {
 }
 
 impl IndexAtom {
-    fn eval(&self, env: &Env) -> Result<i64, EvalError> {
+    fn eval_by(&self, value: &dyn Fn(&str) -> Option<i64>) -> Result<i64, EvalError> {
         match self {
-            IndexAtom::Var(n) => env.get(n).copied().ok_or_else(|| EvalError::Unbound(n.clone())),
+            IndexAtom::Var(n) => value(n).ok_or_else(|| EvalError::Unbound(n.clone())),
             IndexAtom::Div(x, y) | IndexAtom::Mod(x, y) => {
-                let (a, b) = (x.eval(env)?, y.eval(env)?);
+                let (a, b) = (x.eval_by(value)?, y.eval_by(value)?);
                 let shown = || Index::atom(self.clone()).to_string();
                 if b == 0 {
                     return Err(EvalError::DivByZero(shown()));
