@@ -84,6 +84,18 @@ fn true_but_unprovable_claims_are_checked_not_proved() {
 }
 
 #[test]
+fn checks_of_unprovable_claims_stop_at_the_work_limit_and_say_where() {
+    let o = symconv(&["derive", "tests/fixtures/checked_at_the_work_limit.conv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("  checked  ∂s_<c,i>/∂x_<e,j>"), "{out}");
+    assert!(
+        out.contains("in that order, stopping before C = 4, n = 13, k = 5 at symconv's limit of brute-force work"),
+        "{out}"
+    );
+}
+
+#[test]
 fn ascii_spellings_mean_the_same() {
     let o = symconv(&["check", "tests/fixtures/ascii.conv"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -601,18 +601,38 @@ fn claim(
         }
     };
     let (sets, described) = sweep(model);
-    let mut tried = 0;
+    let (mut tried, mut work, mut stopped) = (0, 0u64, None);
     for sizes in sets.iter().filter(|s| sensible(model, derivation, s)) {
-        tried += 1;
+        let cost = brute_work(model, derivation, sizes);
+        if tried > 0 && work.saturating_add(cost) > CHECK_WORK {
+            stopped = Some(sizes);
+            break;
+        }
+        (tried, work) = (tried + 1, work + cost);
         if let Some(how) = counterexample(model, derivation, kind, sizes, &Brute::at(model, sizes)?)? {
             return report(Verdict::Refuted, how, Vec::new());
         }
     }
+    let stopped = stopped.map_or(String::new(), |s| {
+        format!(", in that order, stopping before {} at symconv's limit of brute-force work", shown_sizes(model, s))
+    });
     report(
         Verdict::Checked,
-        format!("not proved{why_not}; brute force agrees at {tried} size sets ({described})"),
+        format!("not proved{why_not}; brute force agrees at {tried} size sets ({described}{stopped})"),
         Vec::new(),
     )
+}
+
+/// Most brute-force work one claim's check does, counted as in [`brute_work`].
+pub const CHECK_WORK: u64 = 2_000_000;
+
+/// The work of brute force at one set of sizes: every output, times every element of
+/// every tensor it may read.
+fn brute_work(model: &Model, derivation: &Derivation, sizes: &Env) -> u64 {
+    let count = |dims: &[i64]| dims.iter().fold(1u64, |p, &d| p.saturating_mul(d.max(0) as u64));
+    let outputs = derivation.domain.at(sizes).map_or(0, |r| count(&runs::lengths(&r)));
+    let elements = model.tensors.iter().map(|t| count(&model.shape_at(&t.name, sizes).unwrap_or_default())).sum();
+    outputs.saturating_mul(elements)
 }
 
 /// The first place where a claim and brute force disagree at one set of sizes, told with
