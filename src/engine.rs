@@ -298,10 +298,13 @@ impl Geometry {
         let (o, out_per_group) =
             if conv.transposed { (w.shape[1] * groups, w.shape[1]) } else { (w.shape[0], w.shape[0] / groups) };
         let (s, d) = (conv.stride.max(1), conv.dilation.max(1));
+        // Parameters PyTorch would reject (an input shorter than the kernel's span) leave
+        // no output at all.
+        let span = d * k.saturating_sub(1) + 1;
         let l = if conv.transposed {
-            ((n - 1) * s + d * (k - 1) + conv.output_padding + 1).saturating_sub(2 * conv.padding.0)
+            (n.saturating_sub(1) * s + span + conv.output_padding).saturating_sub(2 * conv.padding.0)
         } else {
-            (n + conv.padding.0 + conv.padding.1).saturating_sub(d * (k - 1) + 1) / s + 1
+            (n + conv.padding.0 + conv.padding.1).checked_sub(span).map_or(0, |room| room / s + 1)
         };
         Geometry { c, n, o, l, k, stride: s, dilation: d, in_per_group: c / groups, out_per_group }
     }
@@ -388,6 +391,14 @@ mod tests {
         assert_eq!(flipped.forward(&x, &w).unwrap().data, [120.0, 230.0, 340.0]);
         let padded = Conv { padding: (1, 0), ..PLAIN };
         assert_eq!(padded.forward(&x, &w).unwrap().data, [100.0, 210.0, 320.0, 430.0]);
+    }
+
+    #[test]
+    fn a_kernel_longer_than_the_input_gives_no_output() {
+        let (x, w) = (a(&[1, 3], &[1.0, 2.0, 3.0]), a(&[1, 1, 3], &[1.0, 1.0, 1.0]));
+        let dilated = Conv { dilation: 2, ..PLAIN };
+        assert_eq!(dilated.output_shape(&x, &w), [1, 0]);
+        assert_eq!(dilated.forward(&x, &w).unwrap().data, Vec::<f64>::new());
     }
 
     #[test]

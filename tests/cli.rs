@@ -96,6 +96,14 @@ fn checks_of_unprovable_claims_stop_at_the_work_limit_and_say_where() {
 }
 
 #[test]
+fn hints_skip_strides_and_dilations_that_leave_no_output() {
+    // Found by the fuzzer: n = k, where the engine with dilation 2 would have no output.
+    let o = symconv(&["derive", "specs/seed.conv", "--let", "n=3,k=3"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("hint: the formula is a true convolution"), "{}", stdout(&o));
+}
+
+#[test]
 fn ascii_spellings_mean_the_same() {
     let o = symconv(&["check", "tests/fixtures/ascii.conv"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
