@@ -261,6 +261,9 @@ fn large_sizes_switch_to_freivalds_check() {
     let o = symconv(&["check", "specs/standard.conv", "--let", "n=4000000,k=2000000"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("has Jacobians with 8000004000000 entries that can be nonzero"), "{}", stderr(&o));
+    let o = symconv(&["check", "specs/standard.conv", "--let", "n=1000000,k=200", "--jacobians", "every-entry"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("more than the 134217728 that fit in memory row by row"), "{}", stderr(&o));
     // Asked for, every entry is still compared.
     let o = symconv(&["check", "specs/standard.conv", "--let", "n=40000,k=64", "--jacobians", "every-entry"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -39,6 +39,10 @@ pub const ENTRY_LIMIT: u64 = 4_000_000;
 /// the checks hold a few arrays of each size): n = 10⁶ fits eight times over.
 pub const RUN_LIMIT: u64 = 1 << 24;
 
+/// How many entries that can be nonzero the row-by-row check holds at most when asked
+/// for every entry (`--jacobians every-entry`): about 2 GB of them.
+pub const ROWS_LIMIT: u64 = 1 << 27;
+
 /// How many entries that can be nonzero a run's Jacobians may have at sizes too large
 /// for tables: each check goes through all of them, a few nanoseconds each.
 pub const WORK_LIMIT: u64 = 1 << 30;
@@ -462,7 +466,8 @@ pub(super) fn with_flipped_kernel(data: &BTreeMap<String, Array>, weight: &str) 
 
 /// Runs one `run` line at sizes too large for dense tables: row by row (see
 /// [`run_by_rows`]) while the entries to compare stay below [`ENTRY_LIMIT`] (or when
-/// asked), Freivalds' check beyond (or when asked).
+/// asked, up to [`ROWS_LIMIT`]), Freivalds' check beyond (or when asked). Sizes past
+/// [`RUN_LIMIT`] or [`WORK_LIMIT`] are refused.
 pub fn run_large(
     model: &Model,
     derivation: &Derivation,
@@ -497,6 +502,12 @@ pub fn run_large(
         return limit(format!(
             "has Jacobians with {entries} entries that can be nonzero, more than the limit of {WORK_LIMIT} \
              that a check may go through"
+        ));
+    }
+    if options.jacobians == JacobianCheck::EveryEntry && entries > ROWS_LIMIT {
+        return limit(format!(
+            "has Jacobians with {entries} entries that can be nonzero, more than the {ROWS_LIMIT} that fit in \
+             memory row by row (--jacobians every-entry); Freivalds' check (auto) needs none of them"
         ));
     }
     let by_rows = match options.jacobians {
