@@ -741,6 +741,32 @@ fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveE
             format!("the weight's shape {w:?} does not fit {channels} input channels with groups = {groups}, as PyTorch lays it out"),
         );
     }
+    // PyTorch refuses a convolution without outputs: a padded input shorter than the
+    // dilated kernel, or a transposed one whose padding crops everything away.
+    let (n, k) = (x[x.len() - 1], w[2]);
+    let sizes: Vec<String> = values.iter().map(|(name, v)| format!("{name} = {v}")).collect();
+    let sizes = sizes.join(", ");
+    let span = dilation.saturating_mul(k - 1).saturating_add(1);
+    let length = if transposed {
+        let op = single("output_padding", 0, 0)?;
+        n.saturating_sub(1)
+            .saturating_mul(stride)
+            .saturating_add(span)
+            .saturating_add(op)
+            .saturating_sub(padding[0].saturating_mul(2))
+    } else {
+        let padded = n.saturating_add(padding[0]).saturating_add(*padding.last().unwrap_or(&0));
+        if padded < span {
+            return fail(
+                run.span,
+                format!("at {sizes} the padded input ({padded}) is shorter than the dilated kernel ({span}): PyTorch rejects this run"),
+            );
+        }
+        1
+    };
+    if length < 1 {
+        return fail(run.span, format!("at {sizes} the output would have length {length}: PyTorch rejects this run"));
+    }
     Ok(())
 }
 

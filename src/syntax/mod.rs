@@ -812,7 +812,6 @@ impl<'a> Parser<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
 
     // ---- printing the tree back, fully parenthesised ------------------------------------
 
@@ -1279,28 +1278,24 @@ run   conv1d(x, flip(w), padding = (k - 1, 0))
         assert!(parse(&format!("s_i = [x{}]", " < x".repeat(10_000))).is_ok());
     }
 
+    /// Million-character lines parse in linear time (a quadratic parser would not finish
+    /// here); speed itself is measured in the benchmark, not in tests.
     #[test]
-    fn long_lines_are_fast() {
-        let timed = |src: String| {
-            let started = Instant::now();
-            let result = parse(&src);
-            assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
-            result
-        };
-        let sum = timed(format!("s_i = x{}", " + x".repeat(250_000)));
+    fn long_lines_are_handled() {
+        let sum = parse(&format!("s_i = x{}", " + x".repeat(250_000)));
         assert_eq!(sum.unwrap_err().expected, TOO_DEEP);
-        assert!(timed(format!("s_i = {}", "x".repeat(1_000_000))).is_ok());
-        assert!(timed(format!("s_i = {}", "-".repeat(1_000_000))).is_err());
-        assert!(timed(format!("s_i = {}", "¬[".repeat(500_000))).is_err());
-        assert!(timed(format!("s_i = [x{}]", " < x".repeat(25_000))).is_ok());
-        assert!(timed(format!("input x[n{}]", ", n".repeat(25_000))).is_ok());
-        assert!(timed(format!("let n = 1{}", ", n = 1".repeat(25_000))).is_ok());
-        assert!(timed(format!("s_i = {}1", "(x) + ".repeat(200))).is_ok());
+        assert!(parse(&format!("s_i = {}", "x".repeat(1_000_000))).is_ok());
+        assert!(parse(&format!("s_i = {}", "-".repeat(1_000_000))).is_err());
+        assert!(parse(&format!("s_i = {}", "¬[".repeat(500_000))).is_err());
+        assert!(parse(&format!("s_i = [x{}]", " < x".repeat(25_000))).is_ok());
+        assert!(parse(&format!("input x[n{}]", ", n".repeat(25_000))).is_ok());
+        assert!(parse(&format!("let n = 1{}", ", n = 1".repeat(25_000))).is_ok());
+        assert!(parse(&format!("s_i = {}1", "(x) + ".repeat(200))).is_ok());
     }
 
+    /// Backtracking stays linear: exponential backtracking would not finish here.
     #[test]
     fn backtracking_stays_linear() {
-        let started = Instant::now();
         // Every level is parsed both as an expression and as a condition.
         let alternating = format!("s_i = [{}", "([".repeat(120));
         assert!(parse(&alternating).is_err());
@@ -1314,7 +1309,6 @@ run   conv1d(x, flip(w), padding = (k - 1, 0))
             parens = format!("([{parens}] + (a)");
         }
         assert!(parse(&format!("s_i = [{parens}]")).is_err());
-        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     }
 
     #[test]
