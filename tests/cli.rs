@@ -104,6 +104,25 @@ fn hints_skip_strides_and_dilations_that_leave_no_output() {
 }
 
 #[test]
+fn huge_index_offsets_are_refused_not_overflowed() {
+    // Found by the fuzzer: an offset near 2⁶³ in an element made the brute-force window's
+    // width overflow; a sweep over the whole i64 range did the same.
+    let dir = std::env::temp_dir().join(format!("symconv-huge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("huge.conv");
+    let src = std::fs::read_to_string("specs/same_even.conv").unwrap();
+    std::fs::write(&spec, src.replace("s_i = Σ x_<i + m - (k - 1) div 2>", "s_i = Σ x_<i + m - 7777777777777777777>"))
+        .unwrap();
+    let o = symconv(&["derive", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("output indices, more than the limit of 4000000"), "{}", stderr(&o));
+    let sweep = "n=-9223372036854775808..9223372036854775807";
+    let o = symconv(&["check", "specs/standard.conv", "--sweep", sweep]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn ascii_spellings_mean_the_same() {
     let o = symconv(&["check", "tests/fixtures/ascii.conv"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -162,7 +162,9 @@ pub fn brute_domain(model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckEr
         .iter()
         .map(|i| weight_window(model, &ranges, i, sizes).unwrap_or((-reach, reach)))
         .collect();
-    let searched = windows.iter().fold(1u64, |n, (lo, hi)| n.saturating_mul((hi - lo + 1).max(0) as u64));
+    let searched = windows
+        .iter()
+        .fold(1u64, |n, (lo, hi)| n.saturating_mul(hi.saturating_sub(*lo).saturating_add(1).max(0) as u64));
     if searched > SEARCH_LIMIT {
         return Err(CheckError::Limit(format!(
             "at {} brute force would search {searched} output indices, more than the limit of {SEARCH_LIMIT}: \
@@ -433,7 +435,7 @@ pub fn table(model: &Model, derivation: &Derivation, wrt: &str, sizes: &Env) -> 
         return Err(CheckError::Sizes(format!("`{wrt}` has shape {wrt_shape:?} at {}", shown_sizes(model, sizes))));
     }
     let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
-    let output_shape: Vec<i64> = ranges.iter().map(|(lo, hi)| (hi - lo + 1).max(0)).collect();
+    let output_shape: Vec<i64> = runs::lengths(&ranges);
     let entries = formula_table(model, sizes, &d.closed_form, wrt, &d.wrt_indices, &rows)?;
     Ok(Table {
         spec: model.name.clone(),
@@ -704,7 +706,7 @@ fn runs(
 /// The symbolic length at the given sizes, per axis (0 where the domain is empty).
 pub fn length_at(model: &Model, derivation: &Derivation, sizes: &Env) -> Result<Vec<i64>, CheckError> {
     let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
-    Ok(ranges.iter().map(|(lo, hi)| (hi - lo + 1).max(0)).collect())
+    Ok(runs::lengths(&ranges))
 }
 
 /// A derivative's closed form as `∂s_i/∂x_j = …`.
@@ -757,7 +759,7 @@ pub fn sweep_check(
         if r.lo < 0 || r.hi < r.lo {
             return Err(CheckError::Sizes(format!("--sweep {} = {}..{} is no range of sizes", r.name, r.lo, r.hi)));
         }
-        count = count.saturating_mul((r.hi - r.lo + 1) as u64);
+        count = count.saturating_mul(r.hi.saturating_sub(r.lo).saturating_add(1).max(0) as u64);
     }
     if count > SWEEP_LIMIT {
         return Err(CheckError::Sizes(format!("--sweep spans {count} size sets; the limit is {SWEEP_LIMIT}")));

@@ -174,7 +174,7 @@ fn numeric(v: &Value, data: &BTreeMap<String, Array>) -> f64 {
 pub(super) fn tuple(mut flat: usize, ranges: &[(i64, i64)]) -> Vec<i64> {
     let mut out = vec![0; ranges.len()];
     for (axis, &(lo, hi)) in ranges.iter().enumerate().rev() {
-        let len = (hi - lo + 1).max(1) as usize;
+        let len = hi.saturating_sub(lo).saturating_add(1).max(1) as usize;
         out[axis] = lo + (flat % len) as i64;
         flat /= len;
     }
@@ -197,7 +197,7 @@ fn how(method: Method) -> &'static str {
 
 /// The lengths of a box of inclusive ranges (0 where empty).
 pub(super) fn lengths(ranges: &[(i64, i64)]) -> Vec<i64> {
-    ranges.iter().map(|(lo, hi)| (hi - lo + 1).max(0)).collect()
+    ranges.iter().map(|(lo, hi)| hi.saturating_sub(*lo).saturating_add(1).max(0)).collect()
 }
 
 /// The formula's output lengths as the engine shapes its output: `[O, L]`, with one
