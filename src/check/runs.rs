@@ -532,9 +532,7 @@ fn run_by_rows(
     sizes: &Env,
     options: RunOptions,
 ) -> Result<RunReport, CheckError> {
-    if let Some(report) = not_executed(model, run) {
-        return Ok(report);
-    }
+    // Only `run_large` calls this, after checking the run can be executed.
     let err = eval_err(model, sizes);
     let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
     let conv = conv_of(model, run, sizes)?;
