@@ -4,10 +4,10 @@
 //! disagreement is pinned to one entry with unit vectors.
 
 use super::runs::{
-    compare, compare_outputs, compiled_outputs, conv_of, engine_shape, layout, lengths, not_executed, shapes_of, tuple,
-    values, JacobianCheck, RunOptions,
+    compare, compare_outputs, compiled_outputs, engine_shape, lengths, not_executed, setup, shapes_of, tuple,
+    JacobianCheck, RunOptions, Setup,
 };
-use super::{eval_err, shown_sizes, CheckError, RunReport};
+use super::{eval_err, CheckError, RunReport};
 use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::formula::{Element, Term};
 use crate::algebra::index::var;
@@ -160,13 +160,8 @@ fn run_exact_below(
     if let Some(report) = not_executed(model, run) {
         return Ok(report);
     }
-    let err = eval_err(model, sizes);
-    let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
-    let conv = conv_of(model, run, sizes)?;
-    let data = values(model, sizes, options);
+    let Setup { at, conv, data, xl, wl, ranges: rows } = setup(model, derivation, run, sizes, options)?;
     let (x, w) = (&data[&run.input], &data[&run.weight]);
-    let (xl, wl) = (layout(x, false), layout(w, true));
-    let rows = derivation.domain.at(sizes).map_err(&err)?;
     let shapes = shapes_of(run, x, w);
     let slices = [x.data.as_slice(), w.data.as_slice()];
     let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds, findings });
@@ -362,6 +357,7 @@ fn inconsistent() -> CheckError {
 
 #[cfg(test)]
 mod tests {
+    use super::super::runs::{conv_of, layout, values};
     use super::*;
 
     const SOURCE: &str = "input x[n]\nweight w[k]\nlet n = 9, k = 4\ns_i = Σ x_l w_<i+k-l-1>\nrun conv1d(x, flip(w))\n";

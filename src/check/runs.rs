@@ -374,6 +374,38 @@ pub(super) fn hints(
     found.iter().map(|h| format!("hint: {h}")).collect()
 }
 
+/// What a run at sizes too large for tables starts from.
+pub(super) struct Setup {
+    /// The sizes and the seed, as the first finding.
+    pub at: String,
+    /// The engine's call.
+    pub conv: Conv,
+    /// Every tensor's values.
+    pub data: BTreeMap<String, Array>,
+    /// The input in the engine's layout.
+    pub xl: Array,
+    /// The weight in the engine's layout.
+    pub wl: Array,
+    /// The output domain at the sizes.
+    pub ranges: Vec<(i64, i64)>,
+}
+
+/// The engine's call, the values and the domain of one run at the sizes.
+pub(super) fn setup(
+    model: &Model,
+    derivation: &Derivation,
+    run: &Run,
+    sizes: &Env,
+    options: RunOptions,
+) -> Result<Setup, CheckError> {
+    let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
+    let conv = conv_of(model, run, sizes)?;
+    let data = values(model, sizes, options);
+    let (xl, wl) = (layout(&data[&run.input], false), layout(&data[&run.weight], true));
+    let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
+    Ok(Setup { at, conv, data, xl, wl, ranges })
+}
+
 /// The run's input and weight as compiled terms address them.
 pub(super) fn shapes_of(run: &Run, x: &Array, w: &Array) -> Vec<Shape> {
     [(&run.input, x), (&run.weight, w)]
@@ -534,13 +566,9 @@ fn run_by_rows(
 ) -> Result<RunReport, CheckError> {
     // Only `run_large` calls this, after checking the run can be executed.
     let err = eval_err(model, sizes);
-    let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
-    let conv = conv_of(model, run, sizes)?;
-    let data = values(model, sizes, options);
+    let Setup { at, conv, data, xl, wl, ranges } = setup(model, derivation, run, sizes, options)?;
     let (x, w) = (&data[&run.input], &data[&run.weight]);
-    let (xl, wl) = (layout(x, false), layout(w, true));
     let output = conv.forward(&xl, &wl)?;
-    let ranges = derivation.domain.at(sizes).map_err(&err)?;
     let shapes = shapes_of(run, x, w);
     let slices = [x.data.as_slice(), w.data.as_slice()];
     let (formula, _) = compiled_outputs(model, sizes, &ranges, &shapes, &slices)?;
