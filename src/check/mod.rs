@@ -945,6 +945,24 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_that_explodes_in_one_step_stops_at_the_match_limit() {
+        let path = std::path::Path::new("tests/fixtures/zero_claim.conv");
+        let model = crate::cli::load(path, None).unwrap();
+        let derivation = derive::derive(&model).unwrap();
+        let ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } = &model.claims[0].kind else {
+            panic!("the fixture's claim is a derivative")
+        };
+        let d = derivation.derivatives.iter().find(|d| d.wrt == *wrt).unwrap();
+        let renamed = rename(value, out_indices, &model.output.indices, wrt_indices, &d.wrt_indices);
+        let proved = derivation.prover().prove(&model, d, &renamed);
+        let Err(derive::DeriveError::Limit(why)) = proved else { panic!("expected a limit, got {proved:?}") };
+        assert!(why.contains("matched more than 200000 times in one step"), "{why}");
+        let reports = claims(&model, &derivation).unwrap();
+        assert_eq!(reports[0].verdict, Verdict::Refuted);
+        assert!(reports[0].how.contains("the claim gives 0, the definition gives x[0,0]"), "{}", reports[0].how);
+    }
+
+    #[test]
     fn brute_force_finds_the_valid_domain() {
         let (model, _) = standard();
         let rows = brute_domain(&model, &model.values).unwrap();

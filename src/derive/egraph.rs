@@ -12,14 +12,15 @@ use crate::algebra::index::{div, modulo};
 use crate::algebra::{Cond, Element, Formula, Index, IndexExt, Term};
 use egg::{
     define_language, rewrite, Analysis, Applier, DidMerge, ENodeOrVar, FlatTerm, Id, Language, Pattern, PatternAst,
-    RecExpr, Rewrite, Runner, StopReason, Subst, Symbol, TreeTerm, Var,
+    RecExpr, Rewrite, RewriteScheduler, Runner, RunnerLimits, RunnerResult, SearchMatches, StopReason, Subst, Symbol,
+    TreeTerm, Var,
 };
 use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A leaf of the e-graph: an index-valued factor, a tensor element or an Iverson bracket.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -459,10 +460,12 @@ pub struct Limits {
     pub iterations: usize,
     /// Most time.
     pub time: Duration,
+    /// Most matches of one rule in one iteration.
+    pub matches: usize,
 }
 
 /// The limits every run uses.
-pub const LIMITS: Limits = Limits { nodes: 20_000, iterations: 400, time: Duration::from_secs(2) };
+pub const LIMITS: Limits = Limits { nodes: 20_000, iterations: 400, time: Duration::from_secs(2), matches: 200_000 };
 
 /// What each rule does, for readers of a proof.
 #[rustfmt::skip]
@@ -891,14 +894,15 @@ impl Session {
         let egraph = std::mem::take(&mut self.egraph);
         let started = std::time::Instant::now();
         let (clock, _) = quanta::Clock::mock();
+        let deadline = started + LIMITS.time;
         let runner = quanta::with_clock(&clock, || {
             Runner::default()
                 .with_egraph(egraph)
                 .with_node_limit(LIMITS.nodes)
                 .with_iter_limit(LIMITS.iterations)
-                .with_scheduler(egg::SimpleScheduler)
-                .with_hook(move |_| match started.elapsed() > LIMITS.time {
-                    true => Err(format!("the e-graph ran past its time limit of {:?}", LIMITS.time)),
+                .with_scheduler(Bounded { deadline })
+                .with_hook(move |_| match Instant::now() > deadline {
+                    true => Err(past_time_limit()),
                     false => Ok(()),
                 })
                 .run(rules.iter())
@@ -908,7 +912,7 @@ impl Session {
         match stop {
             Some(StopReason::Saturated) | None => Ok(()),
             Some(StopReason::NodeLimit(n)) => {
-                Err(DeriveError::Limit(format!("the e-graph reached its limit of {n} nodes")))
+                Err(DeriveError::Limit(format!("the e-graph grew to {n} nodes, past its limit of {}", LIMITS.nodes)))
             }
             Some(StopReason::IterationLimit(n)) => {
                 Err(DeriveError::Limit(format!("the e-graph ran {n} iterations without saturating")))
@@ -948,6 +952,77 @@ impl Session {
             previous = expr;
         });
         steps
+    }
+}
+
+/// The message of a run stopped at [`LIMITS`]' time.
+fn past_time_limit() -> String {
+    format!("the e-graph ran past its time limit of {:?}", LIMITS.time)
+}
+
+/// egg's simple scheduler (every rule, every match, every iteration), with [`LIMITS`]
+/// also enforced within an iteration. egg checks them only between rules, and one rule
+/// can match millions of times in one step (associativity in an e-class that has merged
+/// with 0), taking seconds and hundreds of megabytes.
+struct Bounded {
+    /// When the run must stop.
+    deadline: Instant,
+}
+
+impl RewriteScheduler<Node, DiffFree> for Bounded {
+    /// Past the deadline the run is stopped at the next iteration's start, not saturated.
+    fn can_stop(&mut self, _iteration: usize) -> bool {
+        Instant::now() <= self.deadline
+    }
+
+    /// Searches each rule for at most [`Limits::matches`] matches, and stops the run
+    /// when one has more, or when the deadline has passed.
+    fn search_rewrites<'a>(
+        &mut self,
+        iteration: usize,
+        egraph: &EGraph,
+        rewrites: &[&'a Rewrite<Node, DiffFree>],
+        limits: &RunnerLimits,
+    ) -> RunnerResult<Vec<Vec<SearchMatches<'a, Node>>>> {
+        let mut all = Vec::with_capacity(rewrites.len());
+        for rewrite in rewrites {
+            if Instant::now() > self.deadline {
+                return Err(StopReason::Other(past_time_limit()));
+            }
+            let matches = rewrite.search_with_limit(egraph, LIMITS.matches + 1);
+            if matches.iter().map(|m| m.substs.len()).sum::<usize>() > LIMITS.matches {
+                return Err(StopReason::Other(format!(
+                    "the rule {} matched more than {} times in one step, the e-graph's limit",
+                    rewrite.name, LIMITS.matches
+                )));
+            }
+            all.push(matches);
+            limits.check_limits(iteration, egraph)?;
+        }
+        Ok(all)
+    }
+
+    /// Applies the matches in egg's order, a few at a time, stopping once the e-graph is
+    /// past the node limit (egg then stops on it) or the deadline has passed (the next
+    /// iteration's hook stops on it).
+    fn apply_rewrite(
+        &mut self,
+        _iteration: usize,
+        egraph: &mut EGraph,
+        rewrite: &Rewrite<Node, DiffFree>,
+        matches: Vec<SearchMatches<Node>>,
+    ) -> usize {
+        let mut applied = 0;
+        for m in &matches {
+            for substs in m.substs.chunks(256) {
+                if egraph.total_size() > LIMITS.nodes || Instant::now() > self.deadline {
+                    return applied;
+                }
+                let some = SearchMatches { eclass: m.eclass, substs: substs.to_vec(), ast: m.ast.clone() };
+                applied += rewrite.apply(egraph, std::slice::from_ref(&some)).len();
+            }
+        }
+        applied
     }
 }
 
