@@ -76,7 +76,16 @@ impl Conv {
     fn apply(&self, x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
         let w = if self.flip { w.flip(&[2])? } else { w.clone() };
         if self.transposed {
-            x.conv_transpose1d(&w, self.padding.0, self.output_padding, self.stride, self.dilation, self.groups)
+            // Candle computes the output's length as (n-1)·S - 2P + …, whose first
+            // difference overflows when 2P > (n-1)·S even where the length is positive
+            // (n = 1). So it runs unpadded, and P outputs are cropped from each end, as
+            // PyTorch defines the padding.
+            let full = x.conv_transpose1d(&w, 0, self.output_padding, self.stride, self.dilation, self.groups)?;
+            let p = self.padding.0;
+            let Some(len) = full.dim(2)?.checked_sub(2 * p) else {
+                return Err(candle_core::Error::Msg(format!("padding {p} crops every output of conv_transpose1d")));
+            };
+            full.narrow(2, p, len)
         } else {
             let x = x.pad_with_zeros(2, self.padding.0, self.padding.1)?;
             x.conv1d(&w, 0, self.stride, self.dilation, self.groups)
@@ -399,6 +408,19 @@ mod tests {
         let dilated = Conv { dilation: 2, ..PLAIN };
         assert_eq!(dilated.output_shape(&x, &w), [1, 0]);
         assert_eq!(dilated.forward(&x, &w).unwrap().data, Vec::<f64>::new());
+    }
+
+    #[test]
+    fn transposed_padding_past_the_stretched_input_is_cropped() {
+        // n = 1, S = 2, P = 2, k = 5, output_padding 1: (n-1)·S - 2P is negative, the
+        // length 2 is not. Unpadded, o = i·S + m for o < 6 (o = 5 the output padding's 0);
+        // PyTorch's outputs are o = 2, 3.
+        let (x, w) = (a(&[1, 1], &[3.0]), a(&[1, 1, 5], &[1.0, 10.0, 100.0, 1000.0, 10000.0]));
+        let conv = Conv { transposed: true, stride: 2, padding: (2, 2), output_padding: 1, ..PLAIN };
+        assert_eq!(conv.output_shape(&x, &w), [1, 2]);
+        assert_eq!(conv.forward(&x, &w).unwrap().data, [300.0, 3000.0]);
+        let cropped = Conv { padding: (4, 4), ..conv };
+        assert!(cropped.forward(&x, &w).is_err());
     }
 
     #[test]

@@ -104,6 +104,17 @@ fn hints_skip_strides_and_dilations_that_leave_no_output() {
 }
 
 #[test]
+fn transposed_runs_whose_padding_outgrows_the_stretched_input_agree() {
+    // Found by the fuzzer: at n = 1, (n-1)·S - 2P < 0 overflowed inside candle (a panic in
+    // debug builds) although the output has 2 values.
+    let o = symconv(&["check", "specs/transposed_strided.conv", "--let", "n=1,k=3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("3 proved, 0 checked, 0 refuted; 1 runs agree"), "{}", stdout(&o));
+    let o = symconv(&["derive", "specs/transposed_strided.conv", "--let", "n=1,k=3"]);
+    assert!(stdout(&o).contains("output shape [1, 2] and all 2 outputs agree"), "{}", stdout(&o));
+}
+
+#[test]
 fn huge_index_offsets_are_refused_not_overflowed() {
     // Found by the fuzzer: an offset near 2⁶³ in an element made the brute-force window's
     // width overflow; a sweep over the whole i64 range did the same.
