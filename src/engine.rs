@@ -92,6 +92,25 @@ impl Conv {
         }
     }
 
+    /// How many values one call on an input `[C, n]` and a weight `[O, C/G, k]` holds at
+    /// once, at most: the input zero-padded and the output (`conv_transpose1d`: the input
+    /// and the output before cropping). Saturating, for any parameters.
+    pub fn footprint(&self, x: &[usize], w: &[usize]) -> u64 {
+        let u = |v: usize| v as u64;
+        let (c, n, k) = (u(x[0]), u(x[1]), u(w[2]));
+        let groups = u(self.groups.max(1));
+        let (s, d) = (u(self.stride.max(1)), u(self.dilation.max(1)));
+        let span = d.saturating_mul(k.saturating_sub(1)).saturating_add(1);
+        let (input, o, l) = if self.transposed {
+            let l = n.saturating_sub(1).saturating_mul(s).saturating_add(span).saturating_add(u(self.output_padding));
+            (c.saturating_mul(n), u(w[1]).saturating_mul(groups), l)
+        } else {
+            let padded = n.saturating_add(u(self.padding.0)).saturating_add(u(self.padding.1));
+            (c.saturating_mul(padded), u(w[0]), padded.checked_sub(span).map_or(0, |room| room / s + 1))
+        };
+        input.saturating_add(o.saturating_mul(l))
+    }
+
     /// The output `[O, L]` for an input `[C, n]` and a weight `[O, C/G, k]` (transposed:
     /// `[C, O/G, k]`). A long `conv1d` runs in pieces of at most 2¹⁸ im2col entries.
     pub fn forward(&self, x: &Array, w: &Array) -> Result<Array, EngineError> {

@@ -115,6 +115,38 @@ fn transposed_runs_whose_padding_outgrows_the_stretched_input_agree() {
 }
 
 #[test]
+fn runs_whose_padding_outgrows_the_engine_are_refused_and_shapes_compared_first() {
+    // Found by the fuzzer: a padding of 10¹⁴ made the engine allocate the padded input
+    // (an abort on a failed 533 TB allocation); the formula's output was small. Here the
+    // padded input holds 10¹⁴ + 11 values and the output 10¹⁴ + 8 (10¹⁴ + 11 - 4 + 1).
+    let dir = std::env::temp_dir().join(format!("symconv-padding-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = std::fs::read_to_string("specs/same_even.conv").unwrap();
+    let with_padding = |name: &str, padding: &str| {
+        let spec = dir.join(name);
+        let run = "padding = ((k - 1) div 2, k - 1 - (k - 1) div 2)";
+        std::fs::write(&spec, src.replace(run, &format!("padding = {padding}"))).unwrap();
+        spec
+    };
+    let huge = with_padding("huge.conv", "(100000000000000, 1)");
+    let o = symconv(&["derive", huge.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    assert!(stderr(&o).contains("would hold 200000000000019 values in the engine"), "{}", stderr(&o));
+    // 5·10⁶ outputs by the engine, 10 by the formula: the shapes disagree, and the
+    // engine's Jacobians (5·10⁷ entries, a backward pass per output) are never built.
+    let large = with_padding("large.conv", "(5000000, 1)");
+    let o = symconv(&["derive", large.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("the output has shape [1, 10] by the formula, [1, 5000008] by the engine"),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn huge_index_offsets_are_refused_not_overflowed() {
     // Found by the fuzzer: an offset near 2⁶³ in an element made the brute-force window's
     // width overflow; a sweep over the whole i64 range did the same.

@@ -115,7 +115,7 @@ pub fn conv_of(model: &Model, run: &Run, sizes: &Env) -> Result<Conv, CheckError
         }
     };
     let padding = param("padding", 0)?;
-    Ok(Conv {
+    let conv = Conv {
         transposed: run.op == RunOp::ConvTranspose1d,
         stride: param("stride", 1)?[0],
         padding: (padding[0], *padding.get(1).unwrap_or(&padding[0])),
@@ -123,7 +123,24 @@ pub fn conv_of(model: &Model, run: &Run, sizes: &Env) -> Result<Conv, CheckError
         dilation: param("dilation", 1)?[0],
         groups: param("groups", 1)?[0],
         flip: run.flip,
-    })
+    };
+    // The padding, stride and dilation can make the engine's arrays far larger than the
+    // formula's output.
+    let shape = |name: &str, weight: bool| {
+        let dims: Vec<usize> =
+            model.shape_at(name, sizes).unwrap_or_default().iter().map(|&d| d.max(0) as usize).collect();
+        layout(&Array { shape: dims, data: Vec::new() }, weight).shape
+    };
+    let held = conv.footprint(&shape(&run.input, false), &shape(&run.weight, true));
+    if held > RUN_LIMIT {
+        return Err(CheckError::Limit(format!(
+            "at {} the run `{}` would hold {held} values in the engine (its padded input and its output), \
+             more than the limit of {RUN_LIMIT}: choose smaller sizes or padding",
+            shown_sizes(model, sizes),
+            run.text
+        )));
+    }
+    Ok(conv)
 }
 
 /// A tensor in the engine's layout: an input `[n]` is `[1, n]`, a weight `[k]` is `[1, 1, k]`.
@@ -254,21 +271,23 @@ pub fn run(
     let conv = conv_of(model, run, sizes)?;
     let data = values(model, sizes, options);
     let (x, w) = (&data[&run.input], &data[&run.weight]);
-    let engine = run_engine(&conv, x, w)?;
-    // Lengths: the engine's [O, L] against the domain (one output channel for a 1-D output).
+    // Lengths: the engine's [O, L] against the domain (one output channel for a 1-D output),
+    // before the engine's Jacobians, which are as large as the engine's output.
     let ours = engine_shape(tables.first().map(|t| t.output_shape.clone()).unwrap_or_default());
-    let theirs: Vec<i64> = engine.output.shape.iter().map(|&d| d as i64).collect();
+    let theirs: Vec<i64> = conv.output_shape(&layout(x, false), &layout(w, true)).iter().map(|&d| d as i64).collect();
     let formula: Vec<f64> = expansions.iter().map(|v| numeric(v, &data)).collect();
-    let hints = || {
+    let hints = |engine: &[f64]| {
         let flipped = with_flipped_kernel(&data, &run.weight);
         let flipped: Vec<f64> = expansions.iter().map(|v| numeric(v, &flipped)).collect();
-        hints(&conv, (x, w), &formula, &flipped, &engine.output.data)
+        hints(&conv, (x, w), &formula, &flipped, engine)
     };
     if ours != theirs {
+        let output = conv.forward(&layout(x, false), &layout(w, true))?;
         let mut findings = vec![at, format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine")];
-        findings.extend(hints());
+        findings.extend(hints(&output.data));
         return report(false, findings);
     }
+    let engine = run_engine(&conv, x, w)?;
     // Each part: the outputs, then ∂s/∂x and ∂s/∂w; what agrees and what does not.
     let bad = compare(&formula, &engine.output.data).map(|(first, count)| {
         let row = tables.first().map(|t| t.rows[first].clone()).unwrap_or_default();
@@ -277,7 +296,7 @@ pub fn run(
     let mut holds = bad.is_none();
     let mut parts = vec![at, outputs_finding(model, &ours, formula.len(), bad)];
     if !holds {
-        parts.extend(hints());
+        parts.extend(hints(&engine.output.data));
     }
     let how_x = how(engine.method_x);
     for (tensor, jacobian, how) in
@@ -516,11 +535,6 @@ pub fn run_large(
         (model.shape_at(&run.input, sizes).unwrap_or_default(), model.shape_at(&run.weight, sizes).unwrap_or_default());
     let outputs = count(&lengths(&derivation.domain.at(sizes).map_err(&err)?));
     let held = count(&x).saturating_add(count(&w)).saturating_add(outputs);
-    // An output reads a receptive field of C/G channels by k positions, and every weight.
-    let conv = conv_of(model, run, sizes)?;
-    let channels = if x.len() > 1 { x[0] as u64 } else { 1 } / conv.groups.max(1) as u64;
-    let field = channels.max(1).saturating_mul(*w.last().unwrap_or(&1) as u64);
-    let entries = outputs.saturating_mul(field.saturating_add(count(&w)));
     let limit = |what: String| {
         let at = shown_sizes(model, sizes);
         Err(CheckError::Limit(format!("at {at} the run `{}` {what}: choose smaller sizes with --let", run.text)))
@@ -530,6 +544,11 @@ pub fn run_large(
             "would hold {held} values in its input, weight and output, more than the limit of {RUN_LIMIT}"
         ));
     }
+    // An output reads a receptive field of C/G channels by k positions, and every weight.
+    let conv = conv_of(model, run, sizes)?;
+    let channels = if x.len() > 1 { x[0] as u64 } else { 1 } / conv.groups.max(1) as u64;
+    let field = channels.max(1).saturating_mul(*w.last().unwrap_or(&1) as u64);
+    let entries = outputs.saturating_mul(field.saturating_add(count(&w)));
     if entries > WORK_LIMIT {
         return limit(format!(
             "has Jacobians with {entries} entries that can be nonzero, more than the limit of {WORK_LIMIT} \
