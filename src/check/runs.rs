@@ -274,7 +274,8 @@ pub fn run(
     // Lengths: the engine's [O, L] against the domain (one output channel for a 1-D output),
     // before the engine's Jacobians, which are as large as the engine's output.
     let ours = engine_shape(tables.first().map(|t| t.output_shape.clone()).unwrap_or_default());
-    let theirs: Vec<i64> = conv.output_shape(&layout(x, false), &layout(w, true)).iter().map(|&d| d as i64).collect();
+    let (xl, wl) = (layout(x, false), layout(w, true));
+    let theirs: Vec<i64> = conv.output_shape(&xl, &wl).iter().map(|&d| d as i64).collect();
     let formula: Vec<f64> = expansions.iter().map(|v| numeric(v, &data)).collect();
     let hints = |engine: &[f64]| {
         let flipped = with_flipped_kernel(&data, &run.weight);
@@ -282,7 +283,7 @@ pub fn run(
         hints(&conv, (x, w), &formula, &flipped, engine)
     };
     if ours != theirs {
-        let output = conv.forward(&layout(x, false), &layout(w, true))?;
+        let output = conv.forward(&xl, &wl)?;
         let mut findings = vec![at, format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine")];
         findings.extend(hints(&output.data));
         return report(false, findings);
