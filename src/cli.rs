@@ -298,7 +298,8 @@ pub fn analyse_model(path: &Path, model: crate::model::Model, tables: bool, runs
 }
 
 /// Turns a check's error into the command's. Sizes that make no sense for the spec (an
-/// empty output or tensor) point at the definition, whose domain they empty.
+/// empty output or tensor) point at the definition, whose domain they empty; a run past a
+/// limit points at its line.
 fn check_error(path: &Path, model: &crate::model::Model) -> impl Fn(CheckError) -> Error {
     let (path, src, span) = (path.to_path_buf(), model.source.clone(), model.definition_span);
     move |error| match error {
@@ -310,6 +311,13 @@ fn check_error(path: &Path, model: &crate::model::Model) -> impl Fn(CheckError) 
             hint: Some(
                 "choose sizes (in `let`, or with --let) that leave every tensor and the output non-empty".into(),
             ),
+        },
+        CheckError::RunLimit { span, message } => Error::Spec {
+            path: path.clone(),
+            src: src.clone(),
+            span,
+            message,
+            hint: Some("choose smaller sizes with --let, or a smaller padding, stride or dilation".into()),
         },
         error => Error::Check { path: path.clone(), error },
     }

@@ -96,19 +96,9 @@ impl Conv {
     /// once, at most: the input zero-padded and the output (`conv_transpose1d`: the input
     /// and the output before cropping). Saturating, for any parameters.
     pub fn footprint(&self, x: &[usize], w: &[usize]) -> u64 {
-        let u = |v: usize| v as u64;
-        let (c, n, k) = (u(x[0]), u(x[1]), u(w[2]));
-        let groups = u(self.groups.max(1));
-        let (s, d) = (u(self.stride.max(1)), u(self.dilation.max(1)));
-        let span = d.saturating_mul(k.saturating_sub(1)).saturating_add(1);
-        let (input, o, l) = if self.transposed {
-            let l = n.saturating_sub(1).saturating_mul(s).saturating_add(span).saturating_add(u(self.output_padding));
-            (c.saturating_mul(n), u(w[1]).saturating_mul(groups), l)
-        } else {
-            let padded = n.saturating_add(u(self.padding.0)).saturating_add(u(self.padding.1));
-            (c.saturating_mul(padded), u(w[0]), padded.checked_sub(span).map_or(0, |room| room / s + 1))
-        };
-        input.saturating_add(o.saturating_mul(l))
+        let g = Geometry::of(self, x, w);
+        let (input, output) = if self.transposed { (g.n, g.stretched) } else { (g.padded, g.l) };
+        g.c.saturating_mul(input).saturating_add(g.o.saturating_mul(output)) as u64
     }
 
     /// The output `[O, L]` for an input `[C, n]` and a weight `[O, C/G, k]` (transposed:
@@ -142,9 +132,9 @@ impl Conv {
         w: &Array,
         v: Option<&Array>,
     ) -> Result<(Array, Option<(Array, Array)>), EngineError> {
-        let g = Geometry::of(self, x, w);
-        let (a, b) = self.padding;
-        let np = g.n + a + b;
+        let g = Geometry::of(self, &x.shape, &w.shape);
+        let a = self.padding.0;
+        let np = g.padded;
         let mut padded = vec![0.0; g.c * np];
         for c in 0..g.c {
             padded[c * np + a..c * np + a + g.n].copy_from_slice(&x.data[c * g.n..(c + 1) * g.n]);
@@ -191,14 +181,14 @@ impl Conv {
 
     /// The output's shape `[O, L]` for an input and a weight of these shapes.
     pub fn output_shape(&self, x: &Array, w: &Array) -> [usize; 2] {
-        let g = Geometry::of(self, x, w);
+        let g = Geometry::of(self, &x.shape, &w.shape);
         [g.o, g.l]
     }
 
     /// `∂y/∂x`, rows over `y` and columns over `x`, both flattened row-major (see
     /// [`Conv::jacobian_x_rows`]).
     pub fn jacobian_x(&self, x: &Array, w: &Array) -> Result<(Array, Method), EngineError> {
-        let g = Geometry::of(self, x, w);
+        let g = Geometry::of(self, &x.shape, &w.shape);
         let (rows, method) = self.jacobian_x_rows(x, w)?;
         let mut data = vec![0.0; g.outputs() * g.inputs()];
         for (r, row) in rows.iter().enumerate() {
@@ -216,7 +206,7 @@ impl Conv {
     /// linear in `x`). Either way, outputs (inputs) whose receptive fields do not overlap
     /// share one pass.
     pub fn jacobian_x_rows(&self, x: &Array, w: &Array) -> Result<(SparseRows, Method), EngineError> {
-        let g = Geometry::of(self, x, w);
+        let g = Geometry::of(self, &x.shape, &w.shape);
         let mut rows: SparseRows = vec![Vec::new(); g.outputs()];
         if self.transposed {
             let wt = tensor(w)?;
@@ -273,7 +263,7 @@ impl Conv {
     /// convolution is linear in `w`), one pass for all output channels at once, since
     /// each output channel reads its own weights only.
     pub fn jacobian_w(&self, x: &Array, w: &Array) -> Result<Array, EngineError> {
-        let g = Geometry::of(self, x, w);
+        let g = Geometry::of(self, &x.shape, &w.shape);
         let xt = batch(x)?;
         let (a, b, k) = (w.shape[0], w.shape[1], w.shape[2]);
         let mut jac = vec![0.0; g.outputs() * w.data.len()];
@@ -317,24 +307,32 @@ struct Geometry {
     dilation: usize,
     in_per_group: usize,
     out_per_group: usize,
+    /// `conv1d`: the input's length once zero-padded.
+    padded: usize,
+    /// `conv_transpose1d`: the output's length before cropping.
+    stretched: usize,
 }
 
 impl Geometry {
-    fn of(conv: &Conv, x: &Array, w: &Array) -> Geometry {
-        let (c, n, k) = (x.shape[0], x.shape[1], w.shape[2]);
+    /// The geometry of a call on an input shaped `x` and a weight shaped `w`. Saturating:
+    /// [`Conv::footprint`] sizes calls with any parameters before they are refused.
+    fn of(conv: &Conv, x: &[usize], w: &[usize]) -> Geometry {
+        let (c, n, k) = (x[0], x[1], w[2]);
         let groups = conv.groups.max(1);
         let (o, out_per_group) =
-            if conv.transposed { (w.shape[1] * groups, w.shape[1]) } else { (w.shape[0], w.shape[0] / groups) };
+            if conv.transposed { (w[1].saturating_mul(groups), w[1]) } else { (w[0], w[0] / groups) };
         let (s, d) = (conv.stride.max(1), conv.dilation.max(1));
+        let span = d.saturating_mul(k.saturating_sub(1)).saturating_add(1);
+        let padded = n.saturating_add(conv.padding.0).saturating_add(conv.padding.1);
+        let stretched = n.saturating_sub(1).saturating_mul(s).saturating_add(span).saturating_add(conv.output_padding);
         // Parameters PyTorch would reject (an input shorter than the kernel's span) leave
         // no output at all.
-        let span = d * k.saturating_sub(1) + 1;
         let l = if conv.transposed {
-            (n.saturating_sub(1) * s + span + conv.output_padding).saturating_sub(2 * conv.padding.0)
+            stretched.saturating_sub(conv.padding.0.saturating_mul(2))
         } else {
-            (n + conv.padding.0 + conv.padding.1).checked_sub(span).map_or(0, |room| room / s + 1)
+            padded.checked_sub(span).map_or(0, |room| room / s + 1)
         };
-        Geometry { c, n, o, l, k, stride: s, dilation: d, in_per_group: c / groups, out_per_group }
+        Geometry { c, n, o, l, k, stride: s, dilation: d, in_per_group: c / groups, out_per_group, padded, stretched }
     }
 
     fn outputs(&self) -> usize {

@@ -133,6 +133,8 @@ fn runs_whose_padding_outgrows_the_engine_are_refused_and_shapes_compared_first(
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
     assert!(stderr(&o).contains("would hold 200000000000019 values in the engine"), "{}", stderr(&o));
+    // The refusal points at the run's line.
+    assert!(stderr(&o).contains("huge.conv:11:1"), "{}", stderr(&o));
     // 5·10⁶ outputs by the engine, 10 by the formula: the shapes disagree, and the
     // engine's Jacobians (5·10⁷ entries, a backward pass per output) are never built.
     let large = with_padding("large.conv", "(5000000, 1)");
@@ -320,6 +322,7 @@ fn large_sizes_switch_to_freivalds_check() {
         "{}",
         stderr(&o)
     );
+    assert!(stderr(&o).contains("specs/standard.conv:10:1"), "{}", stderr(&o));
     let o = symconv(&["check", "specs/standard.conv", "--let", "n=4000000,k=2000000"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("has Jacobians with 8000004000000 entries that can be nonzero"), "{}", stderr(&o));

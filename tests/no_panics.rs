@@ -1,8 +1,12 @@
 //! Mutated specs never panic: thousands of random edits of every shipped spec go through
-//! parsing, resolution and derivation, and each either succeeds or returns an error.
+//! the whole pipeline as `symconv derive` runs a file (parsing, resolution, derivation,
+//! the checks and runs, the text and JSON reports), and each either gives a report or an
+//! error with its diagnostic.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use symconv::{derive, model, syntax};
+use std::path::Path;
+use symconv::check::RunOptions;
+use symconv::{cli, render};
 
 /// A small deterministic generator (64-bit LCG), so failures reproduce.
 struct Lcg(u64);
@@ -89,21 +93,33 @@ fn mutated_specs_do_not_panic() {
         std::fs::read_dir("specs").unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
     specs.sort();
     let mut rng = Lcg(0x5eed);
-    let (mut cases, mut derived) = (0, 0);
+    let path = Path::new("mutant.conv");
+    let (mut cases, mut reported) = (0, 0);
     for src in &specs {
         for _ in 0..200 {
             let text = mutate(src, &mut rng);
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                let spec = syntax::parse(&text).ok()?;
-                let m = model::resolve(&spec, &text, "mutant", &[]).ok()?;
-                derive::derive(&m).ok()
+                let report = cli::load_bytes(path, text.clone().into_bytes(), None)
+                    .and_then(|model| cli::analyse_model(path, model, true, RunOptions::default()));
+                match report {
+                    Ok(report) => {
+                        assert!(!render::derive_text(&report).is_empty());
+                        assert!(serde_json::from_str::<serde_json::Value>(&render::derive_json(&report)).is_ok());
+                        true
+                    }
+                    Err(e) => {
+                        assert!(!cli::diagnostic(&e, false).is_empty());
+                        false
+                    }
+                }
             }));
             assert!(outcome.is_ok(), "panicked on:\n{text}");
             cases += 1;
-            derived += usize::from(matches!(outcome, Ok(Some(_))));
+            reported += usize::from(outcome.unwrap());
         }
     }
     assert_eq!(cases, specs.len() * 200);
-    // The mutations are small: many specs still derive, so derivation is exercised too.
-    assert!(derived > cases / 10, "only {derived} of {cases} mutants derived");
+    // The mutations are small: many specs still give a report, so the checks, the runs and
+    // the renderings are exercised too.
+    assert!(reported > cases / 10, "only {reported} of {cases} mutants gave a report");
 }

@@ -27,6 +27,14 @@ pub enum CheckError {
     /// The work would pass one of symconv's limits (tables, brute-force searches).
     #[error("{0}")]
     Limit(String),
+    /// A `run` line would pass one of symconv's limits at the sizes.
+    #[error("{message}")]
+    RunLimit {
+        /// The run's line.
+        span: crate::syntax::Span,
+        /// Which limit, and by how much.
+        message: String,
+    },
     /// The engine failed on a run.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),

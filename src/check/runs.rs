@@ -129,28 +129,34 @@ pub fn conv_of(model: &Model, run: &Run, sizes: &Env) -> Result<Conv, CheckError
     let shape = |name: &str, weight: bool| {
         let dims: Vec<usize> =
             model.shape_at(name, sizes).unwrap_or_default().iter().map(|&d| d.max(0) as usize).collect();
-        layout(&Array { shape: dims, data: Vec::new() }, weight).shape
+        layout_shape(&dims, weight)
     };
     let held = conv.footprint(&shape(&run.input, false), &shape(&run.weight, true));
     if held > RUN_LIMIT {
-        return Err(CheckError::Limit(format!(
-            "at {} the run `{}` would hold {held} values in the engine (its padded input and its output), \
-             more than the limit of {RUN_LIMIT}: choose smaller sizes or padding",
-            shown_sizes(model, sizes),
-            run.text
-        )));
+        return Err(CheckError::RunLimit {
+            span: run.span,
+            message: format!(
+                "at {} this run would hold {held} values in the engine (its padded input and its output), \
+                 more than the limit of {RUN_LIMIT}",
+                shown_sizes(model, sizes)
+            ),
+        });
     }
     Ok(conv)
 }
 
 /// A tensor in the engine's layout: an input `[n]` is `[1, n]`, a weight `[k]` is `[1, 1, k]`.
 pub(super) fn layout(a: &Array, weight: bool) -> Array {
-    let shape = match (a.shape.len(), weight) {
-        (1, false) => vec![1, a.shape[0]],
-        (1, true) => vec![1, 1, a.shape[0]],
-        _ => a.shape.clone(),
-    };
-    Array { shape, data: a.data.clone() }
+    Array { shape: layout_shape(&a.shape, weight), data: a.data.clone() }
+}
+
+/// The shape of a tensor in the engine's layout (see [`layout`]).
+fn layout_shape(shape: &[usize], weight: bool) -> Vec<usize> {
+    match (shape, weight) {
+        (&[n], false) => vec![1, n],
+        (&[k], true) => vec![1, 1, k],
+        _ => shape.to_vec(),
+    }
 }
 
 /// What the engine computes for a run: its output `[O, L]` and both Jacobians.
@@ -537,8 +543,10 @@ pub fn run_large(
     let outputs = count(&lengths(&derivation.domain.at(sizes).map_err(&err)?));
     let held = count(&x).saturating_add(count(&w)).saturating_add(outputs);
     let limit = |what: String| {
-        let at = shown_sizes(model, sizes);
-        Err(CheckError::Limit(format!("at {at} the run `{}` {what}: choose smaller sizes with --let", run.text)))
+        Err(CheckError::RunLimit {
+            span: run.span,
+            message: format!("at {} this run {what}", shown_sizes(model, sizes)),
+        })
     };
     if held > RUN_LIMIT {
         return limit(format!(
