@@ -257,6 +257,18 @@ fn large_sizes_compare_row_by_row_and_tables_are_refused() {
     assert!(stderr(&o).contains("would have 24990000 entries, more than the limit of 1000000"), "{}", stderr(&o));
 }
 
+#[test]
+fn brute_force_over_a_declared_output_is_refused_past_its_limit() {
+    // Found by the fuzzer: brute force listed every index of a declared output before
+    // counting them (an abort on a failed allocation). Here s[n + k - 1] has 10¹⁰ + 2.
+    let o = symconv(&["table", "specs/transposed.conv", "--wrt", "x", "--let", "n=10000000000"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let expected = "at n = 10000000000, k = 3 brute force would search 10000000002 output indices, \
+                    more than the limit of 4000000";
+    assert!(stderr(&o).contains(expected), "{}", stderr(&o));
+}
+
 /// The line of a run's findings that starts with `prefix`.
 fn finding<'a>(out: &'a str, prefix: &str) -> &'a str {
     out.lines().map(str::trim).find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no `{prefix}` in {out}"))

@@ -149,7 +149,9 @@ pub fn brute_domain(model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckEr
     let err = eval_err(model, sizes);
     if let Some(shape) = &model.output.shape {
         let dims = shape.iter().map(|d| d.eval(sizes)).collect::<Result<Vec<_>, _>>().map_err(&err)?;
-        return Ok(tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>()));
+        let windows: Vec<(i64, i64)> = dims.iter().map(|&d| (0, d.saturating_sub(1))).collect();
+        searchable(model, sizes, &windows)?;
+        return Ok(tuples(&windows));
     }
     let reach = reach(model, sizes, None);
     let mut ranges = BTreeMap::new();
@@ -170,16 +172,7 @@ pub fn brute_domain(model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckEr
         .iter()
         .map(|i| weight_window(model, &ranges, i, sizes).unwrap_or((-reach, reach)))
         .collect();
-    let searched = windows
-        .iter()
-        .fold(1u64, |n, (lo, hi)| n.saturating_mul(hi.saturating_sub(*lo).saturating_add(1).max(0) as u64));
-    if searched > SEARCH_LIMIT {
-        return Err(CheckError::Limit(format!(
-            "at {} brute force would search {searched} output indices, more than the limit of {SEARCH_LIMIT}: \
-             choose smaller sizes with --let",
-            shown_sizes(model, sizes)
-        )));
-    }
+    searchable(model, sizes, &windows)?;
     // Summed indices run over the values that keep a weight element in range: others
     // cannot use the weight.
     let weight_shape = |t: &str| ranges.get(t).filter(|r| r.0 == Role::Weight).map(|r| r.1.clone());
@@ -195,6 +188,22 @@ pub fn brute_domain(model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckEr
         }
     }
     Ok(out)
+}
+
+/// Refuses a brute-force search of the output indices in `windows` (inclusive ranges)
+/// when there are more than [`SEARCH_LIMIT`] of them.
+fn searchable(model: &Model, sizes: &Env, windows: &[(i64, i64)]) -> Result<(), CheckError> {
+    let searched = windows
+        .iter()
+        .fold(1u64, |n, (lo, hi)| n.saturating_mul(hi.saturating_sub(*lo).saturating_add(1).max(0) as u64));
+    if searched > SEARCH_LIMIT {
+        return Err(CheckError::Limit(format!(
+            "at {} brute force would search {searched} output indices, more than the limit of {SEARCH_LIMIT}: \
+             choose smaller sizes with --let",
+            shown_sizes(model, sizes)
+        )));
+    }
+    Ok(())
 }
 
 /// How far from 0 an output index (`Some`) or any index (`None`) is searched: far enough
