@@ -164,6 +164,15 @@ fn huge_index_offsets_are_refused_not_overflowed() {
     let sweep = "n=-9223372036854775808..9223372036854775807";
     let o = symconv(&["check", "specs/standard.conv", "--sweep", sweep]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // A claim that is not proved is checked first at the let sizes, whose brute-force
+    // work (outputs times the tensors' elements, here each near 2⁶⁴) once overflowed.
+    let spec = dir.join("large_tensors.conv");
+    let src = std::fs::read_to_string("specs/multichannel.conv").unwrap();
+    std::fs::write(&spec, src.replace("claim len(s) = n - k + 1", "claim len(s) = n - k + 2")).unwrap();
+    let sizes = "C=4000000000,O=1,n=4000000000000,k=1000000000000";
+    let o = symconv(&["derive", spec.to_str().unwrap(), "--let", sizes]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("output indices, more than the limit of 4000000"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

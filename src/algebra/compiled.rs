@@ -217,8 +217,9 @@ impl Compiled {
     /// slots, row-major), and a bound on the sum of the summands' absolute values at any
     /// tuple: every sum, and every partial sum, is exact in f64 while that stays below 2⁵³.
     pub fn sums(terms: &[Compiled], free: &[(i64, i64)], data: &[&[f64]]) -> Result<(Vec<f64>, f64), EvalError> {
-        let count =
-            free.iter().map(|&(lo, hi)| hi.saturating_sub(lo).saturating_add(1).max(0) as usize).product::<usize>();
+        let count = free
+            .iter()
+            .fold(1usize, |p, &(lo, hi)| p.saturating_mul(hi.saturating_sub(lo).saturating_add(1).max(0) as usize));
         let largest: Vec<f64> = data.iter().map(|d| d.iter().fold(0.0f64, |m, v| m.max(v.abs()))).collect();
         let mut out = Vec::with_capacity(count);
         let mut bound = 0.0f64;

@@ -558,7 +558,8 @@ pub fn sweep(model: &Model) -> (Vec<Env>, String) {
     let mut sets = vec![model.values.clone()];
     let Some(primary) = primary else { return (sets, "the let sizes".into()) };
     let others: Vec<&String> = model.sizes.iter().filter(|n| **n != primary).collect();
-    let count = |top: i64| (1..=top).map(|n| n.pow(others.len() as u32)).sum::<i64>();
+    // Saturating: a spec may have dozens of sizes, and 16 to the power of them overflows.
+    let count = |top: i64| (1..=top).map(|n| n.saturating_pow(others.len() as u32)).fold(0, i64::saturating_add);
     let top = (1..=16).rev().find(|&t| count(t) <= SWEEP_CAP).unwrap_or(1);
     for n in 1..=top {
         for values in tuples(&vec![(1, n); others.len()]) {
@@ -650,7 +651,11 @@ pub const CHECK_WORK: u64 = 2_000_000;
 fn brute_work(model: &Model, derivation: &Derivation, sizes: &Env) -> u64 {
     let count = |dims: &[i64]| dims.iter().fold(1u64, |p, &d| p.saturating_mul(d.max(0) as u64));
     let outputs = derivation.domain.at(sizes).map_or(0, |r| count(&runs::lengths(&r)));
-    let elements = model.tensors.iter().map(|t| count(&model.shape_at(&t.name, sizes).unwrap_or_default())).sum();
+    let elements = model
+        .tensors
+        .iter()
+        .map(|t| count(&model.shape_at(&t.name, sizes).unwrap_or_default()))
+        .fold(0u64, u64::saturating_add);
     outputs.saturating_mul(elements)
 }
 
@@ -959,6 +964,23 @@ mod tests {
         let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
         let derivation = derive::derive(&model).unwrap();
         (model, derivation)
+    }
+
+    #[test]
+    fn sweeps_of_specs_with_many_sizes_stay_within_the_cap() {
+        // 21 sizes: 2^20 sets with every size up to 2 pass the cap, so only n = 1 is swept
+        // (every other size 1), after the let sizes. 16^20 once overflowed.
+        let names: Vec<String> = (0..20).map(|i| format!("a{i}")).collect();
+        let src = format!(
+            "input x[n + {}]\nweight w[k]\nlet n = 6, k = 3, {}\ns_i = Σ x_l w_<i+k-l-1>\n",
+            names.join(" + "),
+            names.iter().map(|a| format!("{a} = 1")).collect::<Vec<_>>().join(", ")
+        );
+        let model = crate::model::resolve(&crate::syntax::parse(&src).unwrap(), &src, "t", &[]).unwrap();
+        let (sets, described) = sweep(&model);
+        assert_eq!(sets.len(), 2, "{described}");
+        assert!(sets[1].values().all(|&v| v == 1), "{:?}", sets[1]);
+        assert_eq!(described, "the let sizes and every n ≤ 1 with every other size from 1 to n");
     }
 
     #[test]
