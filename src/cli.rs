@@ -379,7 +379,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
 
 /// A sweep, with a progress bar on standard error when that is a terminal.
 fn sweep_with_progress(r: &Report, ranges: &[SizeRange]) -> Result<SweepReport, CheckError> {
-    let count = ranges.iter().map(|r| r.hi.saturating_sub(r.lo).saturating_add(1).max(0) as u64).product::<u64>();
+    let count = check::box_size(ranges.iter().map(|r| (r.lo, r.hi)));
     let bar = match std::io::stderr().is_terminal() && count <= check::SWEEP_LIMIT {
         true => indicatif::ProgressBar::new(count).with_message(format!("sweeping {}", r.model.name)),
         false => indicatif::ProgressBar::hidden(),

@@ -190,12 +190,15 @@ pub fn brute_domain(model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckEr
     Ok(out)
 }
 
+/// How many tuples a box of inclusive ranges `(lo, hi)` holds, saturating.
+pub fn box_size(ranges: impl IntoIterator<Item = (i64, i64)>) -> u64 {
+    ranges.into_iter().fold(1u64, |n, (lo, hi)| n.saturating_mul(hi.saturating_sub(lo).saturating_add(1).max(0) as u64))
+}
+
 /// Refuses a brute-force search of the output indices in `windows` (inclusive ranges)
 /// when there are more than [`SEARCH_LIMIT`] of them.
 fn searchable(model: &Model, sizes: &Env, windows: &[(i64, i64)]) -> Result<(), CheckError> {
-    let searched = windows
-        .iter()
-        .fold(1u64, |n, (lo, hi)| n.saturating_mul(hi.saturating_sub(*lo).saturating_add(1).max(0) as u64));
+    let searched = box_size(windows.iter().copied());
     if searched > SEARCH_LIMIT {
         return Err(CheckError::Limit(format!(
             "at {} brute force would search {searched} output indices, more than the limit of {SEARCH_LIMIT}: \
@@ -773,7 +776,6 @@ pub fn sweep_check(
     ranges: &[SizeRange],
     tick: &(dyn Fn() + Sync),
 ) -> Result<SweepReport, CheckError> {
-    let mut count: u64 = 1;
     for r in ranges {
         if !model.sizes.contains(&r.name) {
             return Err(CheckError::Sizes(format!("--sweep names `{}`, which is no size of this spec", r.name)));
@@ -781,8 +783,8 @@ pub fn sweep_check(
         if r.lo < 0 || r.hi < r.lo {
             return Err(CheckError::Sizes(format!("--sweep {} = {}..{} is no range of sizes", r.name, r.lo, r.hi)));
         }
-        count = count.saturating_mul(r.hi.saturating_sub(r.lo).saturating_add(1).max(0) as u64);
     }
+    let count = box_size(ranges.iter().map(|r| (r.lo, r.hi)));
     if count > SWEEP_LIMIT {
         return Err(CheckError::Sizes(format!("--sweep spans {count} size sets; the limit is {SWEEP_LIMIT}")));
     }
