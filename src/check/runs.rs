@@ -173,10 +173,14 @@ pub struct EngineRun {
 
 /// Runs the engine on the given values.
 pub fn run_engine(conv: &Conv, x: &Array, w: &Array) -> Result<EngineRun, CheckError> {
-    let (x, w) = (layout(x, false), layout(w, true));
-    let output = conv.forward(&x, &w)?;
-    let (jacobian_x, method_x) = conv.jacobian_x(&x, &w)?;
-    let jacobian_w = conv.jacobian_w(&x, &w)?;
+    run_laid_out(conv, &layout(x, false), &layout(w, true))
+}
+
+/// Runs the engine on values already in its layout (see [`layout`]).
+fn run_laid_out(conv: &Conv, x: &Array, w: &Array) -> Result<EngineRun, CheckError> {
+    let output = conv.forward(x, w)?;
+    let (jacobian_x, method_x) = conv.jacobian_x(x, w)?;
+    let jacobian_w = conv.jacobian_w(x, w)?;
     Ok(EngineRun { output, jacobian_x, method_x, jacobian_w })
 }
 
@@ -294,7 +298,7 @@ pub fn run(
         findings.extend(hints(&output.data));
         return report(false, findings);
     }
-    let engine = run_engine(&conv, x, w)?;
+    let engine = run_laid_out(&conv, &xl, &wl)?;
     // Each part: the outputs, then ∂s/∂x and ∂s/∂w; what agrees and what does not.
     let bad = compare(&formula, &engine.output.data).map(|(first, count)| {
         let row = tables.first().map(|t| t.rows[first].clone()).unwrap_or_default();
