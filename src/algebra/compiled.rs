@@ -5,6 +5,7 @@
 use super::cond::le;
 use super::index::{var, IndexAtom};
 use super::{Cond, Env, EvalError, Index, IndexExt, Term};
+use std::collections::BTreeSet;
 
 /// An index expression at concrete sizes.
 enum Lin {
@@ -99,9 +100,10 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    /// Compiles `term` with `free` names set by the caller and `enumerated` names (the
-    /// term's summed indices and any more, each with a range to use where no element of a
-    /// known tensor bounds it) run over by [`Compiled::for_each`].
+    /// Compiles `term` with `free` names set by the caller, and `enumerated` names (each
+    /// with a range to use where no element of a known tensor bounds it) and then the
+    /// term's summed indices run over by [`Compiled::for_each`]. Summed indices named like
+    /// one of the caller's names or a size are renamed apart first: a slot is one name.
     pub fn new(
         term: &Term,
         free: &[String],
@@ -109,7 +111,12 @@ impl Compiled {
         sizes: &Env,
         shapes: &[Shape],
     ) -> Result<Compiled, EvalError> {
-        let mut term = term.clone();
+        let outer: BTreeSet<String> =
+            free.iter().chain(enumerated.iter().map(|(n, _)| n)).chain(sizes.keys()).cloned().collect();
+        let mut term = term.rename_apart(&outer);
+        let enumerated: Vec<(String, Option<(i64, i64)>)> =
+            enumerated.iter().cloned().chain(term.bound.iter().map(|b| (b.clone(), None))).collect();
+        let enumerated = enumerated.as_slice();
         for (n, v) in sizes {
             if !free.contains(n) && !enumerated.iter().any(|(e, _)| e == n) {
                 term = term.substitute(n, &Index::constant(*v));
@@ -576,7 +583,7 @@ mod tests {
             brackets: vec![le(&Index::zero(), &var("l"))],
         };
         let shapes = [Shape { name: "x".into(), dims: vec![3] }, Shape { name: "w".into(), dims: vec![2] }];
-        let c = Compiled::new(&term, &["i".into()], &[("l".into(), None)], &Env::new(), &shapes).unwrap();
+        let c = Compiled::new(&term, &["i".into()], &[], &Env::new(), &shapes).unwrap();
         let (x, w) = ([1.0, 2.0, 3.0], [10.0, 100.0]);
         let mut sum = 0.0;
         c.for_each(&[2], &[&x, &w], &mut |_, v| sum += v).unwrap();
@@ -616,7 +623,7 @@ mod tests {
             (term(vec![elem("x", l.clone()), elem("w", l.sub(&i)), elem("u", l.clone())], l.clone()), 1, true, 0),
         ];
         for (t, sign, with_u, c) in cases {
-            let compiled = Compiled::new(&t, &["i".into()], &[("l".into(), None)], &Env::new(), &shapes).unwrap();
+            let compiled = Compiled::new(&t, &["i".into()], &[], &Env::new(), &shapes).unwrap();
             let (sums, bound) = Compiled::sums(&[compiled], &[(-3, n + 3)], &data).unwrap();
             for (r, row) in (-3..=n + 3).enumerate() {
                 let mut expected = 0.0;
@@ -668,8 +675,7 @@ mod tests {
             elements: vec![elem("x", i.clone()), elem("w", m.clone())],
             brackets: vec![Cond::Eq0(o.sub(&i.add(&m)))],
         };
-        let enumerated = [("i".to_string(), None), ("m".to_string(), None)];
-        let c = Compiled::new(&transposed, &["o".into()], &enumerated, &Env::new(), &shapes).unwrap();
+        let c = Compiled::new(&transposed, &["o".into()], &[], &Env::new(), &shapes).unwrap();
         assert_eq!(c.order.len(), 1, "one index solved away");
         let (sums, _) = Compiled::sums(&[c], &[(0, n + k - 2)], &[&x, &w]).unwrap();
         for (ov, s) in sums.iter().enumerate() {

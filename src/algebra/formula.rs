@@ -2,7 +2,7 @@
 //! and their exact evaluation as polynomials in the tensors' elements.
 
 use super::cond::Cond;
-use super::index::{compact, Env, EvalError, Index, IndexAtom, IndexExt};
+use super::index::{compact, var, Env, EvalError, Index, IndexAtom, IndexExt};
 use super::poly::{floor_div, Poly};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -48,6 +48,13 @@ pub struct ElemRef {
 /// An exact value: a polynomial in concrete tensor elements (`2*w[0] + w[1]`).
 pub type Value = Poly<ElemRef>;
 
+impl Element {
+    /// The element with the name `v` replaced by `by` in its indices.
+    pub fn substitute(&self, v: &str, by: &Index) -> Element {
+        Element { tensor: self.tensor.clone(), index: self.index.iter().map(|p| p.substitute(v, by)).collect() }
+    }
+}
+
 impl Term {
     /// The term `c`.
     pub fn constant(c: Index) -> Term {
@@ -75,30 +82,57 @@ impl Term {
         out
     }
 
-    /// Replaces the free name `v` by `by` (summed indices shadow it).
+    /// The names the term uses that it does not sum over.
+    pub fn free_names(&self) -> BTreeSet<String> {
+        let mut out = self.names();
+        for b in &self.bound {
+            out.remove(b);
+        }
+        out
+    }
+
+    /// Replaces the free name `v` by `by`, avoiding capture: summed indices shadow `v`,
+    /// and a summed index that `by` mentions is first renamed to a fresh name.
     pub fn substitute(&self, v: &str, by: &Index) -> Term {
-        if self.bound.iter().any(|b| b == v) {
+        if self.bound.iter().any(|b| b == v) || !self.names().contains(v) {
             return self.clone();
         }
+        let clashing: BTreeSet<String> = self.bound.iter().filter(|b| by.mentions(b)).cloned().collect();
+        let apart = self.rename_apart(&clashing.iter().chain(&by.names()).cloned().collect());
+        apart.replace(v, by)
+    }
+
+    /// Fixes the summed index `v` to `by`, an expression in the term's own scope (its
+    /// free names and its other summed indices): drops `v` from the sum and substitutes.
+    pub fn substitute_bound(&self, v: &str, by: &Index) -> Term {
+        let rest = Term { bound: self.bound.iter().filter(|b| *b != v).cloned().collect(), ..self.clone() };
+        rest.replace(v, by)
+    }
+
+    /// The term with every summed index that is in `avoid` renamed to a fresh name (see
+    /// [`fresh_name`]), so that substituting names from `avoid` cannot capture.
+    pub fn rename_apart(&self, avoid: &BTreeSet<String>) -> Term {
+        let mut out = self.clone();
+        for b in self.bound.iter().filter(|b| avoid.contains(*b)) {
+            let mut taken = out.names();
+            taken.extend(avoid.iter().cloned());
+            let fresh = fresh_name(b, &taken);
+            out = Term {
+                bound: out.bound.iter().map(|x| if x == b { fresh.clone() } else { x.clone() }).collect(),
+                ..out.replace(b, &var(&fresh))
+            };
+        }
+        out
+    }
+
+    /// Replaces the name `v` by `by` everywhere in the product, bound or not.
+    fn replace(&self, v: &str, by: &Index) -> Term {
         Term {
             bound: self.bound.clone(),
             coeff: self.coeff.substitute(v, by),
-            elements: self
-                .elements
-                .iter()
-                .map(|e| Element {
-                    tensor: e.tensor.clone(),
-                    index: e.index.iter().map(|p| p.substitute(v, by)).collect(),
-                })
-                .collect(),
+            elements: self.elements.iter().map(|e| e.substitute(v, by)).collect(),
             brackets: self.brackets.iter().map(|c| c.substitute(v, by)).collect(),
         }
-    }
-
-    /// Fixes the summed index `v` to `by`: drops it from the sum and substitutes it.
-    pub fn substitute_bound(&self, v: &str, by: &Index) -> Term {
-        let free = Term { bound: self.bound.iter().filter(|b| *b != v).cloned().collect(), ..self.clone() };
-        free.substitute(v, by)
     }
 
     /// The exact value at the given names, summing the bound indices over every value
@@ -195,19 +229,23 @@ impl Summation<'_> {
         };
         let v = &self.term.bound[free[pos]];
         let rest: Vec<usize> = free.iter().copied().filter(|&u| u != free[pos]).collect();
-        env.insert(v.clone(), lo);
-        let mut going = true;
+        // The summed index shadows a free name of the same name, whose value comes back.
+        let shadowed = env.insert(v.clone(), lo);
+        let mut going = Ok(true);
         for value in lo..=hi {
             if let Some(slot) = env.get_mut(v) {
                 *slot = value;
             }
-            going = self.assign(&rest, env, fallback, visit)?;
-            if !going {
+            going = self.assign(&rest, env, fallback, visit);
+            if !matches!(going, Ok(true)) {
                 break;
             }
         }
-        env.remove(v);
-        Ok(going)
+        match shadowed {
+            Some(outer) => env.insert(v.clone(), outer),
+            None => env.remove(v),
+        };
+        going
     }
 }
 
@@ -232,6 +270,25 @@ fn range_of(limits: &[Limit], env: &Env) -> Option<(i64, i64)> {
     range
 }
 
+/// A name for a summed index renamed apart: `base` with primes (`j′`, `j″`, …), which no
+/// spec can write, so it can clash with no size, output index or fact; the first not in
+/// `taken`.
+pub fn fresh_name(base: &str, taken: &BTreeSet<String>) -> String {
+    let mut name = base.to_string();
+    loop {
+        name = match name.strip_suffix('′') {
+            Some(stem) => format!("{stem}″"),
+            None => match name.strip_suffix('″') {
+                Some(stem) => format!("{stem}‴"),
+                None => format!("{name}′"),
+            },
+        };
+        if !taken.contains(&name) {
+            return name;
+        }
+    }
+}
+
 fn ceil_div(a: i64, b: i64) -> Option<i64> {
     floor_div(a.checked_neg()?, b)?.checked_neg()
 }
@@ -242,9 +299,14 @@ impl Formula {
         self.terms.iter().flat_map(|t| t.names()).collect()
     }
 
-    /// Replaces the free name `v` by `by`.
+    /// Replaces the free name `v` by `by`, avoiding capture (see [`Term::substitute`]).
     pub fn substitute(&self, v: &str, by: &Index) -> Formula {
         Formula { terms: self.terms.iter().map(|t| t.substitute(v, by)).collect() }
+    }
+
+    /// The formula with every summed index that is in `avoid` renamed to a fresh name.
+    pub fn rename_apart(&self, avoid: &BTreeSet<String>) -> Formula {
+        Formula { terms: self.terms.iter().map(|t| t.rename_apart(avoid)).collect() }
     }
 
     /// The exact value at the given names (see [`Term::eval`]).
@@ -414,6 +476,71 @@ mod tests {
         // s_1 = x_1 w_2 + x_2 w_1 + x_3 w_0
         assert_eq!(show_value(&v), "w[0]*x[3] + w[1]*x[2] + w[2]*x[1]");
         assert_eq!(standard().show(&["k".into()]), "Σ_l x_l w_<i+k-l-1>");
+    }
+
+    fn w(p: Index) -> Element {
+        Element { tensor: "w".into(), index: vec![p] }
+    }
+
+    #[test]
+    fn substitution_renames_a_summed_index_it_would_capture() {
+        // Σ_j w_j [j = l + 1] with l := j: the Σ's j is renamed apart, so the term still
+        // reads w_<l+1> at l = j, not [j = j + 1] = 0.
+        let (j, l) = (var("j"), var("l"));
+        let t = Term {
+            bound: vec!["j".into()],
+            elements: vec![w(j.clone())],
+            brackets: vec![crate::algebra::cond::eq(&j, &l.add(&Index::constant(1)))],
+            ..Term::constant(Index::constant(1))
+        };
+        let renamed = t.substitute("l", &j);
+        assert_eq!(renamed.show(&[]), "Σ_j′ w_j′ [j+1 = j′]");
+        let shape = |_: &str| Some(vec![3]);
+        let env: Env = [("j".to_string(), 0)].into_iter().collect();
+        assert_eq!(show_value(&renamed.eval(&env, &shape).unwrap()), "w[1]");
+        // Substituting the summed name itself changes nothing: the Σ shadows it.
+        assert_eq!(t.substitute("j", &var("q")), t);
+        // A Σ over a name `by` does not mention is kept.
+        assert_eq!(t.substitute("l", &var("q")).bound, ["j"]);
+    }
+
+    #[test]
+    fn a_summed_index_shadows_a_free_name_of_the_same_name() {
+        // Σ_j w_j with a free j = 7 around it: j runs over w's range, and j = 7 is back after.
+        let t = Term { bound: vec!["j".into()], elements: vec![w(var("j"))], ..Term::constant(Index::constant(1)) };
+        let shape = |_: &str| Some(vec![3]);
+        let mut env: Env = [("j".to_string(), 7)].into_iter().collect();
+        assert_eq!(show_value(&t.eval(&env, &shape).unwrap()), "w[0] + w[1] + w[2]");
+        let mut seen = Vec::new();
+        t.summation(&shape)
+            .for_each(&mut env, None, &mut |e| {
+                seen.push(e["j"]);
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(seen, [0, 1, 2]);
+        assert_eq!(env["j"], 7);
+    }
+
+    #[test]
+    fn fixing_a_summed_index_stays_in_its_scope() {
+        // Σ_<l,m> x_<l+m> w_m with l := u - m, an expression of the other summed index:
+        // m is the same m, not renamed apart.
+        let (l, m) = (var("l"), var("m"));
+        let t = Term {
+            bound: vec!["l".into(), "m".into()],
+            elements: vec![Element { tensor: "x".into(), index: vec![l.add(&m)] }, w(m.clone())],
+            ..Term::constant(Index::constant(1))
+        };
+        let fixed = t.substitute_bound("l", &var("u").sub(&m));
+        assert_eq!(fixed.show(&[]), "Σ_m x_u w_m");
+    }
+
+    #[test]
+    fn fresh_names_take_primes_no_spec_can_write() {
+        let taken: BTreeSet<String> = ["j′".to_string(), "j″".to_string()].into_iter().collect();
+        assert_eq!(fresh_name("j", &BTreeSet::new()), "j′");
+        assert_eq!(fresh_name("j", &taken), "j‴");
     }
 
     #[test]

@@ -107,9 +107,7 @@ impl Ours<'_> {
             .map(|t| {
                 let mut t: Term = t.clone();
                 t.elements.push(Element { tensor: VECTOR.into(), index: index.clone() });
-                let mut names = enumerated.clone();
-                names.extend(t.bound.iter().map(|b| (b.clone(), None)));
-                Compiled::new(&t, free, &names, self.sizes, &shapes)
+                Compiled::new(&t, free, &enumerated, self.sizes, &shapes)
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(&err)?;

@@ -8,7 +8,6 @@ mod runs;
 pub use runs::{conv_of, run_engine, values, EngineRun, JacobianCheck, RunOptions, Weights, ENTRY_LIMIT};
 
 use crate::algebra::formula::{show_value, ElemRef, Summation};
-use crate::algebra::index::var;
 use crate::algebra::index::IndexAtom;
 use crate::algebra::{Env, EvalError, Formula, Index, IndexExt, Value};
 use crate::derive::{self, Derivation, Derivative, Prover, Step};
@@ -609,7 +608,7 @@ fn claim(
         }
         ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
             let d = derivation.derivatives.iter().find(|d| d.wrt == *wrt).expect("claims name declared tensors");
-            let renamed = rename(value, out_indices, &model.output.indices, wrt_indices, &d.wrt_indices);
+            let renamed = derivation.in_own_names(model, value, out_indices, wrt_indices, d);
             match prover.prove(model, d, &renamed) {
                 Ok(Some(proof)) => {
                     let how = match proof.is_empty() {
@@ -681,7 +680,7 @@ fn counterexample(
         }
         ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
             let d = derivation.derivatives.iter().find(|d| d.wrt == *wrt).expect("claims name declared tensors");
-            let renamed = rename(value, out_indices, &model.output.indices, wrt_indices, &d.wrt_indices);
+            let renamed = derivation.in_own_names(model, value, out_indices, wrt_indices, d);
             let claimed = formula_table(model, sizes, &renamed, wrt, &d.wrt_indices, rows)?;
             let actual = &brute.jacobians[wrt];
             let Some((r, c)) = first_difference(&claimed, actual) else { return Ok(None) };
@@ -701,19 +700,6 @@ fn counterexample(
             )))
         }
     }
-}
-
-/// Renames a claim's index names to the derivation's, simultaneously.
-fn rename(f: &Formula, from_out: &[String], to_out: &[String], from_wrt: &[String], to_wrt: &[String]) -> Formula {
-    let pairs: Vec<(&String, &String)> = from_out.iter().zip(to_out).chain(from_wrt.iter().zip(to_wrt)).collect();
-    let mut f = f.clone();
-    for (k, (from, _)) in pairs.iter().enumerate() {
-        f = f.substitute(from, &var(&format!("#{k}")));
-    }
-    for (k, (_, to)) in pairs.iter().enumerate() {
-        f = f.substitute(&format!("#{k}"), &var(to));
-    }
-    f
 }
 
 /// Every run of the model on the engine, at the given sizes, against the formula's
@@ -994,7 +980,7 @@ mod tests {
             panic!("the fixture's claim is a derivative")
         };
         let d = derivation.derivatives.iter().find(|d| d.wrt == *wrt).unwrap();
-        let renamed = rename(value, out_indices, &model.output.indices, wrt_indices, &d.wrt_indices);
+        let renamed = derivation.in_own_names(&model, value, out_indices, wrt_indices, d);
         let proved = derivation.prover().prove(&model, d, &renamed);
         let Err(derive::DeriveError::Limit(why)) = proved else { panic!("expected a limit, got {proved:?}") };
         assert!(why.contains("matched more than 200000 times in one step"), "{why}");

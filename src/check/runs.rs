@@ -458,10 +458,7 @@ pub(super) fn compiled_outputs(
         .formula
         .terms
         .iter()
-        .map(|t| {
-            let bound: Vec<(String, Option<(i64, i64)>)> = t.bound.iter().map(|b| (b.clone(), None)).collect();
-            Compiled::new(t, &model.output.indices, &bound, sizes, shapes)
-        })
+        .map(|t| Compiled::new(t, &model.output.indices, &[], sizes, shapes))
         .collect::<Result<Vec<_>, _>>()
         .map_err(&err)?;
     Compiled::sums(&terms, ranges, data).map_err(err)
@@ -630,11 +627,7 @@ fn run_by_rows(
             .closed_form
             .terms
             .iter()
-            .map(|t| {
-                let mut names = enumerated.clone();
-                names.extend(t.bound.iter().map(|b| (b.clone(), None)));
-                Compiled::new(t, free, &names, sizes, &shapes)
-            })
+            .map(|t| Compiled::new(t, free, &enumerated, sizes, &shapes))
             .collect::<Result<Vec<_>, _>>()
             .map_err(&err)?;
         let (mut entries, mut count, mut first) = (0usize, 0usize, None);

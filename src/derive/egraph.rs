@@ -7,15 +7,15 @@
 
 use super::DeriveError;
 use crate::algebra::cond::{eq, Bound};
-use crate::algebra::formula::show_brackets;
-use crate::algebra::index::{div, modulo};
+use crate::algebra::formula::{fresh_name, show_brackets};
+use crate::algebra::index::{div, modulo, var};
 use crate::algebra::{Cond, Element, Formula, Index, IndexExt, Term};
 use egg::{
     define_language, rewrite, Analysis, Applier, DidMerge, ENodeOrVar, FlatTerm, Id, Language, Pattern, PatternAst,
     RecExpr, Rewrite, RewriteScheduler, Runner, RunnerLimits, RunnerResult, SearchMatches, StopReason, Subst, Symbol,
     TreeTerm, Var,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::rc::Rc;
 use std::str::FromStr;
@@ -59,13 +59,19 @@ pub fn bracket(c: Cond) -> Leaf {
 }
 
 impl Leaf {
+    /// Every name the leaf uses.
+    pub fn names(&self) -> BTreeSet<String> {
+        match self {
+            Leaf::Value(p) => p.names(),
+            Leaf::Element(e) => e.index.iter().flat_map(|p| p.names()).collect(),
+            Leaf::Bracket(c) => c.names(),
+        }
+    }
+
     fn substitute(&self, v: &str, by: &Index) -> Leaf {
         match self {
             Leaf::Value(p) => Leaf::Value(p.substitute(v, by)),
-            Leaf::Element(e) => Leaf::Element(Element {
-                tensor: e.tensor.clone(),
-                index: e.index.iter().map(|p| p.substitute(v, by)).collect(),
-            }),
+            Leaf::Element(e) => Leaf::Element(e.substitute(v, by)),
             Leaf::Bracket(c) => bracket(c.substitute(v, by)),
         }
     }
@@ -232,15 +238,114 @@ impl Tree {
         }
     }
 
-    /// Replaces the free name `v` by `by`.
+    /// Replaces the free name `v` by `by`, avoiding capture: a Σ over `v` shadows it, and
+    /// a Σ over a name that `by` mentions is renamed to a fresh name first.
     pub fn substitute(&self, v: &str, by: &Index) -> Tree {
         match self {
             Tree::Add(a, b) => Tree::Add(Box::new(a.substitute(v, by)), Box::new(b.substitute(v, by))),
             Tree::Mul(a, b) => Tree::Mul(Box::new(a.substitute(v, by)), Box::new(b.substitute(v, by))),
             Tree::Sum(u, _) if u == v => self.clone(),
+            Tree::Sum(u, b) if by.mentions(u) && b.free_names().contains(v) => {
+                let mut taken = b.names();
+                taken.extend(by.names());
+                let fresh = fresh_name(u, &taken);
+                let renamed = b.substitute(u, &var(&fresh));
+                Tree::Sum(fresh, Box::new(renamed.substitute(v, by)))
+            }
             Tree::Sum(u, b) => Tree::Sum(u.clone(), Box::new(b.substitute(v, by))),
-            Tree::Diff(b, t) => Tree::Diff(Box::new(b.substitute(v, by)), t.clone()),
+            Tree::Diff(b, t) => Tree::Diff(Box::new(b.substitute(v, by)), t.substitute(v, by)),
             Tree::Leaf(l) => Tree::Leaf(l.substitute(v, by)),
+        }
+    }
+
+    /// Every name the tree uses, Σ's bound names included.
+    pub fn names(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        self.visit_names(&mut |n| {
+            out.insert(n.to_string());
+        });
+        out
+    }
+
+    /// The names the tree uses outside the scope of a Σ over them.
+    pub fn free_names(&self) -> BTreeSet<String> {
+        match self {
+            Tree::Add(a, b) | Tree::Mul(a, b) => {
+                let mut out = a.free_names();
+                out.extend(b.free_names());
+                out
+            }
+            Tree::Sum(v, b) => {
+                let mut out = b.free_names();
+                out.remove(v);
+                out
+            }
+            Tree::Diff(b, t) => {
+                let mut out = b.free_names();
+                out.extend(Leaf::Element(t.clone()).names());
+                out
+            }
+            Tree::Leaf(l) => l.names(),
+        }
+    }
+
+    /// The names that some Σ of the tree binds.
+    pub fn binders(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        self.visit_binders(&mut |v| {
+            out.insert(v.to_string());
+        });
+        out
+    }
+
+    fn visit_binders(&self, f: &mut impl FnMut(&str)) {
+        match self {
+            Tree::Add(a, b) | Tree::Mul(a, b) => {
+                a.visit_binders(f);
+                b.visit_binders(f);
+            }
+            Tree::Sum(v, b) => {
+                f(v);
+                b.visit_binders(f);
+            }
+            Tree::Diff(b, _) => b.visit_binders(f),
+            Tree::Leaf(_) => {}
+        }
+    }
+
+    fn visit_names(&self, f: &mut impl FnMut(&str)) {
+        match self {
+            Tree::Add(a, b) | Tree::Mul(a, b) => {
+                a.visit_names(f);
+                b.visit_names(f);
+            }
+            Tree::Sum(v, b) => {
+                f(v);
+                b.visit_names(f);
+            }
+            Tree::Diff(b, t) => {
+                b.visit_names(f);
+                Leaf::Element(t.clone()).names().iter().for_each(|n| f(n));
+            }
+            Tree::Leaf(l) => l.names().iter().for_each(|n| f(n)),
+        }
+    }
+
+    /// The tree with every Σ over a name in `avoid` renamed to a fresh name, so that
+    /// names from `avoid` put into it cannot be captured.
+    pub fn rename_apart(&self, avoid: &BTreeSet<String>) -> Tree {
+        match self {
+            Tree::Add(a, b) => Tree::Add(Box::new(a.rename_apart(avoid)), Box::new(b.rename_apart(avoid))),
+            Tree::Mul(a, b) => Tree::Mul(Box::new(a.rename_apart(avoid)), Box::new(b.rename_apart(avoid))),
+            Tree::Sum(v, b) if avoid.contains(v) => {
+                let mut taken = b.names();
+                taken.extend(avoid.iter().cloned());
+                let fresh = fresh_name(v, &taken);
+                Tree::Sum(fresh.clone(), Box::new(b.substitute(v, &var(&fresh)).rename_apart(avoid)))
+            }
+            Tree::Sum(v, b) => Tree::Sum(v.clone(), Box::new(b.rename_apart(avoid))),
+            Tree::Diff(b, t) => Tree::Diff(Box::new(b.rename_apart(avoid)), t.clone()),
+            Tree::Leaf(_) => self.clone(),
         }
     }
 
@@ -261,17 +366,45 @@ impl Tree {
     }
 
     /// The tree with `guard(e)`'s brackets added to every product holding an element `e`,
-    /// where they are missing.
+    /// where they are missing. A Σ over a name that a guard brings in (a size of the
+    /// tensor's shape) is renamed apart first, so that the guard cannot be captured.
     pub fn guarded(&self, guard: &dyn Fn(&Element) -> Vec<Cond>) -> Tree {
+        // What a guard brings in: its names for an element whose indices are placeholders.
+        let mut brought = BTreeSet::new();
+        self.visit_elements(&mut |e| {
+            let probe: Vec<Index> = (0..e.index.len()).map(|a| var(&format!("#{a}"))).collect();
+            let probe = Element { tensor: e.tensor.clone(), index: probe };
+            brought.extend(guard(&probe).iter().flat_map(|c| c.names()).filter(|n| !n.starts_with('#')));
+        });
+        let binders = self.binders();
+        if brought.iter().any(|n| binders.contains(n)) {
+            return self.rename_apart(&brought).guarded_within(guard);
+        }
+        self.guarded_within(guard)
+    }
+
+    fn visit_elements(&self, f: &mut impl FnMut(&Element)) {
         match self {
-            Tree::Add(a, b) => Tree::Add(Box::new(a.guarded(guard)), Box::new(b.guarded(guard))),
-            Tree::Sum(v, b) => Tree::Sum(v.clone(), Box::new(b.guarded(guard))),
-            Tree::Diff(b, t) => Tree::Diff(Box::new(b.guarded(guard)), t.clone()),
+            Tree::Add(a, b) | Tree::Mul(a, b) => {
+                a.visit_elements(f);
+                b.visit_elements(f);
+            }
+            Tree::Sum(_, b) | Tree::Diff(b, _) => b.visit_elements(f),
+            Tree::Leaf(Leaf::Element(e)) => f(e),
+            Tree::Leaf(_) => {}
+        }
+    }
+
+    fn guarded_within(&self, guard: &dyn Fn(&Element) -> Vec<Cond>) -> Tree {
+        match self {
+            Tree::Add(a, b) => Tree::Add(Box::new(a.guarded_within(guard)), Box::new(b.guarded_within(guard))),
+            Tree::Sum(v, b) => Tree::Sum(v.clone(), Box::new(b.guarded_within(guard))),
+            Tree::Diff(b, t) => Tree::Diff(Box::new(b.guarded_within(guard)), t.clone()),
             Tree::Mul(..) | Tree::Leaf(_) => {
                 let factors = self
                     .factors()
                     .into_iter()
-                    .map(|f| if let Tree::Leaf(_) = f { f.clone() } else { f.guarded(guard) })
+                    .map(|f| if let Tree::Leaf(_) = f { f.clone() } else { f.guarded_within(guard) })
                     .collect();
                 Tree::product(canonical(factors, guard))
             }
@@ -546,20 +679,37 @@ impl<'r> RulesView<'r> {
 }
 
 fn drop_implied_rule(facts: Vec<Bound>) -> Rule {
-    let implied = Implied { facts, known: Mutex::new(HashMap::new()) };
+    let mentioned = facts
+        .iter()
+        .flat_map(|b| {
+            let ends = b.lo.iter().chain(&b.hi).flat_map(|p| p.names());
+            std::iter::once(b.var.clone()).chain(ends)
+        })
+        .collect();
+    let implied = Implied { facts, mentioned, known: Mutex::new(HashMap::new()) };
     computed("drop-implied", "(* ?a ?b)", move |eg, _, s| drop_implied(eg, s, &implied))
 }
 
-/// The facts of a derivation, and what they were found to imply so far.
+/// The facts of a derivation, the names they mention, and what they were found to
+/// imply so far.
 struct Implied {
     facts: Vec<Bound>,
+    mentioned: BTreeSet<String>,
     known: Mutex<HashMap<Cond, bool>>,
 }
 
 impl Implied {
-    fn holds(&self, c: &Cond) -> bool {
-        let mut known = self.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *known.entry(c.clone()).or_insert_with(|| c.implied_by(&self.facts))
+    /// Whether the facts imply `c` wherever `c` occurs in `eg`. The facts are about free
+    /// names; where a Σ of the e-graph binds a name of `c` that they mention, that name
+    /// may be the bound one in some occurrence, and nothing is concluded. (The e-graph
+    /// shares a term between every place it occurs, so this is checked over the whole
+    /// e-graph, not where the rule happens to match.)
+    fn holds(&self, c: &Cond, eg: &EGraph) -> bool {
+        let implied = {
+            let mut known = self.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            *known.entry(c.clone()).or_insert_with(|| c.implied_by(&self.facts))
+        };
+        implied && !c.names().iter().any(|n| self.mentioned.contains(n) && bound_somewhere(eg, n))
     }
 }
 
@@ -567,7 +717,7 @@ impl Implied {
 fn fixed_rules() -> &'static [Rule] {
     static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
     RULES.get_or_init(|| vec![
-        rewrite!("d-sum";     "(d (sum ?v ?b) ?t)" => "(sum ?v (d ?b ?t))"),
+        computed("d-sum",          "(d (sum ?v ?b) ?t)", d_sum),
         rewrite!("d-add";     "(d (+ ?a ?b) ?t)"   => "(+ (d ?a ?t) (d ?b ?t))"),
         rewrite!("d-product"; "(d (* ?a ?b) ?t)"   => "(+ (* (d ?a ?t) ?b) (* ?a (d ?b ?t)))"),
         computed("d-element",      "(d ?e ?t)", d_element),
@@ -747,10 +897,18 @@ fn target(eg: &EGraph, s: &Subst) -> Option<Element> {
     }
 }
 
+/// Whether some Σ of the e-graph binds the name `n` (Σ's names are its only `Name` nodes).
+fn bound_somewhere(eg: &EGraph, n: &str) -> bool {
+    eg.lookup(Node::Name(Symbol::from(n))).is_some()
+}
+
+/// `∂x_e/∂x_t = [e = t]` holds for a target inside its tensor's shape, which the facts
+/// say of the derivative's free target index: the rule does not fire where a Σ of the
+/// e-graph binds a name of the target, which may then lie anywhere.
 fn d_element(eg: &EGraph, _: Id, s: &Subst) -> Option<PatternAst<Node>> {
     let t = target(eg, s)?;
     let Leaf::Element(e) = leaf(eg, s[vars().e])? else { return None };
-    if e.tensor != t.tensor {
+    if e.tensor != t.tensor || Leaf::Element(t.clone()).names().iter().any(|n| bound_somewhere(eg, n)) {
         return None;
     }
     let deltas = e.index.iter().zip(&t.index).map(|(a, b)| Tree::Leaf(bracket(eq(a, b)))).collect();
@@ -774,10 +932,7 @@ fn sigma_delta(eg: &EGraph, eclass: Id, s: &Subst) -> Option<Rewritten> {
     if eg[eclass].nodes.iter().any(|n| matches!(n, Node::Mul(_) | Node::Leaf(_))) {
         return None;
     }
-    let name = eg[s[vars().v]].nodes.iter().find_map(|n| match n {
-        Node::Name(n) => Some(n.to_string()),
-        _ => None,
-    })?;
+    let name = binder(eg, s[vars().v])?;
     if !eg[s[vars().b]].data {
         return None;
     }
@@ -801,11 +956,41 @@ fn sigma_delta(eg: &EGraph, eclass: Id, s: &Subst) -> Option<Rewritten> {
     Some(Rewritten { from: Some(ground(&from)), to: ground(&Tree::product(rest)) })
 }
 
+/// `(∂ Σ_v b) / ∂t = Σ_v (∂b / ∂t)`, with `v` renamed apart first where the target
+/// mentions it (else the Σ would capture the target's index).
+fn d_sum(eg: &EGraph, _: Id, s: &Subst) -> Option<PatternAst<Node>> {
+    let t = target(eg, s)?;
+    let name = binder(eg, s[vars().v])?;
+    let mut p = PatternAst::default();
+    if !Leaf::Element(t.clone()).names().contains(&name) {
+        let v = p.add(ENodeOrVar::Var(vars().v));
+        let b = p.add(ENodeOrVar::Var(vars().b));
+        let t = p.add(ENodeOrVar::Var(vars().t));
+        let d = p.add(ENodeOrVar::ENode(Node::Diff([b, t])));
+        p.add(ENodeOrVar::ENode(Node::Sum([v, d])));
+        return Some(p);
+    }
+    let body = best(eg, s[vars().b]);
+    let mut taken = body.names();
+    taken.extend(Leaf::Element(t.clone()).names());
+    let fresh = fresh_name(&name, &taken);
+    let renamed = body.substitute(&name, &var(&fresh));
+    Some(ground(&Tree::Sum(fresh, Box::new(Tree::Diff(Box::new(renamed), t)))))
+}
+
+/// The name of a Σ's binder class.
+fn binder(eg: &EGraph, id: Id) -> Option<String> {
+    eg[id].nodes.iter().find_map(|n| match n {
+        Node::Name(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
 fn drop_implied(eg: &EGraph, s: &Subst, implied: &Implied) -> Option<PatternAst<Node>> {
     let (a, b) = (vars().a, vars().b);
     for (x, y) in [(a, b), (b, a)] {
         if let Some(Leaf::Bracket(c)) = leaf(eg, s[x]) {
-            if implied.holds(c) {
+            if implied.holds(c, eg) {
                 return Some(var_pattern(y));
             }
         }
@@ -1062,7 +1247,7 @@ fn initial_term(tree: &TreeTerm<Node>) -> FlatTerm<Node> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algebra::index::var;
+    use crate::algebra::cond::le;
 
     #[test]
     fn trees_round_trip_through_expressions() {
@@ -1071,6 +1256,83 @@ mod tests {
             Tree::Sum("l".into(), Box::new(Tree::product(vec![Tree::Leaf(Leaf::Element(e.clone())), Tree::value(2)])));
         assert_eq!(Tree::from_expr(&t.to_expr()), t);
         assert_eq!(t.show(&[]), "Σ_l x_l 2");
+    }
+
+    fn element(tensor: &str, p: Index) -> Tree {
+        Tree::Leaf(Leaf::Element(Element { tensor: tensor.into(), index: vec![p] }))
+    }
+
+    fn simplest(start: &Tree, facts: Vec<Bound>) -> String {
+        let mut s = Session::default();
+        let id = s.add(start);
+        s.run(Rules::derivation(facts).all()).unwrap();
+        s.best(id).show(&["n".into()])
+    }
+
+    fn in_shape(v: &str) -> Bound {
+        Bound { var: v.into(), lo: Some(Index::zero()), hi: Some(var("n").sub(&Index::constant(1))) }
+    }
+
+    #[test]
+    fn tree_substitution_renames_a_sum_it_would_capture() {
+        // Σ_u x_<l+u> with l := u is Σ_u′ x_<u+u′>, not Σ_u x_<2u>.
+        let t = Tree::Sum("u".into(), Box::new(element("x", var("l").add(&var("u")))));
+        assert_eq!(t.substitute("l", &var("u")).show(&[]), "Σ_u′ x_<u+u′>");
+        assert_eq!(t.substitute("u", &var("q")), t, "the Σ shadows its own name");
+    }
+
+    #[test]
+    fn range_guards_are_not_captured_by_a_sum_over_a_size() {
+        // Σ_k w_k, with w's guard [0 ≤ e ≤ k-1] for the size k: the Σ is renamed apart.
+        let k = var("k");
+        let t = Tree::Sum("k".into(), Box::new(element("w", k.clone())));
+        let guard = |e: &Element| vec![le(&Index::zero(), &e.index[0]), le(&e.index[0], &k.sub(&Index::constant(1)))];
+        assert_eq!(t.guarded(&guard).show(&["k".into()]), "Σ_k′ w_k′ [0 ≤ k′ ≤ k-1]");
+    }
+
+    #[test]
+    fn sigma_delta_substitutes_without_capture() {
+        // Σ_l [l = u] Σ_u x_<l+u> w_u: l := u goes under Σ_u, which is renamed apart.
+        let (l, u) = (var("l"), var("u"));
+        let inner =
+            Tree::Sum("u".into(), Box::new(Tree::product(vec![element("x", l.add(&u)), element("w", u.clone())])));
+        let start = Tree::Sum("l".into(), Box::new(Tree::product(vec![Tree::Leaf(bracket(eq(&l, &u))), inner])));
+        assert_eq!(simplest(&start, Vec::new()), "Σ_u′ x_<u+u′> w_u′");
+    }
+
+    #[test]
+    fn d_sum_renames_a_sum_that_would_capture_the_target() {
+        // ∂(Σ_j x_j)/∂x_j = 1: pushed under Σ_j as it stands, ∂ would read the bound j.
+        let j = var("j");
+        let target = Element { tensor: "x".into(), index: vec![j.clone()] };
+        let start = Tree::Diff(Box::new(Tree::Sum("j".into(), Box::new(element("x", j)))), target);
+        // The target's j is now apart from the Σ's; d-element stays off, as a Σ over j
+        // is in the e-graph, so the term is left as it is, and true.
+        assert_eq!(simplest(&start, vec![in_shape("j")]), "Σ_j′ ∂x_j′/∂x_j");
+    }
+
+    #[test]
+    fn facts_are_not_used_for_a_name_a_sum_binds() {
+        // With 0 ≤ i, j ≤ n-1 known of the free i and j, Σ_j w_0 [j = i + n] [j ≤ n-1] is 0
+        // (i + n ≤ n - 1 fails); dropping [j ≤ n-1] as if this j were the free one gives w_0.
+        let (i, j, n) = (var("i"), var("j"), var("n"));
+        let body = vec![
+            element("w", Index::zero()),
+            Tree::Leaf(bracket(eq(&j, &i.add(&n)))),
+            Tree::Leaf(bracket(le(&j, &n.sub(&Index::constant(1))))),
+        ];
+        let start = Tree::Sum("j".into(), Box::new(Tree::product(body)));
+        assert_eq!(simplest(&start, vec![in_shape("i"), in_shape("j")]), "w_0 [0 ≤ -i-1]");
+    }
+
+    #[test]
+    fn a_derivative_by_a_bound_index_is_left_alone() {
+        // Σ_j ∂x_j/∂x_j: the target's j is the bound one, which may lie outside x's shape,
+        // where [j = j] = 1 would be wrong; d-element does not fire.
+        let j = var("j");
+        let target = Element { tensor: "x".into(), index: vec![j.clone()] };
+        let start = Tree::Sum("j".into(), Box::new(Tree::Diff(Box::new(element("x", j)), target)));
+        assert_eq!(simplest(&start, vec![in_shape("j")]), "Σ_j ∂x_j/∂x_j");
     }
 
     #[test]

@@ -176,6 +176,41 @@ pub struct Prover {
 }
 
 impl Derivation {
+    /// The names the facts are about: the output indices, every derivative's indices
+    /// and the sizes.
+    pub fn fact_names(&self) -> BTreeSet<String> {
+        let ends = |b: &Bound| b.lo.iter().chain(&b.hi).flat_map(|p| p.names()).collect::<Vec<_>>();
+        self.facts.iter().flat_map(|b| std::iter::once(b.var.clone()).chain(ends(b))).collect()
+    }
+
+    /// A claim's value (about `∂s_<out>/∂t_<wrt>`, in the claim's own index names) in the
+    /// names of the derivative `d`: its summed indices are first renamed apart from every
+    /// name the derivation's facts are about, then its free indices renamed, so that no
+    /// renaming is captured by a Σ of the claim and no fact is read about a summed index.
+    pub fn in_own_names(
+        &self,
+        model: &Model,
+        claim: &Formula,
+        out: &[String],
+        wrt: &[String],
+        d: &Derivative,
+    ) -> Formula {
+        let mut avoid = self.fact_names();
+        avoid.extend(model.output.indices.iter().cloned());
+        avoid.extend(d.wrt_indices.iter().cloned());
+        let mut f = claim.rename_apart(&avoid);
+        let pairs: Vec<(&String, &String)> =
+            out.iter().zip(&model.output.indices).chain(wrt.iter().zip(&d.wrt_indices)).collect();
+        // Simultaneously, through placeholders no spec can write.
+        for (k, (from, _)) in pairs.iter().enumerate() {
+            f = f.substitute(from, &var(&format!("#{k}")));
+        }
+        for (k, (_, to)) in pairs.iter().enumerate() {
+            f = f.substitute(&format!("#{k}"), &var(to));
+        }
+        f
+    }
+
     /// A prover with the rules for claims, made once for all of them.
     pub fn prover(&self) -> Prover {
         Prover { rules: Rules::claims(self.facts.clone()) }

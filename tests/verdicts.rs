@@ -1,0 +1,38 @@
+//! Regressions for issue 11: every path by which a verdict was wrong, each with the spec
+//! that showed it. A false claim must be refuted with a counterexample that is real.
+
+use std::process::{Command, Output};
+
+fn symconv(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_symconv")).args(args).output().expect("symconv runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `check`'s line for a spec whose one claim is false: refuted, exit 1, with the given
+/// counterexample.
+fn refuted(spec: &str, counterexample: &str) {
+    let o = symconv(&["check", spec]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("0 proved, 0 checked, 1 refuted"), "{out}");
+    assert!(out.contains(counterexample), "{out}");
+}
+
+#[test]
+fn renaming_a_claim_about_x_does_not_capture_its_sum() {
+    refuted(
+        "tests/fixtures/capture_claim_x.conv",
+        "i = 0, l = 0: the claim gives w[1] + w[2], the definition gives w[2]",
+    );
+}
+
+#[test]
+fn renaming_a_claim_about_w_does_not_capture_its_sum() {
+    refuted(
+        "tests/fixtures/capture_claim_w.conv",
+        "i = 0, j = 0: the claim gives x[1] + x[2], the definition gives x[2]",
+    );
+}
