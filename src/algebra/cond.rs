@@ -127,7 +127,11 @@ impl Cond {
 
     /// Whether the name `v` is used.
     pub fn mentions(&self, v: &str) -> bool {
-        self.names().contains(v)
+        match self {
+            Cond::Ge0(p) | Cond::Eq0(p) | Cond::Ne0(p) => p.mentions(v),
+            Cond::Or(cs) | Cond::And(cs) => cs.iter().any(|c| c.mentions(v)),
+            Cond::Not(c) => c.mentions(v),
+        }
     }
 
     /// Whether the bounds imply the condition. Bounds are used in order, each replacing

@@ -4,6 +4,7 @@
 
 mod freivalds;
 mod runs;
+mod validate;
 
 pub use runs::{conv_of, run_engine, values, EngineRun, JacobianCheck, RunOptions, Weights, ENTRY_LIMIT};
 
@@ -13,6 +14,7 @@ use crate::algebra::{Env, EvalError, Formula, Index, IndexExt, Value};
 use crate::derive::{self, Derivation, Derivative, Prover, Step};
 use crate::model::{ClaimKind, Model, Role};
 use std::collections::BTreeMap;
+use validate::Validation;
 
 /// Why checking could not be completed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -549,7 +551,7 @@ fn check_closed_forms(
     Ok(())
 }
 
-fn first_difference(a: &[Vec<Value>], b: &[Vec<Value>]) -> Option<(usize, usize)> {
+fn first_difference<T: PartialEq>(a: &[Vec<T>], b: &[Vec<T>]) -> Option<(usize, usize)> {
     a.iter().zip(b).enumerate().find_map(|(r, (x, y))| x.iter().zip(y).position(|(p, q)| p != q).map(|c| (r, c)))
 }
 
@@ -584,10 +586,32 @@ fn sensible(model: &Model, derivation: &Derivation, sizes: &Env) -> bool {
     shapes_ok && domain_ok
 }
 
-/// Settles every claim of the model.
-pub fn claims(model: &Model, derivation: &Derivation) -> Result<Vec<ClaimReport>, CheckError> {
+/// Brute force at smaller sizes than the model's, where those are too large for it: the
+/// size set of the claims' sweep with the most brute-force work within
+/// [`VALIDATION_WORK`], cross-checked there.
+fn smaller_validation(model: &Model, derivation: &Derivation) -> Result<Validation, CheckError> {
+    let (sets, _) = sweep(model);
+    let sizes = sets
+        .into_iter()
+        .skip(1)
+        .filter(|s| sensible(model, derivation, s))
+        .map(|s| (brute_work(model, derivation, &s), s))
+        .filter(|(work, _)| *work <= VALIDATION_WORK)
+        .max_by_key(|(work, _)| *work)
+        .map(|(_, s)| s)
+        .ok_or_else(|| CheckError::Limit("no sizes are small enough to check the proofs by numbers".into()))?;
+    let brute = Brute::at(model, &sizes)?;
+    cross_check_against(model, derivation, &sizes, &brute)?;
+    Ok(Validation::new(model, sizes, brute))
+}
+
+/// Most brute-force work (see [`brute_work`]) spent on checking proofs at smaller sizes.
+pub const VALIDATION_WORK: u64 = 200_000;
+
+/// Settles every claim of the model; proved claims are checked by numbers at `at`.
+fn claims(model: &Model, derivation: &Derivation, at: &Validation) -> Result<Vec<ClaimReport>, CheckError> {
     let prover = derivation.prover();
-    model.claims.iter().map(|c| claim(model, derivation, &prover, &c.text, &c.kind)).collect()
+    model.claims.iter().map(|c| claim(model, derivation, &prover, &c.text, &c.kind, at)).collect()
 }
 
 fn claim(
@@ -596,18 +620,35 @@ fn claim(
     prover: &Prover,
     text: &str,
     kind: &ClaimKind,
+    at: &Validation,
 ) -> Result<ClaimReport, CheckError> {
     let report = |verdict, how: String, proof| Ok(ClaimReport { text: text.to_string(), verdict, how, proof });
+    // A proof is printed only once numbers agree with it: each step, and the claim.
+    let proved = |proof: Vec<Step>, how: String, claimed: Option<&Formula>| {
+        let agrees = match (kind, claimed) {
+            (ClaimKind::Derivative { wrt, .. }, Some(f)) => {
+                validate::claim(model, derivative(derivation, wrt), text, &proof, f, at)?
+            }
+            _ => false,
+        };
+        // Where the fast check by residues did not settle it, exactly.
+        if !agrees {
+            if let Some(why) = counterexample(model, derivation, kind, &at.sizes, &at.brute)? {
+                return Err(CheckError::Bug(format!("the claim `{text}` was proved, but {why}")));
+            }
+        }
+        report(Verdict::Proved, how, proof)
+    };
     let why_not = match kind {
         ClaimKind::Length { axis, value } => {
             let derived = &derivation.lengths[*axis];
             if let Some(proof) = derive::prove_length(derived, value) {
-                return report(Verdict::Proved, format!("the derived length is {derived}"), proof);
+                return proved(proof, format!("the derived length is {derived}"), None);
             }
             String::new()
         }
         ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
-            let d = derivation.derivatives.iter().find(|d| d.wrt == *wrt).expect("claims name declared tensors");
+            let d = derivative(derivation, wrt);
             let renamed = derivation.in_own_names(model, value, out_indices, wrt_indices, d);
             match prover.prove(model, d, &renamed) {
                 Ok(Some(proof)) => {
@@ -615,7 +656,7 @@ fn claim(
                         true => format!("it is the derived closed form of {}", d.name(model)),
                         false => format!("it shares an e-class with the derived closed form of {}", d.name(model)),
                     };
-                    return report(Verdict::Proved, how, proof);
+                    return proved(proof, how, Some(&renamed));
                 }
                 Ok(None) => String::new(),
                 Err(e) => format!(" ({e})"),
@@ -643,6 +684,11 @@ fn claim(
         format!("not proved{why_not}; brute force agrees at {tried} size sets ({described}{stopped})"),
         Vec::new(),
     )
+}
+
+/// The derivative of a tensor that a claim or run names (a declared input or weight).
+fn derivative<'d>(derivation: &'d Derivation, wrt: &str) -> &'d Derivative {
+    derivation.derivatives.iter().find(|d| d.wrt == wrt).expect("claims and runs name declared tensors")
 }
 
 /// Most brute-force work one claim's check does, counted as in [`brute_work`].
@@ -679,7 +725,7 @@ fn counterexample(
             Ok((actual != claimed).then(|| format!("at {at} the length is {actual}, the claim gives {claimed}")))
         }
         ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
-            let d = derivation.derivatives.iter().find(|d| d.wrt == *wrt).expect("claims name declared tensors");
+            let d = derivative(derivation, wrt);
             let renamed = derivation.in_own_names(model, value, out_indices, wrt_indices, d);
             let claimed = formula_table(model, sizes, &renamed, wrt, &d.wrt_indices, rows)?;
             let actual = &brute.jacobians[wrt];
@@ -917,27 +963,30 @@ pub fn report(
             check_closed_forms(&model, &derivation, &sizes, &brute, &entries)?;
             Ok((brute, tables))
         });
-    let claims = claims(&model, &derivation)?;
-    let (tables, runs, notes) = match dense {
-        Ok((brute, tables)) => {
-            let runs = if options.jacobians == JacobianCheck::Freivalds {
-                model.runs.iter().map(|r| freivalds::run(&model, &derivation, r, &sizes, options)).collect()
-            } else {
-                runs(&model, &sizes, options, &brute.expansions, &tables)
-            }?;
-            (if with_tables { tables } else { Vec::new() }, runs, Vec::new())
-        }
-        // Too large for brute force and tables: runs still compare every entry, row by row.
+    let (validation, tables, notes) = match dense {
+        Ok((brute, tables)) => (Validation::new(&model, sizes.clone(), brute), Some(tables), Vec::new()),
+        // Too large for brute force and tables: the proofs are checked by numbers at
+        // smaller sizes, and the runs still compare every entry, row by row.
         Err(CheckError::Limit(why)) => {
-            let runs = model
-                .runs
-                .iter()
-                .map(|r| runs::run_large(&model, &derivation, r, &sizes, options))
-                .collect::<Result<Vec<_>, _>>()?;
-            (Vec::new(), runs, vec![format!("no brute-force cross-check and no tables at these sizes: {why}")])
+            let validation = smaller_validation(&model, &derivation)?;
+            let note = format!(
+                "no brute-force cross-check and no tables at these sizes: {why}; the proofs are checked by numbers at {}",
+                shown_sizes(&model, &validation.sizes)
+            );
+            (validation, None, vec![note])
         }
         Err(e) => return Err(e),
     };
+    validate::derivation(&model, &derivation, &validation)?;
+    let claims = claims(&model, &derivation, &validation)?;
+    let runs = match &tables {
+        Some(_) if options.jacobians == JacobianCheck::Freivalds => {
+            model.runs.iter().map(|r| freivalds::run(&model, &derivation, r, &sizes, options)).collect()
+        }
+        Some(tables) => runs(&model, &sizes, options, &validation.brute.expansions, tables),
+        None => model.runs.iter().map(|r| runs::run_large(&model, &derivation, r, &sizes, options)).collect(),
+    }?;
+    let tables = tables.filter(|_| with_tables).unwrap_or_default();
     Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs, notes })
 }
 
@@ -984,7 +1033,8 @@ mod tests {
         let proved = derivation.prover().prove(&model, d, &renamed);
         let Err(derive::DeriveError::Limit(why)) = proved else { panic!("expected a limit, got {proved:?}") };
         assert!(why.contains("matched more than 200000 times in one step"), "{why}");
-        let reports = claims(&model, &derivation).unwrap();
+        let at = Validation::new(&model, model.values.clone(), Brute::at(&model, &model.values).unwrap());
+        let reports = claims(&model, &derivation, &at).unwrap();
         assert_eq!(reports[0].verdict, Verdict::Refuted);
         assert!(reports[0].how.contains("the claim gives 0, the definition gives x[0,0]"), "{}", reports[0].how);
     }

@@ -178,7 +178,7 @@ impl Analysis<Node> for DiffFree {
 }
 
 /// A formula as a tree, the shape in which symconv builds, rewrites and prints terms.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Tree {
     /// `a + b`
     Add(Box<Tree>, Box<Tree>),
@@ -212,7 +212,8 @@ impl Tree {
         self.operands(true)
     }
 
-    fn summands(&self) -> Vec<&Tree> {
+    /// The terms of a nest of sums (the tree itself when it is no sum).
+    pub fn summands(&self) -> Vec<&Tree> {
         self.operands(false)
     }
 
@@ -580,8 +581,17 @@ impl Tree {
 pub struct Step {
     /// The rule's name (`d-product`, `sigma-delta`, …).
     pub rule: String,
-    /// The whole expression after the step.
+    /// The whole expression after the step, as printed.
     pub expr: String,
+    /// The whole expression after the step, for checking it by numbers.
+    pub term: Tree,
+}
+
+impl Step {
+    /// The step that gives `term` by `rule`, printed with `sizes` read as sizes.
+    pub fn new(rule: impl Into<String>, term: Tree, sizes: &[String]) -> Step {
+        Step { rule: rule.into(), expr: term.show(sizes), term }
+    }
 }
 
 /// Explicit bounds on the work of one e-graph run.
@@ -1128,12 +1138,15 @@ impl Session {
         let Some(first) = explanation.explanation_trees.first() else { return steps };
         let mut current = initial_term(first);
         walk(&explanation.explanation_trees, &mut Vec::new(), &mut current, &mut |rule, whole| {
-            let expr = Tree::from_flat(whole).show(sizes);
+            let step = Step::new(rule, Tree::from_flat(whole), sizes);
             match steps.last_mut() {
-                Some(last) if expr == previous => last.rule = format!("{}, {rule}", last.rule),
-                _ => steps.push(Step { rule, expr: expr.clone() }),
+                Some(last) if step.expr == previous => {
+                    last.rule = format!("{}, {}", last.rule, step.rule);
+                    last.term = step.term;
+                }
+                _ => steps.push(step),
             }
-            previous = expr;
+            previous = steps.last().map(|s| s.expr.clone()).unwrap_or_default();
         });
         steps
     }

@@ -3,6 +3,7 @@
 
 pub mod domain;
 pub mod egraph;
+pub mod eval;
 
 pub use domain::Domain;
 pub use egraph::{Step, Tree, RULES};
@@ -131,13 +132,13 @@ fn differentiate(
     // Differentiate, then make every remaining element's range explicit, then simplify.
     let start = Tree::Diff(Box::new(Tree::from_formula(&model.formula)), target.clone());
     let sizes = &model.sizes;
-    let mut steps = vec![Step { rule: "definition".into(), expr: start.show(sizes) }];
+    let mut steps = vec![Step::new("definition", start.clone(), sizes)];
     let differentiated = simplify(&start, rules, sizes, &mut steps)?;
     let guarded = differentiated.guarded(&|e| range_guard(model, e));
     let closed = if guarded == differentiated {
         differentiated
     } else {
-        steps.push(Step { rule: "range-guard".into(), expr: guarded.show(sizes) });
+        steps.push(Step::new("range-guard", guarded.clone(), sizes));
         simplify(&guarded, rules, sizes, &mut steps)?
     };
     let statement = derivative_name(model, &target);
@@ -238,7 +239,7 @@ impl Prover {
         }
         let mut steps = session.explain(&d.closed, &guarded, &model.sizes);
         if guarded != plain {
-            steps.push(Step { rule: "range-guard (reversed)".into(), expr: plain.show(&model.sizes) });
+            steps.push(Step::new("range-guard (reversed)", plain, &model.sizes));
         }
         Ok(Some(steps))
     }
@@ -249,7 +250,8 @@ pub fn prove_length(derived: &Index, claimed: &Index) -> Option<Vec<Step>> {
     let mut session = Session::default();
     let a = session.add(&Tree::Leaf(Leaf::Value(derived.clone())));
     let b = session.add(&Tree::Leaf(Leaf::Value(claimed.clone())));
-    session
-        .same(a, b)
-        .then(|| vec![Step { rule: "index-normalisation".into(), expr: format!("{derived} = {claimed}") }])
+    session.same(a, b).then(|| {
+        let term = Tree::Leaf(Leaf::Value(claimed.clone()));
+        vec![Step { rule: "index-normalisation".into(), expr: format!("{derived} = {claimed}"), term }]
+    })
 }

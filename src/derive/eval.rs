@@ -1,0 +1,796 @@
+//! Trees evaluated at concrete sizes, so that every printed proof step can be checked by
+//! numbers against the one before it.
+//!
+//! Two evaluators share one walk of the sums. [`row`] computes a step's whole row of a
+//! Jacobian at once, fast, reading every tensor element as a pseudo-random residue
+//! modulo the prime 2⁶¹ − 1 and differentiating with dual numbers: two steps whose
+//! entries differ as polynomials in the elements (of degree `d`) agree there with
+//! probability at most `d / (2⁶¹ − 1)`. [`value`] computes one entry exactly, as a
+//! polynomial in the elements, to show where two steps part.
+//!
+//! A Σ runs over the values of its index at which its body can be nonzero: those that
+//! keep an element inside its tensor's shape, or satisfy a bracket `[a·v + r = 0]` or
+//! `[a·v + r ≥ 0]`; a Σ that nothing bounds is an error, never a guess.
+
+use super::egraph::{Leaf, Tree};
+use crate::algebra::formula::{ElemRef, Value};
+use crate::algebra::index::var;
+use crate::algebra::poly::floor_div;
+use crate::algebra::{Cond, Element, Env, EvalError, Index, IndexExt};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+/// The tensors' shapes at the sizes, by name.
+pub type Shapes<'a> = &'a BTreeMap<String, Vec<i64>>;
+
+/// The columns of a Jacobian: the elements of one tensor, row-major, named in the tree
+/// by the derivative's index names.
+pub struct Columns<'a> {
+    /// The tensor.
+    pub tensor: &'a str,
+    /// Its index names.
+    pub names: &'a [String],
+    /// Its shape.
+    pub dims: &'a [i64],
+}
+
+impl Columns<'_> {
+    /// How many columns there are.
+    pub fn count(&self) -> usize {
+        self.dims.iter().map(|&d| d.max(0) as usize).product()
+    }
+
+    /// Whether `e` is this tensor's element at the column names, `x_<j>` for `x`.
+    fn is_target(&self, e: &Element) -> bool {
+        e.tensor == self.tensor
+            && e.index.len() == self.names.len()
+            && e.index.iter().zip(self.names).all(|(p, n)| *p == var(n))
+    }
+}
+
+/// The column of an element of a tensor of shape `dims`, row-major, when inside it.
+fn column(dims: &[i64], index: &[i64]) -> Option<usize> {
+    let mut col = 0usize;
+    for (&i, &d) in index.iter().zip(dims) {
+        if !(0..d).contains(&i) {
+            return None;
+        }
+        col = col * d as usize + i as usize;
+    }
+    Some(col)
+}
+
+/// A residue modulo the prime 2⁶¹ − 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Num(u64);
+
+const PRIME: u64 = (1 << 61) - 1;
+
+impl Num {
+    const ZERO: Num = Num(0);
+    const ONE: Num = Num(1);
+
+    /// An integer's residue.
+    pub fn new(c: i64) -> Num {
+        Num(c.rem_euclid(PRIME as i64) as u64)
+    }
+
+    fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl std::ops::Add for Num {
+    type Output = Num;
+    fn add(self, other: Num) -> Num {
+        let s = self.0 + other.0;
+        Num(if s >= PRIME { s - PRIME } else { s })
+    }
+}
+
+impl std::ops::Mul for Num {
+    type Output = Num;
+    fn mul(self, other: Num) -> Num {
+        let x = self.0 as u128 * other.0 as u128;
+        let s = (x as u64 & PRIME) + (x >> 61) as u64;
+        Num(if s >= PRIME { s - PRIME } else { s })
+    }
+}
+
+/// The residue an element is read as: a hash of its tensor and position, the same
+/// wherever it is read.
+pub fn element_value(tensor: &str, index: &[i64]) -> Num {
+    let mut h = Hash::of(tensor);
+    index.iter().for_each(|&i| h.mix(i as u64));
+    h.num()
+}
+
+/// SplitMix64 over a tensor's name and then an element's indices.
+struct Hash(u64);
+
+impl Hash {
+    fn of(tensor: &str) -> Hash {
+        let mut h = Hash(0x9e37_79b9_7f4a_7c15);
+        tensor.bytes().for_each(|b| h.mix(b as u64));
+        h.mix(u64::MAX);
+        h
+    }
+
+    fn mix(&mut self, x: u64) {
+        let mut z = (self.0 ^ x).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        self.0 = z ^ (z >> 31);
+    }
+
+    fn num(&self) -> Num {
+        Num(self.0 % PRIME)
+    }
+}
+
+/// An exact value read at [`element_value`].
+pub fn number(v: &Value) -> Num {
+    v.terms()
+        .fold(Num::ZERO, |sum, (m, c)| sum + m.iter().fold(Num::new(c), |p, e| p * element_value(&e.tensor, &e.index)))
+}
+
+/// The tree's value at every row and column (as residues, see [`element_value`]): a row
+/// gives the `row_names` their values, `env` every other free name.
+pub fn rows(
+    tree: &Tree,
+    env: &mut Env,
+    row_names: &[String],
+    rows: &[Vec<i64>],
+    shapes: Shapes,
+    columns: &Columns,
+) -> Result<Vec<Vec<Num>>, EvalError> {
+    let eval = Fast { shapes, columns: Some(columns), plans: Rc::default() };
+    rows.iter()
+        .map(|row| {
+            env.extend(row_names.iter().cloned().zip(row.iter().copied()));
+            let mut out = vec![Num::ZERO; columns.count()];
+            match eval.tree(tree, env).map_err(Fail::into_error)? {
+                Row::Same(v) => out.iter_mut().for_each(|slot| *slot = v),
+                Row::Cols(cols) => cols.into_iter().for_each(|(c, v)| out[c] = v),
+            }
+            Ok(out)
+        })
+        .collect()
+}
+
+/// Why the fast evaluator stopped: an error, or a value that needs the columns set.
+enum Fail {
+    Eval(EvalError),
+    Columns,
+}
+
+impl Fail {
+    fn into_error(self) -> EvalError {
+        match self {
+            Fail::Eval(e) => e,
+            Fail::Columns => EvalError::Unbounded("a column index".into()),
+        }
+    }
+}
+
+impl From<EvalError> for Fail {
+    fn from(e: EvalError) -> Fail {
+        Fail::Eval(e)
+    }
+}
+
+/// A row's value: the same at every column, or column by column (sorted, no zeros).
+enum Row {
+    Same(Num),
+    Cols(Vec<(usize, Num)>),
+}
+
+impl Row {
+    fn is_zero(&self) -> bool {
+        match self {
+            Row::Same(v) => v.is_zero(),
+            Row::Cols(c) => c.is_empty(),
+        }
+    }
+
+    fn add(self, other: Row, count: usize) -> Row {
+        match (self, other) {
+            (Row::Same(a), Row::Same(b)) => Row::Same(a + b),
+            (Row::Same(z), r) | (r, Row::Same(z)) if z.is_zero() => r,
+            (Row::Same(a), Row::Cols(c)) | (Row::Cols(c), Row::Same(a)) => {
+                let mut dense = vec![a; count];
+                for (k, v) in c {
+                    dense[k] = dense[k] + v;
+                }
+                Row::Cols(dense.into_iter().enumerate().filter(|(_, v)| !v.is_zero()).collect())
+            }
+            (Row::Cols(a), Row::Cols(b)) => Row::Cols(merge(a, b)),
+        }
+    }
+
+    fn mul(self, other: Row) -> Row {
+        match (self, other) {
+            (Row::Same(a), Row::Same(b)) => Row::Same(a * b),
+            (Row::Same(a), Row::Cols(c)) | (Row::Cols(c), Row::Same(a)) => Row::Cols(scale(c, a)),
+            (Row::Cols(a), Row::Cols(b)) => {
+                let mut out = Vec::new();
+                let mut other = b.into_iter().peekable();
+                for (k, v) in a {
+                    while other.next_if(|(j, _)| *j < k).is_some() {}
+                    if let Some((_, w)) = other.next_if(|(j, _)| *j == k) {
+                        let p = v * w;
+                        if !p.is_zero() {
+                            out.push((k, p));
+                        }
+                    }
+                }
+                Row::Cols(out)
+            }
+        }
+    }
+}
+
+/// The sum of two sorted sparse vectors.
+fn merge(a: Vec<(usize, Num)>, b: Vec<(usize, Num)>) -> Vec<(usize, Num)> {
+    if a.is_empty() {
+        return b;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let mut other = b.into_iter().peekable();
+    for (k, v) in a {
+        while let Some(x) = other.next_if(|(j, _)| *j < k) {
+            out.push(x);
+        }
+        match other.next_if(|(j, _)| *j == k) {
+            Some((_, w)) if (v + w).is_zero() => {}
+            Some((_, w)) => out.push((k, v + w)),
+            None => out.push((k, v)),
+        }
+    }
+    out.extend(other);
+    out
+}
+
+fn scale(c: Vec<(usize, Num)>, a: Num) -> Vec<(usize, Num)> {
+    match a.is_zero() {
+        true => Vec::new(),
+        false => c.into_iter().map(|(k, v)| (k, v * a)).collect(),
+    }
+}
+
+/// The fast evaluator: in a row (with columns) or at a point (without), with the plan
+/// of each Σ it has met, by address (the tree outlives it).
+struct Fast<'a> {
+    shapes: Shapes<'a>,
+    columns: Option<&'a Columns<'a>>,
+    plans: Rc<RefCell<HashMap<*const Tree, Rc<Plan>>>>,
+}
+
+impl Fast<'_> {
+    fn tree(&self, t: &Tree, env: &mut Env) -> Result<Row, Fail> {
+        match t {
+            Tree::Leaf(l) => match self.columns {
+                Some(cols) if cols.names.iter().any(|n| mentions(l, n)) => match pin(l, cols, env) {
+                    Some(hits) => Ok(Row::Cols(hits)),
+                    None => self.per_column(cols, env, &mut |env| leaf_number(l, env, self.shapes)),
+                },
+                _ => Ok(Row::Same(leaf_number(l, env, self.shapes)?)),
+            },
+            Tree::Add(a, b) => Ok(self.tree(a, env)?.add(self.tree(b, env)?, self.count())),
+            Tree::Mul(a, b) => {
+                let x = self.tree(a, env)?;
+                if x.is_zero() {
+                    return Ok(Row::Same(Num::ZERO));
+                }
+                Ok(x.mul(self.tree(b, env)?))
+            }
+            Tree::Sum(v, b) => {
+                let mut acc = Row::Same(Num::ZERO);
+                let count = self.count();
+                let plan = self.plan(t, v, b);
+                let summed = over(v, b, &plan, env, self.columns.is_some(), &mut |env| {
+                    acc = std::mem::replace(&mut acc, Row::Same(Num::ZERO)).add(self.tree(b, env)?, count);
+                    Ok(())
+                });
+                match summed {
+                    Ok(()) => Ok(acc),
+                    Err(Fail::Columns) => self.each_column(t, env),
+                    Err(e) => Err(e),
+                }
+            }
+            Tree::Diff(b, target) => match self.columns {
+                Some(cols) if cols.is_target(target) => match self.dual(b, env, cols.tensor, cols.dims) {
+                    Ok((_, tangent)) => Ok(Row::Cols(tangent)),
+                    Err(Fail::Columns) => self.each_column(t, env),
+                    Err(e) => Err(e),
+                },
+                Some(_) => self.each_column(t, env),
+                None => {
+                    let index = target.index.iter().map(|p| p.eval(env)).collect::<Result<Vec<_>, _>>()?;
+                    let dims =
+                        self.shapes.get(&target.tensor).ok_or_else(|| EvalError::Unbound(target.tensor.clone()))?;
+                    let Some(col) = column(dims, &index) else { return Ok(Row::Same(Num::ZERO)) };
+                    let (_, tangent) = self.dual(b, env, &target.tensor, dims)?;
+                    Ok(Row::Same(tangent.iter().find(|(k, _)| *k == col).map_or(Num::ZERO, |(_, v)| *v)))
+                }
+            },
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.columns.map_or(1, Columns::count)
+    }
+
+    /// The plan of the Σ `sum` (over `v`, with body `b`), made on first use.
+    fn plan(&self, sum: &Tree, v: &str, b: &Tree) -> Rc<Plan> {
+        let key = sum as *const Tree;
+        let mut plans = self.plans.borrow_mut();
+        plans.entry(key).or_insert_with(|| Rc::new(Plan::of(b, v, self.shapes))).clone()
+    }
+
+    /// The tree at each column in turn, at a point.
+    fn each_column(&self, t: &Tree, env: &mut Env) -> Result<Row, Fail> {
+        let cols = self.columns.ok_or(Fail::Columns)?;
+        let point = Fast { shapes: self.shapes, columns: None, plans: self.plans.clone() };
+        self.per_column(cols, env, &mut |env| match point.tree(t, env) {
+            Ok(Row::Same(v)) => Ok(v),
+            Ok(Row::Cols(_)) => unreachable!("at a point every value is one value"),
+            Err(e) => Err(e.into_error()),
+        })
+    }
+
+    /// `b` and its derivatives by every element of `tensor` (of shape `dims`): forward
+    /// differentiation with dual numbers, the tangent sparse by column. In a row, a part
+    /// that reads the columns' names needs them set: `Fail::Columns`.
+    fn dual(&self, b: &Tree, env: &mut Env, tensor: &str, dims: &[i64]) -> Result<(Num, Vec<(usize, Num)>), Fail> {
+        let reads_columns = |l: &Leaf| self.columns.is_some_and(|c| c.names.iter().any(|n| mentions(l, n)));
+        match b {
+            Tree::Leaf(l) if reads_columns(l) => Err(Fail::Columns),
+            Tree::Leaf(l) => {
+                let v = leaf_number(l, env, self.shapes)?;
+                let tangent = match l {
+                    Leaf::Element(e) if e.tensor == tensor && !v.is_zero() => {
+                        let index = e.index.iter().map(|p| p.eval(env)).collect::<Result<Vec<_>, _>>()?;
+                        column(dims, &index).map(|c| vec![(c, Num::ONE)]).unwrap_or_default()
+                    }
+                    _ => Vec::new(),
+                };
+                Ok((v, tangent))
+            }
+            Tree::Add(x, y) => {
+                let ((a, da), (c, dc)) = (self.dual(x, env, tensor, dims)?, self.dual(y, env, tensor, dims)?);
+                Ok((a + c, merge(da, dc)))
+            }
+            Tree::Mul(x, y) => {
+                let ((a, da), (c, dc)) = (self.dual(x, env, tensor, dims)?, self.dual(y, env, tensor, dims)?);
+                Ok((a * c, merge(scale(dc, a), scale(da, c))))
+            }
+            Tree::Sum(v, body) => {
+                let (mut value, mut tangent) = (Num::ZERO, Vec::new());
+                let plan = self.plan(b, v, body);
+                over(v, body, &plan, env, self.columns.is_some(), &mut |env| {
+                    let (a, da) = self.dual(body, env, tensor, dims)?;
+                    value = value + a;
+                    tangent = merge(std::mem::take(&mut tangent), da);
+                    Ok(())
+                })?;
+                Ok((value, tangent))
+            }
+            Tree::Diff(..) => Err(Fail::Eval(EvalError::Unbounded("a derivative of a derivative".into()))),
+        }
+    }
+
+    /// A value computed at each column in turn, with the column names set.
+    fn per_column(
+        &self,
+        cols: &Columns,
+        env: &mut Env,
+        at: &mut dyn FnMut(&mut Env) -> Result<Num, EvalError>,
+    ) -> Result<Row, Fail> {
+        let mut out = Vec::new();
+        with_columns(cols, env, &mut |k, env| {
+            let v = at(env)?;
+            if !v.is_zero() {
+                out.push((k, v));
+            }
+            Ok(())
+        })?;
+        Ok(Row::Cols(out))
+    }
+}
+
+/// A bracket `[±c + r = 0]` that pins one column name `c` of a one-axis tensor (`r`
+/// known): 1 at that column, without trying every column.
+fn pin(l: &Leaf, cols: &Columns, env: &Env) -> Option<Vec<(usize, Num)>> {
+    let (Leaf::Bracket(Cond::Eq0(p)), [name], [d]) = (l, cols.names, cols.dims) else { return None };
+    let (a, rest) = p.linear_in(name)?;
+    let a = a.as_constant().filter(|a| a.abs() == 1)?;
+    let at = rest.eval(env).ok()?.checked_mul(-a)?;
+    Some(if (0..*d).contains(&at) { vec![(at as usize, Num::ONE)] } else { Vec::new() })
+}
+
+/// Calls `visit` at each column with the column names set to its tuple, then restores
+/// what they were.
+fn with_columns(
+    cols: &Columns,
+    env: &mut Env,
+    visit: &mut dyn FnMut(usize, &mut Env) -> Result<(), EvalError>,
+) -> Result<(), EvalError> {
+    let saved: Vec<Option<i64>> = cols.names.iter().map(|n| env.insert(n.clone(), 0)).collect();
+    let mut tuple = vec![0i64; cols.dims.len()];
+    let mut result = Ok(());
+    for k in 0..cols.count() {
+        if k > 0 {
+            for (slot, &d) in tuple.iter_mut().zip(cols.dims).rev() {
+                *slot += 1;
+                if *slot < d {
+                    break;
+                }
+                *slot = 0;
+            }
+        }
+        for (n, &i) in cols.names.iter().zip(&tuple) {
+            if let Some(slot) = env.get_mut(n) {
+                *slot = i;
+            }
+        }
+        result = visit(k, env);
+        if result.is_err() {
+            break;
+        }
+    }
+    for (n, s) in cols.names.iter().zip(saved) {
+        match s {
+            Some(v) => env.insert(n.clone(), v),
+            None => env.remove(n),
+        };
+    }
+    result
+}
+
+/// Runs `visit` with `v` set to each value at which `body` can be nonzero, shadowing any
+/// outer `v` meanwhile. Where what bounds `v` reads a name `env` lacks (a column's, in a
+/// row), `Fail::Columns`; where nothing bounds it, `Unbounded`.
+fn over(
+    v: &str,
+    body: &Tree,
+    plan: &Plan,
+    env: &mut Env,
+    in_row: bool,
+    visit: &mut dyn FnMut(&mut Env) -> Result<(), Fail>,
+) -> Result<(), Fail> {
+    let shadowed = env.remove(v);
+    let range = plan.interval(env);
+    let result = if !range.bounded() {
+        Err(match in_row && support_needs_more(body, v) {
+            true => Fail::Columns,
+            false => Fail::Eval(EvalError::Unbounded(v.to_string())),
+        })
+    } else if range.is_empty() {
+        Ok(())
+    } else {
+        env.insert(v.to_string(), range.lo);
+        let mut result = Ok(());
+        for x in range.lo..=range.hi {
+            if let Some(slot) = env.get_mut(v) {
+                *slot = x;
+            }
+            result = visit(env);
+            if result.is_err() {
+                break;
+            }
+        }
+        env.remove(v);
+        result
+    };
+    if let Some(outer) = shadowed {
+        env.insert(v.to_string(), outer);
+    }
+    result
+}
+
+/// Whether a Σ over `v` could be bounded once more names are known: its body has an
+/// element or bracket linear in `v` at all.
+fn support_needs_more(body: &Tree, v: &str) -> bool {
+    match body {
+        Tree::Leaf(l) => mentions(l, v),
+        Tree::Add(a, b) | Tree::Mul(a, b) => support_needs_more(a, v) || support_needs_more(b, v),
+        Tree::Sum(u, b) => u != v && support_needs_more(b, v),
+        Tree::Diff(b, _) => support_needs_more(b, v),
+    }
+}
+
+/// Whether the leaf uses the name `n`.
+fn mentions(l: &Leaf, n: &str) -> bool {
+    match l {
+        Leaf::Value(p) => p.mentions(n),
+        Leaf::Element(e) => e.index.iter().any(|p| p.mentions(n)),
+        Leaf::Bracket(c) => c.mentions(n),
+    }
+}
+
+fn leaf_number(l: &Leaf, env: &Env, shapes: Shapes) -> Result<Num, EvalError> {
+    Ok(match l {
+        Leaf::Value(p) => Num::new(p.eval(env)?),
+        Leaf::Bracket(c) => Num::new(c.eval(env)?.into()),
+        Leaf::Element(e) => {
+            let dims = shapes.get(&e.tensor).ok_or_else(|| EvalError::Unbound(e.tensor.clone()))?;
+            let mut hash = Hash::of(&e.tensor);
+            for (p, &d) in e.index.iter().zip(dims) {
+                let i = p.eval(env)?;
+                if !(0..d).contains(&i) {
+                    return Ok(Num::ZERO);
+                }
+                hash.mix(i as u64);
+            }
+            hash.num()
+        }
+    })
+}
+
+/// The tree's exact value, a polynomial in the tensors' elements, where `env` gives
+/// every free name.
+pub fn value(tree: &Tree, env: &mut Env, shapes: Shapes) -> Result<Value, EvalError> {
+    Ok(match tree {
+        Tree::Leaf(Leaf::Value(p)) => Value::constant(p.eval(env)?),
+        Tree::Leaf(Leaf::Bracket(c)) => Value::constant(c.eval(env)?.into()),
+        Tree::Leaf(Leaf::Element(e)) => {
+            let dims = shapes.get(&e.tensor).ok_or_else(|| EvalError::Unbound(e.tensor.clone()))?;
+            let index = e.index.iter().map(|p| p.eval(env)).collect::<Result<Vec<_>, _>>()?;
+            match column(dims, &index) {
+                Some(_) => Value::monomial(1, vec![ElemRef { tensor: e.tensor.clone(), index }]),
+                None => Value::zero(),
+            }
+        }
+        Tree::Add(a, b) => value(a, env, shapes)?.add(&value(b, env, shapes)?),
+        Tree::Mul(a, b) => value(a, env, shapes)?.mul(&value(b, env, shapes)?),
+        Tree::Sum(v, b) => {
+            let mut acc = Value::zero();
+            over(v, b, &Plan::of(b, v, shapes), env, false, &mut |env| {
+                acc.add_assign(&value(b, env, shapes)?);
+                Ok(())
+            })
+            .map_err(Fail::into_error)?;
+            acc
+        }
+        Tree::Diff(b, target) => {
+            let index = target.index.iter().map(|p| p.eval(env)).collect::<Result<Vec<_>, _>>()?;
+            let dims = shapes.get(&target.tensor).ok_or_else(|| EvalError::Unbound(target.tensor.clone()))?;
+            if column(dims, &index).is_none() {
+                return Ok(Value::zero());
+            }
+            derivative(&value(b, env, shapes)?, &ElemRef { tensor: target.tensor.clone(), index })
+        }
+    })
+}
+
+/// `∂p/∂e`, formally.
+fn derivative(p: &Value, e: &ElemRef) -> Value {
+    let mut out = Value::zero();
+    for (m, c) in p.terms() {
+        let times = m.iter().filter(|x| *x == e).count() as i64;
+        if let Some(at) = m.iter().position(|x| x == e) {
+            let mut rest = m.clone();
+            rest.remove(at);
+            out.add_term(rest, c.saturating_mul(times));
+        }
+    }
+    out
+}
+
+/// Most values one Σ runs over.
+const WIDEST_SUM: i64 = 1 << 20;
+
+/// An interval of integers; empty when `lo > hi`, unbounded at `i64::MIN` or `i64::MAX`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Interval {
+    lo: i64,
+    hi: i64,
+}
+
+impl Interval {
+    const ALL: Interval = Interval { lo: i64::MIN, hi: i64::MAX };
+    const EMPTY: Interval = Interval { lo: 1, hi: 0 };
+
+    fn is_empty(self) -> bool {
+        self.lo > self.hi
+    }
+
+    /// Empty, or finite and not wider than [`WIDEST_SUM`].
+    fn bounded(self) -> bool {
+        self.is_empty() || (self.lo > i64::MIN && self.hi < i64::MAX && self.hi - self.lo < WIDEST_SUM)
+    }
+
+    fn meet(self, other: Interval) -> Interval {
+        Interval { lo: self.lo.max(other.lo), hi: self.hi.min(other.hi) }
+    }
+
+    fn join(self, other: Interval) -> Interval {
+        match (self.is_empty(), other.is_empty()) {
+            (true, _) => other,
+            (_, true) => self,
+            _ => Interval { lo: self.lo.min(other.lo), hi: self.hi.max(other.hi) },
+        }
+    }
+
+    /// The values of `v` with `a·v + r ≥ 0`, for `a ≠ 0`.
+    fn at_least(a: i64, r: i64) -> Interval {
+        match (a > 0, r.checked_neg()) {
+            // v ≥ ⌈-r / a⌉ = -⌊r / a⌋
+            (true, _) => Interval { lo: floor_div(r, a).map_or(i64::MIN, i64::saturating_neg), hi: i64::MAX },
+            // v ≤ ⌊-r / a⌋
+            (false, Some(n)) => Interval { lo: i64::MIN, hi: floor_div(n, a).unwrap_or(i64::MAX) },
+            (false, None) => Interval::ALL,
+        }
+    }
+}
+
+/// What bounds a summed index `v` in a body: worked out once per Σ, then read at each
+/// assignment of the other names.
+#[derive(Debug)]
+enum Plan {
+    /// Nothing known: every value.
+    All,
+    /// The body is 0.
+    Empty,
+    /// `0 ≤ a·v + rest` (and `≤ top`, when given): an element's axis, a `≥` bracket.
+    Range { a: i64, rest: Index, top: Option<i64> },
+    /// `a·v + rest = 0`: a δ bracket.
+    Point { a: i64, rest: Index },
+    /// A product: every factor bounds it.
+    Meet(Vec<Plan>),
+    /// A sum: each term may be nonzero.
+    Join(Vec<Plan>),
+    /// `Σ_u b`: what bounds `v` in `b`, or else, for each value `u` takes, the same.
+    Nested { u: String, for_v: Box<Plan>, for_u: Box<Plan> },
+}
+
+impl Plan {
+    /// The plan for `v` in `t`, at the tensors' `shapes`.
+    fn of(t: &Tree, v: &str, shapes: Shapes) -> Plan {
+        let linear = |p: &Index| {
+            let (a, rest) = p.linear_in(v)?;
+            Some((a.as_constant().filter(|&a| a != 0)?, rest))
+        };
+        match t {
+            Tree::Leaf(Leaf::Value(p)) if p.is_zero() => Plan::Empty,
+            Tree::Leaf(Leaf::Element(e)) if e.index.iter().any(|p| p.mentions(v)) => {
+                let Some(dims) = shapes.get(&e.tensor) else { return Plan::All };
+                let axes = e.index.iter().zip(dims).filter_map(|(p, &d)| {
+                    let (a, rest) = linear(p)?;
+                    Some(Plan::Range { a, rest, top: d.checked_sub(1) })
+                });
+                Plan::Meet(axes.collect())
+            }
+            Tree::Leaf(Leaf::Bracket(Cond::Eq0(p))) if p.mentions(v) => {
+                linear(p).map_or(Plan::All, |(a, rest)| Plan::Point { a, rest })
+            }
+            Tree::Leaf(Leaf::Bracket(Cond::Ge0(p))) if p.mentions(v) => {
+                linear(p).map_or(Plan::All, |(a, rest)| Plan::Range { a, rest, top: None })
+            }
+            Tree::Leaf(_) => Plan::All,
+            Tree::Mul(a, b) => Plan::Meet(vec![Plan::of(a, v, shapes), Plan::of(b, v, shapes)]),
+            Tree::Add(a, b) => Plan::Join(vec![Plan::of(a, v, shapes), Plan::of(b, v, shapes)]),
+            Tree::Diff(b, _) => Plan::of(b, v, shapes),
+            Tree::Sum(u, _) if u == v => Plan::All,
+            Tree::Sum(u, b) => Plan::Nested {
+                u: u.clone(),
+                for_v: Box::new(Plan::of(b, v, shapes)),
+                for_u: Box::new(Plan::of(b, u, shapes)),
+            },
+        }
+    }
+
+    /// The values of the index outside which the body is 0, from what `env` knows (a
+    /// constraint that reads a name `env` lacks is left out).
+    fn interval(&self, env: &mut Env) -> Interval {
+        match self {
+            Plan::All => Interval::ALL,
+            Plan::Empty => Interval::EMPTY,
+            Plan::Range { a, rest, top } => {
+                let Ok(r) = rest.eval(env) else { return Interval::ALL };
+                let at_least = Interval::at_least(*a, r);
+                match top.and_then(|t| t.checked_sub(r)) {
+                    // a·v + r ≤ top  ⟺  -a·v + (top - r) ≥ 0
+                    Some(room) => at_least.meet(Interval::at_least(-a, room)),
+                    None => at_least,
+                }
+            }
+            Plan::Point { a, rest } => match rest.eval(env) {
+                Ok(r) if r.checked_rem(*a) == Some(0) => {
+                    let x = (-(r as i128) / *a as i128) as i64;
+                    Interval { lo: x, hi: x }
+                }
+                Ok(_) => Interval::EMPTY,
+                Err(_) => Interval::ALL,
+            },
+            Plan::Meet(ps) => ps.iter().fold(Interval::ALL, |i, p| i.meet(p.interval(env))),
+            Plan::Join(ps) => ps.iter().fold(Interval::EMPTY, |i, p| i.join(p.interval(env))),
+            Plan::Nested { u, for_v, for_u } => {
+                let shadowed = env.remove(u);
+                let mut out = for_v.interval(env);
+                if !out.bounded() {
+                    let over = for_u.interval(env);
+                    if over.bounded() {
+                        out = Interval::EMPTY;
+                        for x in over.lo..=over.hi {
+                            env.insert(u.clone(), x);
+                            out = out.join(for_v.interval(env));
+                        }
+                        env.remove(u);
+                    }
+                }
+                if let Some(s) = shadowed {
+                    env.insert(u.clone(), s);
+                }
+                out
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::derive::derive;
+
+    fn model(src: &str) -> crate::model::Model {
+        crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap()
+    }
+
+    #[test]
+    fn rows_by_residues_agree_with_exact_values_at_every_step() {
+        // Strided and transposed: δ brackets with coefficients, div and mod, two tensors.
+        for src in [
+            "input x[n]\nweight w[k]\nlet n = 7, k = 3, S = 2\ns_i = Σ x_<S i + m> w_m\n",
+            "input x[n]\nweight w[k]\noutput s[2n + k]\nlet n = 4, k = 3\ns_o = Σ x_i w_m [o = 2i + m - 1]\n",
+        ] {
+            let m = model(src);
+            let d = derive(&m).unwrap();
+            let shapes: BTreeMap<String, Vec<i64>> =
+                m.tensors.iter().map(|t| (t.name.clone(), m.shape_at(&t.name, &m.values).unwrap())).collect();
+            let rows: Vec<Vec<i64>> = (0..5).map(|i| vec![i]).collect();
+            for der in &d.derivatives {
+                let dims = shapes[&der.wrt].clone();
+                let cols = Columns { tensor: &der.wrt, names: &der.wrt_indices, dims: &dims };
+                for step in &der.steps {
+                    let mut env = m.values.clone();
+                    let fast = super::rows(&step.term, &mut env, &m.output.indices, &rows, &shapes, &cols).unwrap();
+                    for (r, row) in rows.iter().enumerate() {
+                        for c in 0..dims[0] {
+                            env.insert(m.output.indices[0].clone(), row[0]);
+                            env.insert(der.wrt_indices[0].clone(), c);
+                            let exact = value(&step.term, &mut env, &shapes).unwrap();
+                            assert_eq!(number(&exact), fast[r][c as usize], "{} at {row:?}, {c}", step.expr);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_sum_that_nothing_bounds_is_an_error() {
+        let t = Tree::Sum("l".into(), Box::new(Tree::Leaf(Leaf::Value(var("l")))));
+        let shapes = BTreeMap::new();
+        assert_eq!(value(&t, &mut Env::new(), &shapes), Err(EvalError::Unbounded("l".into())));
+        let zero = Tree::Sum("l".into(), Box::new(Tree::Leaf(Leaf::Value(Index::zero()))));
+        assert_eq!(value(&zero, &mut Env::new(), &shapes), Ok(Value::zero()));
+    }
+
+    #[test]
+    fn a_sum_shadows_a_free_name_of_the_same_name() {
+        // Σ_j x_j with a free j = 7 around it: the Σ's j runs over x's range.
+        let x = |p| Tree::Leaf(Leaf::Element(Element { tensor: "x".into(), index: vec![p] }));
+        let t = Tree::Mul(Box::new(x(var("j"))), Box::new(Tree::Sum("j".into(), Box::new(x(var("j"))))));
+        let shapes: BTreeMap<String, Vec<i64>> = [("x".to_string(), vec![8])].into_iter().collect();
+        let mut env: Env = [("j".to_string(), 7)].into_iter().collect();
+        let v = value(&t, &mut env, &shapes).unwrap();
+        assert_eq!(
+            crate::algebra::formula::show_value(&v),
+            "x[0]*x[7] + x[1]*x[7] + x[2]*x[7] + x[3]*x[7] + x[4]*x[7] + x[5]*x[7] + x[6]*x[7] + x[7]*x[7]"
+        );
+        assert_eq!(env["j"], 7);
+    }
+}
