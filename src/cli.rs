@@ -384,7 +384,7 @@ fn sweep_with_progress(r: &Report, ranges: &[SizeRange]) -> Result<SweepReport, 
         true => indicatif::ProgressBar::new(count).with_message(format!("sweeping {}", r.model.name)),
         false => indicatif::ProgressBar::hidden(),
     };
-    let result = check::sweep_check(&r.model, &r.derivation, ranges, &|| bar.inc(1));
+    let result = check::sweep_check(&r.model, &r.derivation, &r.claims, ranges, &|| bar.inc(1));
     bar.finish_and_clear();
     result
 }

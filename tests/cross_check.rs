@@ -16,7 +16,7 @@ fn symbolic_results_and_claims_agree_with_brute_force_over_a_sweep() {
     for path in specs {
         let model = load(&path, None).expect("shipped specs load");
         let derivation = derive::derive(&model).expect("shipped specs derive");
-        let report = check::sweep_check(&model, &derivation, &ranges, &|| ())
+        let report = check::sweep_check(&model, &derivation, &[], &ranges, &|| ())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(report.checked >= 40, "{}: only {} size sets checked", path.display(), report.checked);
         assert_eq!(report.checked + report.skipped, 60);

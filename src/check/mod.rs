@@ -801,13 +801,16 @@ pub const SWEEP_LIMIT: u64 = 1_000_000;
 /// Cross-checks every symbolic result (domain, lengths, closed forms) and every claim
 /// against brute force at every combination of the ranges, the other sizes keeping their
 /// values, on all cores; `tick` is called once per size set. A disagreement of a symbolic
-/// result is a bug ([`CheckError::Bug`]); a claim's is a counterexample in the report.
+/// result, or of a claim that `claims` says was proved, is a bug ([`CheckError::Bug`]);
+/// another claim's is a counterexample in the report.
 pub fn sweep_check(
     model: &Model,
     derivation: &Derivation,
+    claims: &[ClaimReport],
     ranges: &[SizeRange],
     tick: &(dyn Fn() + Sync),
 ) -> Result<SweepReport, CheckError> {
+    let proved: Vec<bool> = claims.iter().map(|c| c.verdict == Verdict::Proved).collect();
     for r in ranges {
         if !model.sizes.contains(&r.name) {
             return Err(CheckError::Sizes(format!("--sweep names `{}`, which is no size of this spec", r.name)));
@@ -828,13 +831,14 @@ pub fn sweep_check(
             env
         })
         .collect();
+    let proved = proved.as_slice();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, sets.len().max(1));
     let chunk = sets.len().div_ceil(threads).max(1);
     let parts: Vec<Result<Part, CheckError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = sets
             .chunks(chunk)
             .enumerate()
-            .map(|(k, part)| scope.spawn(move || sweep_part(model, derivation, part, k * chunk, tick)))
+            .map(|(k, part)| scope.spawn(move || sweep_part(model, derivation, proved, part, k * chunk, tick)))
             .collect();
         handles
             .into_iter()
@@ -867,6 +871,7 @@ struct Part {
 fn sweep_part(
     model: &Model,
     derivation: &Derivation,
+    proved: &[bool],
     sets: &[Env],
     offset: usize,
     tick: &(dyn Fn() + Sync),
@@ -886,6 +891,9 @@ fn sweep_part(
                 continue;
             }
             if let Some(how) = counterexample(model, derivation, &claim.kind, sizes, &brute)? {
+                if proved.get(c) == Some(&true) {
+                    return Err(CheckError::Bug(format!("the claim `{}` was proved, but {how}", claim.text)));
+                }
                 part.failures.push((c, offset + k, how));
             }
         }
@@ -1037,6 +1045,22 @@ mod tests {
         let reports = claims(&model, &derivation, &at).unwrap();
         assert_eq!(reports[0].verdict, Verdict::Refuted);
         assert!(reports[0].how.contains("the claim gives 0, the definition gives x[0,0]"), "{}", reports[0].how);
+    }
+
+    #[test]
+    fn a_proved_claim_that_fails_in_a_sweep_is_a_bug() {
+        // `len(s) = n - k + 1` holds; told that a false `len(s) = n` was proved, the sweep
+        // must stop with a bug, not list a counterexample.
+        let src = "input x[n]\nweight w[k]\nlet n = 6, k = 3\ns_i = Σ x_l w_<i+k-l-1>\nclaim len(s) = n\n";
+        let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
+        let derivation = derive::derive(&model).unwrap();
+        let ranges = [SizeRange { name: "n".into(), lo: 3, hi: 4 }];
+        let told =
+            |verdict| vec![ClaimReport { text: "len(s) = n".into(), verdict, how: String::new(), proof: vec![] }];
+        let report = sweep_check(&model, &derivation, &told(Verdict::Refuted), &ranges, &|| ()).unwrap();
+        assert_eq!(report.failures.len(), 1);
+        let err = sweep_check(&model, &derivation, &told(Verdict::Proved), &ranges, &|| ()).unwrap_err();
+        assert!(matches!(&err, CheckError::Bug(why) if why.contains("`len(s) = n` was proved, but at n = 3")), "{err}");
     }
 
     #[test]
