@@ -504,7 +504,7 @@ fn canonical(factors: Vec<Tree>, guard: &dyn Fn(&Element) -> Vec<Cond>) -> Vec<T
 }
 
 /// A tree node from an e-graph node and its children, already converted.
-fn from_node(node: &Node, mut kids: Vec<Tree>) -> Tree {
+pub(crate) fn from_node(node: &Node, mut kids: Vec<Tree>) -> Tree {
     let mut kid = |k: usize| Box::new(std::mem::replace(&mut kids[k], Tree::value(0)));
     match node {
         Node::Add(_) => Tree::Add(kid(0), kid(1)),
@@ -682,7 +682,7 @@ pub struct RulesView<'r> {
 }
 
 impl<'r> RulesView<'r> {
-    fn iter(self) -> impl Iterator<Item = &'r Rule> {
+    pub(crate) fn iter(self) -> impl Iterator<Item = &'r Rule> {
         let claims: &[Rule] = if self.claims { self.rules.claims } else { &[] };
         self.rules.fixed.iter().chain(claims).chain(std::iter::once(&self.rules.implied))
     }
@@ -1020,7 +1020,7 @@ fn cost(node: &Node) -> usize {
 
 /// The cheapest term of an e-class, costing only the classes it reaches (egg's
 /// `Extractor` costs the whole e-graph, which Σ-δ elimination would do once per sum).
-fn best(eg: &EGraph, id: Id) -> Tree {
+pub(crate) fn best(eg: &EGraph, id: Id) -> Tree {
     let root = eg.find(id);
     let mut classes = vec![root];
     let mut seen = std::collections::HashSet::from([root]);

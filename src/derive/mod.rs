@@ -4,6 +4,8 @@
 pub mod domain;
 pub mod egraph;
 pub mod eval;
+#[cfg(test)]
+mod soundness;
 
 pub use domain::Domain;
 pub use egraph::{Step, Tree, RULES};
