@@ -69,6 +69,8 @@ pub enum ClaimKind {
         axis: usize,
         /// The claimed length.
         value: Index,
+        /// The claimed length as written.
+        written: String,
     },
     /// `∂s_<out>/∂t_<wrt> = value`, in the claim's own index names.
     Derivative {
@@ -402,7 +404,8 @@ impl<'a> Resolver<'a> {
                             _ => return fail(e.span, format!("the axis must be an integer from 0 to {}", rank - 1)),
                         },
                     };
-                    ClaimKind::Length { axis, value: self.size_expr(value)? }
+                    let written = self.src[value.span.start..value.span.end].trim().to_string();
+                    ClaimKind::Length { axis, value: self.size_expr(value)?, written }
                 }
                 syntax::ClaimKind::Derivative { output: out, wrt, value } => {
                     self.expect_output(&out.tensor, output)?;

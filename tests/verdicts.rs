@@ -36,3 +36,22 @@ fn renaming_a_claim_about_w_does_not_capture_its_sum() {
         "i = 0, j = 0: the claim gives x[1] + x[2], the definition gives x[2]",
     );
 }
+
+#[test]
+fn length_claims_are_proved_from_the_claim_as_written() {
+    let o = symconv(&["derive", "tests/fixtures/length_forms.conv"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    for proof in [
+        "1. claim          -((k - n - 1) div S)\n    2. ceil-div       (n - k) div S + 1\n",
+        "1. claim                (n - k - (n - k) mod S) div S + 1\n    2. index-normalisation  (n - k - ((n - k) mod S)) div S + 1\n    3. mod-div              (n - k) div S + 1\n",
+        "1. claim                (n - k + S) div S\n    2. index-normalisation  (n - k) div S + 1\n",
+    ] {
+        assert!(out.contains(proof), "{proof}\nnot in\n{out}");
+    }
+    assert_eq!(
+        out.matches("domain-length        (n - k) div S + 1: the number of i with 0 ≤ i ≤ (n - k) div S").count(),
+        2,
+        "{out}"
+    );
+}

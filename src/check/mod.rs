@@ -11,7 +11,7 @@ pub use runs::{conv_of, run_engine, values, EngineRun, JacobianCheck, RunOptions
 use crate::algebra::formula::{show_value, ElemRef, Summation};
 use crate::algebra::index::IndexAtom;
 use crate::algebra::{Env, EvalError, Formula, Index, IndexExt, Value};
-use crate::derive::{self, Derivation, Derivative, Prover, Step};
+use crate::derive::{Derivation, Derivative, Prover, Step};
 use crate::model::{ClaimKind, Model, Role};
 use std::collections::BTreeMap;
 use validate::Validation;
@@ -640,13 +640,14 @@ fn claim(
         report(Verdict::Proved, how, proof)
     };
     let why_not = match kind {
-        ClaimKind::Length { axis, value } => {
-            let derived = &derivation.lengths[*axis];
-            if let Some(proof) = derive::prove_length(derived, value) {
-                return proved(proof, format!("the derived length is {derived}"), None);
+        ClaimKind::Length { axis, value, written } => match derivation.prove_length(model, *axis, value, written) {
+            Ok(Some(proof)) => {
+                validate::length(model, *axis, text, &proof, at)?;
+                return proved(proof, format!("the derived length is {}", derivation.lengths[*axis]), None);
             }
-            String::new()
-        }
+            Ok(None) => String::new(),
+            Err(e) => format!(" ({e})"),
+        },
         ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
             let d = derivative(derivation, wrt);
             let renamed = derivation.in_own_names(model, value, out_indices, wrt_indices, d);
@@ -719,7 +720,7 @@ fn counterexample(
     let at = shown_sizes(model, sizes);
     let rows = &brute.rows;
     match kind {
-        ClaimKind::Length { axis, value } => {
+        ClaimKind::Length { axis, value, .. } => {
             let actual = rows.iter().map(|r| r[*axis]).collect::<std::collections::BTreeSet<_>>().len() as i64;
             let claimed = value.eval(sizes).map_err(eval_err(model, sizes))?;
             Ok((actual != claimed).then(|| format!("at {at} the length is {actual}, the claim gives {claimed}")))
@@ -1003,6 +1004,7 @@ mod tests {
     use super::*;
     use crate::algebra::index::var;
     use crate::algebra::Index;
+    use crate::derive;
 
     fn standard() -> (Model, Derivation) {
         let src = "input x[n]\nweight w[k]\nlet n = 6, k = 3\ns_i = Σ x_l w_<i+k-l-1>\n";

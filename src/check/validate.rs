@@ -6,11 +6,12 @@
 use super::{eval_err, first_difference, shown_sizes, tuples, Brute, CheckError};
 use crate::algebra::formula::show_value;
 use crate::algebra::Element;
-use crate::algebra::{Env, Formula};
+use crate::algebra::{Env, Formula, IndexExt};
+use crate::derive::egraph::Leaf;
 use crate::derive::eval::{self, Columns, Num};
 use crate::derive::{Derivation, Derivative, Step, Tree};
 use crate::model::Model;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Brute force at the sizes at which proofs are checked.
 pub(crate) struct Validation {
@@ -72,6 +73,35 @@ pub(crate) fn claim(
     let mut memo = chain(model, d, &closed.term, proof, 1, &format!("the proof of `{text}`"), at)?;
     let last = proof.last().map_or(&closed.term, |s| &s.term);
     Ok(difference(model, d, last, &Tree::from_formula(claimed), at, &mut memo)?.is_none())
+}
+
+/// Checks a length claim's proof: each step's value at the sizes is the length along
+/// `axis` that brute force finds.
+pub(crate) fn length(
+    model: &Model,
+    axis: usize,
+    text: &str,
+    proof: &[Step],
+    at: &Validation,
+) -> Result<(), CheckError> {
+    let actual = at.brute.rows.iter().map(|r| r[axis]).collect::<BTreeSet<_>>().len() as i64;
+    for (k, step) in proof.iter().enumerate() {
+        let Tree::Leaf(Leaf::Value(p)) = &step.term else {
+            return Err(CheckError::Bug(format!("step {} of the proof of `{text}` is no length", k + 1)));
+        };
+        let value = p.eval(&at.sizes).map_err(eval_err(model, &at.sizes))?;
+        if value != actual {
+            return Err(CheckError::Bug(format!(
+                "step {} of the proof of `{text}` ({}: {}) is contradicted by numbers: at {} it gives {value}, \
+                 brute force finds a length of {actual}",
+                k + 1,
+                step.rule,
+                step.expr,
+                shown_sizes(model, &at.sizes)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that each step equals the one before, the first `start`. Only the pieces of

@@ -8,7 +8,7 @@
 use super::DeriveError;
 use crate::algebra::cond::{eq, Bound};
 use crate::algebra::formula::{fresh_name, show_brackets};
-use crate::algebra::index::{div, modulo, var};
+use crate::algebra::index::{div, modulo, var, IndexAtom};
 use crate::algebra::{Cond, Element, Formula, Index, IndexExt, Term};
 use egg::{
     define_language, rewrite, Analysis, Applier, DidMerge, ENodeOrVar, FlatTerm, Id, Language, Pattern, PatternAst,
@@ -642,6 +642,11 @@ pub const RULES: &[(&str, &str)] = &[
     ("add-assoc",          "a + (b + c) = (a + b) + c"),
     ("bracket-idempotent", "[c] [c] = [c]"),
     ("index-normalisation","both sides have the same canonical index form"),
+    ("claim",              "the claim as written"),
+    ("domain-length",      "the derived length: the number of output indices in the domain"),
+    ("ceil-div",           "a ceiling is a floor: -(a div b) = (b - 1 - a) div b, for b ≥ 1"),
+    ("div-div",            "(a div b) div c = a div (b c), for b, c ≥ 1"),
+    ("mod-div",            "a mod b = a - b (a div b)"),
 ];
 
 /// The rules of one derivation: those that hold everywhere (made once per process) and
@@ -773,6 +778,101 @@ fn claim_only_rules() -> &'static [Rule] {
             matches!(leaf(eg, s[vars().a]), Some(Leaf::Bracket(_))).then(|| var_pattern(vars().a))
         }),
     ])
+}
+
+/// The rules that compare lengths: identities of floor division by a positive divisor,
+/// a positive constant or a positive sum of products of sizes (sizes are never negative,
+/// and a division by 0 has no value, so such a divisor is at least 1 wherever the length
+/// is defined). They hold for sizes, not for indices, which may be negative.
+#[rustfmt::skip]
+pub(crate) fn length_rules() -> &'static [Rule] {
+    static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
+    RULES.get_or_init(|| vec![
+        computed("ceil-div", "?a", |eg, _, s| rewritten_value(eg, s, ceil_div)),
+        computed("div-div",  "?a", |eg, _, s| rewritten_value(eg, s, div_div)),
+        computed("mod-div",  "?a", |eg, _, s| rewritten_value(eg, s, mod_div)),
+    ])
+}
+
+/// The value leaf of `?a` rewritten by `f`, at the top or inside a `div` or `mod`, when
+/// it changes.
+fn rewritten_value(eg: &EGraph, s: &Subst, f: fn(&Index) -> Option<Index>) -> Option<PatternAst<Node>> {
+    let p = value(eg, s[vars().a])?;
+    let q = anywhere(p, f).filter(|q| q != p)?;
+    Some(ground(&Tree::Leaf(Leaf::Value(q))))
+}
+
+/// `p` rewritten by `f` where it first applies: `p` itself, else the operands of its
+/// `div` and `mod` atoms, outermost first.
+fn anywhere(p: &Index, f: fn(&Index) -> Option<Index>) -> Option<Index> {
+    if let Some(q) = f(p).filter(|q| q != p) {
+        return Some(q);
+    }
+    for (m, c) in p.terms() {
+        for (at, atom) in m.iter().enumerate() {
+            let (IndexAtom::Div(a, b) | IndexAtom::Mod(a, b)) = atom else { continue };
+            let rebuilt = |a: &Index, b: &Index| match atom {
+                IndexAtom::Div(..) => div(a, b),
+                _ => modulo(a, b),
+            };
+            let new = match (anywhere(a, f), anywhere(b, f)) {
+                (Some(a2), _) => rebuilt(&a2, b),
+                (None, Some(b2)) => rebuilt(a, &b2),
+                (None, None) => continue,
+            };
+            let rest: Vec<IndexAtom> = m.iter().enumerate().filter(|(k, _)| *k != at).map(|(_, x)| x.clone()).collect();
+            let term = Index::monomial(c, m.clone());
+            return Some(p.sub(&term).add(&new.mul(&Index::monomial(c, rest))));
+        }
+    }
+    None
+}
+
+/// Whether `b` is a positive divisor (see [`length_rules`]).
+fn positive_divisor(b: &Index) -> bool {
+    !b.is_zero() && b.terms().all(|(m, c)| c > 0 && m.iter().all(|a| matches!(a, IndexAtom::Var(_))))
+}
+
+/// The first term `c·(a div b)` of `p` with `c < 0` and a positive `b`.
+fn negative_division(p: &Index) -> Option<(i64, Index, Index)> {
+    p.terms().find_map(|(m, c)| match m.as_slice() {
+        [IndexAtom::Div(a, b)] if c < 0 && positive_divisor(b) => Some((c, (**a).clone(), (**b).clone())),
+        _ => None,
+    })
+}
+
+/// `-(a div b) = (b - 1 - a) div b`: a ceiling is a floor.
+fn ceil_div(p: &Index) -> Option<Index> {
+    let (c, a, b) = negative_division(p)?;
+    let atom = div(&a, &b);
+    let ceiling = div(&b.sub(&Index::constant(1)).sub(&a), &b);
+    Some(p.sub(&atom.scale(c)).add(&ceiling.scale(-c)))
+}
+
+/// `(a div b) div c = a div (b·c)`.
+fn div_div(p: &Index) -> Option<Index> {
+    p.terms().find_map(|(m, k)| {
+        let [IndexAtom::Div(inner, c)] = m.as_slice() else { return None };
+        let [(im, 1)] = inner.terms().collect::<Vec<_>>()[..] else { return None };
+        let [IndexAtom::Div(a, b)] = im.as_slice() else { return None };
+        if !positive_divisor(b) || !positive_divisor(c) {
+            return None;
+        }
+        let atom = Index::monomial(k, m.clone());
+        Some(p.sub(&atom).add(&div(a, &b.mul(c)).scale(k)))
+    })
+}
+
+/// `a mod b = a - b·(a div b)`.
+fn mod_div(p: &Index) -> Option<Index> {
+    p.terms().find_map(|(m, k)| {
+        let [IndexAtom::Mod(a, b)] = m.as_slice() else { return None };
+        if b.is_zero() {
+            return None;
+        }
+        let atom = Index::monomial(k, m.clone());
+        Some(p.sub(&atom).add(&a.sub(&b.mul(&div(a, b))).scale(k)))
+    })
 }
 
 /// A computed rewrite: the term it rewrites, when more specific than the rule's pattern
@@ -1086,6 +1186,11 @@ impl Session {
     /// egg times itself with quanta, whose clock calibrates for a millisecond or more on
     /// first use; a mock clock skips that, and the time limit is enforced here instead.
     pub fn run(&mut self, rules: RulesView<'_>) -> Result<(), DeriveError> {
+        self.run_rules(rules.iter())
+    }
+
+    /// Runs the given rules to saturation within [`LIMITS`] (see [`Session::run`]).
+    pub fn run_rules<'r>(&mut self, rules: impl IntoIterator<Item = &'r Rule>) -> Result<(), DeriveError> {
         let egraph = std::mem::take(&mut self.egraph);
         let started = std::time::Instant::now();
         let (clock, _) = quanta::Clock::mock();
@@ -1100,7 +1205,7 @@ impl Session {
                     true => Err(past_time_limit()),
                     false => Ok(()),
                 })
-                .run(rules.iter())
+                .run(rules)
         });
         let stop = runner.stop_reason.clone();
         self.egraph = runner.egraph;

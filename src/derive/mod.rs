@@ -247,13 +247,37 @@ impl Prover {
     }
 }
 
-/// Proves `derived = claimed` for lengths: one e-class when their canonical forms agree.
-pub fn prove_length(derived: &Index, claimed: &Index) -> Option<Vec<Step>> {
-    let mut session = Session::default();
-    let a = session.add(&Tree::Leaf(Leaf::Value(derived.clone())));
-    let b = session.add(&Tree::Leaf(Leaf::Value(claimed.clone())));
-    session.same(a, b).then(|| {
-        let term = Tree::Leaf(Leaf::Value(claimed.clone()));
-        vec![Step { rule: "index-normalisation".into(), expr: format!("{derived} = {claimed}"), term }]
-    })
+impl Derivation {
+    /// Proves a length claim, `len(s, axis) = claimed` (`written` as in the spec): the
+    /// steps from the claim as written to its canonical form, then, where that is not the
+    /// derived length's, the e-graph's steps between them by [`egraph::length_rules`], and
+    /// last the derived length as the size of the domain. `None` when they do not meet.
+    pub fn prove_length(
+        &self,
+        model: &Model,
+        axis: usize,
+        claimed: &Index,
+        written: &str,
+    ) -> Result<Option<Vec<Step>>, DeriveError> {
+        let derived = &self.lengths[axis];
+        let value = |p: &Index| Tree::Leaf(Leaf::Value(p.clone()));
+        let mut steps = vec![Step { rule: "claim".into(), expr: written.to_string(), term: value(claimed) }];
+        if claimed.to_string() != written {
+            steps.push(Step::new("index-normalisation", value(claimed), &model.sizes));
+        }
+        if claimed != derived {
+            let mut session = Session::default();
+            let (a, b) = (session.add(&value(claimed)), session.add(&value(derived)));
+            session.run_rules(egraph::length_rules())?;
+            if !session.same(a, b) {
+                return Ok(None);
+            }
+            steps.extend(session.explain(&value(claimed), &value(derived), &model.sizes));
+        }
+        let (lo, hi) = &self.domain.axes[axis];
+        let i = &model.output.indices[axis];
+        let expr = format!("{derived}: the number of {i} with {lo} ≤ {i} ≤ {hi}");
+        steps.push(Step { rule: "domain-length".into(), expr, term: value(derived) });
+        Ok(Some(steps))
+    }
 }

@@ -6,7 +6,7 @@
 //! random sizes and indices: names no Σ binds take values the facts allow, names some Σ
 //! binds any value.
 
-use super::egraph::{best, bracket, from_node, EGraph, Leaf, Rules, Tree, RULES};
+use super::egraph::{best, bracket, from_node, length_rules, EGraph, Leaf, Rules, Tree, RULES};
 use super::eval;
 use crate::algebra::cond::{eq, le, ne, Bound};
 use crate::algebra::index::{div, modulo, var};
@@ -149,6 +149,21 @@ impl Gen<'_> {
         Tree::Sum(v.to_string(), Box::new(body))
     }
 
+    /// An expression in the sizes alone, as lengths are, with a positive divisor.
+    fn length(&mut self) -> (Index, Index) {
+        let (n, k) = (var("n"), var("k"));
+        let p =
+            n.scale(self.rng.int(-2, 2)).add(&k.scale(self.rng.int(-2, 2))).add(&Index::constant(self.rng.int(-3, 3)));
+        let divisor = match self.rng.int(0, 4) {
+            0 => Index::constant(2),
+            1 => Index::constant(3),
+            2 => n,
+            3 => k,
+            _ => var("n").add(&var("k")),
+        };
+        (p, divisor)
+    }
+
     /// A bracket the facts often imply: an index of a tensor inside its shape.
     fn implied_bracket(&mut self) -> Tree {
         let (n, k, one) = (var("n"), var("k"), Index::constant(1));
@@ -255,6 +270,23 @@ fn instance(name: &str, g: &mut Gen) -> Option<Tree> {
         "mul-assoc" => mul(g.tree(d), mul(g.tree(d), g.tree(d))),
         "add-comm" => add(g.tree(d), g.tree(d)),
         "add-assoc" => add(g.tree(d), add(g.tree(d), g.tree(d))),
+        "ceil-div" => {
+            let (p, b) = g.length();
+            let c = g.rng.int(-3, -1);
+            Tree::Leaf(Leaf::Value(div(&p, &b).scale(c).add(&Index::constant(g.rng.int(-2, 2)))))
+        }
+        "div-div" => {
+            let (p, b) = g.length();
+            let (_, c) = g.length();
+            Tree::Leaf(Leaf::Value(div(&div(&p, &b), &c).scale(g.rng.int(-2, 2))))
+        }
+        "mod-div" => {
+            let (p, b) = g.length();
+            let inner = modulo(&p, &b).scale(g.rng.int(-2, 2));
+            // Sometimes inside a division, where the rule must reach too.
+            let (_, c) = g.length();
+            Tree::Leaf(Leaf::Value(if g.rng.one_in(2) { div(&inner.add(&p), &c) } else { inner }))
+        }
         "bracket-idempotent" => {
             let b = g.bracket();
             mul(b.clone(), b)
@@ -361,7 +393,7 @@ fn environment(rng: &mut Rng, t: &Tree) -> Env {
 #[test]
 fn every_rule_is_sound_on_ten_thousand_instances() {
     let rules = Rules::claims(facts());
-    let all: Vec<&super::egraph::Rule> = rules.all().iter().collect();
+    let all: Vec<&super::egraph::Rule> = rules.all().iter().chain(length_rules()).collect();
     for rule in &all {
         assert!(RULES.iter().any(|(n, _)| *n == rule.name.as_str()), "{} is missing from the legend", rule.name);
     }
