@@ -55,3 +55,14 @@ fn length_claims_are_proved_from_the_claim_as_written() {
         "{out}"
     );
 }
+
+#[test]
+fn true_claims_that_differ_by_implied_brackets_or_vanishing_terms_are_proved() {
+    let o = symconv(&["derive", "tests/fixtures/complete_where_cheap.conv"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(out.matches("  proved   ").count(), 4, "{out}");
+    for step in ["implied-in-product (reversed)", "sum-zero (reversed)", "like-terms (reversed)"] {
+        assert!(out.contains(step), "{step} not in\n{out}");
+    }
+}

@@ -140,13 +140,94 @@ impl Cond {
     ///
     /// Sound but incomplete: `false` means "not shown", never "false".
     pub fn implied_by(&self, bounds: &[Bound]) -> bool {
+        self.implied_given(bounds, &[])
+    }
+
+    /// Whether the bounds imply that the condition fails (sound, incomplete).
+    pub fn refuted_by(&self, bounds: &[Bound]) -> bool {
+        self.negation().implied_by(bounds)
+    }
+
+    /// Whether the bounds and the conditions `given` (the other brackets of a product)
+    /// imply the condition. A given `q ≥ 0` is used as `p - q ≥ 0` (also in the form
+    /// `a ≥ -k·d` of `a div d + k ≥ 0`, `d` a positive constant or sizes), and a given
+    /// `v ± e = 0` by putting `∓e` for `v`. Sound, incomplete.
+    pub fn implied_given(&self, bounds: &[Bound], given: &[Cond]) -> bool {
         match self {
-            Cond::Ge0(p) => lower_bound(p, bounds).and_then(|lb| lb.as_constant()).is_some_and(|c| c >= 0),
-            Cond::And(cs) => cs.iter().all(|c| c.implied_by(bounds)),
-            Cond::Or(cs) => cs.iter().any(|c| c.implied_by(bounds)),
-            _ => self.decided() == Some(true),
+            Cond::Ge0(p) => {
+                let at_least_zero =
+                    |p: &Index| lower_bound(p, bounds).and_then(|lb| lb.as_constant()).is_some_and(|c| c >= 0);
+                let mut candidates = vec![p.clone()];
+                for g in given {
+                    if let Cond::Eq0(q) = g {
+                        candidates.extend(solved(q).into_iter().map(|(v, by)| p.substitute(&v, &by)));
+                    }
+                }
+                let lower: Vec<Index> = given.iter().flat_map(lower_forms).collect();
+                candidates.iter().any(|p| at_least_zero(p) || lower.iter().any(|q| at_least_zero(&p.sub(q))))
+            }
+            Cond::Eq0(p) => [p.clone(), p.neg()].iter().all(|q| le(&Index::zero(), q).implied_given(bounds, given)),
+            Cond::Ne0(p) => {
+                [p.clone(), p.neg()].iter().any(|q| le(&Index::constant(1), q).implied_given(bounds, given))
+            }
+            Cond::And(cs) => cs.iter().all(|c| c.implied_given(bounds, given)),
+            Cond::Or(cs) => cs.iter().any(|c| c.implied_given(bounds, given)),
+            Cond::Not(c) => c.negation().implied_given(bounds, given),
         }
     }
+
+    /// Whether the bounds and the conditions `given` imply that the condition fails.
+    pub fn refuted_given(&self, bounds: &[Bound], given: &[Cond]) -> bool {
+        self.negation().implied_given(bounds, given)
+    }
+
+    /// `¬c`, pushed inward.
+    pub fn negation(&self) -> Cond {
+        match self {
+            Cond::Ge0(p) => le(p, &Index::constant(-1)),
+            Cond::Eq0(p) => ne(p, &Index::zero()),
+            Cond::Ne0(p) => eq(p, &Index::zero()),
+            Cond::Or(cs) => Cond::And(cs.iter().map(Cond::negation).collect()),
+            Cond::And(cs) => Cond::Or(cs.iter().map(Cond::negation).collect()),
+            Cond::Not(c) => (**c).clone(),
+        }
+    }
+}
+
+/// The lower bounds `q ≥ 0` that a given condition states: `q` itself for `q ≥ 0`, and
+/// for `±(a div d) + k ≥ 0` with a positive divisor also the bound on `a` it means.
+fn lower_forms(c: &Cond) -> Vec<Index> {
+    let Cond::Ge0(q) = c else { return Vec::new() };
+    let mut out = vec![q.clone()];
+    let k = Index::constant(q.constant_term());
+    let rest = q.sub(&k);
+    if let [(m, sign @ (1 | -1))] = rest.terms().collect::<Vec<_>>()[..] {
+        if let [IndexAtom::Div(a, d)] = m.as_slice() {
+            let positive =
+                !d.is_zero() && d.terms().all(|(dm, dc)| dc > 0 && dm.iter().all(|x| matches!(x, IndexAtom::Var(_))));
+            if positive {
+                out.push(match sign {
+                    // a div d ≥ -k  ⟺  a ≥ -k·d
+                    1 => (**a).add(&k.mul(d)),
+                    // a div d ≤ k  ⟺  a ≤ (k + 1)·d - 1
+                    _ => k.add(&Index::constant(1)).mul(d).sub(&Index::constant(1)).sub(a),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// For `p = 0` with a name of coefficient ±1, that name and what it equals.
+fn solved(p: &Index) -> Vec<(String, Index)> {
+    p.names()
+        .into_iter()
+        .filter_map(|v| {
+            let (c, r) = p.linear_in(&v)?;
+            let c = c.as_constant().filter(|c| c.abs() == 1)?;
+            Some((v, r.scale(-c)))
+        })
+        .collect()
 }
 
 /// A lower bound of `p` over the bounded variables, which are taken in order: each one is

@@ -608,6 +608,21 @@ fn smaller_validation(model: &Model, derivation: &Derivation) -> Result<Validati
 /// Most brute-force work (see [`brute_work`]) spent on checking proofs at smaller sizes.
 pub const VALIDATION_WORK: u64 = 200_000;
 
+/// Settles every claim of the model as [`report`] does: proved claims are checked by
+/// numbers at the `let` sizes (or, where those are too large for brute force, at the
+/// smaller sizes [`report`] would use), after the derivation is cross-checked there.
+pub fn settle_claims(model: &Model, derivation: &Derivation) -> Result<Vec<ClaimReport>, CheckError> {
+    let at = match Brute::at(model, &model.values) {
+        Ok(brute) => {
+            cross_check_against(model, derivation, &model.values, &brute)?;
+            Validation::new(model, model.values.clone(), brute)
+        }
+        Err(CheckError::Limit(_)) => smaller_validation(model, derivation)?,
+        Err(e) => return Err(e),
+    };
+    claims(model, derivation, &at)
+}
+
 /// Settles every claim of the model; proved claims are checked by numbers at `at`.
 fn claims(model: &Model, derivation: &Derivation, at: &Validation) -> Result<Vec<ClaimReport>, CheckError> {
     let prover = derivation.prover();

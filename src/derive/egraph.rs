@@ -641,6 +641,9 @@ pub const RULES: &[(&str, &str)] = &[
     ("add-comm",           "a + b = b + a"),
     ("add-assoc",          "a + (b + c) = (a + b) + c"),
     ("bracket-idempotent", "[c] [c] = [c]"),
+    ("like-terms",         "terms equal but for an integer factor add up: a - a = 0, a + a = 2 a"),
+    ("contradicted",       "a product holding a bracket the domain contradicts is 0"),
+    ("implied-in-product", "a bracket implied by the domain and the other brackets of its product is 1; one they contradict makes the product 0"),
     ("index-normalisation","both sides have the same canonical index form"),
     ("claim",              "the claim as written"),
     ("domain-length",      "the derived length: the number of output indices in the domain"),
@@ -654,18 +657,20 @@ pub const RULES: &[(&str, &str)] = &[
 pub struct Rules {
     fixed: &'static [Rule],
     claims: &'static [Rule],
-    implied: Rule,
+    /// `drop-implied`, then, for claims, `contradicted`.
+    implied: Vec<Rule>,
 }
 
 impl Rules {
     /// The rules that differentiate and simplify; `facts` bound the free indices.
     pub fn derivation(facts: Vec<Bound>) -> Rules {
-        Rules { fixed: fixed_rules(), claims: &[], implied: drop_implied_rule(facts) }
+        Rules { fixed: fixed_rules(), claims: &[], implied: facts_rules(facts, false) }
     }
 
-    /// The derivation rules plus associativity, commutativity and idempotence, for claims.
+    /// The derivation rules plus associativity, commutativity, idempotence and
+    /// `contradicted`, for claims.
     pub fn claims(facts: Vec<Bound>) -> Rules {
-        Rules { fixed: fixed_rules(), claims: claim_only_rules(), implied: drop_implied_rule(facts) }
+        Rules { fixed: fixed_rules(), claims: claim_only_rules(), implied: facts_rules(facts, true) }
     }
 
     /// The same rules without associativity and commutativity.
@@ -688,12 +693,17 @@ pub struct RulesView<'r> {
 
 impl<'r> RulesView<'r> {
     pub(crate) fn iter(self) -> impl Iterator<Item = &'r Rule> {
-        let claims: &[Rule] = if self.claims { self.rules.claims } else { &[] };
-        self.rules.fixed.iter().chain(claims).chain(std::iter::once(&self.rules.implied))
+        let (claims, implied): (&[Rule], &[Rule]) = match self.claims {
+            true => (self.rules.claims, &self.rules.implied),
+            false => (&[], &self.rules.implied[..1]),
+        };
+        self.rules.fixed.iter().chain(claims).chain(implied)
     }
 }
 
-fn drop_implied_rule(facts: Vec<Bound>) -> Rule {
+/// `drop-implied` and, with `contradicted`, the rule that zeroes a product holding a
+/// bracket the facts refute; both read the facts through one [`Implied`].
+fn facts_rules(facts: Vec<Bound>, contradicted: bool) -> Vec<Rule> {
     let mentioned = facts
         .iter()
         .flat_map(|b| {
@@ -701,8 +711,17 @@ fn drop_implied_rule(facts: Vec<Bound>) -> Rule {
             std::iter::once(b.var.clone()).chain(ends)
         })
         .collect();
-    let implied = Implied { facts, mentioned, known: Mutex::new(HashMap::new()) };
-    computed("drop-implied", "(* ?a ?b)", move |eg, _, s| drop_implied(eg, s, &implied))
+    let implied = Arc::new(Implied { facts, mentioned, known: Mutex::new(HashMap::new()) });
+    let by_facts = implied.clone();
+    let mut rules = vec![computed("drop-implied", "(* ?a ?b)", move |eg, _, s| drop_implied(eg, s, &by_facts))];
+    if contradicted {
+        rules.push(computed("contradicted", "(* ?a ?b)", move |eg, _, s| {
+            let refuted =
+                |x: Var| matches!(leaf(eg, s[x]), Some(Leaf::Bracket(c)) if implied.decides(c, eg) == Some(false));
+            (refuted(vars().a) || refuted(vars().b)).then(|| ground(&Tree::value(0)))
+        }));
+    }
+    rules
 }
 
 /// The facts of a derivation, the names they mention, and what they were found to
@@ -710,21 +729,26 @@ fn drop_implied_rule(facts: Vec<Bound>) -> Rule {
 struct Implied {
     facts: Vec<Bound>,
     mentioned: BTreeSet<String>,
-    known: Mutex<HashMap<Cond, bool>>,
+    known: Mutex<HashMap<Cond, Option<bool>>>,
 }
 
 impl Implied {
-    /// Whether the facts imply `c` wherever `c` occurs in `eg`. The facts are about free
-    /// names; where a Σ of the e-graph binds a name of `c` that they mention, that name
-    /// may be the bound one in some occurrence, and nothing is concluded. (The e-graph
-    /// shares a term between every place it occurs, so this is checked over the whole
-    /// e-graph, not where the rule happens to match.)
-    fn holds(&self, c: &Cond, eg: &EGraph) -> bool {
-        let implied = {
+    /// Whether the facts imply `c` (`Some(true)`) or its negation (`Some(false)`) wherever
+    /// `c` occurs in `eg`. The facts are about free names; where a Σ of the e-graph binds
+    /// a name of `c` that they mention, that name may be the bound one in some
+    /// occurrence, and nothing is concluded. (The e-graph shares a term between every
+    /// place it occurs, so this is checked over the whole e-graph, not where the rule
+    /// happens to match.)
+    fn decides(&self, c: &Cond, eg: &EGraph) -> Option<bool> {
+        let decided = {
             let mut known = self.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            *known.entry(c.clone()).or_insert_with(|| c.implied_by(&self.facts))
+            *known.entry(c.clone()).or_insert_with(|| match (c.implied_by(&self.facts), c.refuted_by(&self.facts)) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            })
         };
-        implied && !c.names().iter().any(|n| self.mentioned.contains(n) && bound_somewhere(eg, n))
+        decided.filter(|_| !c.names().iter().any(|n| self.mentioned.contains(n) && bound_somewhere(eg, n)))
     }
 }
 
@@ -1100,7 +1124,7 @@ fn drop_implied(eg: &EGraph, s: &Subst, implied: &Implied) -> Option<PatternAst<
     let (a, b) = (vars().a, vars().b);
     for (x, y) in [(a, b), (b, a)] {
         if let Some(Leaf::Bracket(c)) = leaf(eg, s[x]) {
-            if implied.holds(c, eg) {
+            if implied.decides(c, eg) == Some(true) {
                 return Some(var_pattern(y));
             }
         }

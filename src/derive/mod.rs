@@ -176,6 +176,7 @@ impl Derivative {
 /// Proves claims about the derivatives of one derivation.
 pub struct Prover {
     rules: Rules,
+    facts: Vec<Bound>,
 }
 
 impl Derivation {
@@ -216,7 +217,7 @@ impl Derivation {
 
     /// A prover with the rules for claims, made once for all of them.
     pub fn prover(&self) -> Prover {
-        Prover { rules: Rules::claims(self.facts.clone()) }
+        Prover { rules: Rules::claims(self.facts.clone()), facts: self.facts.clone() }
     }
 }
 
@@ -227,8 +228,10 @@ impl Prover {
     pub fn prove(&self, model: &Model, d: &Derivative, claim: &Formula) -> Result<Option<Vec<Step>>, DeriveError> {
         let plain = Tree::from_formula(claim);
         let guarded = plain.guarded(&|e| range_guard(model, e));
+        let implied = implied_in_products(&guarded, &self.facts, &mut Vec::new());
+        let tidied = like_terms(&implied);
         let mut session = Session::default();
-        let (a, b) = (session.add(&d.closed), session.add(&guarded));
+        let (a, b) = (session.add(&d.closed), session.add(&tidied));
         // Simplification alone often meets the claim; associativity and commutativity,
         // which grow the e-graph much more, run only when it does not.
         for rules in [self.rules.without_claim_rules(), self.rules.all()] {
@@ -239,11 +242,112 @@ impl Prover {
         if !session.same(a, b) {
             return Ok(None);
         }
-        let mut steps = session.explain(&d.closed, &guarded, &model.sizes);
+        let mut steps = session.explain(&d.closed, &tidied, &model.sizes);
+        if tidied != implied {
+            steps.push(Step::new("like-terms (reversed)", implied.clone(), &model.sizes));
+        }
+        if implied != guarded {
+            steps.push(Step::new("implied-in-product (reversed)", guarded.clone(), &model.sizes));
+        }
         if guarded != plain {
             steps.push(Step::new("range-guard (reversed)", plain, &model.sizes));
         }
         Ok(Some(steps))
+    }
+}
+
+/// The tree's terms (of its outermost sum) that are equal but for an integer factor,
+/// added up: `a - a` is 0, `a + a` is `2 a`.
+fn like_terms(t: &Tree) -> Tree {
+    let mut terms: Vec<(i64, Vec<Tree>)> = Vec::new();
+    for summand in t.summands() {
+        let mut factor = 1i64;
+        let mut rest = Vec::new();
+        for f in summand.factors() {
+            match f {
+                Tree::Leaf(Leaf::Value(p)) if p.as_constant().is_some() => {
+                    factor = factor.saturating_mul(p.as_constant().unwrap_or(1));
+                }
+                other => rest.push(other.clone()),
+            }
+        }
+        match terms.iter_mut().find(|(_, r)| *r == rest) {
+            Some((c, _)) => *c = c.saturating_add(factor),
+            None => terms.push((factor, rest)),
+        }
+    }
+    let summands = terms
+        .into_iter()
+        .filter(|(c, _)| *c != 0)
+        .map(|(c, rest)| match c {
+            1 => Tree::product(rest),
+            c => Tree::product([vec![Tree::Leaf(Leaf::Value(Index::constant(c)))], rest].concat()),
+        })
+        .collect();
+    let summed = Tree::sum(summands);
+    // Only where something added up: the tree as it was, otherwise.
+    if summed.summands().len() == t.summands().len() {
+        return t.clone();
+    }
+    summed
+}
+
+/// The tree with, in every product, each bracket that the facts and the product's other
+/// brackets imply dropped, and each product holding a bracket they contradict made 0.
+/// No fact is used about a name that a Σ around the product binds (`bound`).
+fn implied_in_products(t: &Tree, facts: &[Bound], bound: &mut Vec<String>) -> Tree {
+    match t {
+        Tree::Add(a, b) => {
+            Tree::Add(Box::new(implied_in_products(a, facts, bound)), Box::new(implied_in_products(b, facts, bound)))
+        }
+        Tree::Sum(v, b) => {
+            bound.push(v.clone());
+            let body = implied_in_products(b, facts, bound);
+            bound.pop();
+            Tree::Sum(v.clone(), Box::new(body))
+        }
+        Tree::Diff(..) => t.clone(),
+        Tree::Mul(..) | Tree::Leaf(_) => {
+            let free = |b: &&Bound| {
+                let mut names = b.lo.iter().chain(&b.hi).flat_map(|p| p.names()).collect::<BTreeSet<_>>();
+                names.insert(b.var.clone());
+                !bound.iter().any(|v| names.contains(v))
+            };
+            let usable: Vec<Bound> = facts.iter().filter(free).cloned().collect();
+            let factors = t.factors();
+            let mut kept: Vec<Cond> = factors
+                .iter()
+                .filter_map(|f| match f {
+                    Tree::Leaf(Leaf::Bracket(c)) => Some(c.clone()),
+                    _ => None,
+                })
+                .collect();
+            let mut k = 0;
+            while k < kept.len() {
+                let others: Vec<Cond> =
+                    kept.iter().enumerate().filter(|(j, _)| *j != k).map(|(_, c)| c.clone()).collect();
+                if kept[k].refuted_given(&usable, &others) {
+                    return Tree::Leaf(Leaf::Value(Index::zero()));
+                }
+                if kept[k].implied_given(&usable, &others) {
+                    kept.remove(k);
+                } else {
+                    k += 1;
+                }
+            }
+            let rebuilt = factors
+                .into_iter()
+                .filter(|f| match f {
+                    Tree::Leaf(Leaf::Bracket(c)) => kept.contains(c),
+                    _ => true,
+                })
+                .map(|f| match f {
+                    Tree::Leaf(_) => f.clone(),
+                    other => implied_in_products(other, facts, bound),
+                })
+                .collect();
+            Tree::product(rebuilt)
+        }
     }
 }
 

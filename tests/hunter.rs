@@ -1,0 +1,51 @@
+//! The hunter for false verdicts (issue 11): at least 20,000 claims made by mutating what
+//! symconv derived for every shipped spec, each settled by symconv and judged by plain
+//! loops at several size sets (see `hunt/mod.rs`). No false claim may be proved or
+//! checked, and every refutation's counterexample must be real.
+
+mod hunt;
+
+use hunt::{Rng, Tally};
+
+/// Claims the hunt makes, at least.
+const CLAIMS: usize = 20_000;
+/// Claims settled together, as one spec's claims are.
+const BATCH: usize = 40;
+
+#[test]
+fn no_false_verdict_among_twenty_thousand_mutated_claims() {
+    let specs = hunt::shipped();
+    let per_spec = CLAIMS.div_ceil(specs.len()).div_ceil(BATCH) * BATCH;
+    let halves: Vec<&[hunt::Spec]> = specs.chunks(specs.len().div_ceil(2)).collect();
+    let tallies: Vec<Tally> = std::thread::scope(|scope| {
+        let handles: Vec<_> = halves
+            .into_iter()
+            .enumerate()
+            .map(|(h, part)| {
+                scope.spawn(move || {
+                    let mut rng = Rng::new(0x11 + h as u64);
+                    let mut tally = Tally::default();
+                    for spec in part {
+                        for _ in 0..per_spec / BATCH {
+                            let claims = (0..BATCH).map(|_| hunt::mutant(spec, &mut rng)).collect();
+                            hunt::hunt(spec, claims, &mut tally).unwrap_or_else(|e| panic!("a false verdict: {e}"));
+                        }
+                    }
+                    tally
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a hunt panicked")).collect()
+    });
+    let mut total = Tally::default();
+    for t in tallies {
+        total.claims += t.claims;
+        total.proved += t.proved;
+        total.checked += t.checked;
+        total.refuted += t.refuted;
+    }
+    eprintln!("hunter: {total:?}");
+    assert!(total.claims >= CLAIMS, "{total:?}");
+    // The mutations make claims of every verdict.
+    assert!(total.proved > 0 && total.refuted > 0, "{total:?}");
+}
