@@ -14,7 +14,7 @@ const BATCH: usize = 40;
 
 #[test]
 fn no_false_verdict_among_twenty_thousand_mutated_claims() {
-    let specs = hunt::shipped();
+    let specs = hunt::shipped(std::path::Path::new("specs"));
     let per_spec = CLAIMS.div_ceil(specs.len()).div_ceil(BATCH) * BATCH;
     let halves: Vec<&[hunt::Spec]> = specs.chunks(specs.len().div_ceil(2)).collect();
     let tallies: Vec<Tally> = std::thread::scope(|scope| {

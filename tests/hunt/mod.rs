@@ -89,9 +89,10 @@ pub struct Truth {
     pub jacobians: Vec<(String, Vec<Vec<Value>>)>,
 }
 
-/// Every shipped spec, ready to hunt on.
-pub fn shipped() -> Vec<Spec> {
-    let mut paths: Vec<_> = std::fs::read_dir("specs").expect("specs/").map(|e| e.expect("entry").path()).collect();
+/// Every spec in `dir` (the shipped ones: `specs/`), ready to hunt on.
+pub fn shipped(dir: &Path) -> Vec<Spec> {
+    let mut paths: Vec<_> =
+        std::fs::read_dir(dir).expect("the specs' folder").map(|e| e.expect("entry").path()).collect();
     paths.sort();
     paths.iter().map(|p| spec(p)).collect()
 }
@@ -495,6 +496,9 @@ pub fn hunt(spec: &Spec, claims: Vec<Claim>, tally: &mut Tally) -> Result<(), St
     let reports =
         check::settle_claims(&model, &spec.derivation).map_err(|e| format!("{}: symconv failed: {e}", spec.name))?;
     for (claim, report) in model.claims.iter().zip(&reports) {
+        if std::env::var("HUNT_LOG").is_ok() {
+            eprintln!("VERDICT\t{}\t{}\t{:?}\t{}", spec.name, claim.text, report.verdict, report.how);
+        }
         tally.claims += 1;
         judge(spec, claim, report)
             .map_err(|why| format!("{}: `{}` {:?}: {why}", spec.name, claim.text, report.verdict))?;
