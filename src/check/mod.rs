@@ -654,6 +654,13 @@ fn claim(
         }
         report(Verdict::Proved, how, proof)
     };
+    // A claim that numbers refute at the let sizes is not worth proving: it is refuted
+    // with the counterexample that the sweep below would find first.
+    if at.sizes == model.values && !validate::agrees(model, derivation, kind, at)? {
+        if let Some(how) = counterexample(model, derivation, kind, &at.sizes, &at.brute)? {
+            return report(Verdict::Refuted, how, Vec::new());
+        }
+    }
     let why_not = match kind {
         ClaimKind::Length { axis, value, written } => match derivation.prove_length(model, *axis, value, written) {
             Ok(Some(proof)) => {

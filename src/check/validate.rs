@@ -10,7 +10,7 @@ use crate::algebra::{Env, Formula, IndexExt};
 use crate::derive::egraph::Leaf;
 use crate::derive::eval::{self, Columns, Num};
 use crate::derive::{Derivation, Derivative, Step, Tree};
-use crate::model::Model;
+use crate::model::{ClaimKind, Model};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Brute force at the sizes at which proofs are checked.
@@ -73,6 +73,29 @@ pub(crate) fn claim(
     let mut memo = chain(model, d, &closed.term, proof, 1, &format!("the proof of `{text}`"), at)?;
     let last = proof.last().map_or(&closed.term, |s| &s.term);
     Ok(difference(model, d, last, &Tree::from_formula(claimed), at, &mut memo)?.is_none())
+}
+
+/// Whether a claim agrees with brute force at `at`'s sizes, read at the elements'
+/// residues (a `false` is then made exact by the caller's counterexample).
+pub(crate) fn agrees(
+    model: &Model,
+    derivation: &Derivation,
+    kind: &ClaimKind,
+    at: &Validation,
+) -> Result<bool, CheckError> {
+    match kind {
+        ClaimKind::Length { axis, value, .. } => {
+            let actual = at.brute.rows.iter().map(|r| r[*axis]).collect::<BTreeSet<_>>().len() as i64;
+            Ok(value.eval(&at.sizes).map_err(eval_err(model, &at.sizes))? == actual)
+        }
+        ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
+            let d = derivation.derivatives.iter().find(|d| d.wrt == *wrt).expect("claims name declared tensors");
+            let claimed = derivation.in_own_names(model, value, out_indices, wrt_indices, d);
+            let expected: Table =
+                at.brute.jacobians[&d.wrt].iter().map(|row| row.iter().map(eval::number).collect()).collect();
+            Ok(table(model, d, &[Tree::from_formula(&claimed)], at)? == expected)
+        }
+    }
 }
 
 /// Checks a length claim's proof: each step's value at the sizes is the length along
