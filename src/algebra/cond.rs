@@ -75,13 +75,18 @@ pub struct Bound {
 impl Cond {
     /// Whether the condition holds at the given values.
     pub fn eval(&self, env: &Env) -> Result<bool, EvalError> {
+        self.eval_by(&|n| env.get(n).copied())
+    }
+
+    /// Whether the condition holds, with each name's value looked up by `value`.
+    pub fn eval_by(&self, value: &dyn Fn(&str) -> Option<i64>) -> Result<bool, EvalError> {
         Ok(match self {
-            Cond::Ge0(p) => p.eval(env)? >= 0,
-            Cond::Eq0(p) => p.eval(env)? == 0,
-            Cond::Ne0(p) => p.eval(env)? != 0,
+            Cond::Ge0(p) => p.eval_by(value)? >= 0,
+            Cond::Eq0(p) => p.eval_by(value)? == 0,
+            Cond::Ne0(p) => p.eval_by(value)? != 0,
             Cond::Or(cs) => {
                 for c in cs {
-                    if c.eval(env)? {
+                    if c.eval_by(value)? {
                         return Ok(true);
                     }
                 }
@@ -89,13 +94,13 @@ impl Cond {
             }
             Cond::And(cs) => {
                 for c in cs {
-                    if !c.eval(env)? {
+                    if !c.eval_by(value)? {
                         return Ok(false);
                     }
                 }
                 true
             }
-            Cond::Not(c) => !c.eval(env)?,
+            Cond::Not(c) => !c.eval_by(value)?,
         })
     }
 

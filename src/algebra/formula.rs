@@ -94,12 +94,22 @@ impl Term {
     /// Replaces the free name `v` by `by`, avoiding capture: summed indices shadow `v`,
     /// and a summed index that `by` mentions is first renamed to a fresh name.
     pub fn substitute(&self, v: &str, by: &Index) -> Term {
-        if self.bound.iter().any(|b| b == v) || !self.names().contains(v) {
+        if self.bound.iter().any(|b| b == v) || !self.mentions(v) {
             return self.clone();
+        }
+        if !self.bound.iter().any(|b| by.mentions(b)) {
+            return self.replace(v, by);
         }
         let clashing: BTreeSet<String> = self.bound.iter().filter(|b| by.mentions(b)).cloned().collect();
         let apart = self.rename_apart(&clashing.iter().chain(&by.names()).cloned().collect());
         apart.replace(v, by)
+    }
+
+    /// Whether the product uses the name `v` (free or summed).
+    fn mentions(&self, v: &str) -> bool {
+        self.coeff.mentions(v)
+            || self.elements.iter().any(|e| e.index.iter().any(|p| p.mentions(v)))
+            || self.brackets.iter().any(|c| c.mentions(v))
     }
 
     /// Fixes the summed index `v` to `by`, an expression in the term's own scope (its

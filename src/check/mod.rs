@@ -656,7 +656,13 @@ fn claim(
     };
     // A claim that numbers refute at the let sizes is not worth proving: it is refuted
     // with the counterexample that the sweep below would find first.
-    if at.sizes == model.values && !validate::agrees(model, derivation, kind, at)? {
+    let renamed = match kind {
+        ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
+            Some(derivation.in_own_names(model, value, out_indices, wrt_indices, derivative(derivation, wrt)))
+        }
+        ClaimKind::Length { .. } => None,
+    };
+    if at.sizes == model.values && !validate::agrees(model, derivation, kind, renamed.as_ref(), at)? {
         if let Some(how) = counterexample(model, derivation, kind, &at.sizes, &at.brute)? {
             return report(Verdict::Refuted, how, Vec::new());
         }
@@ -670,16 +676,16 @@ fn claim(
             Ok(None) => String::new(),
             Err(e) => format!(" ({e})"),
         },
-        ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
+        ClaimKind::Derivative { wrt, .. } => {
             let d = derivative(derivation, wrt);
-            let renamed = derivation.in_own_names(model, value, out_indices, wrt_indices, d);
-            match prover.prove(model, d, &renamed) {
+            let renamed = renamed.as_ref().expect("a derivative claim is renamed");
+            match prover.prove(model, d, renamed) {
                 Ok(Some(proof)) => {
                     let how = match proof.is_empty() {
                         true => format!("it is the derived closed form of {}", d.name(model)),
                         false => format!("it shares an e-class with the derived closed form of {}", d.name(model)),
                     };
-                    return proved(proof, how, Some(&renamed));
+                    return proved(proof, how, Some(renamed));
                 }
                 Ok(None) => String::new(),
                 Err(e) => format!(" ({e})"),

@@ -12,6 +12,7 @@ use crate::derive::eval::{self, Columns, Num};
 use crate::derive::{Derivation, Derivative, Step, Tree};
 use crate::model::{ClaimKind, Model};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 
 /// Brute force at the sizes at which proofs are checked.
 pub(crate) struct Validation {
@@ -75,25 +76,27 @@ pub(crate) fn claim(
     Ok(difference(model, d, last, &Tree::from_formula(claimed), at, &mut memo)?.is_none())
 }
 
-/// Whether a claim agrees with brute force at `at`'s sizes, read at the elements'
-/// residues (a `false` is then made exact by the caller's counterexample).
+/// Whether a claim (a derivative's `renamed` to the derivation's names) agrees with brute
+/// force at `at`'s sizes, read at the elements' residues (a `false` is then made exact
+/// by the caller's counterexample).
 pub(crate) fn agrees(
     model: &Model,
     derivation: &Derivation,
     kind: &ClaimKind,
+    renamed: Option<&Formula>,
     at: &Validation,
 ) -> Result<bool, CheckError> {
-    match kind {
-        ClaimKind::Length { axis, value, .. } => {
+    match (kind, renamed) {
+        (ClaimKind::Length { axis, value, .. }, _) => {
             let actual = at.brute.rows.iter().map(|r| r[*axis]).collect::<BTreeSet<_>>().len() as i64;
             Ok(value.eval(&at.sizes).map_err(eval_err(model, &at.sizes))? == actual)
         }
-        ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
+        (ClaimKind::Derivative { .. }, None) => Ok(false),
+        (ClaimKind::Derivative { wrt, .. }, Some(claimed)) => {
             let d = derivation.derivatives.iter().find(|d| d.wrt == *wrt).expect("claims name declared tensors");
-            let claimed = derivation.in_own_names(model, value, out_indices, wrt_indices, d);
             let expected: Table =
                 at.brute.jacobians[&d.wrt].iter().map(|row| row.iter().map(eval::number).collect()).collect();
-            Ok(table(model, d, &[Tree::from_formula(&claimed)], at)? == expected)
+            Ok(table(model, d, &[Tree::from_formula(claimed)], at)? == expected)
         }
     }
 }
@@ -182,7 +185,7 @@ fn difference(
     memo: &mut Vec<(Tree, Table)>,
 ) -> Result<Option<(usize, usize)>, CheckError> {
     let (a, b) = (pieces(a), pieces(b));
-    let mut left: HashMap<&Piece, usize> = HashMap::new();
+    let mut left: HashMap<&Piece, usize, BuildHasherDefault<Fnv>> = HashMap::default();
     for t in &a {
         *left.entry(t).or_default() += 1;
     }
@@ -258,6 +261,28 @@ fn split<'t>(t: &'t Tree, wraps: &mut Vec<Wrap<'t>>, out: &mut Vec<Piece<'t>>) {
     }
 }
 
+/// FNV-1a: the pieces of every step are hashed, and SipHash's defence against chosen
+/// keys is not needed for them.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
 /// A piece of a tree: a term of its sums, under the Σs and ∂s around it (outermost first).
 #[derive(PartialEq, Eq, Hash)]
 struct Piece<'t> {
@@ -285,11 +310,10 @@ impl Piece<'_> {
 fn table(model: &Model, d: &Derivative, terms: &[Tree], at: &Validation) -> Result<Table, CheckError> {
     let dims = at.shapes.get(&d.wrt).cloned().unwrap_or_default();
     let columns = Columns { tensor: &d.wrt, names: &d.wrt_indices, dims: &dims };
-    let mut env = at.sizes.clone();
     let mut sum = vec![vec![Num::default(); columns.count()]; at.brute.rows.len()];
     for t in terms {
-        let rows = eval::rows(t, &mut env, &model.output.indices, &at.brute.rows, &at.shapes, &columns)
-            .map_err(eval_err(model, &at.sizes))?;
+        let rows = eval::rows(t, &at.sizes, &model.output.indices, &at.brute.rows, &at.shapes, &columns)
+            .map_err(|e| eval_err(model, &at.sizes)(e))?;
         add_into(&mut sum, &rows);
     }
     Ok(sum)
@@ -307,7 +331,7 @@ fn exact_entry(
     let mut env = at.sizes.clone();
     env.extend(model.output.indices.iter().cloned().zip(at.brute.rows[r].iter().copied()));
     env.extend(d.wrt_indices.iter().cloned().zip(element(model, d, c, at)));
-    let v = eval::value(term, &mut env, &at.shapes).map_err(eval_err(model, &at.sizes))?;
+    let v = eval::value(term, &env, &at.shapes).map_err(eval_err(model, &at.sizes))?;
     Ok(show_value(&v))
 }
 

@@ -716,8 +716,7 @@ fn facts_rules(facts: Vec<Bound>, contradicted: bool) -> Vec<Rule> {
     let mut rules = vec![computed("drop-implied", "(* ?a ?b)", move |eg, _, s| drop_implied(eg, s, &by_facts))];
     if contradicted {
         rules.push(computed("contradicted", "(* ?a ?b)", move |eg, _, s| {
-            let refuted =
-                |x: Var| matches!(leaf(eg, s[x]), Some(Leaf::Bracket(c)) if implied.decides(c, eg) == Some(false));
+            let refuted = |x: Var| matches!(leaf(eg, s[x]), Some(Leaf::Bracket(c)) if implied.decides(c, eg, false));
             (refuted(vars().a) || refuted(vars().b)).then(|| ground(&Tree::value(0)))
         }));
     }
@@ -729,26 +728,28 @@ fn facts_rules(facts: Vec<Bound>, contradicted: bool) -> Vec<Rule> {
 struct Implied {
     facts: Vec<Bound>,
     mentioned: BTreeSet<String>,
-    known: Mutex<HashMap<Cond, Option<bool>>>,
+    /// Per condition, whether the facts imply it and whether they imply its negation,
+    /// each worked out when first asked.
+    known: Mutex<HashMap<Cond, (Option<bool>, Option<bool>)>>,
 }
 
 impl Implied {
-    /// Whether the facts imply `c` (`Some(true)`) or its negation (`Some(false)`) wherever
-    /// `c` occurs in `eg`. The facts are about free names; where a Σ of the e-graph binds
+    /// Whether the facts imply `c` (`wanted`) or its negation (not `wanted`) wherever `c`
+    /// occurs in `eg`. The facts are about free names; where a Σ of the e-graph binds
     /// a name of `c` that they mention, that name may be the bound one in some
     /// occurrence, and nothing is concluded. (The e-graph shares a term between every
     /// place it occurs, so this is checked over the whole e-graph, not where the rule
     /// happens to match.)
-    fn decides(&self, c: &Cond, eg: &EGraph) -> Option<bool> {
+    fn decides(&self, c: &Cond, eg: &EGraph, wanted: bool) -> bool {
         let decided = {
             let mut known = self.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            *known.entry(c.clone()).or_insert_with(|| match (c.implied_by(&self.facts), c.refuted_by(&self.facts)) {
-                (true, _) => Some(true),
-                (_, true) => Some(false),
-                _ => None,
-            })
+            let (implied, refuted) = known.entry(c.clone()).or_default();
+            match wanted {
+                true => *implied.get_or_insert_with(|| c.implied_by(&self.facts)),
+                false => *refuted.get_or_insert_with(|| c.refuted_by(&self.facts)),
+            }
         };
-        decided.filter(|_| !c.names().iter().any(|n| self.mentioned.contains(n) && bound_somewhere(eg, n)))
+        decided && !c.names().iter().any(|n| self.mentioned.contains(n) && bound_somewhere(eg, n))
     }
 }
 
@@ -1124,7 +1125,7 @@ fn drop_implied(eg: &EGraph, s: &Subst, implied: &Implied) -> Option<PatternAst<
     let (a, b) = (vars().a, vars().b);
     for (x, y) in [(a, b), (b, a)] {
         if let Some(Leaf::Bracket(c)) = leaf(eg, s[x]) {
-            if implied.decides(c, eg) == Some(true) {
+            if implied.decides(c, eg, true) {
                 return Some(var_pattern(y));
             }
         }

@@ -1,12 +1,12 @@
 //! Trees evaluated at concrete sizes, so that every printed proof step can be checked by
 //! numbers against the one before it.
 //!
-//! Two evaluators share one walk of the sums. [`row`] computes a step's whole row of a
-//! Jacobian at once, fast, reading every tensor element as a pseudo-random residue
-//! modulo the prime 2⁶¹ − 1 and differentiating with dual numbers: two steps whose
-//! entries differ as polynomials in the elements (of degree `d`) agree there with
-//! probability at most `d / (2⁶¹ − 1)`. [`value`] computes one entry exactly, as a
-//! polynomial in the elements, to show where two steps part.
+//! Two evaluators share one walk of the sums. [`rows`] computes a step's Jacobian a row
+//! at a time, fast, reading every tensor element as a pseudo-random residue modulo the
+//! prime 2⁶¹ − 1 and differentiating with dual numbers: two steps whose entries differ as
+//! polynomials in the elements (of degree `d`) agree there with probability at most
+//! `d / (2⁶¹ − 1)`. [`value`] computes one entry exactly, as a polynomial in the elements,
+//! to show where two steps part.
 //!
 //! A Σ runs over the values of its index at which its body can be nonzero: those that
 //! keep an element inside its tensor's shape, or satisfy a bracket `[a·v + r = 0]` or
@@ -14,11 +14,11 @@
 
 use super::egraph::{Leaf, Tree};
 use crate::algebra::formula::{ElemRef, Value};
-use crate::algebra::index::var;
+use crate::algebra::index::IndexAtom;
 use crate::algebra::poly::floor_div;
 use crate::algebra::{Cond, Element, Env, EvalError, Index, IndexExt};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 /// The tensors' shapes at the sizes, by name.
@@ -45,8 +45,14 @@ impl Columns<'_> {
     fn is_target(&self, e: &Element) -> bool {
         e.tensor == self.tensor
             && e.index.len() == self.names.len()
-            && e.index.iter().zip(self.names).all(|(p, n)| *p == var(n))
+            && e.index.iter().zip(self.names).all(|(p, n)| is_name(p, n))
     }
+}
+
+/// Whether `p` is the name `n` itself.
+fn is_name(p: &Index, n: &str) -> bool {
+    let mut terms = p.terms();
+    matches!((terms.next(), terms.next()), (Some((m, 1)), None) if matches!(m.as_slice(), [IndexAtom::Var(v)] if v == n))
 }
 
 /// The column of an element of a tensor of shape `dims`, row-major, when inside it.
@@ -59,6 +65,63 @@ fn column(dims: &[i64], index: &[i64]) -> Option<usize> {
         col = col * d as usize + i as usize;
     }
     Some(col)
+}
+
+/// The values of the names in scope, innermost last: a Σ pushes its index and pops it,
+/// so that looking a name up from the end finds the binding in scope. A name pushed as
+/// [`Scope::UNKNOWN`] has no value there (a Σ's index while its range is worked out).
+struct Scope<'n> {
+    names: Vec<(&'n str, i64)>,
+}
+
+impl<'n> Scope<'n> {
+    const UNKNOWN: i64 = i64::MIN;
+
+    fn of(env: &'n Env) -> Scope<'n> {
+        Scope { names: env.iter().map(|(n, &v)| (n.as_str(), v)).collect() }
+    }
+
+    fn get(&self, n: &str) -> Option<i64> {
+        self.names.iter().rev().find(|(m, _)| *m == n).map(|(_, v)| *v).filter(|&v| v != Scope::UNKNOWN)
+    }
+
+    fn push(&mut self, n: &'n str, v: i64) {
+        self.names.push((n, v));
+    }
+
+    fn pop(&mut self) {
+        self.names.pop();
+    }
+
+    /// Sets the innermost binding's value.
+    fn set_last(&mut self, v: i64) {
+        if let Some(last) = self.names.last_mut() {
+            last.1 = v;
+        }
+    }
+
+    fn index(&self, p: &Index) -> Result<i64, EvalError> {
+        // Affine in names, the usual case, without the general evaluator's indirection.
+        let mut total: i64 = 0;
+        for (m, c) in p.terms() {
+            let term = match m.as_slice() {
+                [] => Some(c),
+                [IndexAtom::Var(v)] => c.checked_mul(self.get(v).ok_or_else(|| EvalError::Unbound(v.clone()))?),
+                _ => return p.eval_by(&|n| self.get(n)),
+            };
+            total = term.and_then(|t| total.checked_add(t)).ok_or_else(|| EvalError::Overflow(p.to_string()))?;
+        }
+        Ok(total)
+    }
+
+    fn holds(&self, c: &Cond) -> Result<bool, EvalError> {
+        match c {
+            Cond::Ge0(p) => Ok(self.index(p)? >= 0),
+            Cond::Eq0(p) => Ok(self.index(p)? == 0),
+            Cond::Ne0(p) => Ok(self.index(p)? != 0),
+            _ => c.eval_by(&|n| self.get(n)),
+        }
+    }
 }
 
 /// A residue modulo the prime 2⁶¹ − 1.
@@ -136,27 +199,49 @@ pub fn number(v: &Value) -> Num {
 }
 
 /// The tree's value at every row and column (as residues, see [`element_value`]): a row
-/// gives the `row_names` their values, `env` every other free name.
-pub fn rows(
-    tree: &Tree,
-    env: &mut Env,
-    row_names: &[String],
+/// gives the `row_names` their values, `sizes` every other free name.
+pub fn rows<'t>(
+    tree: &'t Tree,
+    sizes: &'t Env,
+    row_names: &'t [String],
     rows: &[Vec<i64>],
-    shapes: Shapes,
-    columns: &Columns,
+    shapes: Shapes<'t>,
+    columns: &'t Columns<'t>,
 ) -> Result<Vec<Vec<Num>>, EvalError> {
-    let eval = Fast { shapes, columns: Some(columns), plans: Rc::default() };
+    let mut reading = HashSet::new();
+    collect_reading(tree, columns, &mut reading);
+    let eval = Fast { shapes, columns: Some(columns), plans: Rc::default(), reading: Rc::new(reading) };
+    let mut scope = Scope::of(sizes);
+    let outer = scope.names.len();
+    scope.names.extend(row_names.iter().map(|n| (n.as_str(), 0)));
     rows.iter()
         .map(|row| {
-            env.extend(row_names.iter().cloned().zip(row.iter().copied()));
+            for (slot, &v) in scope.names[outer..].iter_mut().zip(row) {
+                slot.1 = v;
+            }
             let mut out = vec![Num::ZERO; columns.count()];
-            match eval.tree(tree, env).map_err(Fail::into_error)? {
+            match eval.tree(tree, &mut scope).map_err(Fail::into_error)? {
                 Row::Same(v) => out.iter_mut().for_each(|slot| *slot = v),
                 Row::Cols(cols) => cols.into_iter().for_each(|(c, v)| out[c] = v),
             }
             Ok(out)
         })
         .collect()
+}
+
+/// The leaves of `t` that read a column's name.
+fn collect_reading(t: &Tree, columns: &Columns, out: &mut HashSet<*const Leaf>) {
+    match t {
+        Tree::Leaf(l) if columns.names.iter().any(|n| mentions(l, n)) => {
+            out.insert(l as *const Leaf);
+        }
+        Tree::Leaf(_) => {}
+        Tree::Add(a, b) | Tree::Mul(a, b) => {
+            collect_reading(a, columns, out);
+            collect_reading(b, columns, out);
+        }
+        Tree::Sum(_, b) | Tree::Diff(b, _) => collect_reading(b, columns, out),
+    }
 }
 
 /// Why the fast evaluator stopped: an error, or a value that needs the columns set.
@@ -261,17 +346,19 @@ fn scale(c: Vec<(usize, Num)>, a: Num) -> Vec<(usize, Num)> {
 
 /// The fast evaluator: in a row (with columns) or at a point (without), with the plan
 /// of each Σ it has met, by address (the tree outlives it).
-struct Fast<'a> {
-    shapes: Shapes<'a>,
-    columns: Option<&'a Columns<'a>>,
-    plans: Rc<RefCell<HashMap<*const Tree, Rc<Plan>>>>,
+struct Fast<'t> {
+    shapes: Shapes<'t>,
+    columns: Option<&'t Columns<'t>>,
+    plans: Rc<RefCell<HashMap<*const Tree, Rc<Plan<'t>>>>>,
+    /// The leaves that read a column's name, by address.
+    reading: Rc<HashSet<*const Leaf>>,
 }
 
-impl Fast<'_> {
-    fn tree(&self, t: &Tree, env: &mut Env) -> Result<Row, Fail> {
+impl<'t> Fast<'t> {
+    fn tree(&self, t: &'t Tree, env: &mut Scope<'t>) -> Result<Row, Fail> {
         match t {
             Tree::Leaf(l) => match self.columns {
-                Some(cols) if cols.names.iter().any(|n| mentions(l, n)) => match pin(l, cols, env) {
+                Some(cols) if self.reading.contains(&(l as *const Leaf)) => match pin(l, cols, env) {
                     Some(hits) => Ok(Row::Cols(hits)),
                     None => self.per_column(cols, env, &mut |env| leaf_number(l, env, self.shapes)),
                 },
@@ -307,7 +394,7 @@ impl Fast<'_> {
                 },
                 Some(_) => self.each_column(t, env),
                 None => {
-                    let index = target.index.iter().map(|p| p.eval(env)).collect::<Result<Vec<_>, _>>()?;
+                    let index = target.index.iter().map(|p| env.index(p)).collect::<Result<Vec<_>, _>>()?;
                     let dims =
                         self.shapes.get(&target.tensor).ok_or_else(|| EvalError::Unbound(target.tensor.clone()))?;
                     let Some(col) = column(dims, &index) else { return Ok(Row::Same(Num::ZERO)) };
@@ -323,16 +410,17 @@ impl Fast<'_> {
     }
 
     /// The plan of the Σ `sum` (over `v`, with body `b`), made on first use.
-    fn plan(&self, sum: &Tree, v: &str, b: &Tree) -> Rc<Plan> {
+    fn plan(&self, sum: &Tree, v: &str, b: &'t Tree) -> Rc<Plan<'t>> {
         let key = sum as *const Tree;
         let mut plans = self.plans.borrow_mut();
         plans.entry(key).or_insert_with(|| Rc::new(Plan::of(b, v, self.shapes))).clone()
     }
 
     /// The tree at each column in turn, at a point.
-    fn each_column(&self, t: &Tree, env: &mut Env) -> Result<Row, Fail> {
+    fn each_column(&self, t: &'t Tree, env: &mut Scope<'t>) -> Result<Row, Fail> {
         let cols = self.columns.ok_or(Fail::Columns)?;
-        let point = Fast { shapes: self.shapes, columns: None, plans: self.plans.clone() };
+        let point =
+            Fast { shapes: self.shapes, columns: None, plans: self.plans.clone(), reading: self.reading.clone() };
         self.per_column(cols, env, &mut |env| match point.tree(t, env) {
             Ok(Row::Same(v)) => Ok(v),
             Ok(Row::Cols(_)) => unreachable!("at a point every value is one value"),
@@ -343,15 +431,21 @@ impl Fast<'_> {
     /// `b` and its derivatives by every element of `tensor` (of shape `dims`): forward
     /// differentiation with dual numbers, the tangent sparse by column. In a row, a part
     /// that reads the columns' names needs them set: `Fail::Columns`.
-    fn dual(&self, b: &Tree, env: &mut Env, tensor: &str, dims: &[i64]) -> Result<(Num, Vec<(usize, Num)>), Fail> {
-        let reads_columns = |l: &Leaf| self.columns.is_some_and(|c| c.names.iter().any(|n| mentions(l, n)));
+    fn dual(
+        &self,
+        b: &'t Tree,
+        env: &mut Scope<'t>,
+        tensor: &str,
+        dims: &[i64],
+    ) -> Result<(Num, Vec<(usize, Num)>), Fail> {
+        let reads_columns = |l: &Leaf| self.columns.is_some() && self.reading.contains(&(l as *const Leaf));
         match b {
             Tree::Leaf(l) if reads_columns(l) => Err(Fail::Columns),
             Tree::Leaf(l) => {
                 let v = leaf_number(l, env, self.shapes)?;
                 let tangent = match l {
                     Leaf::Element(e) if e.tensor == tensor && !v.is_zero() => {
-                        let index = e.index.iter().map(|p| p.eval(env)).collect::<Result<Vec<_>, _>>()?;
+                        let index = e.index.iter().map(|p| env.index(p)).collect::<Result<Vec<_>, _>>()?;
                         column(dims, &index).map(|c| vec![(c, Num::ONE)]).unwrap_or_default()
                     }
                     _ => Vec::new(),
@@ -384,9 +478,9 @@ impl Fast<'_> {
     /// A value computed at each column in turn, with the column names set.
     fn per_column(
         &self,
-        cols: &Columns,
-        env: &mut Env,
-        at: &mut dyn FnMut(&mut Env) -> Result<Num, EvalError>,
+        cols: &'t Columns<'t>,
+        env: &mut Scope<'t>,
+        at: &mut dyn FnMut(&mut Scope<'t>) -> Result<Num, EvalError>,
     ) -> Result<Row, Fail> {
         let mut out = Vec::new();
         with_columns(cols, env, &mut |k, env| {
@@ -400,24 +494,14 @@ impl Fast<'_> {
     }
 }
 
-/// A bracket `[±c + r = 0]` that pins one column name `c` of a one-axis tensor (`r`
-/// known): 1 at that column, without trying every column.
-fn pin(l: &Leaf, cols: &Columns, env: &Env) -> Option<Vec<(usize, Num)>> {
-    let (Leaf::Bracket(Cond::Eq0(p)), [name], [d]) = (l, cols.names, cols.dims) else { return None };
-    let (a, rest) = p.linear_in(name)?;
-    let a = a.as_constant().filter(|a| a.abs() == 1)?;
-    let at = rest.eval(env).ok()?.checked_mul(-a)?;
-    Some(if (0..*d).contains(&at) { vec![(at as usize, Num::ONE)] } else { Vec::new() })
-}
-
-/// Calls `visit` at each column with the column names set to its tuple, then restores
-/// what they were.
-fn with_columns(
-    cols: &Columns,
-    env: &mut Env,
-    visit: &mut dyn FnMut(usize, &mut Env) -> Result<(), EvalError>,
+/// Calls `visit` at each column with the column names bound to its tuple.
+fn with_columns<'t>(
+    cols: &'t Columns<'t>,
+    env: &mut Scope<'t>,
+    visit: &mut dyn FnMut(usize, &mut Scope<'t>) -> Result<(), EvalError>,
 ) -> Result<(), EvalError> {
-    let saved: Vec<Option<i64>> = cols.names.iter().map(|n| env.insert(n.clone(), 0)).collect();
+    let first = env.names.len();
+    env.names.extend(cols.names.iter().map(|n| (n.as_str(), 0)));
     let mut tuple = vec![0i64; cols.dims.len()];
     let mut result = Ok(());
     for k in 0..cols.count() {
@@ -430,63 +514,48 @@ fn with_columns(
                 *slot = 0;
             }
         }
-        for (n, &i) in cols.names.iter().zip(&tuple) {
-            if let Some(slot) = env.get_mut(n) {
-                *slot = i;
-            }
+        for (slot, &i) in env.names[first..].iter_mut().zip(&tuple) {
+            slot.1 = i;
         }
         result = visit(k, env);
         if result.is_err() {
             break;
         }
     }
-    for (n, s) in cols.names.iter().zip(saved) {
-        match s {
-            Some(v) => env.insert(n.clone(), v),
-            None => env.remove(n),
-        };
-    }
+    env.names.truncate(first);
     result
 }
 
-/// Runs `visit` with `v` set to each value at which `body` can be nonzero, shadowing any
-/// outer `v` meanwhile. Where what bounds `v` reads a name `env` lacks (a column's, in a
-/// row), `Fail::Columns`; where nothing bounds it, `Unbounded`.
-fn over(
-    v: &str,
+/// Runs `visit` with `v` bound to each value at which `body` can be nonzero. Where what
+/// bounds `v` reads a name `env` lacks (a column's, `in_row`), `Fail::Columns`; where
+/// nothing bounds it, `Unbounded`.
+fn over<'t>(
+    v: &'t str,
     body: &Tree,
-    plan: &Plan,
-    env: &mut Env,
+    plan: &Plan<'t>,
+    env: &mut Scope<'t>,
     in_row: bool,
-    visit: &mut dyn FnMut(&mut Env) -> Result<(), Fail>,
+    visit: &mut dyn FnMut(&mut Scope<'t>) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
-    let shadowed = env.remove(v);
+    env.push(v, Scope::UNKNOWN);
     let range = plan.interval(env);
     let result = if !range.bounded() {
         Err(match in_row && support_needs_more(body, v) {
             true => Fail::Columns,
             false => Fail::Eval(EvalError::Unbounded(v.to_string())),
         })
-    } else if range.is_empty() {
-        Ok(())
     } else {
-        env.insert(v.to_string(), range.lo);
         let mut result = Ok(());
         for x in range.lo..=range.hi {
-            if let Some(slot) = env.get_mut(v) {
-                *slot = x;
-            }
+            env.set_last(x);
             result = visit(env);
             if result.is_err() {
                 break;
             }
         }
-        env.remove(v);
         result
     };
-    if let Some(outer) = shadowed {
-        env.insert(v.to_string(), outer);
-    }
+    env.pop();
     result
 }
 
@@ -510,15 +579,39 @@ fn mentions(l: &Leaf, n: &str) -> bool {
     }
 }
 
-fn leaf_number(l: &Leaf, env: &Env, shapes: Shapes) -> Result<Num, EvalError> {
+/// A bracket `[±c + r = 0]` that pins one column name `c` of a one-axis tensor (`r`
+/// known): 1 at that column, without trying every column.
+fn pin(l: &Leaf, cols: &Columns, env: &Scope) -> Option<Vec<(usize, Num)>> {
+    let (Leaf::Bracket(Cond::Eq0(p)), [name], [d]) = (l, cols.names, cols.dims) else { return None };
+    // p = a·c + r, with c in one term of its own and nowhere else: r is p at c = 0.
+    let mut a = None;
+    for (m, k) in p.terms() {
+        match m.as_slice() {
+            [IndexAtom::Var(v)] if v == name && k.abs() == 1 => a = Some(k),
+            m if m.iter().any(|x| match x {
+                IndexAtom::Var(v) => v == name,
+                IndexAtom::Div(a, b) | IndexAtom::Mod(a, b) => a.mentions(name) || b.mentions(name),
+            }) =>
+            {
+                return None
+            }
+            _ => {}
+        }
+    }
+    let r = p.eval_by(&|n| if n == name.as_str() { Some(0) } else { env.get(n) }).ok()?;
+    let at = r.checked_mul(-a?)?;
+    Some(if (0..*d).contains(&at) { vec![(at as usize, Num::ONE)] } else { Vec::new() })
+}
+
+fn leaf_number(l: &Leaf, env: &Scope, shapes: Shapes) -> Result<Num, EvalError> {
     Ok(match l {
-        Leaf::Value(p) => Num::new(p.eval(env)?),
-        Leaf::Bracket(c) => Num::new(c.eval(env)?.into()),
+        Leaf::Value(p) => Num::new(env.index(p)?),
+        Leaf::Bracket(c) => Num::new(env.holds(c)?.into()),
         Leaf::Element(e) => {
             let dims = shapes.get(&e.tensor).ok_or_else(|| EvalError::Unbound(e.tensor.clone()))?;
             let mut hash = Hash::of(&e.tensor);
             for (p, &d) in e.index.iter().zip(dims) {
-                let i = p.eval(env)?;
+                let i = env.index(p)?;
                 if !(0..d).contains(&i) {
                     return Ok(Num::ZERO);
                 }
@@ -531,36 +624,40 @@ fn leaf_number(l: &Leaf, env: &Env, shapes: Shapes) -> Result<Num, EvalError> {
 
 /// The tree's exact value, a polynomial in the tensors' elements, where `env` gives
 /// every free name.
-pub fn value(tree: &Tree, env: &mut Env, shapes: Shapes) -> Result<Value, EvalError> {
+pub fn value(tree: &Tree, env: &Env, shapes: Shapes) -> Result<Value, EvalError> {
+    exact(tree, &mut Scope::of(env), shapes)
+}
+
+fn exact<'t>(tree: &'t Tree, env: &mut Scope<'t>, shapes: Shapes) -> Result<Value, EvalError> {
     Ok(match tree {
-        Tree::Leaf(Leaf::Value(p)) => Value::constant(p.eval(env)?),
-        Tree::Leaf(Leaf::Bracket(c)) => Value::constant(c.eval(env)?.into()),
+        Tree::Leaf(Leaf::Value(p)) => Value::constant(env.index(p)?),
+        Tree::Leaf(Leaf::Bracket(c)) => Value::constant(env.holds(c)?.into()),
         Tree::Leaf(Leaf::Element(e)) => {
             let dims = shapes.get(&e.tensor).ok_or_else(|| EvalError::Unbound(e.tensor.clone()))?;
-            let index = e.index.iter().map(|p| p.eval(env)).collect::<Result<Vec<_>, _>>()?;
+            let index = e.index.iter().map(|p| env.index(p)).collect::<Result<Vec<_>, _>>()?;
             match column(dims, &index) {
                 Some(_) => Value::monomial(1, vec![ElemRef { tensor: e.tensor.clone(), index }]),
                 None => Value::zero(),
             }
         }
-        Tree::Add(a, b) => value(a, env, shapes)?.add(&value(b, env, shapes)?),
-        Tree::Mul(a, b) => value(a, env, shapes)?.mul(&value(b, env, shapes)?),
+        Tree::Add(a, b) => exact(a, env, shapes)?.add(&exact(b, env, shapes)?),
+        Tree::Mul(a, b) => exact(a, env, shapes)?.mul(&exact(b, env, shapes)?),
         Tree::Sum(v, b) => {
             let mut acc = Value::zero();
             over(v, b, &Plan::of(b, v, shapes), env, false, &mut |env| {
-                acc.add_assign(&value(b, env, shapes)?);
+                acc.add_assign(&exact(b, env, shapes)?);
                 Ok(())
             })
             .map_err(Fail::into_error)?;
             acc
         }
         Tree::Diff(b, target) => {
-            let index = target.index.iter().map(|p| p.eval(env)).collect::<Result<Vec<_>, _>>()?;
+            let index = target.index.iter().map(|p| env.index(p)).collect::<Result<Vec<_>, _>>()?;
             let dims = shapes.get(&target.tensor).ok_or_else(|| EvalError::Unbound(target.tensor.clone()))?;
             if column(dims, &index).is_none() {
                 return Ok(Value::zero());
             }
-            derivative(&value(b, env, shapes)?, &ElemRef { tensor: target.tensor.clone(), index })
+            derivative(&exact(b, env, shapes)?, &ElemRef { tensor: target.tensor.clone(), index })
         }
     })
 }
@@ -629,7 +726,7 @@ impl Interval {
 /// What bounds a summed index `v` in a body: worked out once per Σ, then read at each
 /// assignment of the other names.
 #[derive(Debug)]
-enum Plan {
+enum Plan<'t> {
     /// Nothing known: every value.
     All,
     /// The body is 0.
@@ -639,16 +736,16 @@ enum Plan {
     /// `a·v + rest = 0`: a δ bracket.
     Point { a: i64, rest: Index },
     /// A product: every factor bounds it.
-    Meet(Vec<Plan>),
+    Meet(Vec<Plan<'t>>),
     /// A sum: each term may be nonzero.
-    Join(Vec<Plan>),
+    Join(Vec<Plan<'t>>),
     /// `Σ_u b`: what bounds `v` in `b`, or else, for each value `u` takes, the same.
-    Nested { u: String, for_v: Box<Plan>, for_u: Box<Plan> },
+    Nested { u: &'t str, for_v: Box<Plan<'t>>, for_u: Box<Plan<'t>> },
 }
 
-impl Plan {
+impl<'t> Plan<'t> {
     /// The plan for `v` in `t`, at the tensors' `shapes`.
-    fn of(t: &Tree, v: &str, shapes: Shapes) -> Plan {
+    fn of(t: &'t Tree, v: &str, shapes: Shapes) -> Plan<'t> {
         let linear = |p: &Index| {
             let (a, rest) = p.linear_in(v)?;
             Some((a.as_constant().filter(|&a| a != 0)?, rest))
@@ -674,22 +771,20 @@ impl Plan {
             Tree::Add(a, b) => Plan::Join(vec![Plan::of(a, v, shapes), Plan::of(b, v, shapes)]),
             Tree::Diff(b, _) => Plan::of(b, v, shapes),
             Tree::Sum(u, _) if u == v => Plan::All,
-            Tree::Sum(u, b) => Plan::Nested {
-                u: u.clone(),
-                for_v: Box::new(Plan::of(b, v, shapes)),
-                for_u: Box::new(Plan::of(b, u, shapes)),
-            },
+            Tree::Sum(u, b) => {
+                Plan::Nested { u, for_v: Box::new(Plan::of(b, v, shapes)), for_u: Box::new(Plan::of(b, u, shapes)) }
+            }
         }
     }
 
     /// The values of the index outside which the body is 0, from what `env` knows (a
-    /// constraint that reads a name `env` lacks is left out).
-    fn interval(&self, env: &mut Env) -> Interval {
+    /// constraint that reads a name without a value is left out).
+    fn interval(&self, env: &mut Scope<'t>) -> Interval {
         match self {
             Plan::All => Interval::ALL,
             Plan::Empty => Interval::EMPTY,
             Plan::Range { a, rest, top } => {
-                let Ok(r) = rest.eval(env) else { return Interval::ALL };
+                let Ok(r) = env.index(rest) else { return Interval::ALL };
                 let at_least = Interval::at_least(*a, r);
                 match top.and_then(|t| t.checked_sub(r)) {
                     // a·v + r ≤ top  ⟺  -a·v + (top - r) ≥ 0
@@ -697,7 +792,7 @@ impl Plan {
                     None => at_least,
                 }
             }
-            Plan::Point { a, rest } => match rest.eval(env) {
+            Plan::Point { a, rest } => match env.index(rest) {
                 Ok(r) if r.checked_rem(*a) == Some(0) => {
                     let x = (-(r as i128) / *a as i128) as i64;
                     Interval { lo: x, hi: x }
@@ -708,22 +803,19 @@ impl Plan {
             Plan::Meet(ps) => ps.iter().fold(Interval::ALL, |i, p| i.meet(p.interval(env))),
             Plan::Join(ps) => ps.iter().fold(Interval::EMPTY, |i, p| i.join(p.interval(env))),
             Plan::Nested { u, for_v, for_u } => {
-                let shadowed = env.remove(u);
+                env.push(u, Scope::UNKNOWN);
                 let mut out = for_v.interval(env);
                 if !out.bounded() {
                     let over = for_u.interval(env);
                     if over.bounded() {
                         out = Interval::EMPTY;
                         for x in over.lo..=over.hi {
-                            env.insert(u.clone(), x);
+                            env.set_last(x);
                             out = out.join(for_v.interval(env));
                         }
-                        env.remove(u);
                     }
                 }
-                if let Some(s) = shadowed {
-                    env.insert(u.clone(), s);
-                }
+                env.pop();
                 out
             }
         }
@@ -733,6 +825,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::algebra::index::var;
     use crate::derive::derive;
 
     fn model(src: &str) -> crate::model::Model {
@@ -756,12 +849,12 @@ mod tests {
                 let cols = Columns { tensor: &der.wrt, names: &der.wrt_indices, dims: &dims };
                 for step in &der.steps {
                     let mut env = m.values.clone();
-                    let fast = super::rows(&step.term, &mut env, &m.output.indices, &rows, &shapes, &cols).unwrap();
+                    let fast = super::rows(&step.term, &m.values, &m.output.indices, &rows, &shapes, &cols).unwrap();
                     for (r, row) in rows.iter().enumerate() {
                         for c in 0..dims[0] {
                             env.insert(m.output.indices[0].clone(), row[0]);
                             env.insert(der.wrt_indices[0].clone(), c);
-                            let exact = value(&step.term, &mut env, &shapes).unwrap();
+                            let exact = value(&step.term, &env, &shapes).unwrap();
                             assert_eq!(number(&exact), fast[r][c as usize], "{} at {row:?}, {c}", step.expr);
                         }
                     }
@@ -774,9 +867,9 @@ mod tests {
     fn a_sum_that_nothing_bounds_is_an_error() {
         let t = Tree::Sum("l".into(), Box::new(Tree::Leaf(Leaf::Value(var("l")))));
         let shapes = BTreeMap::new();
-        assert_eq!(value(&t, &mut Env::new(), &shapes), Err(EvalError::Unbounded("l".into())));
+        assert_eq!(value(&t, &Env::new(), &shapes), Err(EvalError::Unbounded("l".into())));
         let zero = Tree::Sum("l".into(), Box::new(Tree::Leaf(Leaf::Value(Index::zero()))));
-        assert_eq!(value(&zero, &mut Env::new(), &shapes), Ok(Value::zero()));
+        assert_eq!(value(&zero, &Env::new(), &shapes), Ok(Value::zero()));
     }
 
     #[test]
@@ -785,8 +878,8 @@ mod tests {
         let x = |p| Tree::Leaf(Leaf::Element(Element { tensor: "x".into(), index: vec![p] }));
         let t = Tree::Mul(Box::new(x(var("j"))), Box::new(Tree::Sum("j".into(), Box::new(x(var("j"))))));
         let shapes: BTreeMap<String, Vec<i64>> = [("x".to_string(), vec![8])].into_iter().collect();
-        let mut env: Env = [("j".to_string(), 7)].into_iter().collect();
-        let v = value(&t, &mut env, &shapes).unwrap();
+        let env: Env = [("j".to_string(), 7)].into_iter().collect();
+        let v = value(&t, &env, &shapes).unwrap();
         assert_eq!(
             crate::algebra::formula::show_value(&v),
             "x[0]*x[7] + x[1]*x[7] + x[2]*x[7] + x[3]*x[7] + x[4]*x[7] + x[5]*x[7] + x[6]*x[7] + x[7]*x[7]"

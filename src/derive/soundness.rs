@@ -363,11 +363,11 @@ fn check_rule(rule: &super::egraph::Rule, seed: u64) -> Outcome {
         let shapes: BTreeMap<String, Vec<i64>> =
             [("x".to_string(), vec![env["n"]]), ("w".to_string(), vec![env["k"]])].into_iter().collect();
         for (s, id) in subs {
-            let Ok(expected) = eval::value(s, &mut env.clone(), &shapes) else { continue };
+            let Ok(expected) = eval::value(s, &env, &shapes) else { continue };
             for node in &egraph[egraph.find(id)].nodes {
                 let kids = egg::Language::children(node).iter().map(|&c| best(&egraph, c)).collect();
                 let term = from_node(node, kids);
-                let Ok(got) = eval::value(&term, &mut env.clone(), &shapes) else { continue };
+                let Ok(got) = eval::value(&term, &env, &shapes) else { continue };
                 out.compared += 1;
                 if got != expected {
                     out.unsound.get_or_insert_with(|| {
