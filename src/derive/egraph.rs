@@ -728,9 +728,16 @@ fn facts_rules(facts: Vec<Bound>, contradicted: bool) -> Vec<Rule> {
 struct Implied {
     facts: Vec<Bound>,
     mentioned: BTreeSet<String>,
-    /// Per condition, whether the facts imply it and whether they imply its negation,
-    /// each worked out when first asked.
-    known: Mutex<HashMap<Cond, (Option<bool>, Option<bool>)>>,
+    /// Per condition, what the facts were found to say of it.
+    known: Mutex<HashMap<Cond, Decided>>,
+}
+
+/// Whether the facts imply a condition, and whether they imply its negation, each worked
+/// out when first asked.
+#[derive(Default)]
+struct Decided {
+    implied: Option<bool>,
+    refuted: Option<bool>,
 }
 
 impl Implied {
@@ -743,10 +750,10 @@ impl Implied {
     fn decides(&self, c: &Cond, eg: &EGraph, wanted: bool) -> bool {
         let decided = {
             let mut known = self.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let (implied, refuted) = known.entry(c.clone()).or_default();
+            let decided = known.entry(c.clone()).or_default();
             match wanted {
-                true => *implied.get_or_insert_with(|| c.implied_by(&self.facts)),
-                false => *refuted.get_or_insert_with(|| c.refuted_by(&self.facts)),
+                true => *decided.implied.get_or_insert_with(|| c.implied_by(&self.facts)),
+                false => *decided.refuted.get_or_insert_with(|| c.refuted_by(&self.facts)),
             }
         };
         decided && !c.names().iter().any(|n| self.mentioned.contains(n) && bound_somewhere(eg, n))
