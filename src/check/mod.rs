@@ -14,7 +14,7 @@ use crate::algebra::{Env, EvalError, Formula, Index, IndexExt, Value};
 use crate::derive::{Derivation, Derivative, Prover, Step};
 use crate::model::{ClaimKind, Model, Role};
 use std::collections::BTreeMap;
-use validate::Validation;
+use validate::{Claimed, Validation};
 
 /// Why checking could not be completed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -639,12 +639,27 @@ fn claim(
 ) -> Result<ClaimReport, CheckError> {
     let report = |verdict, how: String, proof| Ok(ClaimReport { text: text.to_string(), verdict, how, proof });
     // A proof is printed only once numbers agree with it: each step, and the claim.
+    let renamed = match kind {
+        ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
+            Some(derivation.in_own_names(model, value, out_indices, wrt_indices, derivative(derivation, wrt)))
+        }
+        ClaimKind::Length { .. } => None,
+    };
+    // A claim that numbers refute at the let sizes is not worth proving: it is refuted
+    // with the counterexample that the sweep below would find first.
+    let agreed = at.sizes == model.values && validate::agrees(model, derivation, kind, renamed.as_ref(), at)?;
+    if at.sizes == model.values && !agreed {
+        if let Some(how) = counterexample(model, derivation, kind, &at.sizes, &at.brute)? {
+            return report(Verdict::Refuted, how, Vec::new());
+        }
+    }
     let proved = |proof: Vec<Step>, how: String, claimed: Option<&Formula>| {
         let agrees = match (kind, claimed) {
             (ClaimKind::Derivative { wrt, .. }, Some(f)) => {
-                validate::claim(model, derivative(derivation, wrt), text, &proof, f, at)?
+                let claimed = if agreed { Claimed::Agrees } else { Claimed::Unknown(f) };
+                validate::claim(model, derivative(derivation, wrt), text, &proof, claimed, at)?
             }
-            _ => false,
+            _ => agreed,
         };
         // Where the fast check by residues did not settle it, exactly.
         if !agrees {
@@ -654,19 +669,6 @@ fn claim(
         }
         report(Verdict::Proved, how, proof)
     };
-    // A claim that numbers refute at the let sizes is not worth proving: it is refuted
-    // with the counterexample that the sweep below would find first.
-    let renamed = match kind {
-        ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
-            Some(derivation.in_own_names(model, value, out_indices, wrt_indices, derivative(derivation, wrt)))
-        }
-        ClaimKind::Length { .. } => None,
-    };
-    if at.sizes == model.values && !validate::agrees(model, derivation, kind, renamed.as_ref(), at)? {
-        if let Some(how) = counterexample(model, derivation, kind, &at.sizes, &at.brute)? {
-            return report(Verdict::Refuted, how, Vec::new());
-        }
-    }
     let why_not = match kind {
         ClaimKind::Length { axis, value, written } => match derivation.prove_length(model, *axis, value, written) {
             Ok(Some(proof)) => {
