@@ -586,9 +586,10 @@ fn sensible(model: &Model, derivation: &Derivation, sizes: &Env) -> bool {
     shapes_ok && domain_ok
 }
 
-/// Brute force at smaller sizes than the model's, where those are too large for it: the
-/// size set of the claims' sweep with the most brute-force work within
-/// [`VALIDATION_WORK`], cross-checked there.
+/// Brute force at smaller sizes than the model's, where those are too large for it: of
+/// the size sets of the claims' sweep within [`VALIDATION_WORK`], one whose smallest size
+/// and number of outputs are both largest (no size at 1 and no output alone where
+/// another set will do), then with the most brute-force work; cross-checked there.
 fn smaller_validation(model: &Model, derivation: &Derivation) -> Result<Validation, CheckError> {
     let (sets, _) = sweep(model);
     let sizes = sets
@@ -597,7 +598,10 @@ fn smaller_validation(model: &Model, derivation: &Derivation) -> Result<Validati
         .filter(|s| sensible(model, derivation, s))
         .map(|s| (brute_work(model, derivation, &s), s))
         .filter(|(work, _)| *work <= VALIDATION_WORK)
-        .max_by_key(|(work, _)| *work)
+        .max_by_key(|(work, s)| {
+            let outputs = derivation.domain.at(s).map_or(0, |r| runs::lengths(&r).iter().product::<i64>());
+            (s.values().copied().min().unwrap_or(0).min(outputs), *work)
+        })
         .map(|(_, s)| s)
         .ok_or_else(|| CheckError::Limit("no sizes are small enough to check the proofs by numbers".into()))?;
     let brute = Brute::at(model, &sizes)?;

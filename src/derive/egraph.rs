@@ -262,7 +262,7 @@ impl Tree {
     /// Every name the tree uses, Σ's bound names included.
     pub fn names(&self) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        self.visit_names(&mut |n| {
+        self.visit_names(true, &mut |n| {
             out.insert(n.to_string());
         });
         out
@@ -293,42 +293,31 @@ impl Tree {
     /// The names that some Σ of the tree binds.
     pub fn binders(&self) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        self.visit_binders(&mut |v| {
+        self.visit_names(false, &mut |v| {
             out.insert(v.to_string());
         });
         out
     }
 
-    fn visit_binders(&self, f: &mut impl FnMut(&str)) {
+    /// Calls `f` with every Σ's name and, with `leaves`, every name of a leaf or target.
+    fn visit_names(&self, leaves: bool, f: &mut impl FnMut(&str)) {
         match self {
             Tree::Add(a, b) | Tree::Mul(a, b) => {
-                a.visit_binders(f);
-                b.visit_binders(f);
+                a.visit_names(leaves, f);
+                b.visit_names(leaves, f);
             }
             Tree::Sum(v, b) => {
                 f(v);
-                b.visit_binders(f);
-            }
-            Tree::Diff(b, _) => b.visit_binders(f),
-            Tree::Leaf(_) => {}
-        }
-    }
-
-    fn visit_names(&self, f: &mut impl FnMut(&str)) {
-        match self {
-            Tree::Add(a, b) | Tree::Mul(a, b) => {
-                a.visit_names(f);
-                b.visit_names(f);
-            }
-            Tree::Sum(v, b) => {
-                f(v);
-                b.visit_names(f);
+                b.visit_names(leaves, f);
             }
             Tree::Diff(b, t) => {
-                b.visit_names(f);
-                Leaf::Element(t.clone()).names().iter().for_each(|n| f(n));
+                b.visit_names(leaves, f);
+                if leaves {
+                    Leaf::Element(t.clone()).names().iter().for_each(|n| f(n));
+                }
             }
-            Tree::Leaf(l) => l.names().iter().for_each(|n| f(n)),
+            Tree::Leaf(l) if leaves => l.names().iter().for_each(|n| f(n)),
+            Tree::Leaf(_) => {}
         }
     }
 
