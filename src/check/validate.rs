@@ -62,7 +62,7 @@ pub(crate) fn derivation(model: &Model, derivation: &Derivation, at: &Validation
                 show_value(&expected[r][c])
             )));
         }
-        chain(model, d, &definition.term, &d.steps[1..], 1, &d.name(model), at, memo)?;
+        chain(model, d, (&definition.term, "step 0 (definition)"), &d.steps[1..], &d.name(model), at, memo)?;
     }
     Ok(())
 }
@@ -79,7 +79,8 @@ pub(crate) fn claim(
     at: &Validation,
 ) -> Result<bool, CheckError> {
     let Some(closed) = d.steps.last() else { return Ok(false) };
-    let mut memo = chain(model, d, &closed.term, proof, 1, &format!("the proof of `{text}`"), at, Vec::new())?;
+    let what = format!("the proof of `{text}`");
+    let mut memo = chain(model, d, (&closed.term, "the closed form"), proof, &what, at, Vec::new())?;
     let last = proof.last().map_or(&closed.term, |s| &s.term);
     match claimed {
         // The last step equals the closed form, which is brute force's, and so the claim.
@@ -150,41 +151,35 @@ pub(crate) fn length(
     Ok(())
 }
 
-/// Checks that each step equals the one before, the first `start`. Only the pieces of
+/// Checks that each step (numbered from 1) equals the one before, the first `start`
+/// (a term and what to call it). Only the pieces of
 /// the sum that a step changes are evaluated: it holds when the pieces it drops add up
 /// to the pieces it brings. `memo` holds tables of `start`'s pieces where known; the
 /// tables of the last step's new pieces are returned.
-#[allow(clippy::too_many_arguments)]
 fn chain(
     model: &Model,
     d: &Derivative,
-    start: &Tree,
+    start: (&Tree, &str),
     steps: &[Step],
-    first: usize,
     what: &str,
     at: &Validation,
     mut memo: Vec<(Tree, Table)>,
 ) -> Result<Vec<(Tree, Table)>, CheckError> {
-    let mut previous = start;
+    let (mut previous, start_name) = start;
     for (k, step) in steps.iter().enumerate() {
         if let Some((r, c)) = difference(model, d, previous, &step.term, at, &mut memo)? {
             let before = match k.checked_sub(1) {
-                None if first == 0 => format!("the definition gives {}", exact_entry(model, d, previous, r, c, at)?),
-                None => format!("the closed form gives {}", exact_entry(model, d, previous, r, c, at)?),
-                Some(b) => format!(
-                    "step {} ({}) gives {}",
-                    b + first,
-                    steps[b].rule,
-                    exact_entry(model, d, previous, r, c, at)?
-                ),
+                None => start_name.to_string(),
+                Some(b) => format!("step {} ({})", b + 1, steps[b].rule),
             };
             return Err(CheckError::Bug(format!(
-                "step {} of {what} ({}: {}) is contradicted by numbers: at {} it gives {}, {before}",
-                k + first,
+                "step {} of {what} ({}: {}) is contradicted by numbers: at {} it gives {}, {before} gives {}",
+                k + 1,
                 step.rule,
                 step.expr,
                 place(model, d, &at.brute.rows[r], c, at),
                 exact_entry(model, d, &step.term, r, c, at)?,
+                exact_entry(model, d, previous, r, c, at)?,
             )));
         }
         previous = &step.term;
@@ -415,6 +410,16 @@ mod tests {
         assert!(why.starts_with(&format!("step {k} of ∂s_i/∂x_j (sigma-delta: ")), "{why}");
         let expected = format!("at n = 6, k = 3, i = 0, j = 0 it gives 0, step {} (d-element) gives w[2]", k - 1);
         assert!(why.ends_with(&expected), "{why}");
+    }
+
+    #[test]
+    fn the_first_step_after_the_definition_is_compared_with_it() {
+        let (model, mut derivation, at) = standard();
+        let second = &mut derivation.derivatives[0].steps[1];
+        second.term = shifted(&second.term);
+        let Err(CheckError::Bug(why)) = super::derivation(&model, &derivation, &at) else { panic!("not caught") };
+        assert!(why.starts_with("step 1 of ∂s_i/∂x_j (d-sum: "), "{why}");
+        assert!(why.contains(", step 0 (definition) gives "), "{why}");
     }
 
     #[test]
