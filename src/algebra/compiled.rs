@@ -590,6 +590,34 @@ mod tests {
         assert_eq!(sum, 2.0 * 100.0 + 3.0 * 10.0);
     }
 
+    #[test]
+    fn a_summed_index_named_like_a_free_one_gets_its_own_slot() {
+        // Σ_i x_i w_<i-r> with the caller's free names i and r: the Σ's i is renamed apart
+        // from the free i, which it would otherwise share a slot with. At i = 7, r = 1 with
+        // x = [1, 2, 3], w = [10, 100]: x_1 w_0 + x_2 w_1, whatever the free i.
+        let i = var("i");
+        let term = Term {
+            bound: vec!["i".into()],
+            coeff: Index::constant(1),
+            elements: vec![
+                Element { tensor: "x".into(), index: vec![i.clone()] },
+                Element { tensor: "w".into(), index: vec![i.sub(&var("r"))] },
+            ],
+            brackets: vec![],
+        };
+        let shapes = [Shape { name: "x".into(), dims: vec![3] }, Shape { name: "w".into(), dims: vec![2] }];
+        let (x, w) = ([1.0, 2.0, 3.0], [10.0, 100.0]);
+        let c = Compiled::new(&term, &["i".into(), "r".into()], &[], &Env::new(), &shapes).unwrap();
+        let (mut sum, mut rows) = (0.0, Vec::new());
+        c.for_each(&[7, 1], &[&x, &w], &mut |vals, v| {
+            sum += v;
+            rows.push(vals[0]);
+        })
+        .unwrap();
+        assert_eq!(sum, 2.0 * 10.0 + 3.0 * 100.0);
+        assert_eq!(rows, [7, 7], "the free i keeps its value in every visit");
+    }
+
     fn shapes(dims: &[(&str, i64)]) -> Vec<Shape> {
         dims.iter().map(|&(name, len)| Shape { name: name.into(), dims: vec![len] }).collect()
     }

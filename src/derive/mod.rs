@@ -385,3 +385,42 @@ impl Derivation {
         Ok(Some(steps))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algebra::cond::eq;
+    use egraph::bracket;
+
+    fn w(p: Index) -> Tree {
+        Tree::Leaf(Leaf::Element(Element { tensor: "w".into(), index: vec![p] }))
+    }
+
+    #[test]
+    fn brackets_under_a_sum_over_a_fact_name_are_not_decided_by_that_fact() {
+        // With 0 ≤ j ≤ n - 1 known of the free j, [0 ≤ j] is implied where j is free, but
+        // not inside Σ_j, where j runs over every integer.
+        let (j, n) = (var("j"), var("n"));
+        let facts = vec![Bound { var: "j".into(), lo: Some(Index::zero()), hi: Some(n.sub(&Index::constant(1))) }];
+        let guarded = |t: Tree| Tree::product(vec![t, Tree::Leaf(bracket(le(&Index::zero(), &j)))]);
+        let free = guarded(w(Index::zero()));
+        assert_eq!(implied_in_products(&free, &facts, &mut Vec::new()).show(&[]), "w_0");
+        let bound = Tree::Sum("j".into(), Box::new(guarded(w(j.clone()))));
+        assert_eq!(implied_in_products(&bound, &facts, &mut Vec::new()), bound);
+        // A bracket the product's own brackets imply is dropped under the Σ too: no fact
+        // about j is needed for [j = 3] ⟹ [0 ≤ j].
+        let pinned = Tree::Sum(
+            "j".into(),
+            Box::new(Tree::product(vec![w(j.clone()), Tree::Leaf(bracket(eq(&j, &Index::constant(3))))])),
+        );
+        let with_guard = Tree::Sum(
+            "j".into(),
+            Box::new(Tree::product(vec![
+                w(j.clone()),
+                Tree::Leaf(bracket(le(&Index::zero(), &j))),
+                Tree::Leaf(bracket(eq(&j, &Index::constant(3)))),
+            ])),
+        );
+        assert_eq!(implied_in_products(&with_guard, &facts, &mut Vec::new()), pinned);
+    }
+}
