@@ -66,3 +66,12 @@ fn true_claims_that_differ_by_implied_brackets_or_vanishing_terms_are_proved() {
         assert!(out.contains(step), "{step} not in\n{out}");
     }
 }
+
+#[test]
+fn indices_a_bracket_makes_equal_are_written_alike_before_comparing() {
+    let o = symconv(&["derive", "tests/fixtures/equal_indices.conv"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("  proved   "), "{out}");
+    assert!(out.contains("equal-indices (reversed)       w_<d, 0, j-i>"), "{out}");
+}

@@ -633,6 +633,7 @@ pub const RULES: &[(&str, &str)] = &[
     ("like-terms",         "terms equal but for an integer factor add up: a - a = 0, a + a = 2 a"),
     ("contradicted",       "a product holding a bracket the domain contradicts is 0"),
     ("implied-in-product", "a bracket implied by the domain and the other brackets of its product is 1; one they contradict makes the product 0"),
+    ("equal-indices",      "indices that a bracket makes equal are written alike: w_<d> [c = d] = w_<c> [c = d]"),
     ("index-normalisation","both sides have the same canonical index form"),
     ("claim",              "the claim as written"),
     ("domain-length",      "the derived length: the number of output indices in the domain"),

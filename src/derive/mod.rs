@@ -228,10 +228,13 @@ impl Prover {
     pub fn prove(&self, model: &Model, d: &Derivative, claim: &Formula) -> Result<Option<Vec<Step>>, DeriveError> {
         let plain = Tree::from_formula(claim);
         let guarded = plain.guarded(&|e| range_guard(model, e));
-        let implied = implied_in_products(&guarded, &self.facts, &mut Vec::new());
+        let equal = equal_indices(&guarded);
+        let implied = implied_in_products(&equal, &self.facts, &mut Vec::new());
         let tidied = like_terms(&implied);
+        // The closed form with equal indices written alike, as the claim's are.
+        let closed = equal_indices(&d.closed);
         let mut session = Session::default();
-        let (a, b) = (session.add(&d.closed), session.add(&tidied));
+        let (a, b) = (session.add(&closed), session.add(&tidied));
         // Simplification alone often meets the claim; associativity and commutativity,
         // which grow the e-graph much more, run only when it does not.
         for rules in [self.rules.without_claim_rules(), self.rules.all()] {
@@ -242,17 +245,61 @@ impl Prover {
         if !session.same(a, b) {
             return Ok(None);
         }
-        let mut steps = session.explain(&d.closed, &tidied, &model.sizes);
-        if tidied != implied {
-            steps.push(Step::new("like-terms (reversed)", implied.clone(), &model.sizes));
+        let mut steps = Vec::new();
+        if closed != d.closed {
+            steps.push(Step::new("equal-indices", closed.clone(), &model.sizes));
         }
-        if implied != guarded {
-            steps.push(Step::new("implied-in-product (reversed)", guarded.clone(), &model.sizes));
-        }
-        if guarded != plain {
-            steps.push(Step::new("range-guard (reversed)", plain, &model.sizes));
+        steps.extend(session.explain(&closed, &tidied, &model.sizes));
+        // Then symconv's own steps on the claim, undone in turn back to the claim.
+        let undone = [
+            (&tidied, &implied, "like-terms"),
+            (&implied, &equal, "implied-in-product"),
+            (&equal, &guarded, "equal-indices"),
+            (&guarded, &plain, "range-guard"),
+        ];
+        for (after, before, rule) in undone {
+            if after != before {
+                steps.push(Step::new(format!("{rule} (reversed)"), before.clone(), &model.sizes));
+            }
         }
         Ok(Some(steps))
+    }
+}
+
+/// The tree with, in every product holding a bracket `[v = e]` (`v` the greatest name in
+/// it with a coefficient ±1), `v` replaced by `e` in the product's other factors: indices
+/// that a bracket makes equal are written alike, whichever one a claim or a derivation
+/// chose (`w_<d> [c = d]` is `w_<c> [c = d]`).
+fn equal_indices(t: &Tree) -> Tree {
+    match t {
+        Tree::Add(a, b) => Tree::Add(Box::new(equal_indices(a)), Box::new(equal_indices(b))),
+        Tree::Sum(v, b) => Tree::Sum(v.clone(), Box::new(equal_indices(b))),
+        Tree::Diff(..) => t.clone(),
+        Tree::Mul(..) | Tree::Leaf(_) => {
+            let mut factors: Vec<Tree> = t
+                .factors()
+                .into_iter()
+                .map(|f| match f {
+                    Tree::Leaf(_) => f.clone(),
+                    other => equal_indices(other),
+                })
+                .collect();
+            for k in 0..factors.len() {
+                let Tree::Leaf(Leaf::Bracket(Cond::Eq0(p))) = &factors[k] else { continue };
+                let solved = p.names().into_iter().rev().find_map(|v| {
+                    let (c, rest) = p.linear_in(&v)?;
+                    let c = c.as_constant().filter(|c| c.abs() == 1)?;
+                    Some((v, rest.scale(-c)))
+                });
+                let Some((v, by)) = solved else { continue };
+                for (j, f) in factors.iter_mut().enumerate() {
+                    if j != k {
+                        *f = f.substitute(&v, &by);
+                    }
+                }
+            }
+            Tree::product(factors)
+        }
     }
 }
 
