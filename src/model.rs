@@ -147,6 +147,8 @@ pub struct Model {
     pub claims: Vec<Claim>,
     /// The runs, in order.
     pub runs: Vec<Run>,
+    /// Each size's least value (see [`Model::least`]).
+    least: BTreeMap<String, i64>,
 }
 
 impl Model {
@@ -163,6 +165,46 @@ impl Model {
     /// The concrete shape of a tensor at the given sizes.
     pub fn shape_at(&self, name: &str, sizes: &Env) -> Option<Vec<i64>> {
         self.tensor(name)?.shape.iter().map(|d| d.eval(sizes).ok()).collect()
+    }
+
+    /// The least value a size takes: 1 for a size in a shape and for one the formula
+    /// multiplies an index by or divides by (a stride, a dilation), 0 for the others
+    /// (pads).
+    pub fn least(&self, size: &str) -> i64 {
+        self.least.get(size).copied().unwrap_or(0)
+    }
+}
+
+/// Every size's least value (see [`Model::least`]).
+fn least_values(model: &Model) -> BTreeMap<String, i64> {
+    let mut coefficients = BTreeSet::new();
+    let mut visit = |p: &Index| coefficients_in(p, &model.sizes, &mut coefficients);
+    for t in &model.formula.terms {
+        visit(&t.coeff);
+        t.elements.iter().flat_map(|e| &e.index).for_each(&mut visit);
+        t.brackets.iter().flat_map(|c| c.indices()).for_each(&mut visit);
+    }
+    let in_shape = |n: &str| model.tensors.iter().flat_map(|t| &t.shape).any(|d| d.mentions(n));
+    model.sizes.iter().map(|n| (n.clone(), i64::from(in_shape(n) || coefficients.contains(n)))).collect()
+}
+
+/// Adds to `out` the sizes that multiply a name that is no size in `p`, or divide.
+fn coefficients_in(p: &Index, sizes: &[String], out: &mut BTreeSet<String>) {
+    for (m, _) in p.terms() {
+        let is_size = |a: &index::IndexAtom| matches!(a, index::IndexAtom::Var(v) if sizes.contains(v));
+        let scales_an_index = m.iter().any(|a| matches!(a, index::IndexAtom::Var(_)) && !is_size(a));
+        for a in m {
+            match a {
+                index::IndexAtom::Var(v) if scales_an_index && sizes.contains(v) => {
+                    out.insert(v.clone());
+                }
+                index::IndexAtom::Var(_) => {}
+                index::IndexAtom::Div(x, d) | index::IndexAtom::Mod(x, d) => {
+                    out.extend(d.names().into_iter().filter(|n| sizes.contains(n)));
+                    coefficients_in(x, sizes, out);
+                }
+            }
+        }
     }
 }
 
@@ -340,7 +382,7 @@ impl<'a> Resolver<'a> {
                 Err(e) => return fail(*span, e.to_string()),
             }
         }
-        Ok(Model {
+        let mut model = Model {
             name: name.to_string(),
             definition_span: def.span,
             source: self.src.to_string(),
@@ -351,7 +393,10 @@ impl<'a> Resolver<'a> {
             formula,
             claims,
             runs,
-        })
+            least: BTreeMap::new(),
+        };
+        model.least = least_values(&model);
+        Ok(model)
     }
 
     fn lhs_indices(&self, ix: &syntax::Indexed) -> Result<Vec<String>, ResolveError> {

@@ -75,3 +75,11 @@ fn indices_a_bracket_makes_equal_are_written_alike_before_comparing() {
     assert!(out.contains("  proved   "), "{out}");
     assert!(out.contains("equal-indices (reversed)       w_<d, 0, j-i>"), "{out}");
 }
+
+#[test]
+fn pads_are_tried_at_zero_by_the_claims_sweep() {
+    refuted(
+        "tests/fixtures/pad_at_zero.conv",
+        "at n = 1, k = 1, a = 0, b = 0, S = 1, i = 0, j = 0: the claim gives 0, the definition gives w[0]",
+    );
+}

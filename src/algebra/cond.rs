@@ -121,6 +121,15 @@ impl Cond {
         }
     }
 
+    /// The index expressions compared.
+    pub fn indices(&self) -> Vec<&Index> {
+        match self {
+            Cond::Ge0(p) | Cond::Eq0(p) | Cond::Ne0(p) => vec![p],
+            Cond::Or(cs) | Cond::And(cs) => cs.iter().flat_map(Cond::indices).collect(),
+            Cond::Not(c) => c.indices(),
+        }
+    }
+
     /// Every name used.
     pub fn names(&self) -> BTreeSet<String> {
         match self {

@@ -561,18 +561,28 @@ pub fn sweep(model: &Model) -> (Vec<Env>, String) {
     let primary = model.sizes.iter().find(|n| *n == "n").or(model.sizes.first()).cloned();
     let mut sets = vec![model.values.clone()];
     let Some(primary) = primary else { return (sets, "the let sizes".into()) };
-    let others: Vec<&String> = model.sizes.iter().filter(|n| **n != primary).collect();
+    // Each other size from its least value: 0 for a pad, else 1.
+    let others: Vec<(&String, i64)> =
+        model.sizes.iter().filter(|n| **n != primary).map(|n| (n, model.least(n))).collect();
     // Saturating: a spec may have dozens of sizes, and 16 to the power of them overflows.
-    let count = |top: i64| (1..=top).map(|n| n.saturating_pow(others.len() as u32)).fold(0, i64::saturating_add);
+    let count = |top: i64| {
+        (1..=top)
+            .map(|n| others.iter().fold(1i64, |c, (_, least)| c.saturating_mul(n - least + 1)))
+            .fold(0, i64::saturating_add)
+    };
     let top = (1..=16).rev().find(|&t| count(t) <= SWEEP_CAP).unwrap_or(1);
     for n in 1..=top {
-        for values in tuples(&vec![(1, n); others.len()]) {
-            let mut env: Env = others.iter().map(|s| s.to_string()).zip(values).collect();
+        for values in tuples(&others.iter().map(|(_, least)| (*least, n)).collect::<Vec<_>>()) {
+            let mut env: Env = others.iter().map(|(s, _)| s.to_string()).zip(values).collect();
             env.insert(primary.clone(), n);
             sets.push(env);
         }
     }
-    let rest = if others.is_empty() { String::new() } else { format!(" with every other size from 1 to {primary}") };
+    let pads = if others.iter().any(|(_, least)| *least == 0) { " (pads from 0)" } else { "" };
+    let rest = match others.is_empty() {
+        true => String::new(),
+        false => format!(" with every other size from 1{pads} to {primary}"),
+    };
     (sets, format!("the let sizes and every {primary} ≤ {top}{rest}"))
 }
 
@@ -581,7 +591,9 @@ pub const SWEEP_CAP: i64 = 2000;
 
 /// Whether every tensor and output axis is nonempty at these sizes.
 fn sensible(model: &Model, derivation: &Derivation, sizes: &Env) -> bool {
-    let shapes_ok = model.tensors.iter().all(|t| t.shape.iter().all(|d| d.eval(sizes).is_ok_and(|v| v > 0)));
+    let least_ok = model.sizes.iter().all(|n| sizes.get(n).is_some_and(|&v| v >= model.least(n)));
+    let shapes_ok =
+        least_ok && model.tensors.iter().all(|t| t.shape.iter().all(|d| d.eval(sizes).is_ok_and(|v| v > 0)));
     let domain_ok = derivation.domain.at(sizes).is_ok_and(|r| r.iter().all(|(lo, hi)| hi >= lo));
     shapes_ok && domain_ok
 }
@@ -986,6 +998,13 @@ pub fn report(
         model.tensors.iter().find(|t| model.shape_at(&t.name, &sizes).is_none_or(|s| s.iter().any(|&d| d <= 0)))
     {
         return Err(CheckError::Sizes(format!("at {} the tensor `{}` is empty", shown_sizes(&model, &sizes), t.name)));
+    }
+    if let Some(n) = model.sizes.iter().find(|n| sizes.get(*n).is_some_and(|&v| v < model.least(n))) {
+        return Err(CheckError::Sizes(format!(
+            "at {} the size `{n}`, which the formula multiplies an index by or divides by, is {}; it must be at least 1",
+            shown_sizes(&model, &sizes),
+            sizes[n]
+        )));
     }
     // The tables are the closed forms at the let sizes: they are checked as printed,
     // unless they would be too large (then brute force would be too).

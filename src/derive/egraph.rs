@@ -477,8 +477,11 @@ fn canonical(factors: Vec<Tree>, guard: &dyn Fn(&Element) -> Vec<Cond>) -> Vec<T
             Tree::Leaf(Leaf::Bracket(c)) => brackets.push(c),
             Tree::Leaf(Leaf::Element(ref e)) => {
                 for g in guard(e) {
-                    if let Leaf::Bracket(c) = bracket(g) {
-                        brackets.push(c);
+                    match bracket(g) {
+                        Leaf::Bracket(c) => brackets.push(c),
+                        // An index outside the shape at every size: the element is 0.
+                        Leaf::Value(v) if v.is_zero() => out.push(Tree::value(0)),
+                        _ => {}
                     }
                 }
                 out.push(f);

@@ -74,11 +74,10 @@ pub fn derive(model: &Model) -> Result<Derivation, DeriveError> {
         lo: Some(Index::zero()),
         hi: Some(d.sub(&Index::constant(1))),
     }));
-    // Sizes in a shape are at least 1; pads and other sizes at least 0.
-    let in_shapes: BTreeSet<String> = model.tensors.iter().flat_map(|t| &t.shape).flat_map(|d| d.names()).collect();
+    // Sizes in a shape, strides and dilations are at least 1; pads at least 0.
     facts.extend(model.sizes.iter().map(|n| Bound {
         var: n.clone(),
-        lo: Some(Index::constant(if in_shapes.contains(n) { 1 } else { 0 })),
+        lo: Some(Index::constant(model.least(n))),
         hi: None,
     }));
     let rules = Rules::derivation(facts.clone());

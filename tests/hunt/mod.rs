@@ -5,7 +5,7 @@
 //! brackets dropped, loosened, tightened or with another divisibility, offsets ±1, axes
 //! swapped, size-dependent constants), lets symconv settle them, and judges every
 //! verdict by its own brute force: plain loops over every summed index, at several size
-//! sets. "Proved" or "checked" must agree everywhere tried; "refuted" must print a
+//! sets (pads at 0 among them). "Proved" or "checked" must agree everywhere tried; "refuted" must print a
 //! counterexample that is real.
 
 #![allow(dead_code)]
@@ -102,7 +102,7 @@ fn spec(path: &Path) -> Spec {
     model.claims.clear();
     model.runs.clear();
     let derivation = derive::derive(&model).expect("shipped specs derive");
-    // The let sizes, every size one more, and the first size two more.
+    // The let sizes, every size one more, the first size two more, and the pads at 0.
     let mut sets = vec![model.values.clone()];
     sets.push(model.values.iter().map(|(n, v)| (n.clone(), v + 1)).collect());
     let mut third = model.values.clone();
@@ -110,6 +110,9 @@ fn spec(path: &Path) -> Spec {
         *third.get_mut(first).expect("a let value") += 2;
     }
     sets.push(third);
+    if model.sizes.iter().any(|n| model.least(n) == 0) {
+        sets.push(model.values.iter().map(|(n, &v)| (n.clone(), if model.least(n) == 0 { 0 } else { v })).collect());
+    }
     let at = sets.into_iter().filter_map(|sizes| truth(&model, sizes)).collect();
     Spec { name: model.name.clone(), model, derivation, at }
 }
