@@ -292,7 +292,7 @@ fn analyse(path: &Path, sizes: Option<&Sizes>, tables: bool, runs: RunArgs) -> R
 /// Derives and checks a loaded spec (`path` names it in errors): the whole report, with
 /// the tables when asked.
 pub fn analyse_model(path: &Path, model: crate::model::Model, tables: bool, runs: RunOptions) -> Result<Report, Error> {
-    let derivation = derive::derive(&model).map_err(|error| Error::Derive { path: path.to_path_buf(), error })?;
+    let derivation = derive::derive(&model, &crate::limits::Limits::default()).map_err(|error| Error::Derive { path: path.to_path_buf(), error })?;
     let check_err = check_error(path, &model);
     check::report(model, derivation, tables, runs).map_err(check_err)
 }
@@ -352,7 +352,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
                     names.join(", ")
                 )));
             }
-            let derivation = derive::derive(&model).map_err(|error| Error::Derive { path: spec.clone(), error })?;
+            let derivation = derive::derive(&model, &crate::limits::Limits::default()).map_err(|error| Error::Derive { path: spec.clone(), error })?;
             let check_err = check_error(&spec, &model);
             check::cross_check(&model, &derivation, &model.values).map_err(&check_err)?;
             let table = check::table(&model, &derivation, &wrt, &model.values).map_err(&check_err)?;

@@ -5,6 +5,7 @@ pub mod check;
 pub mod cli;
 pub mod derive;
 pub mod engine;
+pub mod limits;
 pub mod model;
 pub mod render;
 pub mod syntax;

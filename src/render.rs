@@ -2,7 +2,7 @@
 //! from data to `String`; nothing here computes a result.
 
 use crate::check::{show_sizes, Report, SweepReport, Table, Verdict};
-use crate::derive::{Step, RULES};
+use crate::derive::{describe, Step};
 use prettytable::{format, Cell, Row};
 use serde_json::{json, Value as Json};
 use std::fmt::Write;
@@ -144,10 +144,6 @@ fn verdict(v: Verdict) -> &'static str {
         Verdict::Checked => "checked",
         Verdict::Refuted => "REFUTED",
     }
-}
-
-fn describe(rule: &str) -> &'static str {
-    RULES.iter().find(|(n, _)| *n == rule).map(|(_, d)| *d).unwrap_or("")
 }
 
 fn write_steps(out: &mut String, steps: &[Step], first: usize) {

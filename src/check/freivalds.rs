@@ -376,7 +376,7 @@ mod tests {
     #[test]
     fn a_wrong_jacobian_is_caught_and_pinned_to_an_entry() {
         let model = crate::model::resolve(&crate::syntax::parse(SOURCE).unwrap(), SOURCE, "t", &[]).unwrap();
-        let mut derivation = crate::derive::derive(&model).unwrap();
+        let mut derivation = crate::derive::derive(&model, &crate::limits::Limits::default()).unwrap();
         let (sizes, line) = (model.values.clone(), &model.runs[0]);
         let options = RunOptions { jacobians: JacobianCheck::Freivalds, ..RunOptions::default() };
         assert_eq!(run(&model, &derivation, line, &sizes, options).unwrap().holds, Some(true));
@@ -412,7 +412,7 @@ mod tests {
     #[test]
     fn sums_past_exactness_shrink_the_range_or_leave_the_run_undecided() {
         let model = crate::model::resolve(&crate::syntax::parse(SOURCE).unwrap(), SOURCE, "t", &[]).unwrap();
-        let derivation = crate::derive::derive(&model).unwrap();
+        let derivation = crate::derive::derive(&model, &crate::limits::Limits::default()).unwrap();
         let (sizes, line) = (model.values.clone(), &model.runs[0]);
         let options = RunOptions { jacobians: JacobianCheck::Freivalds, ..RunOptions::default() };
         let holds = |exact| run_exact_below(&model, &derivation, line, &sizes, options, exact).unwrap();

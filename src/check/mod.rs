@@ -1062,7 +1062,7 @@ mod tests {
     fn standard() -> (Model, Derivation) {
         let src = "input x[n]\nweight w[k]\nlet n = 6, k = 3\ns_i = Σ x_l w_<i+k-l-1>\n";
         let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
-        let derivation = derive::derive(&model).unwrap();
+        let derivation = derive::derive(&model, &crate::limits::Limits::default()).unwrap();
         (model, derivation)
     }
 
@@ -1087,7 +1087,7 @@ mod tests {
     fn a_rule_that_explodes_in_one_step_stops_at_the_match_limit() {
         let path = std::path::Path::new("tests/fixtures/zero_claim.conv");
         let model = crate::cli::load(path, None).unwrap();
-        let derivation = derive::derive(&model).unwrap();
+        let derivation = derive::derive(&model, &crate::limits::Limits::default()).unwrap();
         let ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } = &model.claims[0].kind else {
             panic!("the fixture's claim is a derivative")
         };
@@ -1108,7 +1108,7 @@ mod tests {
         // must stop with a bug, not list a counterexample.
         let src = "input x[n]\nweight w[k]\nlet n = 6, k = 3\ns_i = Σ x_l w_<i+k-l-1>\nclaim len(s) = n\n";
         let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
-        let derivation = derive::derive(&model).unwrap();
+        let derivation = derive::derive(&model, &crate::limits::Limits::default()).unwrap();
         let ranges = [SizeRange { name: "n".into(), lo: 3, hi: 4 }];
         let told =
             |verdict| vec![ClaimReport { text: "len(s) = n".into(), verdict, how: String::new(), proof: vec![] }];

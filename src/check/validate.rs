@@ -7,7 +7,7 @@ use super::{eval_err, first_difference, shown_sizes, tuples, Brute, CheckError};
 use crate::algebra::formula::show_value;
 use crate::algebra::Element;
 use crate::algebra::{Env, Formula, IndexExt};
-use crate::derive::egraph::Leaf;
+use crate::derive::lang::Leaf;
 use crate::derive::eval::{self, Columns, Num};
 use crate::derive::{Derivation, Derivative, Step, Tree};
 use crate::model::{ClaimKind, Model};
@@ -370,12 +370,12 @@ fn place(model: &Model, d: &Derivative, row: &[i64], c: usize, at: &Validation) 
 mod tests {
     use super::*;
     use crate::algebra::Index;
-    use crate::derive::egraph::Leaf;
+    use crate::derive::lang::Leaf;
 
     fn standard() -> (Model, Derivation, Validation) {
         let src = "input x[n]\nweight w[k]\nlet n = 6, k = 3\ns_i = Σ x_l w_<i+k-l-1>\n";
         let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
-        let derivation = crate::derive::derive(&model).unwrap();
+        let derivation = crate::derive::derive(&model, &crate::limits::Limits::default()).unwrap();
         let at = Validation::new(&model, model.values.clone(), Brute::at(&model, &model.values).unwrap());
         (model, derivation, at)
     }

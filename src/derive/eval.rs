@@ -12,7 +12,8 @@
 //! keep an element inside its tensor's shape, or satisfy a bracket `[a·v + r = 0]` or
 //! `[a·v + r ≥ 0]`; a Σ that nothing bounds is an error, never a guess.
 
-use super::egraph::{Leaf, Tree};
+use super::lang::Leaf;
+use super::tree::Tree;
 use crate::algebra::formula::{ElemRef, Value};
 use crate::algebra::index::IndexAtom;
 use crate::algebra::poly::floor_div;
@@ -840,7 +841,7 @@ mod tests {
             "input x[n]\nweight w[k]\noutput s[2n + k]\nlet n = 4, k = 3\ns_o = Σ x_i w_m [o = 2i + m - 1]\n",
         ] {
             let m = model(src);
-            let d = derive(&m).unwrap();
+            let d = derive(&m, &crate::limits::Limits::default()).unwrap();
             let shapes: BTreeMap<String, Vec<i64>> =
                 m.tensors.iter().map(|t| (t.name.clone(), m.shape_at(&t.name, &m.values).unwrap())).collect();
             let rows: Vec<Vec<i64>> = (0..5).map(|i| vec![i]).collect();

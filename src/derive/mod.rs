@@ -2,19 +2,28 @@
 //! form with numbered proof steps, and symbolic proofs of claims, all through egg.
 
 pub mod domain;
-pub mod egraph;
 pub mod eval;
+mod explain;
+mod extract;
+pub mod lang;
+pub mod rules;
+pub mod session;
 #[cfg(test)]
 mod soundness;
+pub mod tree;
 
 pub use domain::Domain;
-pub use egraph::{Step, Tree, RULES};
+pub use rules::{describe, RULES};
+pub use tree::{Step, Tree};
 
 use crate::algebra::cond::le;
 use crate::algebra::index::var;
 use crate::algebra::{Bound, Cond, Element, Formula, Index, IndexExt};
 use crate::model::{Model, Role, Tensor};
-use egraph::{Leaf, Rules, Session};
+use crate::limits::Limits;
+use lang::Leaf;
+use rules::Rules;
+use session::Session;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a derivation could not be completed.
@@ -56,10 +65,12 @@ pub struct Derivation {
     pub derivatives: Vec<Derivative>,
     /// What is known of the free indices and sizes: the domain, the shapes, sizes ≥ 1.
     facts: Vec<Bound>,
+    /// The limits it was derived within, which its checks keep to as well.
+    pub limits: Limits,
 }
 
-/// Derives the domain, the lengths and every derivative of a model.
-pub fn derive(model: &Model) -> Result<Derivation, DeriveError> {
+/// Derives the domain, the lengths and every derivative of a model within `limits`.
+pub fn derive(model: &Model, limits: &Limits) -> Result<Derivation, DeriveError> {
     let domain = domain::domain(model)?;
     let lengths = (0..model.output.indices.len()).map(|a| domain.length(a)).collect();
     let mut taken: BTreeSet<String> = model.formula.names();
@@ -85,9 +96,9 @@ pub fn derive(model: &Model) -> Result<Derivation, DeriveError> {
         .tensors
         .iter()
         .zip(names)
-        .map(|(t, wrt)| differentiate(model, t, wrt, &rules))
+        .map(|(t, wrt)| differentiate(model, t, wrt, &rules, limits))
         .collect::<Result<_, _>>()?;
-    Ok(Derivation { domain, lengths, derivatives, facts })
+    Ok(Derivation { domain, lengths, derivatives, facts, limits: *limits })
 }
 
 /// `0 ≤ e ≤ dim - 1` for every axis of an element: the range in which its tensor is not 0.
@@ -128,19 +139,20 @@ fn differentiate(
     t: &Tensor,
     wrt_indices: Vec<String>,
     rules: &Rules,
+    limits: &Limits,
 ) -> Result<Derivative, DeriveError> {
     let target = Element { tensor: t.name.clone(), index: wrt_indices.iter().map(|n| var(n)).collect() };
     // Differentiate, then make every remaining element's range explicit, then simplify.
     let start = Tree::Diff(Box::new(Tree::from_formula(&model.formula)), target.clone());
     let sizes = &model.sizes;
     let mut steps = vec![Step::new("definition", start.clone(), sizes)];
-    let differentiated = simplify(&start, rules, sizes, &mut steps)?;
+    let differentiated = simplify(&start, rules, limits, sizes, &mut steps)?;
     let guarded = differentiated.guarded(&|e| range_guard(model, e));
     let closed = if guarded == differentiated {
         differentiated
     } else {
         steps.push(Step::new("range-guard", guarded.clone(), sizes));
-        simplify(&guarded, rules, sizes, &mut steps)?
+        simplify(&guarded, rules, limits, sizes, &mut steps)?
     };
     let statement = derivative_name(model, &target);
     let closed_form = closed.to_formula().ok_or(DeriveError::NoClosedForm(statement))?;
@@ -148,8 +160,14 @@ fn differentiate(
 }
 
 /// Runs the rules on `start` and appends the explanation of its simplest form to `steps`.
-fn simplify(start: &Tree, rules: &Rules, sizes: &[String], steps: &mut Vec<Step>) -> Result<Tree, DeriveError> {
-    let mut session = Session::default();
+fn simplify(
+    start: &Tree,
+    rules: &Rules,
+    limits: &Limits,
+    sizes: &[String],
+    steps: &mut Vec<Step>,
+) -> Result<Tree, DeriveError> {
+    let mut session = Session::new(limits);
     let id = session.add(start);
     session.run(rules.all())?;
     let best = session.best(id);
@@ -176,6 +194,7 @@ impl Derivative {
 pub struct Prover {
     rules: Rules,
     facts: Vec<Bound>,
+    limits: Limits,
 }
 
 impl Derivation {
@@ -216,7 +235,7 @@ impl Derivation {
 
     /// A prover with the rules for claims, made once for all of them.
     pub fn prover(&self) -> Prover {
-        Prover { rules: Rules::claims(self.facts.clone()), facts: self.facts.clone() }
+        Prover { rules: Rules::claims(self.facts.clone()), facts: self.facts.clone(), limits: self.limits }
     }
 }
 
@@ -232,7 +251,7 @@ impl Prover {
         let tidied = like_terms(&implied);
         // The closed form with equal indices written alike, as the claim's are.
         let closed = equal_indices(&d.closed);
-        let mut session = Session::default();
+        let mut session = Session::new(&self.limits);
         let (a, b) = (session.add(&closed), session.add(&tidied));
         // Simplification alone often meets the claim; associativity and commutativity,
         // which grow the e-graph much more, run only when it does not.
@@ -400,7 +419,7 @@ fn implied_in_products(t: &Tree, facts: &[Bound], bound: &mut Vec<String>) -> Tr
 impl Derivation {
     /// Proves a length claim, `len(s, axis) = claimed` (`written` as in the spec): the
     /// steps from the claim as written to its canonical form, then, where that is not the
-    /// derived length's, the e-graph's steps between them by [`egraph::length_rules`], and
+    /// derived length's, the e-graph's steps between them by [`RuleSet::Lengths`](rules::RuleSet::Lengths), and
     /// last the derived length as the size of the domain. `None` when they do not meet.
     pub fn prove_length(
         &self,
@@ -416,9 +435,9 @@ impl Derivation {
             steps.push(Step::new("index-normalisation", value(claimed), &model.sizes));
         }
         if claimed != derived {
-            let mut session = Session::default();
+            let mut session = Session::new(&self.limits);
             let (a, b) = (session.add(&value(claimed)), session.add(&value(derived)));
-            session.run_rules(egraph::length_rules())?;
+            session.run(Rules::lengths().all())?;
             if !session.same(a, b) {
                 return Ok(None);
             }
@@ -436,7 +455,7 @@ impl Derivation {
 mod tests {
     use super::*;
     use crate::algebra::cond::eq;
-    use egraph::bracket;
+    use lang::bracket;
 
     fn w(p: Index) -> Tree {
         Tree::Leaf(Leaf::Element(Element { tensor: "w".into(), index: vec![p] }))
