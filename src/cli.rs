@@ -2,6 +2,7 @@
 
 use crate::check::{self, CheckError, JacobianCheck, Report, RunOptions, SizeRange, SweepReport, Weights};
 use crate::derive::{self, DeriveError};
+use crate::limits::Limits;
 use crate::model::{self, ResolveError};
 use crate::render::{self, TableFormat};
 use crate::syntax::{self, Span};
@@ -292,7 +293,8 @@ fn analyse(path: &Path, sizes: Option<&Sizes>, tables: bool, runs: RunArgs) -> R
 /// Derives and checks a loaded spec (`path` names it in errors): the whole report, with
 /// the tables when asked.
 pub fn analyse_model(path: &Path, model: crate::model::Model, tables: bool, runs: RunOptions) -> Result<Report, Error> {
-    let derivation = derive::derive(&model, &crate::limits::Limits::default()).map_err(|error| Error::Derive { path: path.to_path_buf(), error })?;
+    let derivation = derive::derive(&model, &Limits::default())
+        .map_err(|error| Error::Derive { path: path.to_path_buf(), error })?;
     let check_err = check_error(path, &model);
     check::report(model, derivation, tables, runs).map_err(check_err)
 }
@@ -352,7 +354,8 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
                     names.join(", ")
                 )));
             }
-            let derivation = derive::derive(&model, &crate::limits::Limits::default()).map_err(|error| Error::Derive { path: spec.clone(), error })?;
+            let derivation = derive::derive(&model, &Limits::default())
+                .map_err(|error| Error::Derive { path: spec.clone(), error })?;
             let check_err = check_error(&spec, &model);
             check::cross_check(&model, &derivation, &model.values).map_err(&check_err)?;
             let table = check::table(&model, &derivation, &wrt, &model.values).map_err(&check_err)?;
@@ -380,7 +383,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
 /// A sweep, with a progress bar on standard error when that is a terminal.
 fn sweep_with_progress(r: &Report, ranges: &[SizeRange]) -> Result<SweepReport, CheckError> {
     let count = check::box_size(ranges.iter().map(|r| (r.lo, r.hi)));
-    let bar = match std::io::stderr().is_terminal() && count <= check::SWEEP_LIMIT {
+    let bar = match std::io::stderr().is_terminal() && count <= r.derivation.limits.sweep_size_sets {
         true => indicatif::ProgressBar::new(count).with_message(format!("sweeping {}", r.model.name)),
         false => indicatif::ProgressBar::hidden(),
     };

@@ -198,7 +198,7 @@ pub fn derive_text(r: &Report) -> String {
     if !r.claims.is_empty() {
         let _ = writeln!(out, "\nclaims");
         for c in &r.claims {
-            let _ = writeln!(out, "  {:<8} {}\n           {}", verdict(c.verdict), c.text, c.how);
+            let _ = writeln!(out, "  {:<8} {}\n           {}", verdict(c.verdict), c.text, c.grounds);
             if !c.proof.is_empty() {
                 write_steps(&mut out, &c.proof, 1);
             }
@@ -254,7 +254,7 @@ pub fn derive_json(r: &Report) -> String {
     let claims: Vec<Json> = r
         .claims
         .iter()
-        .map(|c| json!({"text": c.text, "holds": c.verdict != Verdict::Refuted, "how": format!("{}: {}", verdict(c.verdict).to_lowercase(), c.how)}))
+        .map(|c| json!({"text": c.text, "holds": c.verdict != Verdict::Refuted, "how": format!("{}: {}", verdict(c.verdict).to_lowercase(), c.grounds)}))
         .collect();
     let runs: Vec<Json> =
         r.runs.iter().map(|x| json!({"text": x.text, "holds": x.holds, "detail": x.detail()})).collect();
@@ -289,7 +289,7 @@ pub fn check_line(r: &Report) -> String {
         let _ = write!(line, "; {skipped} runs not executed");
     }
     if let Some(bad) = r.claims.iter().find(|c| c.verdict == Verdict::Refuted) {
-        let _ = write!(line, "; first refuted: {} ({})", bad.text, bad.how);
+        let _ = write!(line, "; first refuted: {} ({})", bad.text, bad.grounds);
     }
     line + "\n"
 }

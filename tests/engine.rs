@@ -3,47 +3,31 @@
 //! formula itself (expanded and differentiated formally), at the spec's sizes, on the same
 //! distinct integer values; and disagreements come with the hint that explains them.
 
+mod common;
+
 use std::process::Command;
-use symconv::algebra::Value;
 use symconv::check::{self, RunOptions};
 use symconv::cli::load;
-use symconv::derive;
-use symconv::engine::Array;
-
-fn numeric(v: &Value, x: (&str, &Array), w: (&str, &Array)) -> f64 {
-    v.terms()
-        .map(|(m, c)| {
-            m.iter().fold(c as f64, |p, e| {
-                let a = if e.tensor == x.0 { x.1 } else { w.1 };
-                let flat = e.index.iter().zip(&a.shape).fold(0usize, |f, (&i, &d)| f * d + i as usize);
-                p * a.data[flat]
-            })
-        })
-        .sum()
-}
+use symconv::limits::Limits;
 
 #[test]
 fn engine_jacobians_equal_the_formulas_brute_force_jacobians() {
-    let mut specs: Vec<_> = std::fs::read_dir("specs").unwrap().map(|e| e.unwrap().path()).collect();
-    specs.sort();
+    let limits = Limits::default();
     let mut compared = 0;
-    for path in specs.iter().filter(|p| !p.ends_with("seed.conv")) {
+    for path in common::shipped_specs().iter().filter(|p| !p.ends_with("seed.conv")) {
         let model = load(path, None).unwrap();
-        let derivation = derive::derive(&model).unwrap();
         let sizes = &model.values;
         let run = &model.runs[0];
         let data = check::values(&model, sizes, RunOptions::default());
         let (x, w) = (&data[&run.input], &data[&run.weight]);
-        let engine = check::run_engine(&check::conv_of(&model, run, sizes).unwrap(), x, w).unwrap();
-        let rows = check::brute_domain(&model, sizes).unwrap();
+        let engine = check::run_engine(&check::conv_of(&model, run, sizes, &limits).unwrap(), x, w).unwrap();
+        let rows = check::brute_domain(&model, sizes, &limits).unwrap();
         for (tensor, jacobian) in [(&run.input, &engine.jacobian_x), (&run.weight, &engine.jacobian_w)] {
-            let brute = check::brute_jacobian(&model, sizes, tensor, &rows).unwrap();
-            let ours: Vec<f64> =
-                brute.iter().flatten().map(|v| numeric(v, (&run.input, x), (&run.weight, w))).collect();
+            let brute = check::brute_jacobian(&model, sizes, tensor, &rows, &limits).unwrap();
+            let ours: Vec<f64> = brute.iter().flatten().map(|v| check::numeric(v, &data)).collect();
             assert_eq!(ours, jacobian.data, "{}: ∂s/∂{tensor}", path.display());
             compared += ours.len();
         }
-        let _ = derivation;
     }
     assert!(compared > 2000, "{compared} entries compared");
 }

@@ -3,6 +3,8 @@
 //! the checks and runs, the text and JSON reports), and each either gives a report or an
 //! error with its diagnostic.
 
+mod common;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use symconv::check::RunOptions;
@@ -89,8 +91,7 @@ fn mutate(src: &str, rng: &mut Lcg) -> String {
 
 #[test]
 fn mutated_specs_do_not_panic() {
-    let mut specs: Vec<String> =
-        std::fs::read_dir("specs").unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+    let mut specs: Vec<String> = common::shipped_specs().iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
     specs.sort();
     let mut rng = Lcg(0x5eed);
     let path = Path::new("mutant.conv");

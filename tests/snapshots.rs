@@ -17,7 +17,7 @@ const FORMATS: [(TableFormat, &str); 4] = [
 fn shipped_specs() {
     insta::glob!("../specs", "*.conv", |path| {
         let model = load(path, None).expect("shipped specs load");
-        let derivation = derive::derive(&model).expect("shipped specs derive");
+        let derivation = derive::derive(&model, &symconv::limits::Limits::default()).expect("shipped specs derive");
         let seed = model.name == "seed";
         let report = check::report(model.clone(), derivation.clone(), true, RunOptions::default()).expect("check");
         for c in &report.claims {
@@ -28,7 +28,7 @@ fn shipped_specs() {
                 path.display(),
                 c.text,
                 c.verdict,
-                c.how
+                c.grounds
             );
         }
         assert_eq!(report.tables.len(), report.model.tensors.len());

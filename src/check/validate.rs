@@ -3,12 +3,14 @@
 //! of its tensor, must equal the step's before it (the first, brute force's); a proved
 //! claim must equal brute force. A disagreement is a bug in symconv, never a verdict.
 
-use super::{eval_err, first_difference, shown_sizes, tuples, Brute, CheckError};
+use super::brute::{tuples, BruteForce};
+use super::error::{eval_err, shown_sizes, CheckError};
+use super::tables::first_difference;
 use crate::algebra::formula::show_value;
 use crate::algebra::Element;
 use crate::algebra::{Env, Formula, IndexExt};
-use crate::derive::lang::Leaf;
 use crate::derive::eval::{self, Columns, Num};
+use crate::derive::lang::Leaf;
 use crate::derive::{Derivation, Derivative, Step, Tree};
 use crate::model::{ClaimKind, Model};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,14 +21,14 @@ pub(crate) struct Validation {
     /// The sizes.
     pub sizes: Env,
     /// Brute force there.
-    pub brute: Brute,
+    pub brute: BruteForce,
     /// Every tensor's shape there.
     pub shapes: BTreeMap<String, Vec<i64>>,
 }
 
 impl Validation {
     /// Brute force at `sizes`, with the tensors' shapes there.
-    pub fn new(model: &Model, sizes: Env, brute: Brute) -> Validation {
+    pub fn new(model: &Model, sizes: Env, brute: BruteForce) -> Validation {
         let shapes =
             model.tensors.iter().filter_map(|t| Some((t.name.clone(), model.shape_at(&t.name, &sizes)?))).collect();
         Validation { sizes, brute, shapes }
@@ -376,7 +378,11 @@ mod tests {
         let src = "input x[n]\nweight w[k]\nlet n = 6, k = 3\ns_i = Σ x_l w_<i+k-l-1>\n";
         let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
         let derivation = crate::derive::derive(&model, &crate::limits::Limits::default()).unwrap();
-        let at = Validation::new(&model, model.values.clone(), Brute::at(&model, &model.values).unwrap());
+        let at = Validation::new(
+            &model,
+            model.values.clone(),
+            BruteForce::at(&model, &model.values, &derivation.limits).unwrap(),
+        );
         (model, derivation, at)
     }
 

@@ -62,4 +62,3 @@ fn walk(
 fn initial_term(tree: &TreeTerm<Node>) -> FlatTerm<Node> {
     FlatTerm::new(tree.node.clone(), tree.child_proofs.iter().map(|p| initial_term(&p[0])).collect())
 }
-

@@ -166,4 +166,3 @@ impl Analysis<Node> for DiffFree {
         DidMerge(!before && b, before && !b)
     }
 }
-

@@ -19,8 +19,8 @@ pub use tree::{Step, Tree};
 use crate::algebra::cond::le;
 use crate::algebra::index::var;
 use crate::algebra::{Bound, Cond, Element, Formula, Index, IndexExt};
-use crate::model::{Model, Role, Tensor};
 use crate::limits::Limits;
+use crate::model::{Model, Role, Tensor};
 use lang::Leaf;
 use rules::Rules;
 use session::Session;
@@ -198,6 +198,11 @@ pub struct Prover {
 }
 
 impl Derivation {
+    /// The derivative with respect to a tensor, when it is an input or weight.
+    pub fn derivative(&self, wrt: &str) -> Option<&Derivative> {
+        self.derivatives.iter().find(|d| d.wrt == wrt)
+    }
+
     /// The names the facts are about: the output indices, every derivative's indices
     /// and the sizes.
     pub fn fact_names(&self) -> BTreeSet<String> {

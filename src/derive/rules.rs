@@ -90,15 +90,33 @@ const fn own(name: &'static str, description: &'static str) -> RuleDef {
     RuleDef { name, description, applied: Applied::BySymconv }
 }
 
-const fn pattern(set: RuleSet, name: &'static str, lhs: &'static str, rhs: &'static str, description: &'static str) -> RuleDef {
+const fn pattern(
+    set: RuleSet,
+    name: &'static str,
+    lhs: &'static str,
+    rhs: &'static str,
+    description: &'static str,
+) -> RuleDef {
     RuleDef { name, description, applied: Applied::Pattern(set, lhs, rhs) }
 }
 
-const fn computed(set: RuleSet, name: &'static str, lhs: &'static str, rhs: ComputedRhs, description: &'static str) -> RuleDef {
+const fn computed(
+    set: RuleSet,
+    name: &'static str,
+    lhs: &'static str,
+    rhs: ComputedRhs,
+    description: &'static str,
+) -> RuleDef {
     RuleDef { name, description, applied: Applied::Computed(set, lhs, rhs) }
 }
 
-const fn from_facts(set: RuleSet, name: &'static str, lhs: &'static str, rhs: FactsRhs, description: &'static str) -> RuleDef {
+const fn from_facts(
+    set: RuleSet,
+    name: &'static str,
+    lhs: &'static str,
+    rhs: FactsRhs,
+    description: &'static str,
+) -> RuleDef {
     RuleDef { name, description, applied: Applied::FromFacts(set, lhs, rhs) }
 }
 
@@ -708,4 +726,3 @@ mod tests {
         assert_eq!(steps.last().unwrap().rule, "sigma-delta");
     }
 }
-

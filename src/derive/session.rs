@@ -54,9 +54,10 @@ impl Session {
         self.egraph = runner.egraph;
         match stop {
             Some(StopReason::Saturated) | None => Ok(()),
-            Some(StopReason::NodeLimit(n)) => {
-                Err(DeriveError::Limit(format!("the e-graph grew to {n} nodes, past its limit of {}", limits.egraph_nodes)))
-            }
+            Some(StopReason::NodeLimit(n)) => Err(DeriveError::Limit(format!(
+                "the e-graph grew to {n} nodes, past its limit of {}",
+                limits.egraph_nodes
+            ))),
             Some(StopReason::IterationLimit(n)) => {
                 Err(DeriveError::Limit(format!("the e-graph ran {n} iterations without saturating")))
             }

@@ -6,11 +6,11 @@
 //! random sizes and indices: names no Σ binds take values the facts allow, names some Σ
 //! binds any value.
 
+use super::eval;
 use super::extract::best;
 use super::lang::{bracket, EGraph, Leaf, Rule};
 use super::rules::{RuleSet, Rules, RULES};
 use super::tree::{from_node, Tree};
-use super::eval;
 use crate::algebra::cond::{eq, le, ne, Bound};
 use crate::algebra::index::{div, modulo, var};
 use crate::algebra::{Cond, Element, Env, Index};

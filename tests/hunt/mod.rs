@@ -101,7 +101,7 @@ fn spec(path: &Path) -> Spec {
     let mut model = symconv::cli::load(path, None).expect("shipped specs load");
     model.claims.clear();
     model.runs.clear();
-    let derivation = derive::derive(&model).expect("shipped specs derive");
+    let derivation = derive::derive(&model, &symconv::limits::Limits::default()).expect("shipped specs derive");
     // The let sizes, every size one more, the first size two more, and the pads at 0.
     let mut sets = vec![model.values.clone()];
     sets.push(model.values.iter().map(|(n, v)| (n.clone(), v + 1)).collect());
@@ -127,7 +127,7 @@ fn truth(model: &Model, sizes: Env) -> Option<Truth> {
     }
     // The domain is the valid rule's, found by symconv's brute force (not its symbolic
     // domain, which the cross-check compares with it).
-    let rows = check::brute_domain(model, &sizes).ok()?;
+    let rows = check::brute_domain(model, &sizes, &symconv::limits::Limits::default()).ok()?;
     if rows.is_empty() {
         return None;
     }
@@ -500,7 +500,7 @@ pub fn hunt(spec: &Spec, claims: Vec<Claim>, tally: &mut Tally) -> Result<(), St
         check::settle_claims(&model, &spec.derivation).map_err(|e| format!("{}: symconv failed: {e}", spec.name))?;
     for (claim, report) in model.claims.iter().zip(&reports) {
         if std::env::var("HUNT_LOG").is_ok() {
-            eprintln!("VERDICT\t{}\t{}\t{:?}\t{}", spec.name, claim.text, report.verdict, report.how);
+            eprintln!("VERDICT\t{}\t{}\t{:?}\t{}", spec.name, claim.text, report.verdict, report.grounds);
         }
         tally.claims += 1;
         judge(spec, claim, report)
@@ -525,7 +525,7 @@ fn judge(spec: &Spec, claim: &Claim, report: &ClaimReport) -> Result<(), String>
             }
             Ok(())
         }
-        Verdict::Refuted => real_counterexample(spec, &claim.kind, &report.how),
+        Verdict::Refuted => real_counterexample(spec, &claim.kind, &report.grounds),
     }
 }
 

@@ -3,15 +3,16 @@
 //! `J` is wrong, each comparison misses it with probability at most `1/(2R+1)`; a
 //! disagreement is pinned to one entry with unit vectors.
 
-use super::runs::{
-    compare, compare_outputs, compiled_outputs, engine_shape, lengths, not_executed, setup, shapes_of, tuple,
-    JacobianCheck, RunOptions, Setup,
+use super::common::{
+    compare, compare_outputs, compiled_outputs, engine_shape, not_executed, setup, shapes_of, tuple, JacobianCheck,
+    RunOptions, RunReport, Setup,
 };
-use super::{eval_err, CheckError, RunReport};
 use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::formula::{Element, Term};
 use crate::algebra::index::var;
 use crate::algebra::{Env, Index};
+use crate::check::brute::lengths;
+use crate::check::error::{eval_err, CheckError};
 use crate::derive::{Derivation, Derivative};
 use crate::engine::{Array, Conv};
 use crate::model::{Model, Run};
@@ -136,7 +137,7 @@ fn unit(shape: &[usize], at: usize) -> Array {
 
 /// Runs one `run` line with Freivalds' check of both Jacobians: the outputs are compared
 /// one by one (the formula compiled), the Jacobians through random products.
-pub fn run(
+pub(super) fn run(
     model: &Model,
     derivation: &Derivation,
     run: &Run,
@@ -355,7 +356,7 @@ fn inconsistent() -> CheckError {
 
 #[cfg(test)]
 mod tests {
-    use super::super::runs::{conv_of, layout, values};
+    use super::super::common::{conv_of, layout, values};
     use super::*;
 
     const SOURCE: &str = "input x[n]\nweight w[k]\nlet n = 9, k = 4\ns_i = Σ x_l w_<i+k-l-1>\nrun conv1d(x, flip(w))\n";
@@ -397,7 +398,7 @@ mod tests {
         let rows = derivation.domain.at(&sizes).unwrap();
         let shapes = shapes_of(line, x, wa);
         let ours = Ours { model: &model, sizes: &sizes, rows: rows.clone(), shapes, data: [&x.data, &wa.data] };
-        let conv = conv_of(&model, line, &sizes).unwrap();
+        let conv = conv_of(&model, line, &sizes, &derivation.limits).unwrap();
         let d = &derivation.derivatives[0];
         let pin = Pin { ours: &ours, conv: &conv, x: &xl, w: &wl, rows: &rows, tensor: x, is_x: true, d };
         let (i, j, wrong, right) = first_wrong_entry(9, 4, w, Some(5));

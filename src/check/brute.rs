@@ -1,0 +1,422 @@
+//! Brute force, straight from the definition: the valid domain found by search, the
+//! formula expanded exactly as a polynomial in the tensors' elements, and its Jacobians
+//! differentiated formally. No symbolic result is used.
+
+use super::error::{eval_err, shown_sizes, CheckError};
+use crate::algebra::formula::{ElemRef, Summation};
+use crate::algebra::index::IndexAtom;
+use crate::algebra::{Env, EvalError, Index, IndexExt, Value};
+use crate::derive::Derivation;
+use crate::limits::Limits;
+use crate::model::{Model, Role};
+use std::collections::BTreeMap;
+
+/// The output index tuples in the domain at the given sizes, by brute force from the
+/// definition of the domain (no symbolic result is used), in row-major order; refused
+/// when the search would pass [`Limits::searched_outputs`].
+pub fn brute_domain(model: &Model, sizes: &Env, limits: &Limits) -> Result<Vec<Vec<i64>>, CheckError> {
+    let search = Search::at(model, sizes)?;
+    if let Some(why) = too_many_searched(model, sizes, &search.windows, limits) {
+        return Err(CheckError::Limit(why));
+    }
+    search.valid(model, sizes)
+}
+
+/// The output indices brute force searches for the domain at some sizes, and what it
+/// needs to decide each.
+struct Search<'m> {
+    /// One inclusive range per output axis.
+    windows: Vec<(i64, i64)>,
+    /// Each tensor's role, shape and padded range; `None` when the output has a shape of
+    /// its own, all of which is the domain.
+    ranges: Option<Ranges<'m>>,
+    /// How far summed indices that no weight bounds are searched.
+    radius: i64,
+}
+
+impl<'m> Search<'m> {
+    fn at(model: &'m Model, sizes: &Env) -> Result<Search<'m>, CheckError> {
+        let err = eval_err(model, sizes);
+        if let Some(shape) = &model.output.shape {
+            let dims = shape.iter().map(|d| d.eval(sizes)).collect::<Result<Vec<_>, _>>().map_err(&err)?;
+            let windows = dims.iter().map(|&d| (0, d.saturating_sub(1))).collect();
+            return Ok(Search { windows, ranges: None, radius: 0 });
+        }
+        let radius = search_radius(model, sizes, None);
+        let mut ranges = BTreeMap::new();
+        for t in &model.tensors {
+            let dims = t.shape.iter().map(|d| d.eval(sizes)).collect::<Result<Vec<_>, _>>().map_err(&err)?;
+            let (before, after) = (t.pad.0.eval(sizes).map_err(&err)?, t.pad.1.eval(sizes).map_err(&err)?);
+            let last = dims.len() - 1;
+            let padded: Vec<(i64, i64)> = dims
+                .iter()
+                .enumerate()
+                .map(|(a, &d)| if a == last { (-before, d - 1 + after) } else { (0, d - 1) })
+                .collect();
+            ranges.insert(t.name.as_str(), (t.role, dims, padded));
+        }
+        let windows = model
+            .output
+            .indices
+            .iter()
+            .map(|i| weight_window(model, &ranges, i, sizes).unwrap_or((-radius, radius)))
+            .collect();
+        Ok(Search { windows, ranges: Some(ranges), radius })
+    }
+
+    /// The tuples of the windows that the valid rule keeps.
+    fn valid(&self, model: &Model, sizes: &Env) -> Result<Vec<Vec<i64>>, CheckError> {
+        let Some(ranges) = &self.ranges else { return Ok(tuples(&self.windows)) };
+        let err = eval_err(model, sizes);
+        // Summed indices run over the values that keep a weight element in range: others
+        // cannot use the weight.
+        let weight_shape = |t: &str| ranges.get(t).filter(|r| r.0 == Role::Weight).map(|r| r.1.clone());
+        let summations: Vec<Summation> = model.formula.terms.iter().map(|t| t.summation(&weight_shape)).collect();
+        let mut out = Vec::new();
+        let mut env = sizes.clone();
+        for i in tuples(&self.windows) {
+            for (name, &v) in model.output.indices.iter().zip(&i) {
+                set(&mut env, name, v);
+            }
+            if valid_at(model, ranges, &summations, &mut env, self.radius).map_err(&err)? {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// How many tuples a box of inclusive ranges `(lo, hi)` holds, saturating.
+pub fn box_size(ranges: impl IntoIterator<Item = (i64, i64)>) -> u64 {
+    ranges.into_iter().fold(1u64, |n, (lo, hi)| n.saturating_mul(hi.saturating_sub(lo).saturating_add(1).max(0) as u64))
+}
+
+/// Why a brute-force search of the output indices in `windows` (inclusive ranges) is
+/// refused: more than [`Limits::searched_outputs`] of them.
+fn too_many_searched(model: &Model, sizes: &Env, windows: &[(i64, i64)], limits: &Limits) -> Option<String> {
+    let searched = box_size(windows.iter().copied());
+    let limit = limits.searched_outputs;
+    (searched > limit).then(|| {
+        format!(
+            "at {} brute force would search {searched} output indices, more than the limit of {limit}: \
+             choose smaller sizes with --let",
+            shown_sizes(model, sizes)
+        )
+    })
+}
+
+/// How far from 0 an output index (`Some`) or any index (`None`) is searched: far enough
+/// that beyond it every element index of a term lies outside its (padded) range, for the
+/// formulas the valid rule takes (a too small window shows up as a disagreement with the
+/// symbolic domain, never silently).
+fn search_radius(model: &Model, sizes: &Env, index: Option<&str>) -> i64 {
+    let mut constants = 0i64;
+    let mut factor = 1i64;
+    for t in &model.formula.terms {
+        for p in t.elements.iter().flat_map(|e| &e.index) {
+            constants = constants.saturating_add(p.constant_term().saturating_abs());
+            for (m, c) in p.terms() {
+                let atom = Index::monomial(1, m.clone());
+                // A summed index scaled by c moves the others c times as far; an output
+                // index under `div d` reaches d times as far as the quotient does.
+                if t.bound.iter().any(|b| atom.mentions(b)) || index.is_none() {
+                    factor = factor.max(c.saturating_abs());
+                }
+                for a in m {
+                    if let IndexAtom::Div(inner, d) = a {
+                        if index.is_none_or(|i| inner.mentions(i)) {
+                            factor = factor.max(d.as_constant().unwrap_or(1).saturating_abs());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let total: i64 = sizes.values().fold(0i64, |s, v| s.saturating_add(v.saturating_abs()));
+    total.saturating_add(constants).saturating_add(4).saturating_mul(factor)
+}
+
+/// The values an output index can take at all when every weight-using term indexes a
+/// weight by it directly (`w_<o, c, m>`, `w_<c, 0, m>`): the weight's range along that
+/// axis, since a term that uses the weight must keep that index inside it.
+fn weight_window(model: &Model, ranges: &Ranges, index: &str, sizes: &Env) -> Option<(i64, i64)> {
+    let mut window: Option<(i64, i64)> = None;
+    for term in &model.formula.terms {
+        let weights =
+            term.elements.iter().filter(|e| ranges.get(e.tensor.as_str()).is_some_and(|r| r.0 == Role::Weight));
+        let mut found = None;
+        for e in weights {
+            for (p, &d) in e.index.iter().zip(&ranges[e.tensor.as_str()].1) {
+                let (c, rest) = p.linear_in(index)?;
+                let only_sizes = rest.names().iter().all(|n| model.sizes.contains(n));
+                if let (Some(c @ (1 | -1)), true) = (c.as_constant(), only_sizes) {
+                    // 0 ≤ c·i + r ≤ d - 1
+                    let r = rest.eval(sizes).ok()?;
+                    found = Some(if c == 1 { (-r, d - 1 - r) } else { (r - d + 1, r) });
+                }
+            }
+        }
+        let (lo, hi) = found?;
+        window = Some(window.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+    }
+    window
+}
+
+/// Each tensor's role, shape and padded range at the sizes being checked.
+type Ranges<'m> = BTreeMap<&'m str, (Role, Vec<i64>, Vec<(i64, i64)>)>;
+
+/// The valid rule at one output index: some term uses a weight element, and every term
+/// that does reads every other tensor inside its padded range. Summed indices run over
+/// the values that keep a weight element in range (others cannot use the weight), and over
+/// `-radius..=radius` where no weight index bounds them.
+fn valid_at(
+    model: &Model,
+    ranges: &Ranges,
+    summations: &[Summation],
+    env: &mut Env,
+    radius: i64,
+) -> Result<bool, EvalError> {
+    let role = |t: &str| ranges.get(t).map(|r| r.0);
+    let mut used = false;
+    for (term, summation) in model.formula.terms.iter().zip(summations) {
+        if !term.elements.iter().any(|e| role(&e.tensor) == Some(Role::Weight)) {
+            continue;
+        }
+        let complete = summation.for_each(env, Some((-radius, radius)), &mut |env| {
+            for c in &term.brackets {
+                if !c.eval(env)? {
+                    return Ok(true);
+                }
+            }
+            for e in term.elements.iter().filter(|e| role(&e.tensor) == Some(Role::Weight)) {
+                for (p, &d) in e.index.iter().zip(&ranges[e.tensor.as_str()].1) {
+                    if !(0..d).contains(&p.eval(env)?) {
+                        return Ok(true);
+                    }
+                }
+            }
+            used = true;
+            for e in term.elements.iter().filter(|e| role(&e.tensor) == Some(Role::Input)) {
+                for (p, &(lo, hi)) in e.index.iter().zip(&ranges[e.tensor.as_str()].2) {
+                    if !(lo..=hi).contains(&p.eval(env)?) {
+                        return Ok(false);
+                    }
+                }
+            }
+            Ok(true)
+        })?;
+        if !complete {
+            return Ok(false);
+        }
+    }
+    Ok(used)
+}
+
+/// Sets a name's value, allocating only for a new name.
+pub(crate) fn set(env: &mut Env, name: &str, value: i64) {
+    match env.get_mut(name) {
+        Some(v) => *v = value,
+        None => {
+            env.insert(name.to_string(), value);
+        }
+    }
+}
+
+/// Every tuple in a box of inclusive ranges, row-major.
+pub fn tuples(ranges: &[(i64, i64)]) -> Vec<Vec<i64>> {
+    let mut out = vec![Vec::new()];
+    for &(lo, hi) in ranges {
+        out = out.into_iter().flat_map(|t| (lo..=hi).map(move |v| [t.clone(), vec![v]].concat())).collect();
+    }
+    out
+}
+
+/// The formula's value at each row, differentiated formally: `∂s/∂t` by brute force.
+pub fn brute_jacobian(
+    model: &Model,
+    sizes: &Env,
+    wrt: &str,
+    rows: &[Vec<i64>],
+    limits: &Limits,
+) -> Result<Vec<Vec<Value>>, CheckError> {
+    differentiate(model, sizes, wrt, &expand(model, sizes, rows)?, limits)
+}
+
+/// The formula at each row, expanded exactly into a polynomial in the tensors' elements.
+pub fn expand(model: &Model, sizes: &Env, rows: &[Vec<i64>]) -> Result<Vec<Value>, CheckError> {
+    let err = eval_err(model, sizes);
+    let shape = |t: &str| model.shape_at(t, sizes);
+    let mut env = sizes.clone();
+    rows.iter()
+        .map(|i| {
+            env.extend(model.output.indices.iter().cloned().zip(i.iter().copied()));
+            model.formula.eval(&env, &shape).map_err(&err)
+        })
+        .collect()
+}
+
+/// Each expansion differentiated formally by every element of `wrt`.
+fn differentiate(
+    model: &Model,
+    sizes: &Env,
+    wrt: &str,
+    expansions: &[Value],
+    limits: &Limits,
+) -> Result<Vec<Vec<Value>>, CheckError> {
+    let dims =
+        model.shape_at(wrt, sizes).ok_or_else(|| CheckError::Sizes(format!("`{wrt}` has no shape at these sizes")))?;
+    fits_in_table(model, sizes, wrt, &dims, expansions.len(), limits)?;
+    let cols = tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>());
+    let col_of: BTreeMap<&Vec<i64>, usize> = cols.iter().enumerate().map(|(c, t)| (t, c)).collect();
+    let mut table = Vec::new();
+    for s in expansions {
+        let mut row = vec![Value::zero(); cols.len()];
+        for (m, c) in s.terms() {
+            let mut seen: Vec<&ElemRef> = Vec::new();
+            for e in m.iter().filter(|e| e.tensor == wrt) {
+                if seen.contains(&e) {
+                    continue;
+                }
+                seen.push(e);
+                let times = m.iter().filter(|x| *x == e).count() as i64;
+                let mut rest = m.clone();
+                let at = rest.iter().position(|x| x == e).expect("e is in m");
+                rest.remove(at);
+                let col = col_of[&e.index];
+                row[col].add_term(rest, c.saturating_mul(times));
+            }
+        }
+        table.push(row);
+    }
+    Ok(table)
+}
+
+/// Why a table `∂s/∂wrt` of `rows` rows is refused: more than
+/// [`Limits::table_entries`] entries.
+pub(crate) fn too_many_entries(
+    model: &Model,
+    sizes: &Env,
+    wrt: &str,
+    dims: &[i64],
+    rows: usize,
+    limits: &Limits,
+) -> Option<String> {
+    let count = (rows as u64).saturating_mul(element_count(dims));
+    let limit = limits.table_entries;
+    (count > limit).then(|| {
+        format!(
+            "at {} the table ∂{}/∂{wrt} would have {count} entries, more than the limit of {limit}: \
+             choose smaller sizes with --let",
+            shown_sizes(model, sizes),
+            model.output.name
+        )
+    })
+}
+
+/// Refuses a table of more than [`Limits::table_entries`] entries (see [`too_many_entries`]).
+pub(crate) fn fits_in_table(
+    model: &Model,
+    sizes: &Env,
+    wrt: &str,
+    dims: &[i64],
+    rows: usize,
+    limits: &Limits,
+) -> Result<(), CheckError> {
+    too_many_entries(model, sizes, wrt, dims, rows, limits).map_or(Ok(()), |why| Err(CheckError::Limit(why)))
+}
+
+/// Why brute force and tables at these sizes are refused, by the table sizes at the
+/// derived domain's lengths or by the search for the domain; `None` when they fit.
+pub(crate) fn beyond_limits(model: &Model, derivation: &Derivation, sizes: &Env) -> Result<Option<String>, CheckError> {
+    let limits = &derivation.limits;
+    let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
+    let outputs = element_count(&lengths(&ranges));
+    for t in &model.tensors {
+        let dims = model.shape_at(&t.name, sizes).unwrap_or_default();
+        if let Some(why) = too_many_entries(model, sizes, &t.name, &dims, outputs as usize, limits) {
+            return Ok(Some(why));
+        }
+    }
+    Ok(too_many_searched(model, sizes, &Search::at(model, sizes)?.windows, limits))
+}
+
+/// Brute force at one set of sizes, straight from the definition: the domain and the
+/// Jacobian of every input and weight over it.
+pub(crate) struct BruteForce {
+    /// The output indices of the domain, row-major.
+    pub rows: Vec<Vec<i64>>,
+    /// The formula at each row, expanded.
+    pub expansions: Vec<Value>,
+    /// Each input's and weight's Jacobian over the rows.
+    pub jacobians: BTreeMap<String, Vec<Vec<Value>>>,
+}
+
+impl BruteForce {
+    /// Brute force at `sizes`; refused past a limit (see [`beyond_limits`] to ask first).
+    pub(crate) fn at(model: &Model, sizes: &Env, limits: &Limits) -> Result<BruteForce, CheckError> {
+        let rows = brute_domain(model, sizes, limits)?;
+        for t in &model.tensors {
+            let dims = model.shape_at(&t.name, sizes).unwrap_or_default();
+            fits_in_table(model, sizes, &t.name, &dims, rows.len(), limits)?;
+        }
+        let expansions = expand(model, sizes, &rows)?;
+        let jacobians = model
+            .tensors
+            .iter()
+            .map(|t| Ok((t.name.clone(), differentiate(model, sizes, &t.name, &expansions, limits)?)))
+            .collect::<Result<_, CheckError>>()?;
+        Ok(BruteForce { rows, expansions, jacobians })
+    }
+}
+
+/// The work of brute force at one set of sizes: every output, times every element of
+/// every tensor it may read.
+pub(crate) fn brute_work(model: &Model, derivation: &Derivation, sizes: &Env) -> u64 {
+    let outputs = derivation.domain.at(sizes).map_or(0, |r| element_count(&lengths(&r)));
+    let elements = model
+        .tensors
+        .iter()
+        .map(|t| element_count(&model.shape_at(&t.name, sizes).unwrap_or_default()))
+        .fold(0u64, u64::saturating_add);
+    outputs.saturating_mul(elements)
+}
+
+/// The lengths of a box of inclusive ranges (0 where empty).
+pub(crate) fn lengths(ranges: &[(i64, i64)]) -> Vec<i64> {
+    ranges.iter().map(|(lo, hi)| hi.saturating_sub(*lo).saturating_add(1).max(0)).collect()
+}
+
+/// How many elements a shape holds (0 where an axis is empty), saturating.
+pub(crate) fn element_count(dims: &[i64]) -> u64 {
+    dims.iter().fold(1u64, |n, &d| n.saturating_mul(d.max(0) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algebra::formula::show_value;
+    use crate::limits::Limits;
+
+    fn standard() -> (Model, Derivation) {
+        let src = "input x[n]\nweight w[k]\nlet n = 6, k = 3\ns_i = Σ x_l w_<i+k-l-1>\n";
+        let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
+        let derivation = crate::derive::derive(&model, &crate::limits::Limits::default()).unwrap();
+        (model, derivation)
+    }
+
+    #[test]
+    fn brute_force_finds_the_valid_domain() {
+        let (model, _) = standard();
+        let rows = brute_domain(&model, &model.values, &Limits::default()).unwrap();
+        assert_eq!(rows, (0..=3).map(|i| vec![i]).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn brute_jacobians_differentiate_products_formally() {
+        let src = "input x[n]\nweight w[k]\nlet n = 3, k = 1\ns_i = Σ x_l x_l w_<i-l>\n";
+        let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
+        let jx = brute_jacobian(&model, &model.values, "x", &[vec![1]], &Limits::default()).unwrap();
+        let shown: Vec<String> = jx[0].iter().map(show_value).collect();
+        assert_eq!(shown, ["0", "2*w[0]*x[1]", "0"]);
+    }
+}

@@ -1,0 +1,219 @@
+//! Runs compared entry by entry: against the tables at sizes small enough for them, else
+//! row by row over each row's nonzero entries.
+
+use super::common::{
+    compare, compare_outputs, compiled_outputs, conv_of, engine_shape, hints, layout, method_text, not_executed,
+    numeric, outputs_finding, run_laid_out, setup, shapes_of, values, with_flipped_kernel, RunOptions, RunReport,
+    Setup, Weights,
+};
+use crate::algebra::compiled::Compiled;
+use crate::algebra::{Env, Value};
+use crate::check::brute::tuples;
+use crate::check::error::{eval_err, shown_sizes, CheckError};
+use crate::check::tables::Table;
+use crate::derive::Derivation;
+use crate::limits::Limits;
+use crate::model::{Model, Run};
+
+/// Runs one `run` line and compares: output length, outputs (the formula's exact
+/// `expansions` over the domain) and both Jacobians (the closed forms' `tables`).
+pub(super) fn run(
+    model: &Model,
+    run: &Run,
+    sizes: &Env,
+    options: RunOptions,
+    expansions: &[Value],
+    tables: &[Table],
+    limits: &Limits,
+) -> Result<RunReport, CheckError> {
+    let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds: Some(holds), findings });
+    let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
+    if let Some(report) = not_executed(model, run) {
+        return Ok(report);
+    }
+    let conv = conv_of(model, run, sizes, limits)?;
+    let data = values(model, sizes, options);
+    let (x, w) = (&data[&run.input], &data[&run.weight]);
+    // Lengths: the engine's [O, L] against the domain (one output channel for a 1-D output),
+    // before the engine's Jacobians, which are as large as the engine's output.
+    let ours = engine_shape(tables.first().map(|t| t.output_shape.clone()).unwrap_or_default());
+    let (xl, wl) = (layout(x, false), layout(w, true));
+    let theirs: Vec<i64> = conv.output_shape(&xl, &wl).iter().map(|&d| d as i64).collect();
+    let formula: Vec<f64> = expansions.iter().map(|v| numeric(v, &data)).collect();
+    let hints = |engine: &[f64]| {
+        let flipped = with_flipped_kernel(&data, &run.weight);
+        let flipped: Vec<f64> = expansions.iter().map(|v| numeric(v, &flipped)).collect();
+        hints(&conv, (x, w), &formula, &flipped, engine)
+    };
+    if ours != theirs {
+        let output = conv.forward(&xl, &wl)?;
+        let mut findings = vec![at, format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine")];
+        findings.extend(hints(&output.data));
+        return report(false, findings);
+    }
+    let engine = run_laid_out(&conv, &xl, &wl)?;
+    // Each part: the outputs, then ∂s/∂x and ∂s/∂w; what agrees and what does not.
+    let bad = compare(&formula, &engine.output.data).map(|(first, count)| {
+        let row = tables.first().map(|t| t.rows[first].clone()).unwrap_or_default();
+        (count, row, formula[first], engine.output.data[first])
+    });
+    let mut holds = bad.is_none();
+    let mut parts = vec![at, outputs_finding(model, &ours, formula.len(), bad)];
+    if !holds {
+        parts.extend(hints(&engine.output.data));
+    }
+    let how_x = method_text(engine.method_x);
+    for (tensor, jacobian, how) in
+        [(&run.input, &engine.jacobian_x, how_x), (&run.weight, &engine.jacobian_w, "on unit weights")]
+    {
+        let Some(t) = tables.iter().find(|t| t.wrt == *tensor) else { continue };
+        let ours: Vec<f64> = t.entries.iter().flatten().map(|v| numeric(v, &data)).collect();
+        match compare(&ours, &jacobian.data) {
+            None => parts.push(format!("all {} entries of {} agree (engine {how})", ours.len(), t.title)),
+            Some((first, count)) => {
+                holds = false;
+                let (r, c) = (first / t.cols.len(), first % t.cols.len());
+                let (out, wrt) = &t.index_names;
+                let place: Vec<String> = out
+                    .iter()
+                    .zip(&t.rows[r])
+                    .chain(wrt.iter().zip(&t.cols[c]))
+                    .map(|(n, v)| format!("{n} = {v}"))
+                    .collect();
+                parts.push(format!(
+                    "{count} of {} entries of {} disagree (engine {how}), first at {}: the closed form gives {}, the engine {}",
+                    ours.len(),
+                    t.title,
+                    place.join(", "),
+                    ours[first],
+                    jacobian.data[first]
+                ));
+            }
+        }
+    }
+    if options.weights == Weights::Ones {
+        parts.push(
+            "the weights are all ones, which cannot tell one weight from another (w_0 from w_2): \
+             run with distinct weights to check the kernel's orientation"
+                .into(),
+        );
+    }
+    report(holds, parts)
+}
+
+/// Runs one `run` line without tables: the outputs and every entry of `∂s/∂x` and
+/// `∂s/∂w` are compared row by row over each row's nonzero entries (the closed forms
+/// compiled, the engine's Jacobian sparse).
+pub(super) fn run_by_rows(
+    model: &Model,
+    derivation: &Derivation,
+    run: &Run,
+    sizes: &Env,
+    options: RunOptions,
+) -> Result<RunReport, CheckError> {
+    // Only `large` calls this, after checking the run can be executed.
+    let err = eval_err(model, sizes);
+    let Setup { at, conv, data, xl, wl, ranges } = setup(model, derivation, run, sizes, options)?;
+    let (x, w) = (&data[&run.input], &data[&run.weight]);
+    let output = conv.forward(&xl, &wl)?;
+    let shapes = shapes_of(run, x, w);
+    let slices = [x.data.as_slice(), w.data.as_slice()];
+    let (formula, _) = compiled_outputs(model, sizes, &ranges, &shapes, &slices)?;
+    let outputs = compare_outputs(model, sizes, run, &conv, &ranges, &data, &formula, &output)?;
+    let (mut holds, mut parts) = (outputs.holds, [vec![at], outputs.findings].concat());
+    let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds: Some(holds), findings });
+    if !outputs.same_shape {
+        return report(false, parts);
+    }
+    let rows = tuples(&ranges);
+    let free = &model.output.indices;
+    // Each Jacobian, row by row: the closed form's nonzero entries against the engine's.
+    let (rows_x, method) = conv.jacobian_x_rows(&xl, &wl)?;
+    let jw = conv.jacobian_w(&xl, &wl)?;
+    let dense_w: Vec<Vec<(usize, f64)>> = jw
+        .data
+        .chunks(w.data.len().max(1))
+        .map(|row| row.iter().copied().enumerate().filter(|&(_, v)| v != 0.0).collect())
+        .collect();
+    let how_x = method_text(method);
+    for (tensor, engine_rows, how) in [(&run.input, &rows_x, how_x), (&run.weight, &dense_w, "on unit weights")] {
+        let d = derivation.derivatives.iter().find(|d| d.wrt == *tensor).expect("runs name declared tensors");
+        let dims: Vec<i64> = data[tensor].shape.iter().map(|&v| v as i64).collect();
+        let enumerated: Vec<(String, Option<(i64, i64)>)> =
+            d.wrt_indices.iter().zip(&dims).map(|(n, &len)| (n.clone(), Some((0, len - 1)))).collect();
+        let closed = d
+            .closed_form
+            .terms
+            .iter()
+            .map(|t| Compiled::new(t, free, &enumerated, sizes, &shapes))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&err)?;
+        let (mut entries, mut count, mut first) = (0usize, 0usize, None);
+        for (r, row) in rows.iter().enumerate() {
+            let mut ours: Vec<(usize, f64)> = Vec::new();
+            for t in &closed {
+                t.for_each(row, &slices, &mut |vals, v| {
+                    let col = vals[free.len()..].iter().zip(&dims).fold(0i64, |f, (&i, &d)| f * d + i) as usize;
+                    ours.push((col, v));
+                })
+                .map_err(&err)?;
+            }
+            ours.sort_by_key(|&(c, _)| c);
+            ours.dedup_by(|b, a| {
+                let same = a.0 == b.0;
+                if same {
+                    a.1 += b.1;
+                }
+                same
+            });
+            let theirs: Vec<(usize, f64)> = engine_rows[r].iter().copied().filter(|&(_, v)| v != 0.0).collect();
+            let ours: Vec<(usize, f64)> = ours.into_iter().filter(|&(_, v)| v != 0.0).collect();
+            entries += ours.len().max(theirs.len());
+            if ours != theirs {
+                let (mut i, mut j) = (0, 0);
+                while i < ours.len() || j < theirs.len() {
+                    let (a, b) = (ours.get(i).copied(), theirs.get(j).copied());
+                    let (col, x_ours, x_theirs) = match (a, b) {
+                        (Some(a), Some(b)) if a.0 == b.0 => {
+                            i += 1;
+                            j += 1;
+                            (a.0, a.1, b.1)
+                        }
+                        (Some(a), Some(b)) if a.0 < b.0 => {
+                            i += 1;
+                            (a.0, a.1, 0.0)
+                        }
+                        (Some(a), None) => {
+                            i += 1;
+                            (a.0, a.1, 0.0)
+                        }
+                        (_, Some(b)) => {
+                            j += 1;
+                            (b.0, 0.0, b.1)
+                        }
+                        (None, None) => break,
+                    };
+                    if x_ours != x_theirs {
+                        count += 1;
+                        first.get_or_insert((r, col, x_ours, x_theirs));
+                    }
+                }
+            }
+        }
+        let total = rows.len() * data[tensor].data.len();
+        let title = d.name(model);
+        match first {
+            None => parts.push(format!(
+                "all {total} entries of {title} agree (engine {how}), compared row by row over the {entries} that are not 0"
+            )),
+            Some((r, col, a, b)) => {
+                holds = false;
+                parts.push(format!(
+                    "{count} of {total} entries of {title} disagree (engine {how}), first at row {:?}, column {col}: the closed form gives {a}, the engine {b}",
+                    rows[r]
+                ));
+            }
+        }
+    }
+    report(holds, parts)
+}

@@ -1,0 +1,100 @@
+//! The runs on the engine: per run, the choice between comparing every entry
+//! ([`dense`]) and Freivalds' check ([`freivalds`]), and the limits of a run.
+
+mod common;
+mod dense;
+mod freivalds;
+
+pub use common::{conv_of, numeric, run_engine, values, EngineRun, JacobianCheck, RunOptions, RunReport, Weights};
+
+use super::brute::{element_count, lengths};
+use super::error::{eval_err, shown_sizes, CheckError};
+use super::tables::Table;
+use crate::algebra::{Env, Value};
+use crate::derive::Derivation;
+use crate::model::{Model, Run};
+use common::not_executed;
+
+/// Every run of the model on the engine at `sizes`. With `dense` (the formula's
+/// expansions over the domain and the closed forms' tables there) each is compared entry
+/// by entry against them, or by Freivalds' check when asked; without, at sizes too
+/// large for tables, see [`large`].
+pub(crate) fn run_all(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+    options: RunOptions,
+    dense: Option<(&[Value], &[Table])>,
+) -> Result<Vec<RunReport>, CheckError> {
+    let run = |r: &Run| match dense {
+        Some(_) if options.jacobians == JacobianCheck::Freivalds => {
+            freivalds::run(model, derivation, r, sizes, options)
+        }
+        Some((expansions, tables)) => dense::run(model, r, sizes, options, expansions, tables, &derivation.limits),
+        None => large(model, derivation, r, sizes, options),
+    };
+    model.runs.iter().map(run).collect()
+}
+
+/// Runs one `run` line at sizes too large for dense tables: row by row (see
+/// [`dense::run_by_rows`]) while the entries to compare stay within
+/// [`Limits::compared_entries`](crate::limits::Limits::compared_entries) (or when asked,
+/// [`Limits::every_entry`](crate::limits::Limits::every_entry)), Freivalds' check beyond
+/// (or when asked). Sizes past the limits of values and entries a run may have are
+/// refused.
+fn large(
+    model: &Model,
+    derivation: &Derivation,
+    run: &Run,
+    sizes: &Env,
+    options: RunOptions,
+) -> Result<RunReport, CheckError> {
+    if let Some(report) = not_executed(model, run) {
+        return Ok(report);
+    }
+    let limits = &derivation.limits;
+    let (x, w) =
+        (model.shape_at(&run.input, sizes).unwrap_or_default(), model.shape_at(&run.weight, sizes).unwrap_or_default());
+    let outputs = element_count(&lengths(&derivation.domain.at(sizes).map_err(eval_err(model, sizes))?));
+    let held = element_count(&x).saturating_add(element_count(&w)).saturating_add(outputs);
+    let refused = |what: String| {
+        Err(CheckError::RunLimit {
+            span: run.span,
+            message: format!("at {} this run {what}", shown_sizes(model, sizes)),
+        })
+    };
+    if held > limits.run_values {
+        return refused(format!(
+            "would hold {held} values in its input, weight and output, more than the limit of {}",
+            limits.run_values
+        ));
+    }
+    // An output reads a receptive field of C/G channels by k positions, and every weight.
+    let conv = conv_of(model, run, sizes, limits)?;
+    let channels = if x.len() > 1 { x[0] as u64 } else { 1 } / conv.groups.max(1) as u64;
+    let field = channels.max(1).saturating_mul(*w.last().unwrap_or(&1) as u64);
+    let entries = outputs.saturating_mul(field.saturating_add(element_count(&w)));
+    if entries > limits.run_entries {
+        return refused(format!(
+            "has Jacobians with {entries} entries that can be nonzero, more than the limit of {} \
+             that a check may go through",
+            limits.run_entries
+        ));
+    }
+    if options.jacobians == JacobianCheck::EveryEntry && entries > limits.every_entry {
+        return refused(format!(
+            "has Jacobians with {entries} entries that can be nonzero, more than the {} that fit in \
+             memory row by row (--jacobians every-entry); Freivalds' check (auto) needs none of them",
+            limits.every_entry
+        ));
+    }
+    let by_rows = match options.jacobians {
+        JacobianCheck::EveryEntry => true,
+        JacobianCheck::Freivalds => false,
+        JacobianCheck::Auto => entries <= limits.compared_entries,
+    };
+    match by_rows {
+        true => dense::run_by_rows(model, derivation, run, sizes, options),
+        false => freivalds::run(model, derivation, run, sizes, options),
+    }
+}
