@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 /// symconv's limits. One value is made where a job starts (the command line uses
-/// [`Limits::default`]) and passed down to every stage that checks one.
+/// [`Limits::default`]) and passed down to every stage that checks one (the parser and
+/// the evaluator of proof steps read [`Limits::DEFAULT`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Most levels of nesting the parser accepts (a chain of operators counts its length).
@@ -44,25 +45,32 @@ pub struct Limits {
     pub egraph_matches: usize,
 }
 
+impl Limits {
+    /// The defaults. The parser and the evaluator of proof steps read their limits
+    /// (`nesting`, `widest_sum`) from here, not from a value passed down: the parser sizes
+    /// its thread's stack and its messages by its limit at build time.
+    pub const DEFAULT: Limits = Limits {
+        nesting: 256,
+        table_entries: 1_000_000,
+        searched_outputs: 4_000_000,
+        claim_size_sets: 2000,
+        claim_work: 2_000_000,
+        validation_work: 200_000,
+        sweep_size_sets: 1_000_000,
+        run_values: 1 << 24,
+        compared_entries: 4_000_000,
+        every_entry: 1 << 27,
+        run_entries: 1 << 30,
+        widest_sum: 1 << 20,
+        egraph_nodes: 20_000,
+        egraph_iterations: 400,
+        egraph_time: Duration::from_secs(2),
+        egraph_matches: 200_000,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            nesting: 256,
-            table_entries: 1_000_000,
-            searched_outputs: 4_000_000,
-            claim_size_sets: 2000,
-            claim_work: 2_000_000,
-            validation_work: 200_000,
-            sweep_size_sets: 1_000_000,
-            run_values: 1 << 24,
-            compared_entries: 4_000_000,
-            every_entry: 1 << 27,
-            run_entries: 1 << 30,
-            widest_sum: 1 << 20,
-            egraph_nodes: 20_000,
-            egraph_iterations: 400,
-            egraph_time: Duration::from_secs(2),
-            egraph_matches: 200_000,
-        }
+        Limits::DEFAULT
     }
 }

@@ -713,41 +713,24 @@ impl<'a> Resolver<'a> {
 /// The checks PyTorch makes of a run's arguments, at the `let` sizes: what it would
 /// reject is an error here.
 fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveError> {
-    let at = |name: &str| run.params.iter().find(|(n, _, _)| n == name).map_or(run.span, |(_, _, span)| *span);
-    let param = |name: &str, default: i64| -> Result<Vec<i64>, ResolveError> {
-        match run.params.iter().find(|(n, _, _)| n == name) {
-            None => Ok(vec![default]),
-            Some((_, vs, span)) => vs
-                .iter()
-                .map(|v| v.eval(values).map_err(|e| ResolveError { span: *span, message: e.to_string(), hint: None }))
-                .collect(),
-        }
-    };
-    let single = |name: &str, default: i64, least: i64| -> Result<i64, ResolveError> {
-        match param(name, default)?.as_slice() {
-            [v] if *v >= least => Ok(*v),
-            [v] => fail(at(name), format!("{name} = {v}: PyTorch needs {name} ≥ {least}")),
-            _ => fail(at(name), format!("{name} takes one value")),
-        }
-    };
+    let args = RunArgs { run, values };
     let transposed = run.op == RunOp::ConvTranspose1d;
-    let (stride, dilation, groups) = (single("stride", 1, 1)?, single("dilation", 1, 1)?, single("groups", 1, 1)?);
-    let padding = param("padding", 0)?;
+    let (stride, dilation, groups) =
+        (args.single("stride", 1, 1)?, args.single("dilation", 1, 1)?, args.single("groups", 1, 1)?);
+    let padding = args.param("padding", 0)?;
     match (transposed, padding.as_slice()) {
-        (_, [p]) | (false, [p, _]) if *p < 0 => return fail(at("padding"), "PyTorch needs padding ≥ 0"),
-        (false, [_, b]) if *b < 0 => return fail(at("padding"), "PyTorch needs padding ≥ 0"),
+        (_, [p]) | (false, [p, _]) if *p < 0 => return fail(args.at("padding"), "PyTorch needs padding ≥ 0"),
+        (false, [_, b]) if *b < 0 => return fail(args.at("padding"), "PyTorch needs padding ≥ 0"),
         (false, [_] | [_, _]) | (true, [_]) => {}
-        (false, _) => return fail(at("padding"), "padding takes one value or a pair (before, after)"),
-        (true, _) => return fail(at("padding"), "conv_transpose1d takes one padding, applied to both ends"),
+        (false, _) => return fail(args.at("padding"), "padding takes one value or a pair (before, after)"),
+        (true, _) => return fail(args.at("padding"), "conv_transpose1d takes one padding, applied to both ends"),
     }
-    if transposed {
-        let op = single("output_padding", 0, 0)?;
-        if op >= stride && op >= dilation {
-            return fail(
-                at("output_padding"),
-                format!("output_padding = {op}: PyTorch needs it smaller than the stride ({stride}) or the dilation ({dilation})"),
-            );
-        }
+    let output_padding = if transposed { args.single("output_padding", 0, 0)? } else { 0 };
+    if transposed && output_padding >= stride && output_padding >= dilation {
+        return fail(
+            args.at("output_padding"),
+            format!("output_padding = {output_padding}: PyTorch needs it smaller than the stride ({stride}) or the dilation ({dilation})"),
+        );
     }
     let shape = |name: &str| -> Result<Vec<i64>, ResolveError> {
         let t = tensors.iter().find(|t| t.name == name).expect("runs name declared tensors");
@@ -757,38 +740,7 @@ fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveE
             .collect()
     };
     let (x, w) = (shape(&run.input)?, shape(&run.weight)?);
-    let channels = match x.as_slice() {
-        [_] => 1,
-        [c, _] => *c,
-        _ => {
-            return fail(
-                run.span,
-                format!("the engine takes an input of one or two axes ([n] or [C, n]), not {}", x.len()),
-            )
-        }
-    };
-    // A 1-D kernel is one output and one input channel: [k] is [1, 1, k].
-    let w = if w.len() == 1 { vec![1, 1, w[0]] } else { w };
-    let [w0, w1, _] = w.as_slice() else {
-        return fail(
-            run.span,
-            format!("the engine takes a weight of one or three axes ([k] or [O, C, k]), not {}", w.len()),
-        );
-    };
-    let (in_per_group, out_channels) = if transposed { (*w0, w1 * groups) } else { (*w1, *w0) };
-    let expected_in = if transposed { channels } else { in_per_group * groups };
-    if channels % groups != 0 || out_channels % groups != 0 {
-        return fail(
-            at("groups"),
-            format!("groups = {groups} must divide the {channels} input and {out_channels} output channels"),
-        );
-    }
-    if expected_in != channels || (transposed && in_per_group != channels) {
-        return fail(
-            run.span,
-            format!("the weight's shape {w:?} does not fit {channels} input channels with groups = {groups}, as PyTorch lays it out"),
-        );
-    }
+    let w = check_channels(&args, transposed, groups, &x, w)?;
     // PyTorch refuses a convolution without outputs: a padded input shorter than the
     // dilated kernel, or a transposed one whose padding crops everything away.
     let (n, k) = (x[x.len() - 1], w[2]);
@@ -796,11 +748,10 @@ fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveE
     let sizes = sizes.join(", ");
     let span = dilation.saturating_mul(k - 1).saturating_add(1);
     let length = if transposed {
-        let op = single("output_padding", 0, 0)?;
         n.saturating_sub(1)
             .saturating_mul(stride)
             .saturating_add(span)
-            .saturating_add(op)
+            .saturating_add(output_padding)
             .saturating_sub(padding[0].saturating_mul(2))
     } else {
         let padded = n.saturating_add(padding[0]).saturating_add(*padding.last().unwrap_or(&0));
@@ -816,6 +767,82 @@ fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveE
         return fail(run.span, format!("at {sizes} the output would have length {length}: PyTorch rejects this run"));
     }
     Ok(())
+}
+
+/// A run's keyword arguments at the `let` sizes.
+struct RunArgs<'r> {
+    run: &'r Run,
+    values: &'r Env,
+}
+
+impl RunArgs<'_> {
+    /// Where an argument is written, or the run's line when it is not.
+    fn at(&self, name: &str) -> Span {
+        self.run.params.iter().find(|(n, _, _)| n == name).map_or(self.run.span, |(_, _, span)| *span)
+    }
+
+    /// An argument's values, or `default` when it is not written.
+    fn param(&self, name: &str, default: i64) -> Result<Vec<i64>, ResolveError> {
+        match self.run.params.iter().find(|(n, _, _)| n == name) {
+            None => Ok(vec![default]),
+            Some((_, vs, span)) => vs
+                .iter()
+                .map(|v| {
+                    v.eval(self.values).map_err(|e| ResolveError { span: *span, message: e.to_string(), hint: None })
+                })
+                .collect(),
+        }
+    }
+
+    /// An argument of one value, at least `least`, as PyTorch needs it.
+    fn single(&self, name: &str, default: i64, least: i64) -> Result<i64, ResolveError> {
+        match self.param(name, default)?.as_slice() {
+            [v] if *v >= least => Ok(*v),
+            [v] => fail(self.at(name), format!("{name} = {v}: PyTorch needs {name} ≥ {least}")),
+            _ => fail(self.at(name), format!("{name} takes one value")),
+        }
+    }
+}
+
+/// The input's and weight's channels as PyTorch lays them out for the run's groups; the
+/// weight as `[O, C, k]` (a 1-D kernel `[k]` is `[1, 1, k]`).
+fn check_channels(
+    args: &RunArgs,
+    transposed: bool,
+    groups: i64,
+    x: &[i64],
+    w: Vec<i64>,
+) -> Result<Vec<i64>, ResolveError> {
+    let span = args.run.span;
+    let channels = match x {
+        [_] => 1,
+        [c, _] => *c,
+        _ => {
+            return fail(span, format!("the engine takes an input of one or two axes ([n] or [C, n]), not {}", x.len()))
+        }
+    };
+    let w = if w.len() == 1 { vec![1, 1, w[0]] } else { w };
+    let [w0, w1, _] = w.as_slice() else {
+        return fail(
+            span,
+            format!("the engine takes a weight of one or three axes ([k] or [O, C, k]), not {}", w.len()),
+        );
+    };
+    let (in_per_group, out_channels) = if transposed { (*w0, w1 * groups) } else { (*w1, *w0) };
+    let expected_in = if transposed { channels } else { in_per_group * groups };
+    if channels % groups != 0 || out_channels % groups != 0 {
+        return fail(
+            args.at("groups"),
+            format!("groups = {groups} must divide the {channels} input and {out_channels} output channels"),
+        );
+    }
+    if expected_in != channels || (transposed && in_per_group != channels) {
+        return fail(
+            span,
+            format!("the weight's shape {w:?} does not fit {channels} input channels with groups = {groups}, as PyTorch lays it out"),
+        );
+    }
+    Ok(w)
 }
 
 fn conj(mut cs: Vec<Cond>) -> Cond {
@@ -890,29 +917,7 @@ impl Scope<'_, '_> {
                 }
                 vec![Term::constant(self.r.index(e, &self.names())?)]
             }
-            ExprKind::Element { tensor, indices } => {
-                if tensor.text == self.output {
-                    return fail(
-                        tensor.span,
-                        format!("the output `{}` cannot appear in its own definition", tensor.text),
-                    );
-                }
-                let Some(&arity) =
-                    self.r.arity.get(&tensor.text).filter(|_| self.r.tensors.iter().any(|t| t.name == tensor.text))
-                else {
-                    return fail_hint(tensor.span, format!("unknown tensor `{}`", tensor.text), self.r.known_tensors());
-                };
-                if indices.len() != arity {
-                    return fail(
-                        e.span,
-                        format!("`{}` has {arity} axes but {} indices here", tensor.text, indices.len()),
-                    );
-                }
-                let names = self.names();
-                let index = indices.iter().map(|i| self.r.index(i, &names)).collect::<Result<Vec<_>, _>>()?;
-                let element = Element { tensor: tensor.text.clone(), index };
-                vec![Term { elements: vec![element], ..Term::constant(one()) }]
-            }
+            ExprKind::Element { tensor, indices } => vec![self.element(e, tensor, indices)?],
             ExprKind::Neg(a) => self.value(a)?.into_iter().map(|t| Term { coeff: t.coeff.neg(), ..t }).collect(),
             ExprKind::Binary(BinOp::Add, a, b) => [self.value(a)?, self.value(b)?].concat(),
             ExprKind::Binary(BinOp::Sub, a, b) => {
@@ -936,40 +941,64 @@ impl Scope<'_, '_> {
                 out
             }
             ExprKind::Binary(BinOp::Div | BinOp::Mod, ..) => vec![Term::constant(self.r.index(e, &self.names())?)],
-            ExprKind::Sum { indices, body } => {
-                let binders = if indices.is_empty() {
-                    self.implicit_binders(body)
-                } else {
-                    let mut out = Vec::new();
-                    for n in indices {
-                        if self.r.is_size(&n.text)
-                            || self.names().contains(&n.text)
-                            || out.contains(&n.text)
-                            || self.r.arity.contains_key(&n.text)
-                        {
-                            return fail(n.span, format!("`{}` cannot be summed over: the name is taken", n.text));
-                        }
-                        out.push(n.text.clone());
-                    }
-                    out
-                };
-                if binders.is_empty() {
-                    return fail_hint(
-                        e.span,
-                        "this Σ has no index to sum over",
-                        "name one (Σ_l …) or use an index that is not on the left-hand side",
-                    );
-                }
-                self.bound.extend(binders.iter().cloned());
-                let terms = self.value(body);
-                self.bound.truncate(self.bound.len() - binders.len());
-                terms?
-                    .into_iter()
-                    .map(|t| Term { bound: binders.iter().chain(&t.bound).cloned().collect(), ..t })
-                    .collect()
-            }
+            ExprKind::Sum { indices, body } => self.sum(e, indices, body)?,
             ExprKind::Iverson(c) => vec![Term { brackets: self.r.cond(c, &self.names())?, ..Term::constant(one()) }],
         })
+    }
+
+    /// A tensor element `tensor_<indices>` of the formula, as a term.
+    fn element(&self, e: &syntax::Expr, tensor: &syntax::Name, indices: &[syntax::Expr]) -> Result<Term, ResolveError> {
+        if tensor.text == self.output {
+            return fail(tensor.span, format!("the output `{}` cannot appear in its own definition", tensor.text));
+        }
+        let Some(&arity) =
+            self.r.arity.get(&tensor.text).filter(|_| self.r.tensors.iter().any(|t| t.name == tensor.text))
+        else {
+            return fail_hint(tensor.span, format!("unknown tensor `{}`", tensor.text), self.r.known_tensors());
+        };
+        if indices.len() != arity {
+            return fail(e.span, format!("`{}` has {arity} axes but {} indices here", tensor.text, indices.len()));
+        }
+        let names = self.names();
+        let index = indices.iter().map(|i| self.r.index(i, &names)).collect::<Result<Vec<_>, _>>()?;
+        let element = Element { tensor: tensor.text.clone(), index };
+        Ok(Term { elements: vec![element], ..Term::constant(Index::constant(1)) })
+    }
+
+    /// `Σ_indices body` (the indices implicit when none are named), as terms.
+    fn sum(
+        &mut self,
+        e: &syntax::Expr,
+        indices: &[syntax::Name],
+        body: &syntax::Expr,
+    ) -> Result<Vec<Term>, ResolveError> {
+        let binders = if indices.is_empty() {
+            self.implicit_binders(body)
+        } else {
+            let mut out = Vec::new();
+            for n in indices {
+                if self.r.is_size(&n.text)
+                    || self.names().contains(&n.text)
+                    || out.contains(&n.text)
+                    || self.r.arity.contains_key(&n.text)
+                {
+                    return fail(n.span, format!("`{}` cannot be summed over: the name is taken", n.text));
+                }
+                out.push(n.text.clone());
+            }
+            out
+        };
+        if binders.is_empty() {
+            return fail_hint(
+                e.span,
+                "this Σ has no index to sum over",
+                "name one (Σ_l …) or use an index that is not on the left-hand side",
+            );
+        }
+        self.bound.extend(binders.iter().cloned());
+        let terms = self.value(body);
+        self.bound.truncate(self.bound.len() - binders.len());
+        Ok(terms?.into_iter().map(|t| Term { bound: binders.iter().chain(&t.bound).cloned().collect(), ..t }).collect())
     }
 
     /// The names in `body` that are no size, tensor, free or already summed index.

@@ -148,51 +148,9 @@ impl Compiled {
                 other => Test::Other(other.clone()),
             })
             .collect();
-        // Order the enumerated indices so that each one's bounds depend on known slots.
-        let mut known: Vec<usize> = (0..free.len()).collect();
-        let mut order: Vec<Enumerated> = Vec::new();
-        let mut left: Vec<usize> = (0..run.len()).collect();
-        while !left.is_empty() {
-            let limits_of = |k: usize, known: &[usize]| -> Vec<(i64, Lin, i64)> {
-                let v = &run[k].0;
-                let mut found = Vec::new();
-                for e in &term.elements {
-                    let Some(s) = shapes.iter().find(|s| s.name == e.tensor) else { continue };
-                    for (p, &len) in e.index.iter().zip(&s.dims) {
-                        let Some((a, rest)) = p.linear_in(v) else { continue };
-                        let Some(a) = a.as_constant().filter(|&a| a != 0) else { continue };
-                        let rest = lin(&rest);
-                        if rest.slots(&slots).iter().all(|i| known.contains(i)) {
-                            found.push((a, rest, len));
-                        }
-                    }
-                }
-                found
-            };
-            let pick = left
-                .iter()
-                .position(|&k| !limits_of(k, &known).is_empty())
-                .or_else(|| left.iter().position(|&k| run[k].1.is_some()));
-            let Some(at) = pick else { return Err(EvalError::Unbounded(run[left[0]].0.clone())) };
-            let k = left.remove(at);
-            order.push(Enumerated { slot: slot(&run[k].0), limits: limits_of(k, &known), fallback: run[k].1 });
-            known.push(slot(&run[k].0));
-        }
+        let order = loop_order(&term, &run, shapes, &slots, free.len(), sizes)?;
         let coeff = lin(&term.coeff);
-        // The innermost loop needs every expression affine along its index: affine, or
-        // not depending on it at all.
-        let last = order.last().map(|e| slots[e.slot].clone());
-        let along = |p: &Lin| match (p, &last) {
-            (Lin::Affine(..), _) => true,
-            (Lin::General(q), Some(v)) => !q.mentions(v),
-            (Lin::General(_), None) => false,
-        };
-        let affine = along(&coeff)
-            && elements.iter().all(|(_, index)| index.iter().all(along))
-            && tests.iter().all(|t| match t {
-                Test::Ge0(p) | Test::Eq0(p) => along(p),
-                Test::Other(c) => last.as_ref().is_some_and(|v| !c.mentions(v)),
-            });
+        let affine = innermost_affine(&order, &slots, &coeff, &elements, &tests);
         let derived = derived.iter().map(|(v, by)| (slot(v), lin(by))).collect();
         Ok(Compiled {
             affine,
@@ -494,6 +452,74 @@ type AffineRun = (i64, i64, (i64, i64));
 /// A term rewritten by [`solve_brackets`], the indices it enumerates, and each replaced
 /// index with its value.
 type Solved = (Term, Vec<(String, Option<(i64, i64)>)>, Vec<(String, Index)>);
+
+/// The enumerated indices `run` in an order in which each one's bounds depend only on
+/// slots known before it (the `free` first slots are known from the start): each with
+/// its slot, the limits that elements of known tensors give it, and its fallback range.
+fn loop_order(
+    term: &Term,
+    run: &[(String, Option<(i64, i64)>)],
+    shapes: &[Shape],
+    slots: &[String],
+    free: usize,
+    sizes: &Env,
+) -> Result<Vec<Enumerated>, EvalError> {
+    let slot = |n: &str| slots.iter().position(|s| s == n).expect("every name has a slot");
+    let lin = |p: &Index| Lin::compile(p, slots, sizes);
+    let limits_of = |k: usize, known: &[usize]| -> Vec<(i64, Lin, i64)> {
+        let v = &run[k].0;
+        let mut found = Vec::new();
+        for e in &term.elements {
+            let Some(s) = shapes.iter().find(|s| s.name == e.tensor) else { continue };
+            for (p, &len) in e.index.iter().zip(&s.dims) {
+                let Some((a, rest)) = p.linear_in(v) else { continue };
+                let Some(a) = a.as_constant().filter(|&a| a != 0) else { continue };
+                let rest = lin(&rest);
+                if rest.slots(slots).iter().all(|i| known.contains(i)) {
+                    found.push((a, rest, len));
+                }
+            }
+        }
+        found
+    };
+    let mut known: Vec<usize> = (0..free).collect();
+    let mut order: Vec<Enumerated> = Vec::new();
+    let mut left: Vec<usize> = (0..run.len()).collect();
+    while !left.is_empty() {
+        let pick = left
+            .iter()
+            .position(|&k| !limits_of(k, &known).is_empty())
+            .or_else(|| left.iter().position(|&k| run[k].1.is_some()));
+        let Some(at) = pick else { return Err(EvalError::Unbounded(run[left[0]].0.clone())) };
+        let k = left.remove(at);
+        order.push(Enumerated { slot: slot(&run[k].0), limits: limits_of(k, &known), fallback: run[k].1 });
+        known.push(slot(&run[k].0));
+    }
+    Ok(order)
+}
+
+/// Whether every expression of the term is affine along the innermost loop's index (or
+/// does not depend on it at all), as that loop needs.
+fn innermost_affine(
+    order: &[Enumerated],
+    slots: &[String],
+    coeff: &Lin,
+    elements: &[(usize, Vec<Lin>)],
+    tests: &[Test],
+) -> bool {
+    let last = order.last().map(|e| slots[e.slot].clone());
+    let along = |p: &Lin| match (p, &last) {
+        (Lin::Affine(..), _) => true,
+        (Lin::General(q), Some(v)) => !q.mentions(v),
+        (Lin::General(_), None) => false,
+    };
+    along(coeff)
+        && elements.iter().all(|(_, index)| index.iter().all(along))
+        && tests.iter().all(|t| match t {
+            Test::Ge0(p) | Test::Eq0(p) => along(p),
+            Test::Other(c) => last.as_ref().is_some_and(|v| !c.mentions(v)),
+        })
+}
 
 /// Solves the brackets that pin an enumerated index `v` down, so that the loops run over
 /// the values they keep alone (with `a = ±1`, and `v`'s own range kept as two brackets):

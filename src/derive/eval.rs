@@ -678,7 +678,7 @@ fn derivative(p: &Value, e: &ElemRef) -> Value {
 }
 
 /// Most values one Σ runs over.
-const WIDEST_SUM: i64 = 1 << 20;
+const WIDEST_SUM: i64 = crate::limits::Limits::DEFAULT.widest_sum;
 
 /// An interval of integers; empty when `lo > hi`, unbounded at `i64::MIN` or `i64::MAX`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -206,6 +206,14 @@ fn mul(a: Tree, b: Tree) -> Tree {
 /// An instance of the left-hand side of the rule `name`, or `None` for a rule this test
 /// does not know: every rule must have one.
 fn instance(name: &str, g: &mut Gen) -> Option<Tree> {
+    derivative_instance(name, g)
+        .or_else(|| algebra_instance(name, g))
+        .or_else(|| bracket_instance(name, g))
+        .or_else(|| length_instance(name, g))
+}
+
+/// An instance of a rule that differentiates.
+fn derivative_instance(name: &str, g: &mut Gen) -> Option<Tree> {
     let d = 2;
     Some(match name {
         "d-sum" => {
@@ -230,6 +238,14 @@ fn instance(name: &str, g: &mut Gen) -> Option<Tree> {
             let leaf = if g.rng.one_in(2) { g.value() } else { g.bracket() };
             Tree::Diff(Box::new(leaf), target(g.rng))
         }
+        _ => return None,
+    })
+}
+
+/// An instance of a rule of sums and products.
+fn algebra_instance(name: &str, g: &mut Gen) -> Option<Tree> {
+    let d = 2;
+    Some(match name {
         "zero-times" => mul(value(0), g.tree(d)),
         "times-zero" => mul(g.tree(d), value(0)),
         "one-times" => mul(value(1), g.tree(d)),
@@ -251,6 +267,22 @@ fn instance(name: &str, g: &mut Gen) -> Option<Tree> {
         }
         "fold-values" => mul(g.value(), g.value()),
         "fold-values-nested" => mul(g.value(), mul(g.value(), g.tree(d))),
+        "mul-comm" => mul(g.tree(d), g.tree(d)),
+        "mul-assoc" => mul(g.tree(d), mul(g.tree(d), g.tree(d))),
+        "add-comm" => add(g.tree(d), g.tree(d)),
+        "add-assoc" => add(g.tree(d), add(g.tree(d), g.tree(d))),
+        "bracket-idempotent" => {
+            let b = g.bracket();
+            mul(b.clone(), b)
+        }
+        _ => return None,
+    })
+}
+
+/// An instance of Σ-δ elimination or of a rule that reads the facts.
+fn bracket_instance(name: &str, g: &mut Gen) -> Option<Tree> {
+    let d = 2;
+    Some(match name {
         "sigma-delta" => {
             // Σ_v [c·v + r = 0] f(v), c not always ±1, f often holding a Σ over a name in r.
             let v = g.rng.pick(&BINDERS).to_string();
@@ -282,10 +314,13 @@ fn instance(name: &str, g: &mut Gen) -> Option<Tree> {
                 false => mul(g.tree(d), Tree::Leaf(bracket(c))),
             }
         }
-        "mul-comm" => mul(g.tree(d), g.tree(d)),
-        "mul-assoc" => mul(g.tree(d), mul(g.tree(d), g.tree(d))),
-        "add-comm" => add(g.tree(d), g.tree(d)),
-        "add-assoc" => add(g.tree(d), add(g.tree(d), g.tree(d))),
+        _ => return None,
+    })
+}
+
+/// An instance of a rule that compares lengths.
+fn length_instance(name: &str, g: &mut Gen) -> Option<Tree> {
+    Some(match name {
         "ceil-div" => {
             let (p, b) = g.length();
             let c = g.rng.int(-3, -1);
@@ -302,10 +337,6 @@ fn instance(name: &str, g: &mut Gen) -> Option<Tree> {
             // Sometimes inside a division, where the rule must reach too.
             let (_, c) = g.length();
             Tree::Leaf(Leaf::Value(if g.rng.one_in(2) { div(&inner.add(&p), &c) } else { inner }))
-        }
-        "bracket-idempotent" => {
-            let b = g.bracket();
-            mul(b.clone(), b)
         }
         _ => return None,
     })

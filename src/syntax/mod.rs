@@ -61,7 +61,7 @@ fn nesting_bound(text: &str) -> usize {
 
 /// The deepest nesting the parser accepts: brackets, `Σ`, `-` and `¬` nest, and so does an
 /// operator chain, one level per operator (`a + b + c` is `(a + b) + c`).
-const MAX_DEPTH: usize = 256;
+const MAX_DEPTH: usize = crate::limits::Limits::DEFAULT.nesting;
 /// Nesting that any thread's stack holds, even unoptimised (up to 11 KiB a level).
 const SHALLOW: usize = 16;
 /// A stack for [`MAX_DEPTH`] levels with a wide margin (only the pages used are touched).
@@ -1228,6 +1228,7 @@ run   conv1d(x, flip(w), padding = (k - 1, 0))
 
     #[test]
     fn nesting_is_limited() {
+        assert_eq!(TOO_DEEP, format!("at most {MAX_DEPTH} levels of nesting"));
         let too_deep = (TOO_DEEP.to_string(), "(");
         assert_eq!(error(&format!("s_i = {}", "(".repeat(20_000))), too_deep);
         assert_eq!(error(&format!("s_i = [{}", "(".repeat(20_000))), too_deep);

@@ -277,8 +277,8 @@ fn mutate(
     let mut f = f.clone();
     let pick_term = |f: &Formula, rng: &mut Rng| rng.below(f.terms.len());
     let size = |rng: &mut Rng| m.sizes[rng.below(m.sizes.len())].clone();
-    let let_value = |s: &str| m.values[s];
-    match rng.int(0, 12) {
+    let choice = rng.int(0, 12);
+    match choice {
         // Output and element indices swapped (a true claim only by chance).
         0 => {
             let (a, b) = (&out[rng.below(out.len())], &wrt[rng.below(wrt.len())]);
@@ -287,16 +287,7 @@ fn mutate(
         // An index off by ±1.
         1 if !f.terms.is_empty() => {
             let k = pick_term(&f, rng);
-            let shift = Index::constant(if rng.one_in(2) { 1 } else { -1 });
-            let t = &mut f.terms[k];
-            if !t.elements.is_empty() && rng.one_in(2) {
-                let e = rng.below(t.elements.len());
-                let axis = rng.below(t.elements[e].index.len());
-                t.elements[e].index[axis] = t.elements[e].index[axis].add(&shift);
-            } else if !t.brackets.is_empty() {
-                let b = rng.below(t.brackets.len());
-                t.brackets[b] = shift_cond(&t.brackets[b], &shift);
-            }
+            shift_by_one(&mut f.terms[k], rng);
         }
         // A bracket dropped.
         2 if !f.terms.is_empty() => {
@@ -310,54 +301,50 @@ fn mutate(
         // A bracket loosened or tightened, or its divisibility changed.
         3 if !f.terms.is_empty() => {
             let k = pick_term(&f, rng);
-            let t = &mut f.terms[k];
-            if !t.brackets.is_empty() {
-                let b = rng.below(t.brackets.len());
-                t.brackets[b] = match &t.brackets[b] {
-                    Cond::Eq0(p) => Cond::Eq0(other_divisibility(p, rng)),
-                    c => shift_cond(c, &Index::constant(rng.int(-2, 2))),
-                };
-            }
+            loosen_or_tighten(&mut f.terms[k], rng);
         }
         // A Σ term that vanishes everywhere, its bound name often the derivation's.
         4 | 5 => {
-            let v = binder(spec, &f, taken, rng);
-            let t = &m.tensors[rng.below(m.tensors.len())];
-            let last = t.shape.len() - 1;
-            let anchor = var(&free_name(out, wrt, rng));
-            let mut index: Vec<Index> = (0..=last).map(|_| Index::zero()).collect();
-            index[last] = var(&v);
-            // v = -1 - anchor < 0 for an anchor ≥ 0: the element is outside its tensor.
-            let term = Term {
-                bound: vec![v.clone()],
-                coeff: Index::constant(rng.int(1, 3)),
-                elements: vec![Element { tensor: t.name.clone(), index }],
-                brackets: vec![eq(&var(&v), &Index::constant(-1).sub(&anchor))],
-            };
+            let term = vanishing_sum(spec, &f, (out, wrt), taken, rng);
             f.terms.push(term);
         }
         // A term that vanishes at the let sizes only.
         6 => {
             let s = size(rng);
             let t = &m.tensors[rng.below(m.tensors.len())];
-            let element = Element { tensor: t.name.clone(), index: t.shape.iter().map(|_| Index::zero()).collect() };
-            let coeff = var(&s).sub(&Index::constant(let_value(&s)));
-            f.terms.push(Term { bound: Vec::new(), coeff, elements: vec![element], brackets: Vec::new() });
+            f.terms.push(zero_at_let_sizes(spec, &s, &t.name));
         }
+        _ => mutate_more(spec, &mut f, choice, (out, wrt), taken, rng),
+    }
+    f
+}
+
+/// The mutations numbered 7 to 12 of [`mutate`].
+fn mutate_more(
+    spec: &Spec,
+    f: &mut Formula,
+    choice: i64,
+    (out, wrt): (&[String], &[String]),
+    taken: &BTreeSet<String>,
+    rng: &mut Rng,
+) {
+    let m = &spec.model;
+    let pick_term = |f: &Formula, rng: &mut Rng| rng.below(f.terms.len());
+    let size = |rng: &mut Rng| m.sizes[rng.below(m.sizes.len())].clone();
+    match choice {
         // A constant of a bracket replaced by a size expression equal to it at the let sizes.
         7 if !f.terms.is_empty() => {
-            let k = pick_term(&f, rng);
+            let k = pick_term(f, rng);
             let s = size(rng);
             let t = &mut f.terms[k];
             if !t.brackets.is_empty() {
                 let b = rng.below(t.brackets.len());
-                let shift = var(&s).sub(&Index::constant(let_value(&s)));
-                t.brackets[b] = shift_cond(&t.brackets[b], &shift);
+                t.brackets[b] = shift_cond(&t.brackets[b], &var(&s).sub(&Index::constant(m.values[&s])));
             }
         }
         // Two axes of an element swapped.
         8 if !f.terms.is_empty() => {
-            let k = pick_term(&f, rng);
+            let k = pick_term(f, rng);
             let t = &mut f.terms[k];
             if let Some(e) = t.elements.iter_mut().find(|e| e.index.len() > 1) {
                 let (a, b) = (rng.below(e.index.len()), rng.below(e.index.len()));
@@ -366,53 +353,118 @@ fn mutate(
         }
         // A term doubled, or added and taken away again (true).
         9 if !f.terms.is_empty() => {
-            let k = pick_term(&f, rng);
+            let k = pick_term(f, rng);
             let t = f.terms[k].clone();
-            if rng.one_in(2) {
-                f.terms.push(t);
-            } else {
+            let doubled = rng.one_in(2);
+            if !doubled {
                 f.terms.push(Term { coeff: t.coeff.neg(), ..t.clone() });
-                f.terms.push(t);
             }
+            f.terms.push(t);
         }
         // A Σ term that does not vanish: the claim is false.
         10 => {
-            let v = binder(spec, &f, taken, rng);
-            let t = &m.tensors[rng.below(m.tensors.len())];
-            let last = t.shape.len() - 1;
-            let mut index: Vec<Index> = (0..=last).map(|_| Index::zero()).collect();
-            index[last] = var(&v);
-            let anchor = var(&free_name(out, wrt, rng));
-            let term = Term {
-                bound: vec![v.clone()],
-                coeff: Index::constant(1),
-                elements: vec![Element { tensor: t.name.clone(), index }],
-                brackets: vec![eq(&var(&v), &anchor.add(&Index::constant(rng.int(0, 1))))],
-            };
+            let term = live_sum(spec, f, (out, wrt), taken, rng);
             f.terms.push(term);
         }
         // A bracket that the facts imply added (true), or its negation (false).
         11 if !f.terms.is_empty() => {
-            let k = pick_term(&f, rng);
+            let k = pick_term(f, rng);
             let n = &wrt[rng.below(wrt.len())];
             let c = if rng.one_in(3) { le(&var(n), &Index::constant(-1)) } else { le(&Index::zero(), &var(n)) };
             f.terms[k].brackets.push(c);
         }
         // An index's coefficient changed.
         _ if !f.terms.is_empty() => {
-            let k = pick_term(&f, rng);
+            let k = pick_term(f, rng);
             let t = &mut f.terms[k];
             if !t.elements.is_empty() {
                 let e = rng.below(t.elements.len());
                 let axis = rng.below(t.elements[e].index.len());
                 let n = free_name(out, wrt, rng);
-                let p = &t.elements[e].index[axis];
-                t.elements[e].index[axis] = p.add(&var(&n));
+                t.elements[e].index[axis] = t.elements[e].index[axis].add(&var(&n));
             }
         }
         _ => {}
     }
-    f
+}
+
+/// `(s - its let value) t_<0, …, 0>`: a term that vanishes at the let sizes only.
+fn zero_at_let_sizes(spec: &Spec, s: &str, tensor: &str) -> Term {
+    let t = spec.model.tensor(tensor).expect("a tensor of the spec");
+    let element = Element { tensor: t.name.clone(), index: t.shape.iter().map(|_| Index::zero()).collect() };
+    let coeff = var(s).sub(&Index::constant(spec.model.values[s]));
+    Term { bound: Vec::new(), coeff, elements: vec![element], brackets: Vec::new() }
+}
+
+/// A bracket of the term loosened or tightened, or its divisibility changed.
+fn loosen_or_tighten(t: &mut Term, rng: &mut Rng) {
+    if !t.brackets.is_empty() {
+        let b = rng.below(t.brackets.len());
+        t.brackets[b] = match &t.brackets[b] {
+            Cond::Eq0(p) => Cond::Eq0(other_divisibility(p, rng)),
+            c => shift_cond(c, &Index::constant(rng.int(-2, 2))),
+        };
+    }
+}
+
+/// An index or a bracket of the term off by ±1.
+fn shift_by_one(t: &mut Term, rng: &mut Rng) {
+    let shift = Index::constant(if rng.one_in(2) { 1 } else { -1 });
+    if !t.elements.is_empty() && rng.one_in(2) {
+        let e = rng.below(t.elements.len());
+        let axis = rng.below(t.elements[e].index.len());
+        t.elements[e].index[axis] = t.elements[e].index[axis].add(&shift);
+    } else if !t.brackets.is_empty() {
+        let b = rng.below(t.brackets.len());
+        t.brackets[b] = shift_cond(&t.brackets[b], &shift);
+    }
+}
+
+/// A Σ term that vanishes at every size, its bound name often one of the derivation's:
+/// `Σ_v c t_<0, …, v> [v = -1 - anchor]`, outside its tensor for an anchor ≥ 0.
+fn vanishing_sum(
+    spec: &Spec,
+    f: &Formula,
+    (out, wrt): (&[String], &[String]),
+    taken: &BTreeSet<String>,
+    rng: &mut Rng,
+) -> Term {
+    let m = &spec.model;
+    let v = binder(spec, f, taken, rng);
+    let t = &m.tensors[rng.below(m.tensors.len())];
+    let last = t.shape.len() - 1;
+    let anchor = var(&free_name(out, wrt, rng));
+    let mut index: Vec<Index> = (0..=last).map(|_| Index::zero()).collect();
+    index[last] = var(&v);
+    Term {
+        bound: vec![v.clone()],
+        coeff: Index::constant(rng.int(1, 3)),
+        elements: vec![Element { tensor: t.name.clone(), index }],
+        brackets: vec![eq(&var(&v), &Index::constant(-1).sub(&anchor))],
+    }
+}
+
+/// A Σ term that does not vanish: `Σ_v t_<0, …, v> [v = anchor + 0 or 1]`.
+fn live_sum(
+    spec: &Spec,
+    f: &Formula,
+    (out, wrt): (&[String], &[String]),
+    taken: &BTreeSet<String>,
+    rng: &mut Rng,
+) -> Term {
+    let m = &spec.model;
+    let v = binder(spec, f, taken, rng);
+    let t = &m.tensors[rng.below(m.tensors.len())];
+    let last = t.shape.len() - 1;
+    let mut index: Vec<Index> = (0..=last).map(|_| Index::zero()).collect();
+    index[last] = var(&v);
+    let anchor = var(&free_name(out, wrt, rng));
+    Term {
+        bound: vec![v.clone()],
+        coeff: Index::constant(1),
+        elements: vec![Element { tensor: t.name.clone(), index }],
+        brackets: vec![eq(&var(&v), &anchor.add(&Index::constant(rng.int(0, 1))))],
+    }
 }
 
 /// A name for a Σ: one of the derivation's own names where the claim does not use it

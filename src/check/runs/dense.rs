@@ -7,7 +7,7 @@ use super::common::{
     Setup, Weights,
 };
 use crate::algebra::compiled::Compiled;
-use crate::algebra::{Env, Value};
+use crate::algebra::{Env, EvalError, Value};
 use crate::check::brute::tuples;
 use crate::check::error::{eval_err, shown_sizes, CheckError};
 use crate::check::tables::Table;
@@ -67,29 +67,10 @@ pub(super) fn run(
         [(&run.input, &engine.jacobian_x, how_x), (&run.weight, &engine.jacobian_w, "on unit weights")]
     {
         let Some(t) = tables.iter().find(|t| t.wrt == *tensor) else { continue };
-        let ours: Vec<f64> = t.entries.iter().flatten().map(|v| numeric(v, &data)).collect();
-        match compare(&ours, &jacobian.data) {
-            None => parts.push(format!("all {} entries of {} agree (engine {how})", ours.len(), t.title)),
-            Some((first, count)) => {
-                holds = false;
-                let (r, c) = (first / t.cols.len(), first % t.cols.len());
-                let (out, wrt) = &t.index_names;
-                let place: Vec<String> = out
-                    .iter()
-                    .zip(&t.rows[r])
-                    .chain(wrt.iter().zip(&t.cols[c]))
-                    .map(|(n, v)| format!("{n} = {v}"))
-                    .collect();
-                parts.push(format!(
-                    "{count} of {} entries of {} disagree (engine {how}), first at {}: the closed form gives {}, the engine {}",
-                    ours.len(),
-                    t.title,
-                    place.join(", "),
-                    ours[first],
-                    jacobian.data[first]
-                ));
-            }
-        }
+        let closed: Vec<f64> = t.entries.iter().flatten().map(|v| numeric(v, &data)).collect();
+        let (agrees, finding) = table_finding(t, &closed, &jacobian.data, how);
+        holds &= agrees;
+        parts.push(finding);
     }
     if options.weights == Weights::Ones {
         parts.push(
@@ -126,7 +107,6 @@ pub(super) fn run_by_rows(
         return report(false, parts);
     }
     let rows = tuples(&ranges);
-    let free = &model.output.indices;
     // Each Jacobian, row by row: the closed form's nonzero entries against the engine's.
     let (rows_x, method) = conv.jacobian_x_rows(&xl, &wl)?;
     let jw = conv.jacobian_w(&xl, &wl)?;
@@ -137,7 +117,7 @@ pub(super) fn run_by_rows(
         .collect();
     let how_x = method_text(method);
     for (tensor, engine_rows, how) in [(&run.input, &rows_x, how_x), (&run.weight, &dense_w, "on unit weights")] {
-        let d = derivation.derivatives.iter().find(|d| d.wrt == *tensor).expect("runs name declared tensors");
+        let d = derivation.derivative(tensor).expect("runs name declared tensors");
         let dims: Vec<i64> = data[tensor].shape.iter().map(|&v| v as i64).collect();
         let enumerated: Vec<(String, Option<(i64, i64)>)> =
             d.wrt_indices.iter().zip(&dims).map(|(n, &len)| (n.clone(), Some((0, len - 1)))).collect();
@@ -145,59 +125,17 @@ pub(super) fn run_by_rows(
             .closed_form
             .terms
             .iter()
-            .map(|t| Compiled::new(t, free, &enumerated, sizes, &shapes))
+            .map(|t| Compiled::new(t, &model.output.indices, &enumerated, sizes, &shapes))
             .collect::<Result<Vec<_>, _>>()
             .map_err(&err)?;
         let (mut entries, mut count, mut first) = (0usize, 0usize, None);
         for (r, row) in rows.iter().enumerate() {
-            let mut ours: Vec<(usize, f64)> = Vec::new();
-            for t in &closed {
-                t.for_each(row, &slices, &mut |vals, v| {
-                    let col = vals[free.len()..].iter().zip(&dims).fold(0i64, |f, (&i, &d)| f * d + i) as usize;
-                    ours.push((col, v));
-                })
-                .map_err(&err)?;
-            }
-            ours.sort_by_key(|&(c, _)| c);
-            ours.dedup_by(|b, a| {
-                let same = a.0 == b.0;
-                if same {
-                    a.1 += b.1;
-                }
-                same
-            });
+            let ours = closed_form_row(&closed, row, &slices, &dims).map_err(&err)?;
             let theirs: Vec<(usize, f64)> = engine_rows[r].iter().copied().filter(|&(_, v)| v != 0.0).collect();
-            let ours: Vec<(usize, f64)> = ours.into_iter().filter(|&(_, v)| v != 0.0).collect();
             entries += ours.len().max(theirs.len());
-            if ours != theirs {
-                let (mut i, mut j) = (0, 0);
-                while i < ours.len() || j < theirs.len() {
-                    let (a, b) = (ours.get(i).copied(), theirs.get(j).copied());
-                    let (col, x_ours, x_theirs) = match (a, b) {
-                        (Some(a), Some(b)) if a.0 == b.0 => {
-                            i += 1;
-                            j += 1;
-                            (a.0, a.1, b.1)
-                        }
-                        (Some(a), Some(b)) if a.0 < b.0 => {
-                            i += 1;
-                            (a.0, a.1, 0.0)
-                        }
-                        (Some(a), None) => {
-                            i += 1;
-                            (a.0, a.1, 0.0)
-                        }
-                        (_, Some(b)) => {
-                            j += 1;
-                            (b.0, 0.0, b.1)
-                        }
-                        (None, None) => break,
-                    };
-                    if x_ours != x_theirs {
-                        count += 1;
-                        first.get_or_insert((r, col, x_ours, x_theirs));
-                    }
-                }
+            for (col, closed_value, engine_value) in row_differences(&ours, &theirs) {
+                count += 1;
+                first.get_or_insert((r, col, closed_value, engine_value));
             }
         }
         let total = rows.len() * data[tensor].data.len();
@@ -216,4 +154,84 @@ pub(super) fn run_by_rows(
         }
     }
     report(holds, parts)
+}
+
+/// Whether a table's entries (`closed`, as numbers) agree with the engine's Jacobian, and
+/// the finding that says so or counts the disagreements and names the first.
+fn table_finding(t: &Table, closed: &[f64], engine: &[f64], how: &str) -> (bool, String) {
+    let Some((first, count)) = compare(closed, engine) else {
+        return (true, format!("all {} entries of {} agree (engine {how})", closed.len(), t.title));
+    };
+    let (r, c) = (first / t.cols.len(), first % t.cols.len());
+    let (out, wrt) = &t.index_names;
+    let place: Vec<String> =
+        out.iter().zip(&t.rows[r]).chain(wrt.iter().zip(&t.cols[c])).map(|(n, v)| format!("{n} = {v}")).collect();
+    let finding = format!(
+        "{count} of {} entries of {} disagree (engine {how}), first at {}: the closed form gives {}, the engine {}",
+        closed.len(),
+        t.title,
+        place.join(", "),
+        closed[first],
+        engine[first]
+    );
+    (false, finding)
+}
+
+/// The nonzero entries `(column, value)` of one row of a closed form (its terms
+/// compiled, the output's indices first, then the tensor's of shape `dims`), by column.
+fn closed_form_row(
+    closed: &[Compiled],
+    row: &[i64],
+    slices: &[&[f64]],
+    dims: &[i64],
+) -> Result<Vec<(usize, f64)>, EvalError> {
+    let mut entries: Vec<(usize, f64)> = Vec::new();
+    for t in closed {
+        t.for_each(row, slices, &mut |vals, v| {
+            let col = vals[row.len()..].iter().zip(dims).fold(0i64, |f, (&i, &d)| f * d + i) as usize;
+            entries.push((col, v));
+        })?;
+    }
+    entries.sort_by_key(|&(c, _)| c);
+    entries.dedup_by(|b, a| {
+        let same = a.0 == b.0;
+        if same {
+            a.1 += b.1;
+        }
+        same
+    });
+    entries.retain(|&(_, v)| v != 0.0);
+    Ok(entries)
+}
+
+/// The columns where two rows of nonzero entries, each by column, differ:
+/// `(column, closed form's value, engine's value)`, a missing entry being 0.
+fn row_differences(closed: &[(usize, f64)], engine: &[(usize, f64)]) -> Vec<(usize, f64, f64)> {
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < closed.len() || j < engine.len() {
+        let (col, a, b) = match (closed.get(i), engine.get(j)) {
+            (Some(&a), Some(&b)) if a.0 == b.0 => {
+                (i, j) = (i + 1, j + 1);
+                (a.0, a.1, b.1)
+            }
+            (Some(&a), Some(&b)) if a.0 < b.0 => {
+                i += 1;
+                (a.0, a.1, 0.0)
+            }
+            (Some(&a), None) => {
+                i += 1;
+                (a.0, a.1, 0.0)
+            }
+            (_, Some(&b)) => {
+                j += 1;
+                (b.0, 0.0, b.1)
+            }
+            (None, None) => break,
+        };
+        if a != b {
+            out.push((col, a, b));
+        }
+    }
+    out
 }

@@ -55,8 +55,9 @@ impl Draw {
     }
 }
 
-/// The closed forms' side: the spec's input and weight at the sizes.
-struct Ours<'a> {
+/// What symconv computes for Freivalds' check: the closed forms' products, with the
+/// spec's input and weight at the sizes.
+struct ClosedFormSide<'a> {
     model: &'a Model,
     sizes: &'a Env,
     /// The output domain's ranges.
@@ -66,7 +67,7 @@ struct Ours<'a> {
     data: [&'a [f64]; 2],
 }
 
-impl Ours<'_> {
+impl ClosedFormSide<'_> {
     /// `J·u` at every output, and the largest sum of absolute values.
     fn times(&self, d: &Derivative, u: &Array) -> Result<(Vec<f64>, f64), CheckError> {
         let index: Vec<Index> = d.wrt_indices.iter().map(|n| var(n)).collect();
@@ -171,13 +172,87 @@ fn run_exact_below(
         let outputs = compare_outputs(model, sizes, run, &conv, &rows, &data, &formula, &output)?;
         return report(Some(false), [vec![at], outputs.findings].concat());
     }
-    let ours = Ours { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data] };
-    let derivative =
-        |t: &String| derivation.derivatives.iter().find(|d| d.wrt == *t).expect("runs name declared tensors");
-    let (dx, dw) = (derivative(&run.input), derivative(&run.weight));
+    let closed = ClosedFormSide { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data] };
+    let derivative = |t: &String| derivation.derivative(t).expect("runs name declared tensors");
+    let ds = [derivative(&run.input), derivative(&run.weight)];
+    let products = random_products(&closed, &conv, (&xl, &wl), ds, options.seed, exact)?;
+    let why = if options.jacobians == JacobianCheck::Freivalds {
+        "as asked".to_string()
+    } else {
+        let entries = |t: &String| data[t].data.len() * products.formula.len();
+        format!(
+            "the Jacobians have {} and {} entries, too many to compare one by one",
+            entries(&run.input),
+            entries(&run.weight)
+        )
+    };
+    let mut findings = vec![at, format!("Freivalds' check of the Jacobians ({why})")];
+    let range = products.range;
+    if products.largest >= exact {
+        findings.push(format!(
+            "not decided: the sums reach {:e}, beyond 2⁵³, where f64 stops being exact (with u, v in \
+             [-{range}, {range}]); use smaller sizes",
+            products.largest
+        ));
+        return report(None, findings);
+    }
+    let outputs = compare_outputs(model, sizes, run, &conv, &rows, &data, &products.formula, &products.engine.output)?;
+    let mut holds = outputs.holds;
+    findings.extend(outputs.findings);
+    for (which, d) in ds.into_iter().enumerate() {
+        let first = FirstDisagreement {
+            closed: &closed,
+            conv: &conv,
+            x: &xl,
+            w: &wl,
+            rows: &rows,
+            tensor: &data[&d.wrt],
+            is_x: which == 0,
+            d,
+        };
+        let (agrees, finding) = first.judge(&products, which)?;
+        holds &= agrees;
+        findings.push(finding);
+    }
+    report(Some(holds), findings)
+}
+
+/// The products of both sides for Freivalds' check, and the range their vectors were
+/// drawn from.
+struct Products {
+    /// The engine's output and products.
+    engine: EngineSide,
+    /// The formula's outputs.
+    formula: Vec<f64>,
+    /// Per tensor (input, then weight): the closed form's `J·u` for each `u`, and its
+    /// `vᵀ·J` where the engine has a backward pass; each with its largest sum.
+    closed: Vec<ClosedFormProducts>,
+    /// The largest sum of absolute values in any of them.
+    largest: f64,
+    /// The vectors' entries are in `[-range, range]`.
+    range: i64,
+}
+
+/// The closed form's `J·u` for each `u`, and `vᵀ·J` where there is a backward pass,
+/// each with its largest sum of absolute values.
+type ClosedFormProducts = (Vec<(Vec<f64>, f64)>, Option<(Vec<f64>, f64)>);
+
+/// Draws the random vectors (seeded) and computes both sides' products, the engine on one
+/// core and the closed forms on the other; where the sums pass `exact`, again with a
+/// smaller range.
+fn random_products(
+    closed: &ClosedFormSide,
+    conv: &Conv,
+    (xl, wl): (&Array, &Array),
+    ds: [&Derivative; 2],
+    seed: u64,
+    exact: f64,
+) -> Result<Products, CheckError> {
+    let [o, l] = conv.output_shape(xl, wl);
+    let slices = [closed.data[0], closed.data[1]];
     let mut range = RANGE;
-    let (engine, formula, per, largest) = loop {
-        let mut draw = Draw(options.seed ^ 0x5851_f42d_4c95_7f2d);
+    loop {
+        let mut draw = Draw(seed ^ 0x5851_f42d_4c95_7f2d);
         // Two u per tensor where the engine has no backward pass (conv_transpose1d), else one u and one v.
         let rounds = if conv.transposed { 2 } else { 1 };
         let us: [Vec<Array>; 2] = [
@@ -185,25 +260,14 @@ fn run_exact_below(
             (0..rounds).map(|_| draw.vector(&wl.shape, range)).collect(),
         ];
         let v = draw.vector(&[o, l], range);
-        // The engine on one core, the closed forms on the other.
         let (engine, mine) = std::thread::scope(|scope| {
-            let engine = scope.spawn(|| -> Result<EngineSide, CheckError> {
-                let times = [
-                    us[0].iter().map(|u| conv.forward(u, &wl)).collect::<Result<Vec<_>, _>>()?,
-                    us[1].iter().map(|u| conv.forward(&xl, u)).collect::<Result<Vec<_>, _>>()?,
-                ];
-                if conv.transposed {
-                    return Ok(EngineSide { output: conv.forward(&xl, &wl)?, times, transposed_times: None });
-                }
-                let back = conv.backward(&xl, &wl, &v)?;
-                Ok(EngineSide { output: back.output, times, transposed_times: Some([back.x, back.w]) })
-            });
+            let engine = scope.spawn(|| engine_side(conv, xl, wl, &us, &v));
             let mine = (|| -> Result<_, CheckError> {
-                let outputs = compiled_outputs(model, sizes, &rows, &ours.shapes, &slices)?;
+                let outputs = compiled_outputs(closed.model, closed.sizes, &closed.rows, &closed.shapes, &slices)?;
                 let mut per = Vec::new();
-                for (d, us) in [(dx, &us[0]), (dw, &us[1])] {
-                    let times = us.iter().map(|u| ours.times(d, u)).collect::<Result<Vec<_>, _>>()?;
-                    let back = if conv.transposed { None } else { Some(ours.transposed_times(d, &v)?) };
+                for (d, us) in ds.into_iter().zip(&us) {
+                    let times = us.iter().map(|u| closed.times(d, u)).collect::<Result<Vec<_>, _>>()?;
+                    let back = if conv.transposed { None } else { Some(closed.transposed_times(d, &v)?) };
                     per.push((times, back));
                 }
                 Ok((outputs, per))
@@ -216,71 +280,30 @@ fn run_exact_below(
         // The products' sums grow with the range: past 2⁵³, where f64 stops being exact,
         // a smaller range brings them back.
         if products < exact || outputs_bound >= exact || range == 1 {
-            break (engine, formula, per, outputs_bound.max(products));
+            return Ok(Products { engine, formula, closed: per, largest: outputs_bound.max(products), range });
         }
         range = ((range as f64 * exact / products).floor() as i64 - 1).clamp(1, range - 1);
-    };
-    let why = if options.jacobians == JacobianCheck::Freivalds {
-        "as asked".to_string()
-    } else {
-        let entries = |t: &String| data[t].data.len() * formula.len();
-        format!(
-            "the Jacobians have {} and {} entries, too many to compare one by one",
-            entries(&run.input),
-            entries(&run.weight)
-        )
-    };
-    let mut findings = vec![at, format!("Freivalds' check of the Jacobians ({why})")];
-    if largest >= exact {
-        findings.push(format!(
-            "not decided: the sums reach {largest:e}, beyond 2⁵³, where f64 stops being exact (with u, v in \
-             [-{range}, {range}]); use smaller sizes"
-        ));
-        return report(None, findings);
     }
-    let outputs = compare_outputs(model, sizes, run, &conv, &rows, &data, &formula, &engine.output)?;
-    let mut holds = outputs.holds;
-    findings.extend(outputs.findings);
-    for (which, (d, (times, back))) in [dx, dw].into_iter().zip(&per).enumerate() {
-        let name = d.name(model);
-        let (is_x, tensor) = (which == 0, &data[&d.wrt]);
-        let pin = Pin { ours: &ours, conv: &conv, x: &xl, w: &wl, rows: &rows, tensor, is_x, d };
-        let mut wrong = None;
-        for (round, ((ours_u, _), theirs)) in times.iter().zip(&engine.times[which]).enumerate() {
-            if let Some((r, count)) = compare(ours_u, &theirs.data) {
-                wrong = Some(pin.row(r, count, round, ours_u[r], theirs.data[r])?);
-                break;
-            }
-        }
-        if let (None, Some((ours_v, _)), Some(theirs)) = (&wrong, back, &engine.transposed_times) {
-            if let Some((c, count)) = compare(ours_v, &theirs[which].data) {
-                wrong = Some(pin.column(c, count, ours_v[c], theirs[which].data[c])?);
-            }
-        }
-        let width = 2 * range + 1;
-        let odds = format!("1/{width}² ≈ {:.1e}", 1.0 / (width * width) as f64);
-        let how = if is_x { "the engine on u" } else { "the engine with u as the weights" };
-        match wrong {
-            Some(why) => {
-                holds = false;
-                findings.push(format!("{name} disagrees: {why}"));
-            }
-            None if conv.transposed => findings.push(format!(
-                "{name}: J·u agrees for two random integer u in [-{range}, {range}] (Freivalds; {how}, twice: \
-                 candle has no backward for conv_transpose1d): a wrong {name} passes with probability at most {odds}"
-            )),
-            None => findings.push(format!(
-                "{name}: J·u and vᵀ·J agree for random integer u, v in [-{range}, {range}] (Freivalds; {how}, \
-                 vᵀ·J by autograd): a wrong {name} passes both with probability at most {odds}"
-            )),
-        }
-    }
-    report(Some(holds), findings)
 }
 
-/// What pins a disagreement of `J·u` or `vᵀ·J` to one entry of one Jacobian.
-struct Pin<'a> {
-    ours: &'a Ours<'a>,
+/// The engine's output and products: `J·u` for each `u` of the input and of the weight,
+/// and `vᵀ·J` by its backward pass where it has one.
+fn engine_side(conv: &Conv, xl: &Array, wl: &Array, us: &[Vec<Array>; 2], v: &Array) -> Result<EngineSide, CheckError> {
+    let times = [
+        us[0].iter().map(|u| conv.forward(u, wl)).collect::<Result<Vec<_>, _>>()?,
+        us[1].iter().map(|u| conv.forward(xl, u)).collect::<Result<Vec<_>, _>>()?,
+    ];
+    if conv.transposed {
+        return Ok(EngineSide { output: conv.forward(xl, wl)?, times, transposed_times: None });
+    }
+    let back = conv.backward(xl, wl, v)?;
+    Ok(EngineSide { output: back.output, times, transposed_times: Some([back.x, back.w]) })
+}
+
+/// What locates the first disagreeing entry of one Jacobian, from a disagreement of
+/// `J·u` or `vᵀ·J`.
+struct FirstDisagreement<'a> {
+    closed: &'a ClosedFormSide<'a>,
     conv: &'a Conv,
     x: &'a Array,
     w: &'a Array,
@@ -290,12 +313,53 @@ struct Pin<'a> {
     d: &'a Derivative,
 }
 
-impl Pin<'_> {
+impl FirstDisagreement<'_> {
+    /// Whether the Jacobian (`which`: 0 for the input's, 1 for the weight's) passes
+    /// Freivalds' check, and the finding that says so or names its first wrong entry.
+    fn judge(&self, products: &Products, which: usize) -> Result<(bool, String), CheckError> {
+        let name = self.d.name(self.closed.model);
+        let (times, back) = &products.closed[which];
+        let engine = &products.engine;
+        let mut wrong = None;
+        for (round, ((closed_u, _), engine_u)) in times.iter().zip(&engine.times[which]).enumerate() {
+            if let Some((r, count)) = compare(closed_u, &engine_u.data) {
+                wrong = Some(self.row(r, count, round, closed_u[r], engine_u.data[r])?);
+                break;
+            }
+        }
+        if let (None, Some((closed_v, _)), Some(engine_v)) = (&wrong, back, &engine.transposed_times) {
+            if let Some((c, count)) = compare(closed_v, &engine_v[which].data) {
+                wrong = Some(self.column(c, count, closed_v[c], engine_v[which].data[c])?);
+            }
+        }
+        let range = products.range;
+        let width = 2 * range + 1;
+        let odds = format!("1/{width}² ≈ {:.1e}", 1.0 / (width * width) as f64);
+        let how = if self.is_x { "the engine on u" } else { "the engine with u as the weights" };
+        Ok(match wrong {
+            Some(why) => (false, format!("{name} disagrees: {why}")),
+            None if self.conv.transposed => (
+                true,
+                format!(
+                    "{name}: J·u agrees for two random integer u in [-{range}, {range}] (Freivalds; {how}, twice: \
+                 candle has no backward for conv_transpose1d): a wrong {name} passes with probability at most {odds}"
+                ),
+            ),
+            None => (
+                true,
+                format!(
+                    "{name}: J·u and vᵀ·J agree for random integer u, v in [-{range}, {range}] (Freivalds; {how}, \
+                 vᵀ·J by autograd): a wrong {name} passes both with probability at most {odds}"
+                ),
+            ),
+        })
+    }
+
     /// `(J·u)_r` disagrees: row `r` of `J` is wrong. `conv1d`'s row comes from one
     /// backward pass (`v` a unit vector); `conv_transpose1d` has none, so the row is named.
-    fn row(&self, r: usize, count: usize, round: usize, ours: f64, theirs: f64) -> Result<String, CheckError> {
+    fn row(&self, r: usize, count: usize, round: usize, closed: f64, engine: f64) -> Result<String, CheckError> {
         let what = format!(
-            "J·u{} differs at {} (the closed form gives {ours}, the engine {theirs}; {count} of {} outputs differ)",
+            "J·u{} differs at {} (the closed form gives {closed}, the engine {engine}; {count} of {} outputs differ)",
             if round > 0 { " for the second u" } else { "" },
             self.place(Some(r), None),
             self.rows_count(),
@@ -306,24 +370,32 @@ impl Pin<'_> {
         let e = unit(&engine_shape(lengths(self.rows)).iter().map(|&d| d as usize).collect::<Vec<_>>(), r);
         let back = self.conv.backward(self.x, self.w, &e)?;
         let engine = if self.is_x { back.x } else { back.w };
-        let (mine, _) = self.ours.transposed_times(self.d, &e)?;
+        let (mine, _) = self.closed.transposed_times(self.d, &e)?;
         let (c, _) = compare(&mine, &engine.data).ok_or_else(inconsistent)?;
-        Ok(format!("{what}; first at {}: {}", self.place(Some(r), Some(c)), both(mine[c], engine.data[c])))
+        Ok(format!(
+            "{what}; first at {}: {}",
+            self.place(Some(r), Some(c)),
+            closed_form_and_engine(mine[c], engine.data[c])
+        ))
     }
 
     /// `(vᵀ·J)_c` disagrees: column `c` of `J` is wrong; the engine's column is its output
     /// on a unit input (or weight).
-    fn column(&self, c: usize, count: usize, ours: f64, theirs: f64) -> Result<String, CheckError> {
+    fn column(&self, c: usize, count: usize, closed: f64, engine: f64) -> Result<String, CheckError> {
         let what = format!(
-            "vᵀ·J differs at {} (the closed form gives {ours}, the engine {theirs}; {count} of {} columns differ)",
+            "vᵀ·J differs at {} (the closed form gives {closed}, the engine {engine}; {count} of {} columns differ)",
             self.place(None, Some(c)),
             self.tensor.data.len()
         );
         let e = unit(if self.is_x { &self.x.shape } else { &self.w.shape }, c);
         let engine = if self.is_x { self.conv.forward(&e, self.w)? } else { self.conv.forward(self.x, &e)? };
-        let (mine, _) = self.ours.times(self.d, &e)?;
+        let (mine, _) = self.closed.times(self.d, &e)?;
         let (r, _) = compare(&mine, &engine.data).ok_or_else(inconsistent)?;
-        Ok(format!("{what}; first at {}: {}", self.place(Some(r), Some(c)), both(mine[r], engine.data[r])))
+        Ok(format!(
+            "{what}; first at {}: {}",
+            self.place(Some(r), Some(c)),
+            closed_form_and_engine(mine[r], engine.data[r])
+        ))
     }
 
     fn rows_count(&self) -> i64 {
@@ -334,7 +406,7 @@ impl Pin<'_> {
     fn place(&self, row: Option<usize>, column: Option<usize>) -> String {
         let mut named = Vec::new();
         if let Some(r) = row {
-            named.extend(self.ours.model.output.indices.iter().zip(tuple(r, self.rows)));
+            named.extend(self.closed.model.output.indices.iter().zip(tuple(r, self.rows)));
         }
         if let Some(c) = column {
             let dims: Vec<(i64, i64)> = self.tensor.shape.iter().map(|&d| (0, d as i64 - 1)).collect();
@@ -344,8 +416,9 @@ impl Pin<'_> {
     }
 }
 
-fn both(ours: f64, theirs: f64) -> String {
-    format!("the closed form gives {ours}, the engine {theirs}")
+/// Both values of one entry.
+fn closed_form_and_engine(closed: f64, engine: f64) -> String {
+    format!("the closed form gives {closed}, the engine {engine}")
 }
 
 /// The engine's products disagree with the closed form's, but not one of its entries
@@ -397,13 +470,15 @@ mod tests {
         let (xl, wl) = (layout(x, false), layout(wa, true));
         let rows = derivation.domain.at(&sizes).unwrap();
         let shapes = shapes_of(line, x, wa);
-        let ours = Ours { model: &model, sizes: &sizes, rows: rows.clone(), shapes, data: [&x.data, &wa.data] };
+        let closed =
+            ClosedFormSide { model: &model, sizes: &sizes, rows: rows.clone(), shapes, data: [&x.data, &wa.data] };
         let conv = conv_of(&model, line, &sizes, &derivation.limits).unwrap();
         let d = &derivation.derivatives[0];
-        let pin = Pin { ours: &ours, conv: &conv, x: &xl, w: &wl, rows: &rows, tensor: x, is_x: true, d };
+        let first =
+            FirstDisagreement { closed: &closed, conv: &conv, x: &xl, w: &wl, rows: &rows, tensor: x, is_x: true, d };
         let (i, j, wrong, right) = first_wrong_entry(9, 4, w, Some(5));
         assert_eq!(j, 5);
-        let found = pin.column(5, 1, 0.0, 0.0).unwrap();
+        let found = first.column(5, 1, 0.0, 0.0).unwrap();
         assert!(
             found.ends_with(&format!("first at i = {i}, j = 5: the closed form gives {wrong}, the engine {right}")),
             "{found}"
