@@ -103,7 +103,7 @@ pub(crate) fn smaller_validation(model: &Model, derivation: &Derivation) -> Resu
     Ok(Validation::new(model, sizes, brute))
 }
 
-/// Settles every claim of the model as [`report`](super::report) does: proved claims are
+/// Settles every claim of the model as the report does: proved claims are
 /// checked by numbers at the `let` sizes (or, where those are too large for brute force,
 /// at the smaller sizes `report` would use), after the derivation is cross-checked there.
 pub fn settle_claims(model: &Model, derivation: &Derivation) -> Result<Vec<ClaimReport>, CheckError> {
