@@ -116,7 +116,7 @@ pub(crate) fn agrees(
         }
         (ClaimKind::Derivative { .. }, None) => Ok(false),
         (ClaimKind::Derivative { wrt, .. }, Some(claimed)) => {
-            let d = derivation.derivatives.iter().find(|d| d.wrt == *wrt).expect("claims name declared tensors");
+            let d = derivation.derivative(wrt).expect("claims name declared tensors");
             let expected: Table =
                 at.brute.jacobians[&d.wrt].iter().map(|row| row.iter().map(eval::number).collect()).collect();
             Ok(table(model, d, &[Tree::from_formula(claimed)], at)? == expected)
