@@ -41,6 +41,7 @@ pub fn show_sizes(sizes: &[(String, i64)]) -> String {
     sizes.iter().map(|(n, v)| format!("{n} = {v}")).collect::<Vec<_>>().join(", ")
 }
 
+/// The sizes at these values, in the spec's order.
 pub(crate) fn ordered(model: &Model, sizes: &Env) -> Vec<(String, i64)> {
     model.sizes.iter().filter_map(|n| sizes.get(n).map(|v| (n.clone(), *v))).collect()
 }
@@ -50,6 +51,7 @@ pub(crate) fn shown_sizes(model: &Model, sizes: &Env) -> String {
     show_sizes(&ordered(model, sizes))
 }
 
+/// An evaluation error at these sizes as a check error that names them.
 pub(crate) fn eval_err(model: &Model, sizes: &Env) -> impl Fn(EvalError) -> CheckError {
     let shown = shown_sizes(model, sizes);
     move |error| CheckError::Eval { sizes: shown.clone(), error }

@@ -115,6 +115,7 @@ pub fn cross_check(model: &Model, derivation: &Derivation, sizes: &Env) -> Resul
     cross_check_against(model, derivation, sizes, &BruteForce::at(model, sizes, &derivation.limits)?)
 }
 
+/// [`cross_check`] against brute force done already at these sizes.
 pub(crate) fn cross_check_against(
     model: &Model,
     derivation: &Derivation,
@@ -173,6 +174,7 @@ pub(crate) fn check_closed_forms(
     Ok(())
 }
 
+/// The first `(row, column)` at which two tables differ.
 pub(crate) fn first_difference<T: PartialEq>(a: &[Vec<T>], b: &[Vec<T>]) -> Option<(usize, usize)> {
     a.iter().zip(b).enumerate().find_map(|(r, (x, y))| x.iter().zip(y).position(|(p, q)| p != q).map(|c| (r, c)))
 }

@@ -58,6 +58,7 @@ impl Leaf {
         }
     }
 
+    /// The leaf with the name `v` replaced by `by` (a leaf binds no names).
     pub(crate) fn substitute(&self, v: &str, by: &Index) -> Leaf {
         match self {
             Leaf::Value(p) => Leaf::Value(p.substitute(v, by)),
@@ -76,6 +77,7 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The leaf, shared, its hash computed once.
     pub(crate) fn new(leaf: Leaf) -> Shared {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();

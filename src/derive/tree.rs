@@ -24,6 +24,7 @@ pub enum Tree {
 }
 
 impl Tree {
+    /// The integer `c` as a leaf.
     pub(crate) fn value(c: i64) -> Tree {
         Tree::Leaf(Leaf::Value(Index::constant(c)))
     }
@@ -61,6 +62,7 @@ impl Tree {
         out
     }
 
+    /// Whether the tree holds a ∂.
     pub(crate) fn has_diff(&self) -> bool {
         match self {
             Tree::Diff(..) => true,
