@@ -397,16 +397,9 @@ mod tests {
     use crate::algebra::formula::show_value;
     use crate::limits::Limits;
 
-    fn standard() -> (Model, Derivation) {
-        let src = "input x[n]\nweight w[k]\nlet n = 6, k = 3\ns_i = Σ x_l w_<i+k-l-1>\n";
-        let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
-        let derivation = crate::derive::derive(&model, &crate::limits::Limits::default()).unwrap();
-        (model, derivation)
-    }
-
     #[test]
     fn brute_force_finds_the_valid_domain() {
-        let (model, _) = standard();
+        let (model, _) = crate::check::tests::standard();
         let rows = brute_domain(&model, &model.values, &Limits::default()).unwrap();
         assert_eq!(rows, (0..=3).map(|i| vec![i]).collect::<Vec<_>>());
     }

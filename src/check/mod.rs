@@ -21,3 +21,18 @@ pub use report::{report, Report};
 pub use runs::{conv_of, numeric, run_engine, values, EngineRun, JacobianCheck, RunOptions, RunReport, Weights};
 pub use sweep::{sweep_check, SizeRange, SweepReport};
 pub use tables::{closed_form_text, cross_check, length_at, table, Table};
+
+/// What the tests of several files here share.
+#[cfg(test)]
+mod tests {
+    use crate::derive::Derivation;
+    use crate::model::Model;
+
+    /// The valid convolution `s_i = Σ x_l w_<i+k-l-1>` at n = 6, k = 3, derived.
+    pub(crate) fn standard() -> (Model, Derivation) {
+        let src = "input x[n]\nweight w[k]\nlet n = 6, k = 3\ns_i = Σ x_l w_<i+k-l-1>\n";
+        let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
+        let derivation = crate::derive::derive(&model, &crate::limits::Limits::default()).unwrap();
+        (model, derivation)
+    }
+}

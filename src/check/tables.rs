@@ -196,16 +196,9 @@ mod tests {
     use crate::algebra::index::var;
     use crate::algebra::Index;
 
-    fn standard() -> (Model, Derivation) {
-        let src = "input x[n]\nweight w[k]\nlet n = 6, k = 3\ns_i = Σ x_l w_<i+k-l-1>\n";
-        let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
-        let derivation = crate::derive::derive(&model, &crate::limits::Limits::default()).unwrap();
-        (model, derivation)
-    }
-
     #[test]
     fn a_wrong_closed_form_is_reported_as_a_bug() {
-        let (model, mut derivation) = standard();
+        let (model, mut derivation) = crate::check::tests::standard();
         assert_eq!(cross_check(&model, &derivation, &model.values), Ok(()));
         // The cross-correlation's kernel index instead of the convolution's.
         let term = &mut derivation.derivatives[0].closed_form.terms[0];
@@ -216,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_wrong_domain_is_reported_as_a_bug() {
-        let (model, mut derivation) = standard();
+        let (model, mut derivation) = crate::check::tests::standard();
         derivation.domain.axes[0].1 = var("n").sub(&Index::constant(1));
         let err = cross_check(&model, &derivation, &model.values).unwrap_err();
         assert!(matches!(&err, CheckError::Bug(why) if why.contains("6 outputs, brute force finds 4")), "{err}");

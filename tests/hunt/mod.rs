@@ -425,46 +425,47 @@ fn shift_by_one(t: &mut Term, rng: &mut Rng) {
 fn vanishing_sum(
     spec: &Spec,
     f: &Formula,
-    (out, wrt): (&[String], &[String]),
+    names: (&[String], &[String]),
     taken: &BTreeSet<String>,
     rng: &mut Rng,
 ) -> Term {
-    let m = &spec.model;
-    let v = binder(spec, f, taken, rng);
-    let t = &m.tensors[rng.below(m.tensors.len())];
-    let last = t.shape.len() - 1;
-    let anchor = var(&free_name(out, wrt, rng));
-    let mut index: Vec<Index> = (0..=last).map(|_| Index::zero()).collect();
-    index[last] = var(&v);
+    let (v, element, anchor) = sum_over_last_axis(spec, f, names, taken, rng);
     Term {
         bound: vec![v.clone()],
         coeff: Index::constant(rng.int(1, 3)),
-        elements: vec![Element { tensor: t.name.clone(), index }],
+        elements: vec![element],
         brackets: vec![eq(&var(&v), &Index::constant(-1).sub(&anchor))],
     }
 }
 
 /// A Σ term that does not vanish: `Σ_v t_<0, …, v> [v = anchor + 0 or 1]`.
-fn live_sum(
+fn live_sum(spec: &Spec, f: &Formula, names: (&[String], &[String]), taken: &BTreeSet<String>, rng: &mut Rng) -> Term {
+    let (v, element, anchor) = sum_over_last_axis(spec, f, names, taken, rng);
+    Term {
+        bound: vec![v.clone()],
+        coeff: Index::constant(1),
+        elements: vec![element],
+        brackets: vec![eq(&var(&v), &anchor.add(&Index::constant(rng.int(0, 1))))],
+    }
+}
+
+/// What both Σ terms above are made of: a bound name `v`, an element `t_<0, …, v>` of a
+/// random tensor, and an anchor, a free index of the derivative.
+fn sum_over_last_axis(
     spec: &Spec,
     f: &Formula,
     (out, wrt): (&[String], &[String]),
     taken: &BTreeSet<String>,
     rng: &mut Rng,
-) -> Term {
+) -> (String, Element, Index) {
     let m = &spec.model;
     let v = binder(spec, f, taken, rng);
     let t = &m.tensors[rng.below(m.tensors.len())];
     let last = t.shape.len() - 1;
+    let anchor = var(&free_name(out, wrt, rng));
     let mut index: Vec<Index> = (0..=last).map(|_| Index::zero()).collect();
     index[last] = var(&v);
-    let anchor = var(&free_name(out, wrt, rng));
-    Term {
-        bound: vec![v.clone()],
-        coeff: Index::constant(1),
-        elements: vec![Element { tensor: t.name.clone(), index }],
-        brackets: vec![eq(&var(&v), &anchor.add(&Index::constant(rng.int(0, 1))))],
-    }
+    (v, Element { tensor: t.name.clone(), index }, anchor)
 }
 
 /// A name for a Σ: one of the derivation's own names where the claim does not use it
