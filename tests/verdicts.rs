@@ -80,6 +80,9 @@ fn indices_a_bracket_makes_equal_are_written_alike_before_comparing() {
 fn pads_are_tried_at_zero_by_the_claims_sweep() {
     refuted(
         "tests/fixtures/pad_at_zero.conv",
-        "at n = 1, k = 1, a = 0, b = 0, S = 1, i = 0, j = 0: the claim gives 0, the definition gives w[0]",
+        "but not at n = 1, k = 1, a = 0, b = 0, S = 1: i = 0, j = 0: the claim gives 0, the definition gives w[0]",
     );
+    // At the let sizes but b = 0 the claim fails too; at b = 1 and the rest the same it holds.
+    refuted("tests/fixtures/pad_at_zero.conv", "it holds at the `let` sizes (n = 10, k = 3, a = 2, b = 1, S = 2)");
+    refuted("tests/fixtures/pad_at_zero.conv", "; if b is fixed, write it as a number (1))");
 }

@@ -243,6 +243,11 @@ fn check_by_numbers(
         (tried, work) = (tried + 1, work + cost);
         let brute = BruteForce::at(model, sizes, limits)?;
         if let Some(counter) = counterexample(model, derivation, kind, sizes, &brute)? {
+            // The let sizes come first: a counterexample elsewhere means the claim held there.
+            let let_sizes_held = *sizes != model.values && nonempty_at(model, derivation, &model.values);
+            if let_sizes_held {
+                return Ok((Verdict::Refuted, held_at_let_sizes(model, derivation, kind, sizes, &counter)?));
+            }
             return Ok((Verdict::Refuted, counter));
         }
     }
@@ -253,6 +258,53 @@ fn check_by_numbers(
         Verdict::Checked,
         format!("not proved{why_not}; brute force agrees at {tried} size sets ({described}{stopped})"),
     ))
+}
+
+/// A counterexample to a claim that holds at the `let` sizes, said so, with the likely
+/// cause: a size built into the formula or the claim as a number but declared as a name.
+/// A size is offered as fixed where changing it alone from its `let` value refutes the
+/// claim too; it is offered as a number, in the declaration of a tensor whose shape
+/// names it.
+fn held_at_let_sizes(
+    model: &Model,
+    derivation: &Derivation,
+    kind: &ClaimKind,
+    sizes: &Env,
+    counter: &str,
+) -> Result<String, CheckError> {
+    let at = shown_sizes(model, sizes);
+    let what = counter.strip_prefix(&format!("at {at}")).unwrap_or(counter).trim_start_matches([',', ' ']);
+    let mut out =
+        format!("it holds at the `let` sizes ({}), but not at {at}: {what}", shown_sizes(model, &model.values));
+    for name in model.sizes.iter().filter(|n| sizes.get(*n) != model.values.get(*n)) {
+        let mut alone = model.values.clone();
+        alone.insert(name.clone(), sizes[name]);
+        let limits = &derivation.limits;
+        if !nonempty_at(model, derivation, &alone) || brute_work(model, derivation, &alone) > limits.claim_work {
+            continue;
+        }
+        let brute = BruteForce::at(model, &alone, limits)?;
+        if counterexample(model, derivation, kind, &alone, &brute)?.is_some() {
+            out += &format!("; if {name} is fixed, write it as a number ({})", as_number(model, name));
+        }
+    }
+    Ok(out)
+}
+
+/// Where a size would be written as its `let` value: the declaration of the first tensor
+/// whose shape names it (`weight w[4]`), else the value alone.
+fn as_number(model: &Model, name: &str) -> String {
+    let value = model.values[name];
+    let Some(t) = model.tensors.iter().find(|t| t.shape.iter().any(|d| d.mentions(name))) else {
+        return value.to_string();
+    };
+    let role = match t.role {
+        crate::model::Role::Input => "input",
+        crate::model::Role::Weight => "weight",
+    };
+    let by = crate::algebra::Index::constant(value);
+    let dims: Vec<String> = t.shape.iter().map(|d| d.substitute(name, &by).to_string()).collect();
+    format!("`{role} {}[{}]`", t.name, dims.join(", "))
 }
 
 /// The derivative of a tensor that a claim names (a declared input or weight).

@@ -2,7 +2,7 @@
 //! engine's call, the setup of a run and the comparison of outputs.
 
 use crate::algebra::compiled::{Compiled, Shape};
-use crate::algebra::{Env, IndexExt, Value};
+use crate::algebra::{Env, Index, IndexExt, Value};
 use crate::check::brute::lengths;
 use crate::check::error::{eval_err, shown_sizes, CheckError};
 use crate::derive::Derivation;
@@ -412,6 +412,7 @@ pub(crate) fn compare_outputs(
     };
     if ours != theirs {
         let mut findings = vec![format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine")];
+        findings.extend(pad_hint(model, run, conv, sizes, data, engine)?);
         findings.extend(hints()?);
         return Ok(OutputsFinding { same_shape: false, holds: false, findings });
     }
@@ -435,4 +436,60 @@ pub(crate) fn with_flipped_kernel(data: &BTreeMap<String, Array>, weight: &str) 
         }
     }
     flipped
+}
+
+/// The `pad` line that makes the formula's output shape and values the engine's, when
+/// the run pads its input and the spec does not say so (or says otherwise): the run's own
+/// padding, as written, on the input's last axis.
+pub(crate) fn pad_hint(
+    model: &Model,
+    run: &Run,
+    conv: &Conv,
+    sizes: &Env,
+    data: &BTreeMap<String, Array>,
+    engine: &Array,
+) -> Result<Option<String>, CheckError> {
+    let Some(input) = model.tensor(&run.input) else { return Ok(None) };
+    if conv.transposed || model.output.shape.is_some() || conv.padding == (0, 0) {
+        return Ok(None);
+    }
+    let wanted = run_padding(run, conv);
+    if input.pad == wanted {
+        return Ok(None);
+    }
+    let mut padded = model.clone();
+    padded.tensors.iter_mut().filter(|t| t.name == run.input).for_each(|t| t.pad = wanted.clone());
+    let Ok(ranges) = crate::derive::domain::domain(&padded).map(|d| d.at(sizes)) else { return Ok(None) };
+    let Ok(ranges) = ranges else { return Ok(None) };
+    let theirs: Vec<i64> = engine.shape.iter().map(|&d| d as i64).collect();
+    if engine_shape(lengths(&ranges)) != theirs {
+        return Ok(None);
+    }
+    let (x, w) = (&data[&run.input], &data[&run.weight]);
+    let shapes = shapes_of(run, x, w);
+    let flipped = with_flipped_kernel(data, &run.weight);
+    let line = format!("pad {} ({}, {})", run.input, wanted.0, wanted.1);
+    let change = match input.pad.0.is_zero() && input.pad.1.is_zero() {
+        true => format!("add `{line}`"),
+        false => format!("write `{line}` instead of `pad {} ({}, {})`", run.input, input.pad.0, input.pad.1),
+    };
+    let (f, _) = compiled_outputs(model, sizes, &ranges, &shapes, &[&x.data, &w.data])?;
+    if f == engine.data {
+        return Ok(Some(format!("hint: {change}: the run pads {}, and with that line the outputs agree", run.input)));
+    }
+    let (f, _) = compiled_outputs(model, sizes, &ranges, &shapes, &[&x.data, &flipped[&run.weight].data])?;
+    Ok((f == engine.data).then(|| {
+        let flip = if conv.flip { "drop flip(w)" } else { "use flip(w)" };
+        format!("hint: {change} and {flip}: with both, the outputs agree")
+    }))
+}
+
+/// The run's padding of its input as the spec's `pad` line would state it: the `padding`
+/// argument as written (one value pads both sides), else the engine's numbers.
+fn run_padding(run: &Run, conv: &Conv) -> (Index, Index) {
+    match run.params.iter().find(|(n, _, _)| n == "padding").map(|(_, v, _)| v.as_slice()) {
+        Some([both]) => (both.clone(), both.clone()),
+        Some([a, b]) => (a.clone(), b.clone()),
+        _ => (Index::constant(conv.padding.0 as i64), Index::constant(conv.padding.1 as i64)),
+    }
 }

@@ -3,8 +3,8 @@
 
 use super::common::{
     compare, compare_outputs, compiled_outputs, conv_of, engine_shape, hints, layout, method_text, not_executed,
-    numeric, outputs_finding, run_laid_out, setup, shapes_of, values, with_flipped_kernel, RunOptions, RunReport,
-    Setup, Weights,
+    numeric, outputs_finding, pad_hint, run_laid_out, setup, shapes_of, values, with_flipped_kernel, RunOptions,
+    RunReport, Setup, Weights,
 };
 use crate::algebra::compiled::Compiled;
 use crate::algebra::{Env, EvalError, Value};
@@ -48,6 +48,7 @@ pub(super) fn run(
     if ours != theirs {
         let output = conv.forward(&xl, &wl)?;
         let mut findings = vec![at, format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine")];
+        findings.extend(pad_hint(model, run, &conv, sizes, &data, &output)?);
         findings.extend(hints(&output.data));
         return report(false, findings);
     }
