@@ -578,8 +578,29 @@ fn judge(spec: &Spec, claim: &Claim, report: &ClaimReport) -> Result<(), String>
             }
             Ok(())
         }
-        Verdict::Refuted => real_counterexample(spec, &claim.kind, &report.grounds),
+        Verdict::Refuted => match report.grounds.strip_prefix("it holds at the `let` sizes") {
+            None => real_counterexample(spec, &claim.kind, &report.grounds),
+            Some(rest) => held_at_let_sizes(spec, &claim.kind, rest),
+        },
     }
+}
+
+/// A refutation that says the claim holds at the `let` sizes (`it holds at the `let`
+/// sizes (…), but not at n = 1, k = 1: the length is 4, the claim gives 1; if …`): true
+/// there, and its counterexample real.
+fn held_at_let_sizes(spec: &Spec, kind: &ClaimKind, rest: &str) -> Result<(), String> {
+    let at_let = truth(&spec.model, spec.model.values.clone()).ok_or("the let sizes leave nothing to compare")?;
+    if let Some(why) = disagreement(&at_let, kind) {
+        return Err(format!("said to hold at the let sizes, but {why}"));
+    }
+    let (_, rest) = rest.split_once("), but not at ").ok_or("no counterexample")?;
+    let rest = rest.split("; if ").next().unwrap_or(rest);
+    let (at, what) = rest.split_once(": ").ok_or("no counterexample")?;
+    let plain = match what.starts_with("the length is") {
+        true => format!("at {at} {what}"),
+        false => format!("at {at}, {what}"),
+    };
+    real_counterexample(spec, kind, &plain)
 }
 
 /// Where the claim and the definition disagree at one size set, if anywhere.
