@@ -224,7 +224,7 @@ fn coefficients_in(p: &Index, sizes: &[String], out: &mut BTreeSet<String>) {
 /// Resolves a parsed spec. `overrides` replace or add `let` values (`--let n=64`).
 /// Every statement is resolved: the errors come back together, in source order, except
 /// those that a line the parser skipped may explain (an unknown name that line mentions,
-/// a spec without a definition or a weight).
+/// a spec without a definition or a weight): with skipped lines, the list may be empty.
 pub fn resolve(
     spec: &syntax::Spec,
     src: &str,
