@@ -3,7 +3,7 @@
 use crate::check::{self, CheckError, JacobianCheck, Report, RunOptions, SizeRange, SweepReport, Weights};
 use crate::derive::{self, DeriveError};
 use crate::limits::Limits;
-use crate::model::{self, ResolveError};
+use crate::model;
 use crate::render::{self, TableFormat};
 use crate::syntax::{self, Span};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -185,12 +185,36 @@ fn parse_ranges(s: &str) -> Result<Ranges, String> {
         let int = |v: &str| v.trim().parse::<i64>().map_err(|_| format!("`{}` is not an integer", v.trim()));
         let (lo, hi) = match range.split_once("..") {
             Some((lo, hi)) => (int(lo)?, int(hi.trim_start_matches('='))?),
-            None => (int(range)?, int(range)?),
+            None => match dashed_range(range) {
+                Some((lo, hi)) => return Err(format!("write a range as `{lo}..{hi}`")),
+                None => (int(range)?, int(range)?),
+            },
         };
         out.push(SizeRange { name: name.trim().to_string(), lo, hi });
     }
     Ok(Ranges(out))
 }
+
+/// `lo-hi` (`1-8`), the way a range is often written, as two integers.
+fn dashed_range(range: &str) -> Option<(i64, i64)> {
+    let range = range.trim();
+    let at = range.char_indices().skip(1).find(|&(_, c)| c == '-')?.0;
+    Some((range[..at].trim().parse().ok()?, range[at + 1..].trim().parse().ok()?))
+}
+
+/// One mistake in a spec: where, what is wrong, and what to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// Where the offending text stands.
+    pub span: Span,
+    /// What is wrong.
+    pub message: String,
+    /// What to do, when known.
+    pub hint: Option<String>,
+}
+
+/// The most mistakes in one file that a diagnostic shows; it counts the others.
+pub const MOST_SHOWN: usize = 20;
 
 /// Everything that stops a command, with what a message about it needs.
 #[derive(Debug, thiserror::Error)]
@@ -216,6 +240,18 @@ pub enum Error {
         message: String,
         /// What to do, when known.
         hint: Option<String>,
+    },
+    /// Several mistakes in a spec (each line with a parse or name error), in source order.
+    #[error("{} errors in {}", total, path.display())]
+    Specs {
+        /// The file.
+        path: PathBuf,
+        /// Its text.
+        src: String,
+        /// The first [`MOST_SHOWN`] mistakes.
+        problems: Vec<Problem>,
+        /// How many there are in all.
+        total: usize,
     },
     /// A derivation that could not be completed.
     #[error("{}: {error}", path.display())]
@@ -263,7 +299,9 @@ pub fn load(path: &Path, sizes: Option<&Sizes>) -> Result<crate::model::Model, E
     load_bytes(path, bytes, sizes)
 }
 
-/// Parses and resolves one spec's bytes, read from `path`.
+/// Parses and resolves one spec's bytes, read from `path`. Every line with a parse or
+/// name error is reported (see [`Error::Specs`]); a `--let` naming no size of a spec
+/// that parses is a usage error.
 pub fn load_bytes(path: &Path, bytes: Vec<u8>, sizes: Option<&Sizes>) -> Result<crate::model::Model, Error> {
     let read_err = |why: String| Error::Read { path: path.to_path_buf(), why };
     let src = String::from_utf8(bytes).map_err(|e| {
@@ -272,18 +310,52 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>, sizes: Option<&Sizes>) -> Result<
     if let Some(at) = src.find('\0') {
         return Err(read_err(format!("it is a binary file, not a spec (a NUL byte at offset {at})")));
     }
-    let spec_err = |span: Span, message: String, hint: Option<String>| Error::Spec {
-        path: path.to_path_buf(),
-        src: src.clone(),
-        span,
-        message,
-        hint,
-    };
-    let spec = syntax::parse(&src).map_err(|e| spec_err(e.span, format!("expected {}", e.expected), None))?;
+    let (spec, parse_errors) = syntax::parse_recovering(&src);
+    let mut problems: Vec<Problem> = (parse_errors.into_iter())
+        .map(|e| Problem { span: e.span, message: format!("expected {}", e.expected), hint: e.hint })
+        .collect();
+    if problems.is_empty() {
+        check_let_flag(path, &spec, sizes)?;
+    }
     let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let overrides = sizes.map(|s| s.0.as_slice()).unwrap_or_default();
-    model::resolve(&spec, &src, &name, overrides)
-        .map_err(|ResolveError { span, message, hint }| spec_err(span, message, hint))
+    match model::resolve(&spec, &src, &name, overrides) {
+        Ok(model) if problems.is_empty() => return Ok(model),
+        Ok(_) => {}
+        Err(errors) => {
+            problems.extend(errors.into_iter().map(|e| Problem { span: e.span, message: e.message, hint: e.hint }))
+        }
+    }
+    Err(spec_error(path, src, problems))
+}
+
+/// The error for a spec's mistakes: one, or several in source order.
+fn spec_error(path: &Path, src: String, mut problems: Vec<Problem>) -> Error {
+    problems.sort_by_key(|p| p.span.start);
+    let path = path.to_path_buf();
+    match problems.len() {
+        1 => {
+            let Problem { span, message, hint } = problems.remove(0);
+            Error::Spec { path, src, span, message, hint }
+        }
+        total => {
+            problems.truncate(MOST_SHOWN);
+            Error::Specs { path, src, problems, total }
+        }
+    }
+}
+
+/// A usage error when `--let` names a size that the spec does not have.
+fn check_let_flag(path: &Path, spec: &syntax::Spec, sizes: Option<&Sizes>) -> Result<(), Error> {
+    let names = model::size_names(spec);
+    let Some((n, v)) = sizes.and_then(|s| s.0.iter().find(|(n, _)| !names.contains(n))) else {
+        return Ok(());
+    };
+    let has = match names.is_empty() {
+        true => "it has no sizes".to_string(),
+        false => format!("its sizes are {}", names.join(", ")),
+    };
+    Err(Error::Usage(format!("--let {n}={v}: `{}` has no size `{n}` ({has})", path.display())))
 }
 
 fn analyse(path: &Path, sizes: Option<&Sizes>, tables: bool, runs: RunArgs) -> Result<Report, Error> {
@@ -393,10 +465,29 @@ fn sweep_with_progress(r: &Report, ranges: &[SizeRange]) -> Result<SweepReport, 
 }
 
 /// The error as the user sees it: for a spec mistake, the file, line and column, the
-/// source line with the span marked, and a hint.
+/// source line with the span marked, and a hint; for several, each of them in source
+/// order, then how many there are.
 pub fn diagnostic(e: &Error, color: bool) -> String {
-    let Error::Spec { path, src, span, message, hint } = e else { return format!("error: {e}\n") };
+    match e {
+        Error::Spec { path, src, span, message, hint } => {
+            let problem = Problem { span: *span, message: message.clone(), hint: hint.clone() };
+            problem_diagnostic(path, src, &problem, color)
+        }
+        Error::Specs { path, src, problems, total } => {
+            let mut out: String = problems.iter().map(|p| problem_diagnostic(path, src, p, color)).collect();
+            if *total > problems.len() {
+                out += &format!("… and {} more errors\n", total - problems.len());
+            }
+            out + &format!("error: {e}\n")
+        }
+        _ => format!("error: {e}\n"),
+    }
+}
+
+/// One mistake in `src`, read from `path`, as [`diagnostic`] shows it.
+fn problem_diagnostic(path: &Path, src: &str, problem: &Problem, color: bool) -> String {
     use ariadne::{Config, IndexType, Label, Report, ReportKind, Source};
+    let Problem { span, message, hint } = problem;
     let name = path.display().to_string();
     let start = span.start.min(src.len());
     let end = span.end.clamp(start, src.len());
@@ -404,7 +495,8 @@ pub fn diagnostic(e: &Error, color: bool) -> String {
     let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
     if line_end - line_start > LONGEST_SHOWN_LINE {
-        return long_line_diagnostic(e, &name, line, col, &src[line_start..line_end], start - line_start);
+        let place = format!("{name}:{line}:{col}");
+        return long_line_diagnostic(problem, &place, &src[line_start..line_end], start - line_start);
     }
     let mut report = Report::build(ReportKind::Error, (name.as_str(), start..end))
         .with_config(Config::default().with_color(color).with_index_type(IndexType::Byte))
@@ -414,7 +506,7 @@ pub fn diagnostic(e: &Error, color: bool) -> String {
         report = report.with_help(h);
     }
     let mut out = Vec::new();
-    let written = report.finish().write((name.as_str(), Source::from(src.as_str())), &mut out);
+    let written = report.finish().write((name.as_str(), Source::from(src)), &mut out);
     match written {
         Ok(()) => String::from_utf8_lossy(&out).into_owned(),
         Err(_) => format!("error: {name}:{line}:{col}: {message}\n"),
@@ -424,9 +516,10 @@ pub fn diagnostic(e: &Error, color: bool) -> String {
 /// Lines longer than this (in bytes) are shown as an excerpt around the mistake.
 const LONGEST_SHOWN_LINE: usize = 400;
 
-/// A diagnostic for a mistake in a very long line: the excerpt around it and a marker.
-fn long_line_diagnostic(e: &Error, name: &str, line: usize, col: usize, text: &str, at: usize) -> String {
-    let Error::Spec { message, hint, .. } = e else { return format!("error: {e}\n") };
+/// A diagnostic for a mistake (at `place`, `file:line:col`) in a very long line: the
+/// excerpt around it and a marker.
+fn long_line_diagnostic(problem: &Problem, place: &str, text: &str, at: usize) -> String {
+    let Problem { message, hint, .. } = problem;
     let mut from = at.saturating_sub(60);
     while !text.is_char_boundary(from) {
         from -= 1;
@@ -436,7 +529,7 @@ fn long_line_diagnostic(e: &Error, name: &str, line: usize, col: usize, text: &s
         to += 1;
     }
     let marker = text[from..at].chars().count() + 3;
-    let mut out = format!("Error: {message} ({name}:{line}:{col})\n  …{}…\n{}^\n", &text[from..to], " ".repeat(marker));
+    let mut out = format!("Error: {message} ({place})\n  …{}…\n{}^\n", &text[from..to], " ".repeat(marker));
     if let Some(h) = hint {
         out += &format!("  Help: {h}\n");
     }

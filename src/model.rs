@@ -17,14 +17,27 @@ pub struct ResolveError {
     pub message: String,
     /// What to do about it, when known.
     pub hint: Option<String>,
+    /// The name the error is about when a line the parser skipped may explain it (an
+    /// unknown tensor or size, a size without a value, a `let` nothing uses): such an
+    /// error is not reported when a skipped line mentions the name.
+    pub name: Option<String>,
+}
+
+fn error(span: Span, message: impl Into<String>) -> ResolveError {
+    ResolveError { span, message: message.into(), hint: None, name: None }
 }
 
 fn fail<T>(span: Span, message: impl Into<String>) -> Result<T, ResolveError> {
-    Err(ResolveError { span, message: message.into(), hint: None })
+    Err(error(span, message))
 }
 
 fn fail_hint<T>(span: Span, message: impl Into<String>, hint: impl Into<String>) -> Result<T, ResolveError> {
-    Err(ResolveError { span, message: message.into(), hint: Some(hint.into()) })
+    Err(ResolveError { hint: Some(hint.into()), ..error(span, message) })
+}
+
+/// An error about `name`, which a line the parser skipped may explain.
+fn fail_name<T>(name: &str, span: Span, message: String, hint: Option<String>) -> Result<T, ResolveError> {
+    Err(ResolveError { span, message, hint, name: Some(name.to_string()) })
 }
 
 /// Whether a tensor is an input or a weight.
@@ -209,8 +222,73 @@ fn coefficients_in(p: &Index, sizes: &[String], out: &mut BTreeSet<String>) {
 }
 
 /// Resolves a parsed spec. `overrides` replace or add `let` values (`--let n=64`).
-pub fn resolve(spec: &syntax::Spec, src: &str, name: &str, overrides: &[(String, i64)]) -> Result<Model, ResolveError> {
-    Resolver::new(spec, src)?.finish(name, overrides)
+/// Every statement is resolved: the errors come back together, in source order, except
+/// those that a line the parser skipped may explain (an unknown name that line mentions,
+/// a spec without a definition or a weight): with skipped lines, the list may be empty.
+pub fn resolve(
+    spec: &syntax::Spec,
+    src: &str,
+    name: &str,
+    overrides: &[(String, i64)],
+) -> Result<Model, Vec<ResolveError>> {
+    Resolver::new(spec, src).finish(name, overrides)
+}
+
+/// The size names of a parsed spec, in order of first appearance: every name in a shape,
+/// a pad, a `let` or a `run` parameter.
+pub fn size_names(spec: &syntax::Spec) -> Vec<String> {
+    size_spans(spec).into_iter().map(|n| n.text).collect()
+}
+
+/// Each size name's first appearance (see [`size_names`]).
+fn size_spans(spec: &syntax::Spec) -> Vec<syntax::Name> {
+    let mut names = Vec::new();
+    for st in &spec.statements {
+        match &st.kind {
+            StatementKind::Tensor { shape, .. } => shape.iter().for_each(|e| expr_names(e, &mut names)),
+            StatementKind::Pad { before, after, .. } => {
+                expr_names(before, &mut names);
+                expr_names(after, &mut names);
+            }
+            StatementKind::Let(pairs) => names.extend(pairs.iter().map(|(n, _, _)| n.clone())),
+            StatementKind::Run { args, .. } => {
+                for a in args.iter().filter(|a| a.keyword.is_some()) {
+                    run_value_names(&a.value, &mut names);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut first: Vec<syntax::Name> = Vec::new();
+    for n in names {
+        if !first.iter().any(|f| f.text == n.text) {
+            first.push(n);
+        }
+    }
+    first
+}
+
+/// The names in a run argument's value (sizes, when the argument has a keyword).
+fn run_value_names(v: &syntax::RunValue, out: &mut Vec<syntax::Name>) {
+    match v {
+        syntax::RunValue::Expr(e) => expr_names(e, out),
+        syntax::RunValue::Tuple(es, _) => es.iter().for_each(|e| expr_names(e, out)),
+        syntax::RunValue::Flip(..) | syntax::RunValue::Str(..) => {}
+    }
+}
+
+/// Every word on the lines the parser skipped: the names those lines may have declared
+/// or used. A glued `d` (`ds_i`) may start a word, so the word without it counts too.
+fn skipped_names(spec: &syntax::Spec, src: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for span in &spec.skipped {
+        let words = src[span.start..span.end].split(|c: char| !(c.is_alphanumeric() && c != 'Σ'));
+        for w in words.filter(|w| !w.is_empty()) {
+            out.extend(w.strip_prefix('d').map(str::to_string));
+            out.insert(w.to_string());
+        }
+    }
+    out
 }
 
 struct Resolver<'a> {
@@ -222,54 +300,42 @@ struct Resolver<'a> {
     output_decl: Option<(String, Vec<Index>, Span)>,
     /// Each pad's two amounts with where they stand, checked once the sizes are known.
     pads: Vec<(Index, Span)>,
+    /// The `padding='same'` arguments, with their runs' lines: PyTorch refuses them with
+    /// a stride other than 1, checked once the sizes are known.
+    same: Vec<(Span, Span)>,
     arity: BTreeMap<String, usize>,
+    /// The errors so far, in the order found.
+    errors: Vec<ResolveError>,
 }
 
 impl<'a> Resolver<'a> {
-    fn new(spec: &'a syntax::Spec, src: &'a str) -> Result<Self, ResolveError> {
+    fn new(spec: &'a syntax::Spec, src: &'a str) -> Self {
+        let (sizes, size_spans) = size_spans(spec).into_iter().map(|n| (n.text, n.span)).unzip();
         let mut r = Resolver {
             spec,
             src,
-            sizes: Vec::new(),
-            size_spans: Vec::new(),
+            sizes,
+            size_spans,
             tensors: Vec::new(),
             output_decl: None,
             pads: Vec::new(),
+            same: Vec::new(),
             arity: BTreeMap::new(),
+            errors: Vec::new(),
         };
-        r.collect_sizes();
-        r.declare_tensors()?;
-        Ok(r)
+        r.declare_tensors();
+        r
     }
 
-    /// Size names: every name in a shape, a pad, a `let` or a `run` parameter.
-    fn collect_sizes(&mut self) {
-        let mut names = Vec::new();
-        for st in &self.spec.statements {
-            match &st.kind {
-                StatementKind::Tensor { shape, .. } => shape.iter().for_each(|e| expr_names(e, &mut names)),
-                StatementKind::Pad { before, after, .. } => {
-                    expr_names(before, &mut names);
-                    expr_names(after, &mut names);
-                }
-                StatementKind::Let(pairs) => names.extend(pairs.iter().map(|(n, _, _)| n.clone())),
-                StatementKind::Run { args, .. } => {
-                    for a in args.iter().filter(|a| a.keyword.is_some()) {
-                        match &a.value {
-                            syntax::RunValue::Expr(e) => expr_names(e, &mut names),
-                            syntax::RunValue::Tuple(es, _) => es.iter().for_each(|e| expr_names(e, &mut names)),
-                            syntax::RunValue::Flip(..) => {}
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        for n in names {
-            if !self.sizes.contains(&n.text) {
-                self.sizes.push(n.text.clone());
-                self.size_spans.push(n.span);
-            }
+    /// The value of a statement's resolution; its error is kept and the statement skipped.
+    fn keep<T>(&mut self, result: Result<T, ResolveError>) -> Option<T> {
+        result.map_err(|e| self.errors.push(e)).ok()
+    }
+
+    /// An error about the spec as a whole, unless a skipped line may explain it.
+    fn whole(&mut self, message: &str) {
+        if self.spec.skipped.is_empty() {
+            self.errors.push(error(Span::new(0, 0), message));
         }
     }
 
@@ -277,41 +343,61 @@ impl<'a> Resolver<'a> {
         self.sizes.iter().any(|s| s == n)
     }
 
-    fn declare_tensors(&mut self) -> Result<(), ResolveError> {
-        for st in &self.spec.statements {
-            let StatementKind::Tensor { role, name, shape } = &st.kind else { continue };
-            if self.arity.contains_key(&name.text) {
-                return fail(name.span, format!("tensor `{}` is declared twice", name.text));
+    fn declare_tensors(&mut self) {
+        let spec = self.spec;
+        for st in &spec.statements {
+            if let StatementKind::Tensor { role, name, shape } = &st.kind {
+                let declared = self.declare(*role, name, shape);
+                self.keep(declared);
             }
-            if self.is_size(&name.text) {
-                return fail(name.span, format!("`{}` is a size and cannot also be a tensor", name.text));
+        }
+        for st in &spec.statements {
+            if let StatementKind::Pad { tensor, before, after } = &st.kind {
+                let padded = self.pad(tensor, before, after);
+                self.keep(padded);
             }
-            let dims = shape.iter().map(|e| self.size_expr(e)).collect::<Result<Vec<_>, _>>()?;
-            self.arity.insert(name.text.clone(), dims.len());
-            let role = match role {
-                TensorRole::Input => Role::Input,
-                TensorRole::Weight => Role::Weight,
-                TensorRole::Output => {
-                    self.output_decl = Some((name.text.clone(), dims, name.span));
-                    continue;
-                }
-            };
-            let zero = (Index::zero(), Index::zero());
-            self.tensors.push(Tensor { name: name.text.clone(), role, shape: dims, pad: zero });
         }
-        for st in &self.spec.statements {
-            let StatementKind::Pad { tensor, before, after } = &st.kind else { continue };
-            let (a, b) = (self.size_expr(before)?, self.size_expr(after)?);
-            let Some(t) = self.tensors.iter_mut().find(|t| t.name == tensor.text) else {
-                return fail_hint(
-                    tensor.span,
-                    format!("`pad` names `{}`, which is no input or weight", tensor.text),
-                    self.known_tensors(),
-                );
-            };
-            self.pads.extend([(a.clone(), before.span), (b.clone(), after.span)]);
-            t.pad = (a, b);
+    }
+
+    /// One `input`, `weight` or `output` line. A shape in error still declares the
+    /// tensor, so that its uses are not called unknown.
+    fn declare(&mut self, role: TensorRole, name: &syntax::Name, shape: &[syntax::Expr]) -> Result<(), ResolveError> {
+        if self.arity.contains_key(&name.text) {
+            return fail(name.span, format!("tensor `{}` is declared twice", name.text));
         }
+        if self.is_size(&name.text) {
+            return fail(name.span, format!("`{}` is a size and cannot also be a tensor", name.text));
+        }
+        let dims = shape.iter().map(|e| self.size_expr(e)).collect::<Result<Vec<_>, _>>();
+        let placeholder = || vec![Index::constant(1); shape.len()];
+        self.arity.insert(name.text.clone(), shape.len());
+        let role = match role {
+            TensorRole::Input => Role::Input,
+            TensorRole::Weight => Role::Weight,
+            TensorRole::Output => {
+                self.output_decl = Some((name.text.clone(), dims.clone().unwrap_or_else(|_| placeholder()), name.span));
+                return dims.map(drop);
+            }
+        };
+        let zero = (Index::zero(), Index::zero());
+        let shape = dims.clone().unwrap_or_else(|_| placeholder());
+        self.tensors.push(Tensor { name: name.text.clone(), role, shape, pad: zero });
+        dims.map(drop)
+    }
+
+    /// One `pad` line.
+    fn pad(&mut self, tensor: &syntax::Name, before: &syntax::Expr, after: &syntax::Expr) -> Result<(), ResolveError> {
+        let (a, b) = (self.size_expr(before)?, self.size_expr(after)?);
+        let Some(t) = self.tensors.iter_mut().find(|t| t.name == tensor.text) else {
+            return fail_name(
+                &tensor.text,
+                tensor.span,
+                format!("`pad` names `{}`, which is no input or weight", tensor.text),
+                Some(self.known_tensors()),
+            );
+        };
+        t.pad = (a.clone(), b.clone());
+        self.pads.extend([(a, before.span), (b, after.span)]);
         Ok(())
     }
 
@@ -325,63 +411,43 @@ impl<'a> Resolver<'a> {
         self.index(e, &[])
     }
 
-    fn finish(self, name: &str, overrides: &[(String, i64)]) -> Result<Model, ResolveError> {
+    fn finish(mut self, name: &str, overrides: &[(String, i64)]) -> Result<Model, Vec<ResolveError>> {
+        let spec = self.spec;
         let defs: Vec<&Statement> =
-            self.spec.statements.iter().filter(|s| matches!(s.kind, StatementKind::Definition { .. })).collect();
-        let def = match defs.as_slice() {
-            [] if self.spec.statements.is_empty() => {
-                return fail(Span::new(0, 0), "the spec is empty: it has no statements")
-            }
-            [] => return fail(Span::new(0, 0), "the spec has no definition `s_i = …`"),
-            [d] => *d,
-            [_, second, ..] => return fail(second.span, "a second definition: a spec defines exactly one output"),
-        };
-        let StatementKind::Definition { output, body } = &def.kind else { unreachable!("filtered above") };
-        let indices = self.lhs_indices(output)?;
-        let shape = match &self.output_decl {
-            Some((n, dims, span)) if *n != output.tensor.text => {
-                return fail(
-                    *span,
-                    format!("`output {n}` is declared, but the definition defines `{}`", output.tensor.text),
-                );
-            }
-            Some((_, dims, _)) => {
-                if dims.len() != indices.len() {
-                    return fail(
-                        output.span,
-                        format!("`{}` has {} axes but {} indices here", output.tensor.text, dims.len(), indices.len()),
-                    );
+            spec.statements.iter().filter(|s| matches!(s.kind, StatementKind::Definition { .. })).collect();
+        if spec.statements.is_empty() {
+            self.whole("the spec is empty: it has no statements");
+            return Err(self.errors);
+        }
+        match defs.as_slice() {
+            [] => self.whole("the spec has no definition `s_i = …`"),
+            [_, more @ ..] => {
+                for d in more {
+                    self.errors.push(error(d.span, "a second definition: a spec defines exactly one output"));
                 }
-                Some(dims.clone())
             }
-            None => None,
-        };
-        if self.tensors.iter().any(|t| t.name == output.tensor.text) {
-            return fail(
-                output.tensor.span,
-                format!("`{}` is an input or weight; the definition needs a new name", output.tensor.text),
-            );
         }
         if !self.tensors.iter().any(|t| t.role == Role::Weight) {
-            return fail(Span::new(0, 0), "the spec declares no `weight` tensor");
+            self.whole("the spec declares no `weight` tensor");
         }
-        let formula = self.formula(body, &indices, &output.tensor.text)?;
-        let output = Output { name: output.tensor.text.clone(), indices, shape };
-        let claims = self.claims(&output)?;
-        let runs = self.runs()?;
-        let values = self.values(overrides)?;
-        for run in &runs {
-            check_run(run, &self.tensors, &values)?;
+        let (output, formula) = match defs.first().map(|d| &d.kind) {
+            Some(StatementKind::Definition { output, body }) => self.definition(output, body),
+            _ => (None, None),
+        };
+        let claims = output.as_ref().map(|o| self.claims(o)).unwrap_or_default();
+        let runs = self.runs();
+        let values = self.values(overrides);
+        if let Some(values) = values.as_ref().filter(|_| self.errors.is_empty()) {
+            self.check_at_sizes(&runs, values);
         }
-        for (amount, span) in &self.pads {
-            match amount.eval(&values) {
-                Ok(v) if v < 0 => {
-                    return fail(*span, format!("this pad is {v} zeros at the let sizes: pads cannot be negative"))
-                }
-                Ok(_) => {}
-                Err(e) => return fail(*span, e.to_string()),
-            }
-        }
+        let (Some(def), Some(output), Some(formula), Some(values), true) =
+            (defs.first(), output, formula, values, self.errors.is_empty())
+        else {
+            let skipped = skipped_names(spec, self.src);
+            self.errors.retain(|e| e.name.as_ref().is_none_or(|n| !skipped.contains(n)));
+            self.errors.sort_by_key(|e| e.span.start);
+            return Err(self.errors);
+        };
         let mut model = Model {
             name: name.to_string(),
             definition_span: def.span,
@@ -397,6 +463,66 @@ impl<'a> Resolver<'a> {
         };
         model.least = least_values(&model);
         Ok(model)
+    }
+
+    /// The definition: its output (when its left side resolves) and its formula (when
+    /// its right side does too).
+    fn definition(&mut self, lhs: &syntax::Indexed, body: &syntax::Expr) -> (Option<Output>, Option<Formula>) {
+        let output = self.output(lhs);
+        let Some(output) = self.keep(output) else { return (None, None) };
+        let formula = self.formula(body, &output.indices, &output.name);
+        let formula = self.keep(formula);
+        (Some(output), formula)
+    }
+
+    /// The definition's left side, checked against an `output` line.
+    fn output(&self, lhs: &syntax::Indexed) -> Result<Output, ResolveError> {
+        let indices = self.lhs_indices(lhs)?;
+        let shape = match &self.output_decl {
+            Some((n, _, span)) if *n != lhs.tensor.text => {
+                return fail(
+                    *span,
+                    format!("`output {n}` is declared, but the definition defines `{}`", lhs.tensor.text),
+                );
+            }
+            Some((_, dims, _)) if dims.len() != indices.len() => {
+                return fail(
+                    lhs.span,
+                    format!("`{}` has {} axes but {} indices here", lhs.tensor.text, dims.len(), indices.len()),
+                );
+            }
+            Some((_, dims, _)) => Some(dims.clone()),
+            None => None,
+        };
+        if self.tensors.iter().any(|t| t.name == lhs.tensor.text) {
+            return fail(
+                lhs.tensor.span,
+                format!("`{}` is an input or weight; the definition needs a new name", lhs.tensor.text),
+            );
+        }
+        Ok(Output { name: lhs.tensor.text.clone(), indices, shape })
+    }
+
+    /// The checks that need the sizes' values: PyTorch's checks of each run, and pads
+    /// that are not negative.
+    fn check_at_sizes(&mut self, runs: &[Run], values: &Env) {
+        for run in runs {
+            let same = self.same.iter().find(|(_, line)| *line == run.span).map(|(at, _)| *at);
+            let checked = check_same(run, same, values).and_then(|()| check_run(run, &self.tensors, values));
+            self.keep(checked);
+        }
+        let pads: Vec<Result<(), ResolveError>> = (self.pads.iter())
+            .map(|(amount, span)| match amount.eval(values) {
+                Ok(v) if v < 0 => {
+                    fail(*span, format!("this pad is {v} zeros at the let sizes: pads cannot be negative"))
+                }
+                Ok(_) => Ok(()),
+                Err(e) => fail(*span, e.to_string()),
+            })
+            .collect();
+        for checked in pads {
+            self.keep(checked);
+        }
     }
 
     fn lhs_indices(&self, ix: &syntax::Indexed) -> Result<Vec<String>, ResolveError> {
@@ -433,118 +559,184 @@ impl<'a> Resolver<'a> {
         Ok(Formula { terms })
     }
 
-    fn claims(&self, output: &Output) -> Result<Vec<Claim>, ResolveError> {
+    /// Every claim that resolves; the others' errors are kept.
+    fn claims(&mut self, output: &Output) -> Vec<Claim> {
+        let spec = self.spec;
         let mut claims = Vec::new();
-        for st in &self.spec.statements {
-            let StatementKind::Claim(c) = &st.kind else { continue };
-            let text = self.src[st.span.start..st.span.end].trim_start_matches("claim").trim().to_string();
-            let kind = match c {
-                syntax::ClaimKind::Length { tensor, axis, value } => {
-                    self.expect_output(tensor, output)?;
-                    let rank = output.indices.len();
-                    let axis = match axis {
-                        None => rank - 1,
-                        Some(e) => match self.size_expr(e)?.as_constant() {
-                            Some(a) if a >= 0 && (a as usize) < rank => a as usize,
-                            _ => return fail(e.span, format!("the axis must be an integer from 0 to {}", rank - 1)),
-                        },
-                    };
-                    let written = self.src[value.span.start..value.span.end].trim().to_string();
-                    ClaimKind::Length { axis, value: self.size_expr(value)?, written }
-                }
-                syntax::ClaimKind::Derivative { output: out, wrt, value } => {
-                    self.expect_output(&out.tensor, output)?;
-                    if out.indices.len() != output.indices.len() {
-                        return fail(
-                            out.span,
-                            format!("`{}` has {} indices in the definition", output.name, output.indices.len()),
-                        );
-                    }
-                    let Some(t) = self.tensors.iter().find(|t| t.name == wrt.tensor.text) else {
-                        return fail_hint(
-                            wrt.tensor.span,
-                            format!("unknown tensor `{}`", wrt.tensor.text),
-                            self.known_tensors(),
-                        );
-                    };
-                    if wrt.indices.len() != t.shape.len() {
-                        return fail(
-                            wrt.span,
-                            format!("`{}` has {} axes but {} indices here", t.name, t.shape.len(), wrt.indices.len()),
-                        );
-                    }
-                    let out_indices = self.lhs_indices(out)?;
-                    let wrt_indices = self.lhs_indices(wrt)?;
-                    if let Some(n) = wrt.indices.iter().find(|n| out_indices.contains(&n.text)) {
-                        return fail(n.span, format!("`{}` names an output index already", n.text));
-                    }
-                    let free: Vec<String> = out_indices.iter().chain(&wrt_indices).cloned().collect();
-                    let value = self.formula(value, &free, &output.name)?;
-                    ClaimKind::Derivative { wrt: t.name.clone(), out_indices, wrt_indices, value }
-                }
-            };
-            claims.push(Claim { text, span: st.span, kind });
+        for st in &spec.statements {
+            if let StatementKind::Claim(c) = &st.kind {
+                let claim = self.claim(st, c, output);
+                claims.extend(self.keep(claim));
+            }
         }
-        Ok(claims)
+        claims
+    }
+
+    fn claim(&self, st: &Statement, c: &syntax::ClaimKind, output: &Output) -> Result<Claim, ResolveError> {
+        let text = self.src[st.span.start..st.span.end].trim_start_matches("claim").trim().to_string();
+        let kind = match c {
+            syntax::ClaimKind::Length { tensor, axis, value } => {
+                self.expect_output(tensor, output)?;
+                let rank = output.indices.len();
+                let axis = match axis {
+                    None => rank - 1,
+                    Some(e) => match self.size_expr(e)?.as_constant() {
+                        Some(a) if a >= 0 && (a as usize) < rank => a as usize,
+                        _ => return fail(e.span, format!("the axis must be an integer from 0 to {}", rank - 1)),
+                    },
+                };
+                let written = self.src[value.span.start..value.span.end].trim().to_string();
+                ClaimKind::Length { axis, value: self.size_expr(value)?, written }
+            }
+            syntax::ClaimKind::Derivative { output: out, wrt, value } => {
+                self.derivative_claim(out, wrt, value, output)?
+            }
+        };
+        Ok(Claim { text, span: st.span, kind })
+    }
+
+    /// `∂out/∂wrt = value`, resolved.
+    fn derivative_claim(
+        &self,
+        out: &syntax::Indexed,
+        wrt: &syntax::Indexed,
+        value: &syntax::Expr,
+        output: &Output,
+    ) -> Result<ClaimKind, ResolveError> {
+        self.expect_output(&out.tensor, output)?;
+        if out.indices.len() != output.indices.len() {
+            return fail(out.span, format!("`{}` has {} indices in the definition", output.name, output.indices.len()));
+        }
+        let Some(t) = self.tensors.iter().find(|t| t.name == wrt.tensor.text) else {
+            let hint = self.glued_d(&wrt.tensor, |n| self.tensors.iter().any(|t| t.name == n));
+            return fail_name(
+                &wrt.tensor.text,
+                wrt.tensor.span,
+                format!("unknown tensor `{}`", wrt.tensor.text),
+                Some(hint.unwrap_or_else(|| self.known_tensors())),
+            );
+        };
+        if wrt.indices.len() != t.shape.len() {
+            return fail(
+                wrt.span,
+                format!("`{}` has {} axes but {} indices here", t.name, t.shape.len(), wrt.indices.len()),
+            );
+        }
+        let out_indices = self.lhs_indices(out)?;
+        let wrt_indices = self.lhs_indices(wrt)?;
+        if let Some(n) = wrt.indices.iter().find(|n| out_indices.contains(&n.text)) {
+            return fail(n.span, format!("`{}` names an output index already", n.text));
+        }
+        let free: Vec<String> = out_indices.iter().chain(&wrt_indices).cloned().collect();
+        let value = self.formula(value, &free, &output.name)?;
+        Ok(ClaimKind::Derivative { wrt: t.name.clone(), out_indices, wrt_indices, value })
+    }
+
+    /// When `n` follows a glued `d` (`ds_i`) and `d` with `n` names what `known` accepts,
+    /// the hint to write the `d` apart.
+    fn glued_d(&self, n: &syntax::Name, known: impl Fn(&str) -> bool) -> Option<String> {
+        let before = &self.src[..n.span.start];
+        let glued = before.strip_suffix('d').is_some_and(|b| !b.ends_with(|c: char| c.is_alphanumeric()));
+        let whole = format!("d{}", n.text);
+        (glued && known(&whole)).then(|| {
+            format!(
+                "a `d` glued to a name is the derivative's: `d{0}` reads as `d {0}`; write `d {whole}` or `∂{whole}`",
+                n.text
+            )
+        })
     }
 
     fn expect_output(&self, n: &syntax::Name, output: &Output) -> Result<(), ResolveError> {
         if n.text != output.name {
-            return fail_hint(
+            let hint = self.glued_d(n, |whole| whole == output.name);
+            return fail_name(
+                &n.text,
                 n.span,
                 format!("`{}` is not the output", n.text),
-                format!("the definition defines `{}`", output.name),
+                Some(hint.unwrap_or_else(|| format!("the definition defines `{}`", output.name))),
             );
         }
         Ok(())
     }
 
-    fn runs(&self) -> Result<Vec<Run>, ResolveError> {
+    /// Every run that resolves; the others' errors are kept.
+    fn runs(&mut self) -> Vec<Run> {
+        let spec = self.spec;
         let mut runs = Vec::new();
-        for st in &self.spec.statements {
-            let StatementKind::Run { op, args } = &st.kind else { continue };
-            let (kind, allowed): (RunOp, &[&str]) = match op.text.as_str() {
-                "conv1d" => (RunOp::Conv1d, &["stride", "padding", "dilation", "groups"]),
-                "conv_transpose1d" => {
-                    (RunOp::ConvTranspose1d, &["stride", "padding", "output_padding", "dilation", "groups"])
+        for st in &spec.statements {
+            if let StatementKind::Run { op, args } = &st.kind {
+                let run = self.run(st, op, args);
+                if let Some((run, same)) = self.keep(run) {
+                    self.same.extend(same.map(|at| (at, run.span)));
+                    runs.push(run);
                 }
-                other => {
-                    return fail_hint(op.span, format!("unknown operation `{other}`"), "use conv1d or conv_transpose1d")
-                }
-            };
-            let positional: Vec<&syntax::RunArg> = args.iter().filter(|a| a.keyword.is_none()).collect();
-            let [x, w] = positional.as_slice() else {
-                return fail(st.span, "a run takes two tensors: the input, then the weight (or flip(weight))");
-            };
-            let input = self.run_tensor(x, Role::Input)?;
-            let (weight, flip) = match &w.value {
-                syntax::RunValue::Flip(n, _) => (self.run_tensor_name(n, Role::Weight)?, true),
-                _ => (self.run_tensor(w, Role::Weight)?, false),
-            };
-            let mut params: Vec<(String, Vec<Index>, Span)> = Vec::new();
-            for a in args {
-                let Some(k) = &a.keyword else { continue };
-                if !allowed.contains(&k.text.as_str()) {
-                    return fail_hint(
-                        k.span,
-                        format!("`{}` takes no argument `{}`", op.text, k.text),
-                        format!("its arguments are {}", allowed.join(", ")),
-                    );
-                }
-                if params.iter().any(|(n, _, _)| *n == k.text) {
-                    return fail(k.span, format!("the argument `{}` is given twice", k.text));
-                }
-                let values = match &a.value {
-                    syntax::RunValue::Expr(e) => vec![self.size_expr(e)?],
-                    syntax::RunValue::Tuple(es, _) => es.iter().map(|e| self.size_expr(e)).collect::<Result<_, _>>()?,
-                    syntax::RunValue::Flip(_, span) => return fail(*span, "flip(…) is for the weight argument"),
-                };
-                params.push((k.text.clone(), values, a.span));
             }
-            let text = self.src[st.span.start..st.span.end].trim_start_matches("run").trim().to_string();
-            runs.push(Run { text, span: st.span, op: kind, input, weight, flip, params });
         }
-        Ok(runs)
+        runs
+    }
+
+    /// One run line, with where it says `padding='same'`, if it does.
+    fn run(
+        &self,
+        st: &Statement,
+        op: &syntax::Name,
+        args: &[syntax::RunArg],
+    ) -> Result<(Run, Option<Span>), ResolveError> {
+        let (kind, allowed) = run_op(op)?;
+        let positional: Vec<&syntax::RunArg> = args.iter().filter(|a| a.keyword.is_none()).collect();
+        let [x, w] = positional.as_slice() else {
+            return fail(st.span, "a run takes two tensors: the input, then the weight (or flip(weight))");
+        };
+        let input = self.run_tensor(x, Role::Input)?;
+        let (weight, flip) = match &w.value {
+            syntax::RunValue::Flip(n, _) => (self.run_tensor_name(n, Role::Weight)?, true),
+            _ => (self.run_tensor(w, Role::Weight)?, false),
+        };
+        let mut params: Vec<(String, Vec<Index>, Span)> = Vec::new();
+        let mut same = None;
+        for a in args {
+            let Some(k) = &a.keyword else { continue };
+            if !allowed.contains(&k.text.as_str()) {
+                return fail_hint(
+                    k.span,
+                    format!("`{}` takes no argument `{}`", op.text, k.text),
+                    format!("its arguments are {}", allowed.join(", ")),
+                );
+            }
+            if params.iter().any(|(n, _, _)| *n == k.text) || (k.text == "padding" && same.is_some()) {
+                return fail(k.span, format!("the argument `{}` is given twice", k.text));
+            }
+            let values = match &a.value {
+                syntax::RunValue::Expr(e) => vec![self.size_expr(e)?],
+                syntax::RunValue::Tuple(es, _) => es.iter().map(|e| self.size_expr(e)).collect::<Result<_, _>>()?,
+                syntax::RunValue::Flip(_, span) => return fail(*span, "flip(…) is for the weight argument"),
+                syntax::RunValue::Str(text, span) => match string_padding(kind, &k.text, text, *span)? {
+                    Padding::Same => {
+                        same = Some(a.span);
+                        continue;
+                    }
+                    Padding::Valid => vec![Index::zero(), Index::zero()],
+                },
+            };
+            params.push((k.text.clone(), values, a.span));
+        }
+        if let Some(at) = same {
+            params.push(("padding".into(), self.same_padding(&weight, &params), at));
+        }
+        let text = self.src[st.span.start..st.span.end].trim_start_matches("run").trim().to_string();
+        Ok((Run { text, span: st.span, op: kind, input, weight, flip, params }, same))
+    }
+
+    /// `padding='same'` as PyTorch computes it: `dilation·(k - 1)` zeros in all, half
+    /// before the input, the odd one after, in the sizes' terms.
+    fn same_padding(&self, weight: &str, params: &[(String, Vec<Index>, Span)]) -> Vec<Index> {
+        let one = Index::constant(1);
+        let dilation =
+            params.iter().find(|(n, _, _)| n == "dilation").and_then(|(_, vs, _)| vs.first()).unwrap_or(&one);
+        let k = self.tensors.iter().find(|t| t.name == weight).and_then(|t| t.shape.last()).unwrap_or(&one);
+        let total = dilation.mul(&k.sub(&one));
+        let before = index::div(&total, &Index::constant(2));
+        vec![before.clone(), total.sub(&before)]
     }
 
     fn run_tensor(&self, a: &syntax::RunArg, role: Role) -> Result<String, ResolveError> {
@@ -564,72 +756,75 @@ impl<'a> Resolver<'a> {
                 n.span,
                 format!("`{}` is not {}", n.text, if role == Role::Input { "an input" } else { "a weight" }),
             ),
-            None => fail_hint(n.span, format!("unknown tensor `{}`", n.text), self.known_tensors()),
+            None => fail_name(&n.text, n.span, format!("unknown tensor `{}`", n.text), Some(self.known_tensors())),
         }
     }
 
-    fn values(&self, overrides: &[(String, i64)]) -> Result<Env, ResolveError> {
+    /// The sizes' values, when every `let` is right and every size has one.
+    fn values(&mut self, overrides: &[(String, i64)]) -> Option<Env> {
+        let before = self.errors.len();
         let mut values = Env::new();
+        let (spec, used) = (self.spec, self.used());
+        for (n, v, span) in spec.statements.iter().flat_map(|st| match &st.kind {
+            StatementKind::Let(pairs) => pairs.as_slice(),
+            _ => &[],
+        }) {
+            if values.insert(n.text.clone(), *v).is_some() {
+                self.errors.push(error(*span, format!("`{}` is given a value twice", n.text)));
+            } else if *v < 0 {
+                self.errors.push(error(*span, format!("`{}` = {v}: sizes cannot be negative", n.text)));
+            } else if !used.contains(&n.text) {
+                let message =
+                    format!("`let` gives a value to `{}`, which no shape, pad, formula, claim or run uses", n.text);
+                self.errors.push(ResolveError { span: *span, message, hint: None, name: Some(n.text.clone()) });
+            }
+        }
+        for (n, v) in overrides {
+            if !self.is_size(n) {
+                let hint = format!("its sizes are {}", self.sizes.join(", "));
+                let message = format!("--let names `{n}`, which is no size of this spec");
+                self.errors.push(ResolveError { span: Span::new(0, 0), message, hint: Some(hint), name: None });
+            }
+            values.insert(n.clone(), *v);
+        }
+        let missing = self.sizes.iter().zip(&self.size_spans).filter(|(n, _)| !values.contains_key(*n));
+        let missing: Vec<ResolveError> = missing
+            .map(|(n, span)| {
+                let hint = format!("add it to `let` (let {n} = …) or pass --let {n}=…");
+                ResolveError {
+                    span: *span,
+                    message: format!("the size `{n}` has no value"),
+                    hint: Some(hint),
+                    name: Some(n.clone()),
+                }
+            })
+            .collect();
+        self.errors.extend(missing);
+        (self.errors.len() == before).then_some(values)
+    }
+
+    /// Every name that a shape, pad, formula, claim or run uses.
+    fn used(&self) -> BTreeSet<String> {
         let mut used = BTreeSet::new();
         for st in &self.spec.statements {
             match &st.kind {
-                StatementKind::Let(pairs) => {
-                    for (n, v, span) in pairs {
-                        if values.insert(n.text.clone(), *v).is_some() {
-                            return fail(*span, format!("`{}` is given a value twice", n.text));
-                        }
-                        if *v < 0 {
-                            return fail(*span, format!("`{}` = {v}: sizes cannot be negative", n.text));
-                        }
-                    }
-                }
+                StatementKind::Let(_) => {}
                 StatementKind::Tensor { shape, .. } => shape.iter().for_each(|e| used.extend(expr_name_set(e))),
                 StatementKind::Pad { before, after, .. } => {
                     used.extend(expr_name_set(before));
                     used.extend(expr_name_set(after));
                 }
                 StatementKind::Run { args, .. } => {
-                    for a in args {
-                        match &a.value {
-                            syntax::RunValue::Expr(e) => used.extend(expr_name_set(e)),
-                            syntax::RunValue::Tuple(es, _) => es.iter().for_each(|e| used.extend(expr_name_set(e))),
-                            syntax::RunValue::Flip(..) => {}
-                        }
-                    }
+                    let mut names = Vec::new();
+                    args.iter().for_each(|a| run_value_names(&a.value, &mut names));
+                    used.extend(names.into_iter().map(|n| n.text));
                 }
                 StatementKind::Definition { body, .. } => used.extend(expr_name_set(body)),
                 StatementKind::Claim(syntax::ClaimKind::Length { value, .. }) => used.extend(expr_name_set(value)),
                 StatementKind::Claim(syntax::ClaimKind::Derivative { value, .. }) => used.extend(expr_name_set(value)),
             }
         }
-        for st in &self.spec.statements {
-            let StatementKind::Let(pairs) = &st.kind else { continue };
-            if let Some((n, _, span)) = pairs.iter().find(|(n, _, _)| !used.contains(&n.text)) {
-                return fail(
-                    *span,
-                    format!("`let` gives a value to `{}`, which no shape, pad, formula, claim or run uses", n.text),
-                );
-            }
-        }
-        for (n, v) in overrides {
-            if !self.is_size(n) {
-                return fail_hint(
-                    Span::new(0, 0),
-                    format!("--let names `{n}`, which is no size of this spec"),
-                    format!("its sizes are {}", self.sizes.join(", ")),
-                );
-            }
-            values.insert(n.clone(), *v);
-        }
-        if let Some(at) = self.sizes.iter().position(|n| !values.contains_key(n)) {
-            let n = &self.sizes[at];
-            return fail_hint(
-                self.size_spans[at],
-                format!("the size `{n}` has no value"),
-                format!("add it to `let` (let {n} = …) or pass --let {n}=…"),
-            );
-        }
-        Ok(values)
+        used
     }
 
     /// A pure index expression: sizes, free indices and summed indices, no tensors.
@@ -651,20 +846,15 @@ impl<'a> Resolver<'a> {
                 } else if self.arity.contains_key(&n.text) {
                     return fail(n.span, format!("the tensor `{}` cannot be used in index arithmetic", n.text));
                 } else if names.is_empty() {
-                    return fail_hint(
-                        n.span,
-                        format!("unknown size `{}`", n.text),
-                        "sizes are the names in shapes, pads and `let`",
-                    );
+                    let hint = "sizes are the names in shapes, pads and `let`".to_string();
+                    return fail_name(&n.text, n.span, format!("unknown size `{}`", n.text), Some(hint));
                 } else {
-                    return fail_hint(
-                        n.span,
-                        format!("unknown name `{}`: it is no output index, size or summed index", n.text),
-                        format!(
-                            "sum over it (Σ_{0} …), add it to the left-hand side, or give it a value in `let`",
-                            n.text
-                        ),
+                    let message = format!("unknown name `{}`: it is no output index, size or summed index", n.text);
+                    let hint = format!(
+                        "sum over it (Σ_{0} …), add it to the left-hand side, or give it a value in `let`",
+                        n.text
                     );
+                    return fail_name(&n.text, n.span, message, Some(hint));
                 }
             }
             ExprKind::Neg(a) => self.index(a, names)?.neg(),
@@ -710,6 +900,69 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// The operation a run names, with the keyword arguments it takes. PyTorch's prefixes
+/// `F.` and `torch.nn.functional.` are accepted, so that a call can be pasted.
+fn run_op(op: &syntax::Name) -> Result<(RunOp, &'static [&'static str]), ResolveError> {
+    let text = op.text.as_str();
+    let bare = text.strip_prefix("torch.nn.functional.").or_else(|| text.strip_prefix("F.")).unwrap_or(text);
+    match bare {
+        "conv1d" => Ok((RunOp::Conv1d, &["stride", "padding", "dilation", "groups"])),
+        "conv_transpose1d" => {
+            Ok((RunOp::ConvTranspose1d, &["stride", "padding", "output_padding", "dilation", "groups"]))
+        }
+        _ => fail_hint(op.span, format!("unknown operation `{text}`"), "use conv1d or conv_transpose1d"),
+    }
+}
+
+/// A string padding PyTorch accepts.
+enum Padding {
+    /// `padding='same'`: the output as long as the input.
+    Same,
+    /// `padding='valid'`: no padding.
+    Valid,
+}
+
+/// A string argument (`padding='same'`), or the error PyTorch gives for it.
+fn string_padding(op: RunOp, keyword: &str, text: &str, span: Span) -> Result<Padding, ResolveError> {
+    let name = match op {
+        RunOp::Conv1d => "conv1d",
+        RunOp::ConvTranspose1d => "conv_transpose1d",
+    };
+    match (op, keyword, text) {
+        (RunOp::Conv1d, "padding", "same") => Ok(Padding::Same),
+        (RunOp::Conv1d, "padding", "valid") => Ok(Padding::Valid),
+        (RunOp::Conv1d, "padding", _) => fail_hint(
+            span,
+            format!("Invalid padding string: '{text}'"),
+            "PyTorch's padding strings are 'same' and 'valid'",
+        ),
+        (RunOp::ConvTranspose1d, "padding", _) => fail_hint(
+            span,
+            format!("{name}(): argument 'padding' must be tuple of ints, not str"),
+            "conv_transpose1d takes no padding string: give its padding as a number (padding = 1)",
+        ),
+        (_, "groups", _) => fail(span, format!("{name}(): argument 'groups' must be int, not str")),
+        _ => fail(span, format!("{name}(): argument '{keyword}' must be tuple of ints, not str")),
+    }
+}
+
+/// PyTorch's check of `padding='same'` (written at `same`), at the `let` sizes: a
+/// strided convolution cannot have it.
+fn check_same(run: &Run, same: Option<Span>, values: &Env) -> Result<(), ResolveError> {
+    let Some(at) = same else { return Ok(()) };
+    match (RunArgs { run, values }).param("stride", 1)?.as_slice() {
+        [1] => Ok(()),
+        stride => {
+            let stride: Vec<String> = stride.iter().map(i64::to_string).collect();
+            let hint = format!(
+                "stride = {} here: PyTorch pads 'same' only at stride 1; give the padding as numbers, padding = (before, after)",
+                stride.join(", ")
+            );
+            fail_hint(at, "padding='same' is not supported for strided convolutions", hint)
+        }
+    }
+}
+
 /// The checks PyTorch makes of a run's arguments, at the `let` sizes: what it would
 /// reject is an error here.
 fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveError> {
@@ -734,10 +987,7 @@ fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveE
     }
     let shape = |name: &str| -> Result<Vec<i64>, ResolveError> {
         let t = tensors.iter().find(|t| t.name == name).expect("runs name declared tensors");
-        t.shape
-            .iter()
-            .map(|d| d.eval(values).map_err(|e| ResolveError { span: run.span, message: e.to_string(), hint: None }))
-            .collect()
+        t.shape.iter().map(|d| d.eval(values).map_err(|e| error(run.span, e.to_string()))).collect()
     };
     let (x, w) = (shape(&run.input)?, shape(&run.weight)?);
     let w = check_channels(&args, transposed, groups, &x, w)?;
@@ -785,12 +1035,9 @@ impl RunArgs<'_> {
     fn param(&self, name: &str, default: i64) -> Result<Vec<i64>, ResolveError> {
         match self.run.params.iter().find(|(n, _, _)| n == name) {
             None => Ok(vec![default]),
-            Some((_, vs, span)) => vs
-                .iter()
-                .map(|v| {
-                    v.eval(self.values).map_err(|e| ResolveError { span: *span, message: e.to_string(), hint: None })
-                })
-                .collect(),
+            Some((_, vs, span)) => {
+                vs.iter().map(|v| v.eval(self.values).map_err(|e| error(*span, e.to_string()))).collect()
+            }
         }
     }
 
@@ -954,7 +1201,8 @@ impl Scope<'_, '_> {
         let Some(&arity) =
             self.r.arity.get(&tensor.text).filter(|_| self.r.tensors.iter().any(|t| t.name == tensor.text))
         else {
-            return fail_hint(tensor.span, format!("unknown tensor `{}`", tensor.text), self.r.known_tensors());
+            let message = format!("unknown tensor `{}`", tensor.text);
+            return fail_name(&tensor.text, tensor.span, message, Some(self.r.known_tensors()));
         };
         if indices.len() != arity {
             return fail(e.span, format!("`{}` has {arity} axes but {} indices here", tensor.text, indices.len()));
@@ -1022,9 +1270,16 @@ mod tests {
     use super::*;
     use crate::syntax::parse;
 
+    /// The spec with `body` after the standard declarations, resolved; its first error.
     fn resolve_src(body: &str) -> Result<Model, ResolveError> {
         let src = format!("input x[n]\nweight w[k]\nlet n = 10, k = 3\n{body}\n");
-        resolve(&parse(&src).unwrap(), &src, "t", &[])
+        resolve(&parse(&src).unwrap(), &src, "t", &[]).map_err(|mut e| e.remove(0))
+    }
+
+    /// The messages of every error of `src`, parsed with recovery, in source order.
+    fn every_error(src: &str) -> Vec<String> {
+        let (spec, _) = crate::syntax::parse_recovering(src);
+        resolve(&spec, src, "t", &[]).err().unwrap_or_default().into_iter().map(|e| e.message).collect()
     }
 
     #[test]
@@ -1067,11 +1322,78 @@ mod tests {
     #[test]
     fn sizes_need_values_and_values_need_sizes() {
         let src = "input x[n]\nweight w[k]\nlet n = 10\ns_i = Σ x_l w_<i-l>\n";
-        let e = resolve(&parse(src).unwrap(), src, "t", &[]).unwrap_err();
+        let e = &resolve(&parse(src).unwrap(), src, "t", &[]).unwrap_err()[0];
         assert!(e.message.contains("`k` has no value"));
         let m = resolve(&parse(src).unwrap(), src, "t", &[("k".into(), 4)]).unwrap();
         assert_eq!(m.values["k"], 4);
-        let e = resolve(&parse(src).unwrap(), src, "t", &[("k".into(), 4), ("q".into(), 1)]).unwrap_err();
+        let e = &resolve(&parse(src).unwrap(), src, "t", &[("k".into(), 4), ("q".into(), 1)]).unwrap_err()[0];
         assert!(e.message.contains("`q`"));
+    }
+
+    #[test]
+    fn every_statement_is_resolved() {
+        let src = "input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ x_l v_<i-l>\n\
+                   claim len(s) = q\nrun conv1d(x, u)\nrun conv2d(x, w)\n";
+        let want = ["unknown tensor `v`", "unknown size `q`", "unknown tensor `u`", "unknown operation `conv2d`"];
+        assert_eq!(every_error(src), want);
+    }
+
+    #[test]
+    fn what_a_skipped_line_may_explain_is_not_reported() {
+        // `weight w[k` does not parse: `w` and `k` are unknown, and the spec has no weight,
+        // because of it; `v` is unknown on its own.
+        let src = "input x[n]\nweight w[k\nlet n = 10, k = 3\ns_i = Σ x_l w_<i-l> v_l\n\
+                   claim len(s) = n - k + 1\nclaim ∂s_i/∂w_m = x_<i-m>\nrun conv1d(x, flip(w))\nclaim len(t) = n\n";
+        assert_eq!(every_error(src), ["`t` is not the output"]);
+        // A broken definition: the claims about its output say nothing.
+        let src = "input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ x_l w_<i-l\nclaim len(s) = n\n";
+        assert_eq!(every_error(src), Vec::<String>::new());
+        // A broken `let`: the sizes without values are its doing.
+        let src = "input x[n]\nweight w[k]\nlet n = 10 k = 3\ns_i = Σ x_l w_<i-l>\n";
+        assert_eq!(every_error(src), Vec::<String>::new());
+    }
+
+    #[test]
+    fn string_padding_is_pytorchs() {
+        let run = |line: &str| {
+            let d = if line.contains("= D") { ", D = 3" } else { "" };
+            let src = format!("input x[n]\nweight w[k]\nlet n = 10, k = 4{d}\ns_i = Σ x_l w_<i-l>\nrun {line}\n");
+            resolve(&parse(&src).unwrap(), &src, "t", &[]).map(|m| m.runs.into_iter().next().unwrap())
+        };
+        let padding = |line: &str| {
+            let r = run(line).unwrap();
+            let p = &r.params.iter().find(|(n, _, _)| n == "padding").unwrap().1;
+            let values = Env::from([("n".into(), 10), ("k".into(), 4), ("D".into(), 3)]);
+            p.iter().map(|i| i.eval(&values).unwrap()).collect::<Vec<_>>()
+        };
+        // k = 4: 3 zeros, the odd one on the right; with dilation D = 3: 9 zeros, 4 and 5.
+        assert_eq!(padding("F.conv1d(x, w, padding='same')"), [1, 2]);
+        assert_eq!(padding("torch.nn.functional.conv1d(x, w, padding=\"same\", dilation = D)"), [4, 5]);
+        assert_eq!(padding("conv1d(x, w, dilation = D, padding = 'same')"), [4, 5]);
+        assert_eq!(padding("conv1d(x, flip(w), padding='valid')"), [0, 0]);
+        let message = |line: &str| run(line).unwrap_err()[0].message.clone();
+        assert_eq!(
+            message("conv1d(x, w, padding='same', stride = 2)"),
+            "padding='same' is not supported for strided convolutions"
+        );
+        assert_eq!(message("conv1d(x, w, padding='full')"), "Invalid padding string: 'full'");
+        assert_eq!(
+            message("F.conv_transpose1d(x, w, padding='same')"),
+            "conv_transpose1d(): argument 'padding' must be tuple of ints, not str"
+        );
+        assert_eq!(message("conv1d(x, w, groups='same')"), "conv1d(): argument 'groups' must be int, not str");
+        assert_eq!(message("conv1d(x, w, padding='same', padding=0)"), "the argument `padding` is given twice");
+        assert_eq!(message("nn.conv1d(x, w)"), "unknown operation `nn.conv1d`");
+    }
+
+    #[test]
+    fn a_glued_d_that_hides_a_name_is_explained() {
+        let src = "input x[n]\ninput dx[n]\nweight w[k]\nlet n = 10, k = 3\nds_i = Σ x_l dx_l w_<i-l>\n\
+                   claim ds_i/dx_j = 1\n";
+        let (spec, _) = crate::syntax::parse_recovering(src);
+        let e = &resolve(&spec, src, "t", &[]).unwrap_err()[0];
+        assert_eq!(e.message, "`s` is not the output");
+        let hint = e.hint.as_deref().unwrap();
+        assert!(hint.contains("`ds` reads as `d s`; write `d ds` or `∂ds`"), "{hint}");
     }
 }

@@ -159,6 +159,9 @@ pub enum RunValue {
     Tuple(Vec<Expr>, Span),
     /// `flip(t)`: the tensor `t` reversed along its last axis.
     Flip(Name, Span),
+    /// A string, in single or double quotes, as PyTorch takes `padding='same'`: the text
+    /// between the quotes, and where the whole literal stands.
+    Str(String, Span),
 }
 
 /// One argument of a `run` line.
@@ -227,9 +230,9 @@ pub enum StatementKind {
     },
     /// `claim …`.
     Claim(ClaimKind),
-    /// `run conv1d(…)` or `run conv_transpose1d(…)`.
+    /// `run conv1d(…)` or `run conv_transpose1d(…)`, also `F.conv1d(…)`.
     Run {
-        /// The operation's name as written.
+        /// The operation's name as written, with any dotted prefix (`F.conv1d`).
         op: Name,
         /// Its arguments in order.
         args: Vec<RunArg>,
@@ -250,4 +253,8 @@ pub struct Statement {
 pub struct Spec {
     /// The statements in source order.
     pub statements: Vec<Statement>,
+    /// The lines that did not parse (their text without comment and surrounding blanks),
+    /// skipped by [`parse_recovering`](super::parse_recovering): what they might have
+    /// declared is unknown, so later stages must not call their names unknown.
+    pub skipped: Vec<Span>,
 }

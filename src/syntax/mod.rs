@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while};
 use nom::character::complete::{char, digit1, satisfy, space0, space1};
-use nom::combinator::{opt, recognize, value, verify};
+use nom::combinator::{opt, peek, recognize, value, verify};
 use nom::multi::separated_list1;
 use nom::sequence::{pair, preceded};
 use nom::{Err, IResult, Offset, Parser as _};
 
-/// A syntax error: where, and what the parser expected there.
+/// A syntax error: where, what the parser expected there, and the fix when a habit from
+/// elsewhere explains the mistake (`/` for `div`, `w_i-l` for `w_<i-l>`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("expected {expected}")]
 pub struct ParseError {
@@ -22,18 +23,40 @@ pub struct ParseError {
     pub span: Span,
     /// What the parser expected there, as a short phrase.
     pub expected: String,
+    /// What to write instead, when known.
+    pub hint: Option<String>,
 }
 
-/// Parses a whole `.conv` source text.
+/// Parses a whole `.conv` source text: the spec, or the first line's error.
 pub fn parse(src: &str) -> Result<Spec, ParseError> {
-    let mut statements = Vec::new();
+    let (spec, errors) = parse_recovering(src);
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(spec),
+    }
+}
+
+/// Parses every line of a `.conv` source text, as a compiler recovers at statement
+/// boundaries: a line that does not parse gives its error (in source order) and is
+/// skipped, its span kept in [`Spec::skipped`]; the other lines are parsed as usual.
+pub fn parse_recovering(src: &str) -> (Spec, Vec<ParseError>) {
+    let mut spec = Spec { statements: Vec::new(), skipped: Vec::new() };
+    let mut errors = Vec::new();
     for line in src.split('\n') {
         let text = statement_text(line);
-        if !text.is_empty() {
-            statements.push(parse_statement(src, text)?);
+        if text.is_empty() {
+            continue;
+        }
+        match parse_statement(src, text) {
+            Ok(statement) => spec.statements.push(statement),
+            Err(e) => {
+                let start = src.offset(text);
+                spec.skipped.push(Span::new(start, start + text.len()));
+                errors.push(e);
+            }
         }
     }
-    Ok(Spec { statements })
+    (spec, errors)
 }
 
 /// Parses one statement, `text`, a slice of `src`. Deeply nested text recurses deeply,
@@ -75,7 +98,14 @@ const INDEX_NAME: &str = "an index name";
 const TENSOR_NAME: &str = "a tensor name";
 const COMPARISON: &str = "a comparison (`<`, `≤`, `=`, `≠`, `≥` or `>`)";
 const CLAIM: &str = "`len(…)` or `∂…/∂…` after `claim`";
-const PARTIAL: &str = "`∂` (or `d` and a space)";
+const PARTIAL: &str = "`∂` or `d`";
+const SLASH: &str = "an operator of index arithmetic (`+`, `-`, `*`, `div` or `mod`), not `/`";
+const FLOOR: &str = "an index expression, not `⌊`";
+const DIV_HINT: &str =
+    "write integer division as `div`: `(i - l) div 2` is ⌊(i - l) / 2⌋, rounded toward minus infinity";
+const GLUED: &str = "`<…>` around an index with arithmetic";
+const UNCLOSED_SINGLE: &str = "a closing `'`";
+const UNCLOSED_DOUBLE: &str = "a closing `\"`";
 /// Words that never name anything in an expression.
 const KEYWORDS: [&str; 6] = ["sum", "div", "mod", "and", "or", "not"];
 
@@ -160,7 +190,11 @@ fn add_op(i: &str) -> PResult<'_, BinOp> {
     alt((value(BinOp::Add, char('+')), value(BinOp::Sub, char('-')))).parse(i)
 }
 
+/// `*`, `·`, `×`, `div` or `mod`; `/` fails for good, with the hint to write `div`.
 fn mul_op(i: &str) -> PResult<'_, BinOp> {
+    if i.starts_with('/') {
+        return Err(fatal(i, SLASH));
+    }
     let times = value(BinOp::Mul, alt((char('*'), char('·'), char('×'))));
     let div = value(BinOp::Div, keyword("div"));
     alt((times, div, value(BinOp::Mod, keyword("mod")))).parse(i)
@@ -208,9 +242,41 @@ fn sum_op(i: &str) -> PResult<'_, ()> {
     alt((value((), char('Σ')), keyword("sum"))).parse(i)
 }
 
-/// `∂` or `d` and at least one blank, with the blanks after it.
+/// `∂` with the blanks after it; `d` and at least one blank; or `d` glued to the tensor's
+/// name (`ds_i/dx_j`): after `d` and no blank, the name is the rest of the word.
 fn partial(i: &str) -> PResult<'_, ()> {
-    alt((value((), pair(char('∂'), space0)), value((), pair(keyword("d"), space1)))).parse(i)
+    let glued = pair(char('d'), peek(satisfy(is_ident_start)));
+    alt((value((), pair(char('∂'), space0)), value((), pair(keyword("d"), space1)), value((), glued))).parse(i)
+}
+
+/// A run's operation name, with any dotted prefix: `conv1d`, `F.conv1d`,
+/// `torch.nn.functional.conv1d`.
+fn dotted(i: &str) -> PResult<'_, &str> {
+    recognize(separated_list1(char('.'), run_ident)).parse(i)
+}
+
+/// The length of a subscript's single name or number at the start of `i`.
+fn single_index_len(i: &str) -> usize {
+    let first_not = |ok: fn(char) -> bool| i.find(|c: char| !ok(c)).unwrap_or(i.len());
+    match i.chars().next() {
+        Some(c) if c.is_ascii_digit() => first_not(|c| c.is_ascii_digit()),
+        _ => first_not(is_ident_char),
+    }
+}
+
+/// The length of the arithmetic glued to a single subscript (`-l` after `w_i` in
+/// `w_i-l`): `+` or `-` with no blank around it and a name or number that is no element.
+fn glued_len(i: &str) -> usize {
+    let word = |s: &str| s.find(|c: char| !is_ident_char(c)).unwrap_or(s.len());
+    let mut end = 0;
+    while let Some(after) = i[end..].strip_prefix(['+', '-']) {
+        let n = word(after);
+        if n == 0 || after[n..].starts_with(['_', '[', '(']) {
+            break;
+        }
+        end += 1 + n;
+    }
+    end
 }
 
 /// `,` with blanks around it.
@@ -359,7 +425,12 @@ impl<'a> Parser<'a> {
     ) -> PResult<'a, Box<T>> {
         let (mut rest, mut acc) = operand(self, i)?;
         let mut height = acc.height();
-        while let Ok((after, o)) = op(sp(rest)) {
+        loop {
+            let (after, o) = match op(sp(rest)) {
+                Ok(found) => found,
+                Err(Err::Failure(fail)) => return Err(Err::Failure(fail)),
+                Err(_) => break,
+            };
             let (after, rhs) = operand(self, sp(after))?;
             height = height.max(rhs.height()) + 1;
             if height > MAX_DEPTH {
@@ -458,6 +529,9 @@ impl<'a> Parser<'a> {
     fn error(&self, fail: Fail<'a>) -> ParseError {
         let rest = sp(fail.rest);
         let start = self.src.offset(rest);
+        if fail.expected == GLUED {
+            return self.glued_error(rest);
+        }
         let span = Span::new(start, start + token_len(rest));
         let expected = match rest.chars().next() {
             Some(c @ (')' | ']' | '>')) if fail.expected == END => format!("{END}, not `{c}`, which closes no bracket"),
@@ -466,7 +540,20 @@ impl<'a> Parser<'a> {
             }
             _ => fail.expected.to_string(),
         };
-        ParseError { span, expected }
+        let division = matches!(fail.expected, SLASH | FLOOR) || rest.starts_with('⌋');
+        ParseError { span, expected, hint: division.then(|| DIV_HINT.to_string()) }
+    }
+
+    /// The error for arithmetic glued to a single subscript: `rest` starts at the
+    /// element (`w_i-l`), which the span covers and the hint rewrites (`w_<i-l>`).
+    fn glued_error(&self, rest: &'a str) -> ParseError {
+        let (tensor, index) = rest.split_once('_').unwrap_or((rest, ""));
+        let single = single_index_len(index);
+        let index = &index[..single + glued_len(&index[single..])];
+        let start = self.src.offset(rest);
+        let span = Span::new(start, start + tensor.len() + 1 + index.len());
+        let hint = format!("write `{tensor}_<{index}>`: `_` takes one name or number");
+        ParseError { span, expected: GLUED.to_string(), hint: Some(hint) }
     }
 
     /// Dispatches on the first word; anything that is no statement keyword is a definition.
@@ -578,9 +665,9 @@ impl<'a> Parser<'a> {
         Ok((rest, ClaimKind::Derivative { output, wrt, value }))
     }
 
-    /// `run op(arg, …)` (after the keyword).
+    /// `run op(arg, …)` (after the keyword); `op` may be dotted (`F.conv1d`).
     fn run(&self, i: &'a str) -> PResult<'a, StatementKind> {
-        let (rest, _) = self.expect(i, "an operation name", run_ident)?;
+        let (rest, _) = self.expect(i, "an operation name", dotted)?;
         let op = self.word(i, rest);
         let (rest, _) = self.expect(sp(rest), "`(` and the arguments", char('('))?;
         let (rest, args) = match char::<_, Fail>(')').parse(sp(rest)) {
@@ -602,8 +689,11 @@ impl<'a> Parser<'a> {
         Ok((rest, RunArg { keyword, value, span }))
     }
 
-    /// `flip(t)`, a tuple `(a, b, …)`, or an expression.
+    /// `flip(t)`, a tuple `(a, b, …)`, a string, or an expression.
     fn run_value(&self, i: &'a str) -> PResult<'a, RunValue> {
+        if let Some(quote @ ('\'' | '"')) = i.chars().next() {
+            return self.string(i, quote);
+        }
         if let Ok((rest, _)) = (keyword("flip"), space0, char('(')).parse(i) {
             let (rest, tensor) = self.name(sp(rest), TENSOR_NAME)?;
             let (rest, _) = self.expect(sp(rest), "`)`", char(')'))?;
@@ -618,6 +708,17 @@ impl<'a> Parser<'a> {
         }
         let (rest, e) = self.item(i)?;
         Ok((rest, RunValue::Expr(e)))
+    }
+
+    /// `'text'` or `"text"`; `i` starts with the quote.
+    fn string(&self, i: &'a str, quote: char) -> PResult<'a, RunValue> {
+        let body = &i[1..];
+        let Some(end) = body.find(quote) else {
+            let missing = if quote == '"' { UNCLOSED_DOUBLE } else { UNCLOSED_SINGLE };
+            return self.fail(&i[i.len()..], missing);
+        };
+        let rest = &body[end + 1..];
+        Ok((rest, RunValue::Str(body[..end].to_string(), self.span(i, rest))))
     }
 
     /// A tensor name with index names: `s_i`, `s_<o, i>` or `s[o, i]`.
@@ -713,6 +814,7 @@ impl<'a> Parser<'a> {
             Some(c) if is_ident_start(c) => self.element(i),
             Some('(') => self.paren(i),
             Some('[') => self.iverson(i),
+            Some('⌊') => Err(fatal(i, FLOOR)),
             _ => self.fail(i, EXPR),
         }
     }
@@ -736,7 +838,7 @@ impl<'a> Parser<'a> {
     fn element(&self, i: &'a str) -> PResult<'a, Box<Expr>> {
         let (rest, tensor) = self.name(i, EXPR)?;
         let (rest, indices) = match rest.strip_prefix('_') {
-            Some(rest) => self.subscript(rest).map(|(rest, ix)| (rest, Some(ix)))?,
+            Some(rest) => self.subscript(i, rest).map(|(rest, ix)| (rest, Some(ix)))?,
             None if rest.starts_with('[') => opt(|i| self.list(i, ('[', ']'), |i| self.item(i))).parse(rest)?,
             None => (rest, None),
         };
@@ -747,13 +849,18 @@ impl<'a> Parser<'a> {
         Ok((rest, Box::new(Expr { kind, span: self.span(i, rest) })))
     }
 
-    /// What follows `_` in an element: a name, an integer, or `<e, …>`.
-    fn subscript(&self, i: &'a str) -> PResult<'a, Vec<Expr>> {
+    /// What follows `_` in the element starting at `element`: a name, an integer, or
+    /// `<e, …>`. Arithmetic glued to a name or integer (`w_i-l`) fails for good: `_` takes
+    /// one name or number, and the error says to write `w_<i-l>`.
+    fn subscript(&self, element: &'a str, i: &'a str) -> PResult<'a, Vec<Expr>> {
         let (rest, index) = match i.chars().next() {
             Some('<') => return self.list(i, ('<', '>'), |i| self.item(i)),
             Some(c) if c.is_ascii_digit() => self.integer(i)?,
             _ => self.name(i, "an index (a name, an integer or `<…>`)").map(|(r, n)| (r, var(n)))?,
         };
+        if glued_len(rest) > 0 {
+            return Err(fatal(element, GLUED));
+        }
         Ok((rest, vec![index]))
     }
 
@@ -910,6 +1017,7 @@ mod tests {
             RunValue::Expr(e) => show(e),
             RunValue::Tuple(es, _) => format!("({})", show_list(es)),
             RunValue::Flip(t, _) => format!("flip({})", t.text),
+            RunValue::Str(text, _) => format!("'{text}'"),
         };
         kw + &value
     }
@@ -976,6 +1084,22 @@ mod tests {
         assert_eq!(stmt("claim d s[i]/d x[j] = 1"), "claim ∂s_<i>/∂x_<j> = 1");
     }
 
+    /// `d` glued to a name is the derivative's `d`; after `∂`, or `d` and a blank, the
+    /// whole word is the name, so tensors named `d…` keep working.
+    #[test]
+    fn glued_ascii_partials() {
+        assert_eq!(stmt("claim ds_i/dx_j = e"), "claim ∂s_<i>/∂x_<j> = e");
+        assert_eq!(stmt("claim d s_i/d x_j = e"), "claim ∂s_<i>/∂x_<j> = e");
+        assert_eq!(stmt("claim ds_i / d x_j = e"), "claim ∂s_<i>/∂x_<j> = e");
+        assert_eq!(stmt("claim ds_<o,i>/dw_<o2,c,m> = e"), "claim ∂s_<o, i>/∂w_<o2, c, m> = e");
+        assert_eq!(stmt("claim ds[i]/dx[j] = e"), "claim ∂s_<i>/∂x_<j> = e");
+        assert_eq!(stmt("claim ∂dx_i/∂d_j = e"), "claim ∂dx_<i>/∂d_<j> = e");
+        assert_eq!(stmt("claim d dx_i / d d_j = e"), "claim ∂dx_<i>/∂d_<j> = e");
+        assert_eq!(stmt("claim ddx_i/dd_j = e"), "claim ∂dx_<i>/∂d_<j> = e");
+        assert_eq!(stmt("claim len(d) = e"), "claim len(d) = e");
+        assert_eq!(stmt("d_i = dx_i"), "d_<i> = dx_<i>");
+    }
+
     #[test]
     fn runs() {
         assert_eq!(
@@ -987,6 +1111,11 @@ mod tests {
             "run conv_transpose1d(x, w, stride=2, padding=1, output_padding=1)"
         );
         assert_eq!(stmt("run f()"), "run f()");
+        assert_eq!(stmt("run F.conv1d(x, w, padding='same')"), "run F.conv1d(x, w, padding='same')");
+        assert_eq!(
+            stmt("run torch.nn.functional.conv1d(x, w, padding = \"valid\")"),
+            "run torch.nn.functional.conv1d(x, w, padding='valid')"
+        );
         assert_eq!(stmt("run f((k) + 1, flip (w))"), "run f((k + 1), flip(w))");
         let src = "run f(x, pad_ = (1, 2))";
         let StatementKind::Run { args, .. } = &parse(src).unwrap().statements[0].kind else { panic!() };
@@ -1190,7 +1319,10 @@ run   conv1d(x, flip(w), padding = (k - 1, 0))
         assert_eq!(error("s_i = div"), (EXPR.into(), "div"));
         assert_eq!(error("s_ = 1"), ("an index name or `<`".into(), "="));
         assert_eq!(error("claim foo"), (CLAIM.into(), "foo"));
-        assert_eq!(error("claim ds_i/dx_j = 1"), (CLAIM.into(), "ds"));
+        assert_eq!(error("claim d_i/dx_j = 1"), (CLAIM.into(), "d"));
+        assert_eq!(error("run conv1d(x, w, padding='same)"), ("a closing `'`".into(), ""));
+        assert_eq!(error("run conv1d(x, w, padding=\"same)"), ("a closing `\"`".into(), ""));
+        assert_eq!(error("run F.(x)"), ("`(` and the arguments".into(), "."));
         assert_eq!(error("claim ∂s_i/x_j = 1"), (PARTIAL.into(), "x"));
         assert_eq!(error("claim len(s = 1"), ("`,` or `)`".into(), "="));
         assert_eq!(error("run conv1d(x, "), (EXPR.into(), ""));
@@ -1198,6 +1330,60 @@ run   conv1d(x, flip(w), padding = (k - 1, 0))
         assert_eq!(error("run conv1d(x, flip(w"), ("`)`".into(), ""));
         assert_eq!(error("pad x (1)"), ("`,`".into(), ")"));
         assert_eq!(error("s_i = x\u{7}"), ("end of line".into(), "\u{7}"));
+    }
+
+    /// The error's expectation, spanned text and hint.
+    fn hinted(src: &str) -> (String, &str, String) {
+        let e = parse(src).expect_err(src);
+        (e.expected, &src[e.span.start..e.span.end], e.hint.unwrap_or_default())
+    }
+
+    #[test]
+    fn division_habits_get_div() {
+        for (src, token) in [
+            ("s_i = x_<i/2>", "/"),
+            ("s_i = Σ x_l w_<(i - l) / 2>", "/"),
+            ("s_i = x_l [l = i/2]", "/"),
+            ("claim ∂s_i/∂x_j = w_<i/2>", "/"),
+            ("run conv1d(x, w, padding = k/2)", "/"),
+        ] {
+            assert_eq!(hinted(src), (SLASH.into(), token, DIV_HINT.into()), "{src}");
+        }
+        assert_eq!(hinted("s_i = x_<⌊i / 2⌋>"), (FLOOR.into(), "⌊", DIV_HINT.into()));
+        assert_eq!(hinted("s_i = x_<i div 2⌋>").2, DIV_HINT);
+        assert_eq!(hinted("claim ∂s_i//∂x_j = 1").2, "");
+    }
+
+    #[test]
+    fn arithmetic_glued_to_a_subscript_gets_brackets() {
+        let glued = |src| {
+            let (expected, at, hint) = hinted(src);
+            assert_eq!(expected, GLUED);
+            (at.to_string(), hint)
+        };
+        let hint = |t: &str| format!("write `{t}`: `_` takes one name or number");
+        assert_eq!(glued("s_i = Σ x_l w_i-l"), ("w_i-l".into(), hint("w_<i-l>")));
+        assert_eq!(glued("s_i = Σ x_l w_i+k-l-1 + 1"), ("w_i+k-l-1".into(), hint("w_<i+k-l-1>")));
+        assert_eq!(glued("s_i = x_2-i"), ("x_2-i".into(), hint("x_<2-i>")));
+        assert_eq!(glued("s_i = x_l-1+x_0"), ("x_l-1".into(), hint("x_<l-1>")));
+        // With blanks, or before another element, it is arithmetic on the element.
+        assert_eq!(body("x_i - l"), "(x_<i> - l)");
+        assert_eq!(body("x_i-x_j"), "(x_<i> - x_<j>)");
+        assert_eq!(body("x_i-w[j]"), "(x_<i> - w_<j>)");
+        assert_eq!(body("x_<i>-1"), "(x_<i> - 1)");
+    }
+
+    #[test]
+    fn every_line_is_parsed() {
+        let src = "input x[n\nweight w[k]\n\nlet n = 10 k = 3  # two mistakes, one reported\ns_i = x_l\n";
+        let (spec, errors) = parse_recovering(src);
+        let lines: Vec<_> = spec.statements.iter().map(show_statement).collect();
+        assert_eq!(lines, ["Weight w[k]", "s_<i> = x_<l>"]);
+        let skipped: Vec<_> = spec.skipped.iter().map(|s| at(src, *s)).collect();
+        assert_eq!(skipped, ["input x[n", "let n = 10 k = 3"]);
+        let found: Vec<_> = errors.iter().map(|e| (e.expected.as_str(), at(src, e.span))).collect();
+        assert_eq!(found, [("`,` or `]`", ""), ("`,` or end of line", "k")]);
+        assert_eq!(parse(src).unwrap_err(), errors[0]);
     }
 
     #[test]
