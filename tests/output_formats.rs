@@ -177,6 +177,36 @@ fn check_junit_is_one_well_formed_document() {
 }
 
 #[test]
+fn sweeps_are_a_test_case_and_a_json_field() {
+    let sweep = ["specs/strided.conv", "tests/fixtures/wrong_claims.conv", "--sweep", "n=3..6,k=1..2"];
+    let (xml, err, code) = symconv(&[&["check", "--format", "junit"][..], &sweep].concat());
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(xml_trouble(&xml), None, "{xml}");
+    assert_eq!(xml.matches("<testcase classname=\"strided\" name=\"sweep\">").count(), 1, "{xml}");
+    let failed = "<failure message=\"a claim fails in the sweep\">len(s) = n - k: at n = 3, k = 1 the length is 3, the claim gives 2</failure>";
+    assert!(xml.contains(failed), "{xml}");
+    let (json, err, code) = symconv(&[&["check", "--format", "json"][..], &sweep].concat());
+    assert_eq!(code, 1, "{err}");
+    let lines: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["sweep"]["ranges"], "n=3..6,k=1..2");
+    assert_eq!(lines[0]["sweep"]["failures"].as_array().map(Vec::len), Some(0));
+    assert_eq!(lines[1]["sweep"]["failures"][0]["claim"], "len(s) = n - k");
+    assert_eq!(lines[1]["holds"], false);
+}
+
+#[test]
+fn derive_json_gives_a_bad_spec_its_line() {
+    let (json, err, code) = symconv(&["derive", "--format", "json", "tests/bad/not_utf8.conv", "specs/standard.conv"]);
+    assert_eq!(code, 2, "{err}");
+    let lines: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{json}");
+    assert_eq!(lines[0]["spec"], "not_utf8");
+    assert_eq!(lines[0]["status"], 2);
+    assert_eq!(lines[1]["output_length"]["value"], 8);
+    assert!(err.starts_with("error: cannot read tests/bad/not_utf8.conv"), "{err}");
+}
+
+#[test]
 fn check_json_and_text_of_a_batch() {
     let batch =
         ["specs/standard.conv", "tests/bad/not_utf8.conv", "tests/fixtures/wrong_claims.conv", "specs/seed.conv"];
