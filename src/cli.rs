@@ -373,91 +373,113 @@ fn check_error(path: &Path, model: &crate::model::Model) -> impl Fn(CheckError) 
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
         Command::Derive { specs, format, sizes, runs, brief } => {
-            if brief && format == DeriveFormat::Json {
-                return Err(Error::Usage("--brief shortens the text output: it does not go with --format json".into()));
-            }
-            let mut out = Outcome::default();
-            for path in &specs {
-                match analyse(path, sizes.as_ref(), format == DeriveFormat::Text && !brief, runs) {
-                    Ok(r) => {
-                        out.done(r.holds());
-                        if !out.stdout.is_empty() && format == DeriveFormat::Text {
-                            out.stdout.push('\n');
-                        }
-                        out.stdout += &match (format, brief) {
-                            (DeriveFormat::Text, false) => render::derive_text(&r),
-                            (DeriveFormat::Text, true) => render::derive_brief(&r),
-                            (DeriveFormat::Json, _) => render::derive_json(&r),
-                        };
-                    }
-                    Err(e) => {
-                        if format == DeriveFormat::Json {
-                            let why = diagnostic(&e, false);
-                            let file = path.display().to_string();
-                            out.stdout += &render::error_json(&spec_name(path), &file, &why, e.exit_code());
-                        }
-                        out.failed(e);
-                    }
-                }
-            }
-            Ok(out)
+            derive_specs(&specs, format, sizes.as_ref(), runs, brief)
         }
-        Command::Table { spec, wrt, format, sizes } => {
-            let model = load(&spec, sizes.as_ref())?;
-            if model.tensor(&wrt).is_none() {
-                let names: Vec<&str> = model.tensors.iter().map(|t| t.name.as_str()).collect();
-                return Err(Error::Usage(format!(
-                    "--wrt {wrt}: `{}` has no input or weight `{wrt}` (it has {})",
-                    spec.display(),
-                    names.join(", ")
-                )));
-            }
-            let derivation = derive::derive(&model, &Limits::default())
-                .map_err(|error| Error::Derive { path: spec.clone(), error })?;
-            let check_err = check_error(&spec, &model);
-            // Only this table's own size limits it; it is checked against brute force of
-            // this Jacobian alone.
-            let table = check::checked_table(&model, &derivation, &wrt, &model.values).map_err(&check_err)?;
-            Ok(Outcome { stdout: render::table(&table, format.into()), ..Outcome::default() })
-        }
+        Command::Table { spec, wrt, format, sizes } => table(&spec, &wrt, format, sizes.as_ref()),
         Command::Check { specs, sizes, sweep, runs, format } => {
-            let mut out = Outcome::default();
-            let mut suites = Vec::new();
-            for path in &specs {
-                let file = path.display().to_string();
-                match check_one(path, sizes.as_ref(), sweep.as_ref(), runs) {
-                    Ok((r, swept)) => {
-                        out.done(r.holds() && swept.as_ref().is_none_or(|s| s.failures.is_empty()));
-                        match format {
-                            CheckFormat::Text => {
-                                out.stdout += &render::check_line(&r);
-                                if let Some(s) = &swept {
-                                    out.stdout += &render::sweep_line(&r.model.name, s);
-                                }
-                            }
-                            CheckFormat::Json => out.stdout += &render::check_json(&r, &file, swept.as_ref()),
-                            CheckFormat::Junit => suites.push(render::junit_suite(&r, swept.as_ref())),
-                        }
-                    }
-                    Err(e) => {
-                        let why = diagnostic(&e, false);
-                        match format {
-                            CheckFormat::Text => {}
-                            CheckFormat::Json => {
-                                out.stdout += &render::error_json(&spec_name(path), &file, &why, e.exit_code())
-                            }
-                            CheckFormat::Junit => suites.push(render::junit_error_suite(&spec_name(path), &why)),
-                        }
-                        out.failed(e);
-                    }
-                }
-            }
-            if format == CheckFormat::Junit {
-                out.stdout = render::junit(&suites);
-            }
-            Ok(out)
+            Ok(check_specs(&specs, sizes.as_ref(), sweep.as_ref(), runs, format))
         }
     }
+}
+
+/// `derive`: every spec's report, or its error.
+fn derive_specs(
+    specs: &[PathBuf],
+    format: DeriveFormat,
+    sizes: Option<&Sizes>,
+    runs: RunArgs,
+    brief: bool,
+) -> Result<Outcome, Error> {
+    if brief && format == DeriveFormat::Json {
+        return Err(Error::Usage("--brief shortens the text output: it does not go with --format json".into()));
+    }
+    let mut out = Outcome::default();
+    for path in specs {
+        match analyse(path, sizes, format == DeriveFormat::Text && !brief, runs) {
+            Ok(r) => {
+                out.done(r.holds());
+                if !out.stdout.is_empty() && format == DeriveFormat::Text {
+                    out.stdout.push('\n');
+                }
+                out.stdout += &match (format, brief) {
+                    (DeriveFormat::Text, false) => render::derive_text(&r),
+                    (DeriveFormat::Text, true) => render::derive_brief(&r),
+                    (DeriveFormat::Json, _) => render::derive_json(&r),
+                };
+            }
+            Err(e) => {
+                if format == DeriveFormat::Json {
+                    let file = path.display().to_string();
+                    out.stdout += &render::error_json(&spec_name(path), &file, &diagnostic(&e, false), e.exit_code());
+                }
+                out.failed(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `table`: one Jacobian table. Only its own size limits it; it is checked against brute
+/// force of this Jacobian alone.
+fn table(spec: &Path, wrt: &str, format: Format, sizes: Option<&Sizes>) -> Result<Outcome, Error> {
+    let model = load(spec, sizes)?;
+    if model.tensor(wrt).is_none() {
+        let names: Vec<&str> = model.tensors.iter().map(|t| t.name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "--wrt {wrt}: `{}` has no input or weight `{wrt}` (it has {})",
+            spec.display(),
+            names.join(", ")
+        )));
+    }
+    let derivation = derive::derive(&model, &Limits::default())
+        .map_err(|error| Error::Derive { path: spec.to_path_buf(), error })?;
+    let table = check::checked_table(&model, &derivation, wrt, &model.values).map_err(check_error(spec, &model))?;
+    Ok(Outcome { stdout: render::table(&table, format.into()), ..Outcome::default() })
+}
+
+/// `check`: every spec's line, JSON object or JUnit test suite, or its error.
+fn check_specs(
+    specs: &[PathBuf],
+    sizes: Option<&Sizes>,
+    sweep: Option<&Ranges>,
+    runs: RunArgs,
+    format: CheckFormat,
+) -> Outcome {
+    let mut out = Outcome::default();
+    let mut suites = Vec::new();
+    for path in specs {
+        let file = path.display().to_string();
+        match check_one(path, sizes, sweep, runs) {
+            Ok((r, swept)) => {
+                out.done(r.holds() && swept.as_ref().is_none_or(|s| s.failures.is_empty()));
+                match format {
+                    CheckFormat::Text => {
+                        out.stdout += &render::check_line(&r);
+                        if let Some(s) = &swept {
+                            out.stdout += &render::sweep_line(&r.model.name, s);
+                        }
+                    }
+                    CheckFormat::Json => out.stdout += &render::check_json(&r, &file, swept.as_ref()),
+                    CheckFormat::Junit => suites.push(render::junit_suite(&r, swept.as_ref())),
+                }
+            }
+            Err(e) => {
+                let why = diagnostic(&e, false);
+                match format {
+                    CheckFormat::Text => {}
+                    CheckFormat::Json => {
+                        out.stdout += &render::error_json(&spec_name(path), &file, &why, e.exit_code())
+                    }
+                    CheckFormat::Junit => suites.push(render::junit_error_suite(&spec_name(path), &why)),
+                }
+                out.failed(e);
+            }
+        }
+    }
+    if format == CheckFormat::Junit {
+        out.stdout = render::junit(&suites);
+    }
+    out
 }
 
 /// One spec of `check`: its report, and its sweep when asked.
