@@ -36,6 +36,10 @@ pub enum Command {
         /// How runs are fed.
         #[command(flatten)]
         runs: RunArgs,
+        /// Only the domain, the lengths, the closed forms and the verdicts: no steps, no
+        /// tables (text only).
+        #[arg(long)]
+        brief: bool,
     },
     /// Print the Jacobian table ∂s/∂T at the spec's sizes (or --let).
     Table {
@@ -66,7 +70,22 @@ pub enum Command {
         /// How runs are fed.
         #[command(flatten)]
         runs: RunArgs,
+        /// Output format: a line per spec, a JSON object per spec and line, or one JUnit
+        /// XML document.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
     },
+}
+
+/// `check`'s output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// One line per spec.
+    Text,
+    /// One JSON object per spec, one per line.
+    Json,
+    /// One JUnit XML document: a test suite per spec, a test case per claim and run.
+    Junit,
 }
 
 /// How `run` lines are fed to the engine.
@@ -139,7 +158,7 @@ pub enum Format {
     Markdown,
     /// CSV.
     Csv,
-    /// A LaTeX array.
+    /// A LaTeX math display (`\[ … \]` around an array).
     Latex,
     /// JSON.
     Json,
@@ -285,12 +304,36 @@ impl Error {
 }
 
 /// What a command prints, and its exit status.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Outcome {
     /// Standard output.
     pub stdout: String,
-    /// 0 when every claim and run holds, 1 otherwise.
+    /// The specs of a batch that could not be done, each to be told on standard error
+    /// by [`diagnostic`]; the others are done all the same.
+    pub errors: Vec<Error>,
+    /// The worst status: 3 for a bug in symconv, 2 for bad input, 1 when a claim or a run
+    /// fails, 0 when everything holds.
     pub code: i32,
+}
+
+impl Outcome {
+    /// Records a spec done: status 1 at least when it does not hold.
+    fn done(&mut self, holds: bool) {
+        if !holds {
+            self.code = self.code.max(1);
+        }
+    }
+
+    /// Records a spec that could not be done, and its status.
+    fn failed(&mut self, e: Error) {
+        self.code = self.code.max(e.exit_code());
+        self.errors.push(e);
+    }
+}
+
+/// A spec's name as reports give it: its file's stem.
+fn spec_name(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// Reads, parses and resolves one spec.
@@ -397,59 +440,135 @@ fn check_error(path: &Path, model: &crate::model::Model) -> impl Fn(CheckError) 
     }
 }
 
-/// Runs a command to completion; nothing is printed here.
+/// Runs a command to completion; nothing is printed here. In a batch every spec is done:
+/// one that cannot be is in [`Outcome::errors`] (and, as JSON or JUnit, in the output).
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
-        Command::Derive { specs, format, sizes, runs } => {
-            let mut stdout = String::new();
-            let mut holds = true;
-            for (k, path) in specs.iter().enumerate() {
-                let r = analyse(path, sizes.as_ref(), format == DeriveFormat::Text, runs)?;
-                holds &= r.holds();
-                if k > 0 && format == DeriveFormat::Text {
-                    stdout.push('\n');
-                }
-                stdout += &match format {
-                    DeriveFormat::Text => render::derive_text(&r),
-                    DeriveFormat::Json => render::derive_json(&r),
-                };
-            }
-            Ok(Outcome { stdout, code: if holds { 0 } else { 1 } })
+        Command::Derive { specs, format, sizes, runs, brief } => {
+            derive_specs(&specs, format, sizes.as_ref(), runs, brief)
         }
-        Command::Table { spec, wrt, format, sizes } => {
-            let model = load(&spec, sizes.as_ref())?;
-            if model.tensor(&wrt).is_none() {
-                let names: Vec<&str> = model.tensors.iter().map(|t| t.name.as_str()).collect();
-                return Err(Error::Usage(format!(
-                    "--wrt {wrt}: `{}` has no input or weight `{wrt}` (it has {})",
-                    spec.display(),
-                    names.join(", ")
-                )));
-            }
-            let derivation = derive::derive(&model, &Limits::default())
-                .map_err(|error| Error::Derive { path: spec.clone(), error })?;
-            let check_err = check_error(&spec, &model);
-            check::cross_check(&model, &derivation, &model.values).map_err(&check_err)?;
-            let table = check::table(&model, &derivation, &wrt, &model.values).map_err(&check_err)?;
-            Ok(Outcome { stdout: render::table(&table, format.into()), code: 0 })
-        }
-        Command::Check { specs, sizes, sweep, runs } => {
-            let mut stdout = String::new();
-            let mut holds = true;
-            for path in &specs {
-                let r = analyse(path, sizes.as_ref(), false, runs)?;
-                holds &= r.holds();
-                stdout += &render::check_line(&r);
-                if let Some(Ranges(ranges)) = &sweep {
-                    let swept = sweep_with_progress(&r, ranges)
-                        .map_err(|error| Error::Check { path: path.to_path_buf(), error })?;
-                    holds &= swept.failures.is_empty();
-                    stdout += &render::sweep_line(&r.model.name, &swept);
-                }
-            }
-            Ok(Outcome { stdout, code: if holds { 0 } else { 1 } })
+        Command::Table { spec, wrt, format, sizes } => table(&spec, &wrt, format, sizes.as_ref()),
+        Command::Check { specs, sizes, sweep, runs, format } => {
+            Ok(check_specs(&specs, sizes.as_ref(), sweep.as_ref(), runs, format))
         }
     }
+}
+
+/// `derive`: every spec's report, or its error.
+fn derive_specs(
+    specs: &[PathBuf],
+    format: DeriveFormat,
+    sizes: Option<&Sizes>,
+    runs: RunArgs,
+    brief: bool,
+) -> Result<Outcome, Error> {
+    if brief && format == DeriveFormat::Json {
+        return Err(Error::Usage("--brief shortens the text output: it does not go with --format json".into()));
+    }
+    let mut out = Outcome::default();
+    for path in specs {
+        match analyse(path, sizes, format == DeriveFormat::Text && !brief, runs) {
+            Ok(r) => {
+                out.done(r.holds());
+                if !out.stdout.is_empty() && format == DeriveFormat::Text {
+                    out.stdout.push('\n');
+                }
+                out.stdout += &match (format, brief) {
+                    (DeriveFormat::Text, false) => render::derive_text(&r),
+                    (DeriveFormat::Text, true) => render::derive_brief(&r),
+                    (DeriveFormat::Json, _) => render::derive_json(&r),
+                };
+            }
+            Err(e) => {
+                if format == DeriveFormat::Json {
+                    let file = path.display().to_string();
+                    out.stdout += &render::error_json(&spec_name(path), &file, &diagnostic(&e, false), e.exit_code());
+                }
+                out.failed(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `table`: one Jacobian table. Only its own size limits it; it is checked against brute
+/// force of this Jacobian alone.
+fn table(spec: &Path, wrt: &str, format: Format, sizes: Option<&Sizes>) -> Result<Outcome, Error> {
+    let model = load(spec, sizes)?;
+    if model.tensor(wrt).is_none() {
+        let names: Vec<&str> = model.tensors.iter().map(|t| t.name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "--wrt {wrt}: `{}` has no input or weight `{wrt}` (it has {})",
+            spec.display(),
+            names.join(", ")
+        )));
+    }
+    let derivation = derive::derive(&model, &Limits::default())
+        .map_err(|error| Error::Derive { path: spec.to_path_buf(), error })?;
+    let table = check::checked_table(&model, &derivation, wrt, &model.values).map_err(check_error(spec, &model))?;
+    Ok(Outcome { stdout: render::table(&table, format.into()), ..Outcome::default() })
+}
+
+/// `check`: every spec's line, JSON object or JUnit test suite, or its error.
+fn check_specs(
+    specs: &[PathBuf],
+    sizes: Option<&Sizes>,
+    sweep: Option<&Ranges>,
+    runs: RunArgs,
+    format: CheckFormat,
+) -> Outcome {
+    let mut out = Outcome::default();
+    let mut suites = Vec::new();
+    for path in specs {
+        let file = path.display().to_string();
+        match check_one(path, sizes, sweep, runs) {
+            Ok((r, swept)) => {
+                out.done(r.holds() && swept.as_ref().is_none_or(|s| s.failures.is_empty()));
+                match format {
+                    CheckFormat::Text => {
+                        out.stdout += &render::check_line(&r);
+                        if let Some(s) = &swept {
+                            out.stdout += &render::sweep_line(&r.model.name, s);
+                        }
+                    }
+                    CheckFormat::Json => out.stdout += &render::check_json(&r, &file, swept.as_ref()),
+                    CheckFormat::Junit => suites.push(render::junit_suite(&r, swept.as_ref())),
+                }
+            }
+            Err(e) => {
+                let why = diagnostic(&e, false);
+                match format {
+                    CheckFormat::Text => {}
+                    CheckFormat::Json => {
+                        out.stdout += &render::error_json(&spec_name(path), &file, &why, e.exit_code())
+                    }
+                    CheckFormat::Junit => suites.push(render::junit_error_suite(&spec_name(path), &why)),
+                }
+                out.failed(e);
+            }
+        }
+    }
+    if format == CheckFormat::Junit {
+        out.stdout = render::junit(&suites);
+    }
+    out
+}
+
+/// One spec of `check`: its report, and its sweep when asked.
+fn check_one(
+    path: &Path,
+    sizes: Option<&Sizes>,
+    sweep: Option<&Ranges>,
+    runs: RunArgs,
+) -> Result<(Report, Option<SweepReport>), Error> {
+    let r = analyse(path, sizes, false, runs)?;
+    let swept = match sweep {
+        None => None,
+        Some(Ranges(ranges)) => {
+            Some(sweep_with_progress(&r, ranges).map_err(|error| Error::Check { path: path.to_path_buf(), error })?)
+        }
+    };
+    Ok((r, swept))
 }
 
 /// A sweep, with a progress bar on standard error when that is a terminal.

@@ -21,6 +21,10 @@ fn main() -> ExitCode {
         // A closed pipe (`symconv derive … | head`) is no error of ours: write what fits.
         Ok(outcome) => {
             let _ = std::io::stdout().write_all(outcome.stdout.as_bytes());
+            let color = std::io::stderr().is_terminal();
+            for e in &outcome.errors {
+                let _ = std::io::stderr().write_all(symconv::cli::diagnostic(e, color).as_bytes());
+            }
             ExitCode::from(outcome.code as u8)
         }
         Err(e) => {

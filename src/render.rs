@@ -103,26 +103,82 @@ fn table_csv(t: &Table) -> String {
     out
 }
 
-/// An entry in LaTeX: `2*w[0] + w[1,2]` becomes `2 w_{0} + w_{1,2}`.
-fn latex_entry(s: &str) -> String {
-    s.replace('*', " ").replace('[', "_{").replace(']', "}")
-}
-
-fn latex_label(s: &str) -> String {
-    s.replace('=', " = ")
-}
-
-fn table_latex(t: &Table) -> String {
-    let (cols, rows, entries) = labelled(t);
-    let title = t.title.replace('∂', "\\partial ").replace('/', " / ");
-    let mut out = format!("\\begin{{array}}{{c|{}}}\n", "c".repeat(cols.len()));
-    let head: Vec<String> = cols.iter().map(|c| latex_label(c)).collect();
-    let _ = writeln!(out, "{title} & {} \\\\ \\hline", head.join(" & "));
-    for (r, row) in rows.iter().zip(&entries) {
-        let cells: Vec<String> = row.iter().map(|c| latex_entry(c)).collect();
-        let _ = writeln!(out, "{} & {} \\\\", latex_label(r), cells.join(" & "));
+/// A name in TeX: Greek letters as their commands (braced, so that a letter may follow),
+/// the prime of a renamed index as `'`.
+fn tex_name(s: &str) -> String {
+    const GREEK: [(char, &str); 30] = [
+        ('α', "alpha"),
+        ('β', "beta"),
+        ('γ', "gamma"),
+        ('δ', "delta"),
+        ('ε', "epsilon"),
+        ('ζ', "zeta"),
+        ('η', "eta"),
+        ('θ', "theta"),
+        ('ι', "iota"),
+        ('κ', "kappa"),
+        ('λ', "lambda"),
+        ('μ', "mu"),
+        ('ν', "nu"),
+        ('ξ', "xi"),
+        ('π', "pi"),
+        ('ρ', "rho"),
+        ('σ', "sigma"),
+        ('τ', "tau"),
+        ('υ', "upsilon"),
+        ('φ', "phi"),
+        ('χ', "chi"),
+        ('ψ', "psi"),
+        ('ω', "omega"),
+        ('Γ', "Gamma"),
+        ('Δ', "Delta"),
+        ('Θ', "Theta"),
+        ('Λ', "Lambda"),
+        ('Ξ', "Xi"),
+        ('Π', "Pi"),
+        ('Ω', "Omega"),
+    ];
+    let mut out = String::new();
+    for c in s.chars() {
+        match GREEK.iter().find(|(g, _)| *g == c) {
+            Some((_, name)) => out += &format!("{{\\{name}}}"),
+            None if c == '′' => out.push('\''),
+            None => out.push(c),
+        }
     }
-    out + "\\end{array}\n"
+    out
+}
+
+/// A tensor element in TeX: `s_{o,i}`.
+fn tex_element(tensor: &str, indices: &[String]) -> String {
+    let indices: Vec<String> = indices.iter().map(|i| tex_name(i)).collect();
+    format!("{}_{{{}}}", tex_name(tensor), indices.join(","))
+}
+
+/// An entry in TeX: `2*w[0] + w[1,2]` becomes `2 w_{0} + w_{1,2}`.
+fn latex_entry(s: &str) -> String {
+    tex_name(&s.replace('*', " ").replace('[', "_{").replace(']', "}"))
+}
+
+/// A row's or column's label in TeX: `j = 0`, `(o,i) = (0,1)`.
+fn latex_label(names: &[String], values: &[i64]) -> String {
+    tex_name(&label(names, values).replace('=', " = "))
+}
+
+/// The table as a complete LaTeX math display (`\[ … \]` around an `array`), which
+/// compiles as it is in a minimal document.
+fn table_latex(t: &Table) -> String {
+    let (out_names, wrt_names) = &t.index_names;
+    let title =
+        format!("\\partial {} / \\partial {}", tex_element(&t.output, out_names), tex_element(&t.wrt, wrt_names));
+    let mut out = format!("\\[\n\\begin{{array}}{{c|{}}}\n", "c".repeat(t.cols.len()));
+    let head: Vec<String> = t.cols.iter().map(|c| latex_label(wrt_names, c)).collect();
+    let _ = writeln!(out, "{title} & {} \\\\ \\hline", head.join(" & "));
+    for (r, row) in t.rows.iter().zip(t.entry_texts()) {
+        let cells: Vec<String> = row.iter().map(|c| latex_entry(c)).collect();
+        let _ = writeln!(out, "{} & {} \\\\", latex_label(out_names, r), cells.join(" & "));
+    }
+    out + "\\end{array}\n\\]\n"
 }
 
 fn table_json(t: &Table) -> Json {
@@ -156,15 +212,49 @@ fn write_steps(out: &mut String, steps: &[Step], first: usize) {
 /// `derive`'s text output for one spec.
 pub fn derive_text(r: &Report) -> String {
     let m = &r.model;
-    let d = &r.derivation;
-    let mut out = String::new();
-    let _ = writeln!(out, "== {} ==\n", m.name);
+    let mut out = format!("== {} ==\n\n", m.name);
     let _ = writeln!(out, "definition\n  {}", m.definition_text());
     let lhs = crate::algebra::Element {
         tensor: m.output.name.clone(),
         index: m.output.indices.iter().map(|n| crate::algebra::index::var(n)).collect(),
     };
     let _ = writeln!(out, "  parsed: {lhs} = {}\n", m.formula.show(&m.sizes));
+    write_domain(&mut out, r);
+    for der in &r.derivation.derivatives {
+        let _ = writeln!(out, "\n{}", der.name(m));
+        write_steps(&mut out, &der.steps, 0);
+        let _ = writeln!(out, "  closed form: {}", crate::check::closed_form_text(m, der));
+    }
+    for t in &r.tables {
+        let _ = writeln!(out, "\nJacobian {} at {}", t.title, show_sizes(&t.sizes));
+        out += &table_text(t);
+    }
+    write_verdicts(&mut out, r, true);
+    let _ = writeln!(out, "\nrules used");
+    let legend = rule_legend(r);
+    let width = legend.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0);
+    for (name, what) in legend {
+        let _ = writeln!(out, "  {name:<width$}  {what}");
+    }
+    out
+}
+
+/// `derive --brief`'s text for one spec: the domain, the lengths, the closed forms and the
+/// verdicts (a run's findings only where it does not agree); no steps and no tables.
+pub fn derive_brief(r: &Report) -> String {
+    let mut out = format!("== {} ==\n\n", r.model.name);
+    write_domain(&mut out, r);
+    let _ = writeln!(out, "\nclosed forms");
+    for der in &r.derivation.derivatives {
+        let _ = writeln!(out, "  {}", crate::check::closed_form_text(&r.model, der));
+    }
+    write_verdicts(&mut out, r, false);
+    out
+}
+
+/// The output domain, the notes and the lengths.
+fn write_domain(out: &mut String, r: &Report) {
+    let (m, d) = (&r.model, &r.derivation);
     let how = if d.domain.from_output_line { "from the output line" } else { "by the valid rule" };
     let _ = writeln!(out, "output domain ({how})");
     for (name, (lo, hi)) in m.output.indices.iter().zip(&d.domain.axes) {
@@ -186,45 +276,40 @@ pub fn derive_text(r: &Report) -> String {
             r.length_values[axis]
         );
     }
-    for der in &d.derivatives {
-        let _ = writeln!(out, "\n{}", der.name(m));
-        write_steps(&mut out, &der.steps, 0);
-        let _ = writeln!(out, "  closed form: {}", crate::check::closed_form_text(m, der));
-    }
-    for t in &r.tables {
-        let _ = writeln!(out, "\nJacobian {} at {}", t.title, show_sizes(&t.sizes));
-        out += &table_text(t);
-    }
+}
+
+/// The claims and the runs with their verdicts; the proofs, and the findings of runs that
+/// agree, only when `full`.
+fn write_verdicts(out: &mut String, r: &Report, full: bool) {
     if !r.claims.is_empty() {
         let _ = writeln!(out, "\nclaims");
         for c in &r.claims {
             let _ = writeln!(out, "  {:<8} {}\n           {}", verdict(c.verdict), c.text, c.grounds);
-            if !c.proof.is_empty() {
-                write_steps(&mut out, &c.proof, 1);
+            if full && !c.proof.is_empty() {
+                write_steps(out, &c.proof, 1);
             }
         }
     }
     if !r.runs.is_empty() {
         let _ = writeln!(out, "\nruns");
         for run in &r.runs {
-            let v = match run.holds {
-                Some(true) => "agrees",
-                Some(false) => "DISAGREES",
-                None => "skipped",
-            };
-            let _ = writeln!(out, "  {v:<9} {}", run.text);
-            for part in &run.findings {
-                let _ = writeln!(out, "            {part}");
+            let _ = writeln!(out, "  {:<9} {}", run_verdict(run.holds), run.text);
+            if full || run.holds != Some(true) {
+                for part in &run.findings {
+                    let _ = writeln!(out, "            {part}");
+                }
             }
         }
     }
-    let _ = writeln!(out, "\nrules used");
-    let legend = rule_legend(r);
-    let width = legend.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0);
-    for (name, what) in legend {
-        let _ = writeln!(out, "  {name:<width$}  {what}");
+}
+
+/// A run's verdict as the text prints it.
+fn run_verdict(holds: Option<bool>) -> &'static str {
+    match holds {
+        Some(true) => "agrees",
+        Some(false) => "DISAGREES",
+        None => "skipped",
     }
-    out
 }
 
 /// The rules named in a report's proofs, with what each does.
@@ -310,4 +395,192 @@ pub fn sweep_line(spec: &str, s: &SweepReport) -> String {
         }
     }
     line + "\n"
+}
+
+/// `check --format json` for one spec: whether it holds, each claim and run with its
+/// verdict, and the sweep's result when one ran.
+pub fn check_json(r: &Report, file: &str, sweep: Option<&SweepReport>) -> String {
+    let claims: Vec<Json> = r
+        .claims
+        .iter()
+        .map(|c| {
+            json!({"text": c.text, "verdict": verdict(c.verdict).to_lowercase(),
+                   "holds": c.verdict != Verdict::Refuted, "grounds": c.grounds})
+        })
+        .collect();
+    let runs: Vec<Json> = r
+        .runs
+        .iter()
+        .map(|x| {
+            let v = run_verdict(x.holds).to_lowercase();
+            json!({"text": x.text, "verdict": v, "holds": x.holds, "detail": x.detail()})
+        })
+        .collect();
+    let sweep = sweep.map(|s| {
+        let failures: Vec<Json> =
+            s.failures.iter().map(|(c, why)| json!({"claim": c, "counterexample": why})).collect();
+        let ranges: Vec<String> = s.ranges.iter().map(|r| format!("{}={}..{}", r.name, r.lo, r.hi)).collect();
+        json!({"ranges": ranges.join(","), "checked": s.checked, "skipped": s.skipped, "failures": failures})
+    });
+    let holds = r.holds() && sweep.as_ref().is_none_or(|s| s["failures"].as_array().is_some_and(|f| f.is_empty()));
+    json!({"spec": r.model.name, "file": file, "holds": holds, "claims": claims, "runs": runs, "sweep": sweep})
+        .to_string()
+        + "\n"
+}
+
+/// The JSON line of a spec that could not be checked: its error as the diagnostic tells it,
+/// and the exit status it earns.
+pub fn error_json(spec: &str, file: &str, error: &str, status: i32) -> String {
+    json!({"spec": spec, "file": file, "holds": false, "error": error.trim_end(), "status": status}).to_string() + "\n"
+}
+
+/// One `<testsuite>` of `check --format junit`, with its counts: a test case per claim
+/// and run (and the sweep), a failure with its counterexample or finding.
+pub struct JunitSuite {
+    /// The suite's XML.
+    xml: String,
+    /// Test cases, failures, errors and skipped ones.
+    counts: [usize; 4],
+}
+
+/// The `<testsuite>` of a checked spec.
+pub fn junit_suite(r: &Report, sweep: Option<&SweepReport>) -> JunitSuite {
+    let name = &r.model.name;
+    let mut cases = Vec::new();
+    for c in &r.claims {
+        let what = verdict(c.verdict).to_lowercase();
+        let outcome = match c.verdict {
+            Verdict::Refuted => Some(("failure", "refuted", c.grounds.clone())),
+            _ => None,
+        };
+        cases.push(junit_case(name, &format!("claim {}", c.text), &format!("{what}: {}", c.grounds), outcome));
+    }
+    for x in &r.runs {
+        let outcome = match x.holds {
+            Some(true) => None,
+            Some(false) => Some(("failure", "disagrees", x.findings.join("\n"))),
+            None => Some(("skipped", "not executed", x.detail())),
+        };
+        cases.push(junit_case(name, &format!("run {}", x.text), &x.findings.join("\n"), outcome));
+    }
+    if let Some(s) = sweep {
+        let line = sweep_line(name, s);
+        let outcome =
+            s.failures.first().map(|(c, why)| ("failure", "a claim fails in the sweep", format!("{c}: {why}")));
+        cases.push(junit_case(name, "sweep", line.trim_end(), outcome));
+    }
+    suite(name, cases)
+}
+
+/// The `<testsuite>` of a spec that could not be checked: one test case with an `<error>`.
+pub fn junit_error_suite(spec: &str, error: &str) -> JunitSuite {
+    suite(
+        spec,
+        vec![junit_case(spec, "load and check", "", Some(("error", "the spec could not be checked", error.into())))],
+    )
+}
+
+/// The whole JUnit document: one `<testsuites>` holding every spec's suite.
+pub fn junit(suites: &[JunitSuite]) -> String {
+    let total = suites.iter().fold([0; 4], |t, s| [0, 1, 2, 3].map(|k| t[k] + s.counts[k]));
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"symconv check\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
+        total[0], total[1], total[2], total[3]
+    );
+    for s in suites {
+        out += &s.xml;
+    }
+    out + "</testsuites>\n"
+}
+
+/// One test case: its XML and its kind (0 passed, 1 failure, 2 error, 3 skipped). `out`,
+/// the grounds or findings, is its `<system-out>` when it passed; otherwise the outcome's
+/// body says it.
+fn junit_case(suite: &str, name: &str, out: &str, outcome: Option<(&str, &str, String)>) -> (String, usize) {
+    let mut xml = format!("    <testcase classname=\"{}\" name=\"{}\">\n", xml_escape(suite), xml_escape(name));
+    let kind = match &outcome {
+        None => 0,
+        Some((tag, message, body)) => {
+            let _ =
+                writeln!(xml, "      <{tag} message=\"{}\">{}</{tag}>", xml_escape(message), xml_text(body.trim_end()));
+            match *tag {
+                "failure" => 1,
+                "error" => 2,
+                _ => 3,
+            }
+        }
+    };
+    if kind == 0 && !out.is_empty() {
+        let _ = writeln!(xml, "      <system-out>{}</system-out>", xml_text(out));
+    }
+    (xml + "    </testcase>\n", kind)
+}
+
+/// A `<testsuite>` of test cases.
+fn suite(name: &str, cases: Vec<(String, usize)>) -> JunitSuite {
+    let mut counts = [cases.len(), 0, 0, 0];
+    for (_, kind) in &cases {
+        if *kind > 0 {
+            counts[*kind] += 1;
+        }
+    }
+    let mut xml = format!(
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">\n",
+        xml_escape(name),
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3]
+    );
+    for (case, _) in cases {
+        xml += &case;
+    }
+    JunitSuite { xml: xml + "  </testsuite>\n", counts }
+}
+
+/// Text as XML character data: as [`xml_escape`] does, but with its line breaks as they are.
+fn xml_text(s: &str) -> String {
+    s.split('\n').map(xml_escape).collect::<Vec<_>>().join("\n")
+}
+
+/// Text as an XML attribute value (or character data): the five special characters as
+/// entities, line breaks and tabs as references (which attributes keep), and characters
+/// XML 1.0 forbids as U+FFFD.
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out += "&amp;",
+            '<' => out += "&lt;",
+            '>' => out += "&gt;",
+            '"' => out += "&quot;",
+            '\'' => out += "&apos;",
+            '\n' => out += "&#10;",
+            '\t' | '\r' => out += &format!("&#{};", c as u32),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_escapes_what_xml_forbids() {
+        let escaped = xml_escape("a<b & \"c\" 'd'>\n\u{1}");
+        assert_eq!(escaped, "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;&#10;\u{fffd}");
+        assert_eq!(xml_text("x<\ny"), "x&lt;\ny");
+    }
+
+    #[test]
+    fn tex_names_are_ascii() {
+        assert_eq!(tex_name("α′"), "{\\alpha}'");
+        assert_eq!(tex_element("w", &["o".into(), "β".into()]), "w_{o,{\\beta}}");
+        assert_eq!(latex_entry("2*w[0] + λ[1,2]"), "2 w_{0} + {\\lambda}_{1,2}");
+    }
 }

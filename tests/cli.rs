@@ -59,6 +59,8 @@ fn table_formats() {
     let tex =
         stdout(&symconv(&["table", "specs/standard.conv", "--wrt", "x", "--format", "latex", "--let", "n=3,k=2"]));
     assert!(tex.contains("i = 0 & w_{1} & w_{0} & 0 \\\\"), "{tex}");
+    assert!(tex.starts_with("\\[\n\\begin{array}{c|ccc}\n\\partial s_{i} / \\partial x_{j} & j = 0"), "{tex}");
+    assert!(tex.ends_with("\\end{array}\n\\]\n"), "{tex}");
 }
 
 #[test]
@@ -199,6 +201,7 @@ fn bad_usage_exits_2() {
         vec!["derive", "specs/standard.conv", "--let", "q=3"],
         vec!["derive", "specs/standard.conv", "--let", "n=2"],
         vec!["derive", "specs/standard.conv", "--let", "n=ten"],
+        vec!["derive", "specs/standard.conv", "--brief", "--format", "json"],
         vec!["frobnicate"],
     ] {
         let o = symconv(&args);
@@ -209,10 +212,117 @@ fn bad_usage_exits_2() {
 }
 
 #[test]
-fn an_error_in_the_second_spec_writes_nothing() {
+fn an_error_in_the_second_spec_leaves_the_first_derived() {
     let o = symconv(&["derive", "specs/standard.conv", "tests/fixtures/no_such_file.conv"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(o.stdout.is_empty());
+    assert!(stdout(&o).starts_with("== standard ==\n"), "{}", stdout(&o));
+    assert!(stderr(&o).starts_with("error: cannot read tests/fixtures/no_such_file.conv: "), "{}", stderr(&o));
+}
+
+#[test]
+fn a_batch_checks_every_spec_and_exits_with_the_worst_status() {
+    let batch = ["check", "specs/standard.conv", "tests/bad/unknown_tensor.conv", "specs/seed.conv"];
+    let o = symconv(&batch);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("standard: ok: 3 proved, 0 checked, 0 refuted; 1 runs agree"), "{out}");
+    assert!(lines[1].starts_with("seed: FAILED: "), "{out}");
+    assert!(stderr(&o).contains("tests/bad/unknown_tensor.conv:4:"), "{}", stderr(&o));
+    // Without the bad spec, the failing run is the worst.
+    let o = symconv(&["check", "specs/standard.conv", "specs/seed.conv"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).is_empty());
+    // derive does the same.
+    let o = symconv(&["derive", "--brief", "tests/bad/unknown_tensor.conv", "specs/standard.conv"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("== standard ==\n"), "{}", stdout(&o));
+}
+
+#[test]
+fn check_json_has_one_object_per_spec_and_line() {
+    let o = symconv(&[
+        "check",
+        "--format",
+        "json",
+        "specs/standard.conv",
+        "tests/bad/unknown_tensor.conv",
+        "specs/seed.conv",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(lines.len(), 3, "{}", stdout(&o));
+    assert_eq!(lines[0]["spec"], "standard");
+    assert_eq!(lines[0]["holds"], true);
+    assert_eq!(lines[0]["claims"][0]["verdict"], "proved");
+    assert_eq!(lines[0]["runs"][0]["verdict"], "agrees");
+    assert_eq!(lines[1]["spec"], "unknown_tensor");
+    assert_eq!(lines[1]["status"], 2);
+    assert!(lines[1]["error"].as_str().unwrap().contains("unknown_tensor.conv:4:"), "{}", lines[1]);
+    assert_eq!(lines[2]["holds"], false);
+    assert_eq!(lines[2]["runs"][0]["verdict"], "disagrees");
+    assert!(lines[2]["runs"][0]["detail"].as_str().unwrap().contains("use flip(w)"));
+    // The bad spec's diagnostic is on standard error too.
+    assert!(stderr(&o).contains("unknown_tensor.conv:4:"), "{}", stderr(&o));
+}
+
+#[test]
+fn brief_derivations_show_no_steps_and_no_tables() {
+    let o = symconv(&["derive", "--brief", "specs/left_padded.conv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("  len(s) = n   (n = 10, k = 3: 10)"), "{out}");
+    assert!(out.contains("closed forms\n  ∂s_i/∂x_j = w_<i-j> [0 ≤ i-j ≤ k-1]\n"), "{out}");
+    assert!(out.contains("  proved   ∂s_i/∂w_m = x_<i-m> [m ≤ i]"), "{out}");
+    assert!(out.contains("  agrees    conv1d(x, flip(w), padding = (k - 1, 0))\n"), "{out}");
+    for absent in ["sigma-delta", "Jacobian", "┌", "rules used", "all 100 entries"] {
+        assert!(!out.contains(absent), "`{absent}` in {out}");
+    }
+}
+
+#[test]
+fn each_table_is_limited_by_its_own_size() {
+    // At n = 2000, ∂s/∂x has 4·10⁶ entries, past the limit of 10⁶; ∂s/∂w has 6000.
+    let o = symconv(&["table", "specs/left_padded.conv", "--wrt", "w", "--let", "n=2000", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let csv = stdout(&o);
+    assert_eq!(csv.lines().count(), 2001);
+    assert!(csv.contains("\ni=1999,x[1999],x[1998],x[1997]\n"), "{csv}");
+    let o = symconv(&["table", "specs/left_padded.conv", "--wrt", "x", "--let", "n=2000"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("the table ∂s/∂x would have 4000000 entries"), "{}", stderr(&o));
+    let o = symconv(&["derive", "specs/left_padded.conv", "--let", "n=2000"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("\nJacobian ∂s_i/∂w_m at n = 2000, k = 3\n"), "{out}");
+    assert!(!out.contains("Jacobian ∂s_i/∂x_j"), "{out}");
+    assert!(
+        out.contains(
+            "the tables that fit are shown and checked entry by entry: ∂s_i/∂w_m (against brute force of ∂s/∂w alone)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn numbers_in_disagreements_are_never_minus_zero() {
+    // The closed form's ∂s_0/∂x_0 is 0 (an empty sum, -0.0 in f64), the engine's w_0.
+    let o = symconv(&["derive", "tests/fixtures/shifted_by_one.conv"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    let expected = "34 of 100 entries of ∂s_i/∂x_j disagree (engine by autograd), first at i = 0, j = 0: \
+                    the closed form gives 0, the engine 13";
+    assert!(out.contains(expected), "{out}");
+    for how in [&[][..], &["--jacobians", "freivalds"][..], &["--let", "n=5000"][..]] {
+        let o = symconv(&[&["derive", "tests/fixtures/shifted_by_one.conv"][..], how].concat());
+        assert!(
+            !stdout(&o).contains("-0 ") && !stdout(&o).contains("-0,") && !stdout(&o).contains("-0;"),
+            "{}",
+            stdout(&o)
+        );
+        assert!(stdout(&o).contains("the closed form gives 0, the engine "), "{how:?}: {}", stdout(&o));
+    }
 }
 
 #[test]
@@ -254,7 +364,8 @@ fn large_sizes_compare_row_by_row_and_tables_are_refused() {
     let o = symconv(&["derive", "specs/standard.conv", "--let", "n=5000,k=3"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("note: no brute-force cross-check and no tables at these sizes"), "{out}");
+    assert!(out.contains("note: no brute-force cross-check of the whole spec at these sizes: at n = 5000, k = 3 the table ∂s/∂x would have 24990000 entries"), "{out}");
+    assert!(out.contains("\nJacobian ∂s_i/∂w_m at n = 5000, k = 3\n"), "{out}");
     // The proofs are still checked by numbers, at smaller sizes that leave no size at 1.
     assert!(out.contains("; the proofs are checked by numbers at n = 16, k = 8\n"), "{out}");
     assert!(out.contains("all 4998 outputs agree"), "{out}");

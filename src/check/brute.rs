@@ -293,7 +293,7 @@ fn differentiate(
 
 /// Why a table `∂s/∂wrt` of `rows` rows is refused: more than
 /// [`Limits::table_entries`] entries.
-pub(crate) fn too_many_entries(
+fn too_many_entries(
     model: &Model,
     sizes: &Env,
     wrt: &str,
@@ -328,16 +328,29 @@ pub(crate) fn fits_in_table(
 /// Why brute force and tables at these sizes are refused, by the table sizes at the
 /// derived domain's lengths or by the search for the domain; `None` when they fit.
 pub(crate) fn beyond_limits(model: &Model, derivation: &Derivation, sizes: &Env) -> Result<Option<String>, CheckError> {
+    Ok(table_limits(model, derivation, sizes)?.into_iter().flatten().next())
+}
+
+/// For each input and weight, in the spec's order, why its table (and brute force of its
+/// Jacobian) at these sizes is refused: that table's own size at the derived domain's
+/// lengths, or the search for the domain, which every table needs; `None` when it fits.
+pub(crate) fn table_limits(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+) -> Result<Vec<Option<String>>, CheckError> {
     let limits = &derivation.limits;
     let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
     let outputs = element_count(&lengths(&ranges));
-    for t in &model.tensors {
-        let dims = model.shape_at(&t.name, sizes).unwrap_or_default();
-        if let Some(why) = too_many_entries(model, sizes, &t.name, &dims, outputs as usize, limits) {
-            return Ok(Some(why));
-        }
-    }
-    Ok(too_many_searched(model, sizes, &Search::at(model, sizes)?.windows, limits))
+    let search = too_many_searched(model, sizes, &Search::at(model, sizes)?.windows, limits);
+    Ok(model
+        .tensors
+        .iter()
+        .map(|t| {
+            let dims = model.shape_at(&t.name, sizes).unwrap_or_default();
+            too_many_entries(model, sizes, &t.name, &dims, outputs as usize, limits).or_else(|| search.clone())
+        })
+        .collect())
 }
 
 /// Brute force at one set of sizes, straight from the definition: the domain and the
@@ -347,23 +360,35 @@ pub(crate) struct BruteForce {
     pub rows: Vec<Vec<i64>>,
     /// The formula at each row, expanded.
     pub expansions: Vec<Value>,
-    /// Each input's and weight's Jacobian over the rows.
+    /// Each input's and weight's Jacobian over the rows (only those asked for, when
+    /// [restricted](BruteForce::restricted)).
     pub jacobians: BTreeMap<String, Vec<Vec<Value>>>,
 }
 
 impl BruteForce {
     /// Brute force at `sizes`; refused past a limit (see [`beyond_limits`] to ask first).
     pub(crate) fn at(model: &Model, sizes: &Env, limits: &Limits) -> Result<BruteForce, CheckError> {
+        let all: Vec<&str> = model.tensors.iter().map(|t| t.name.as_str()).collect();
+        BruteForce::restricted(model, sizes, limits, &all)
+    }
+
+    /// Brute force at `sizes` with the Jacobians of `tensors` only; refused when the
+    /// domain's search or one of their tables passes a limit (see [`table_limits`]).
+    pub(crate) fn restricted(
+        model: &Model,
+        sizes: &Env,
+        limits: &Limits,
+        tensors: &[&str],
+    ) -> Result<BruteForce, CheckError> {
         let rows = brute_domain(model, sizes, limits)?;
-        for t in &model.tensors {
-            let dims = model.shape_at(&t.name, sizes).unwrap_or_default();
-            fits_in_table(model, sizes, &t.name, &dims, rows.len(), limits)?;
+        for t in tensors {
+            let dims = model.shape_at(t, sizes).unwrap_or_default();
+            fits_in_table(model, sizes, t, &dims, rows.len(), limits)?;
         }
         let expansions = expand(model, sizes, &rows)?;
-        let jacobians = model
-            .tensors
+        let jacobians = tensors
             .iter()
-            .map(|t| Ok((t.name.clone(), differentiate(model, sizes, &t.name, &expansions, limits)?)))
+            .map(|t| Ok((t.to_string(), differentiate(model, sizes, t, &expansions, limits)?)))
             .collect::<Result<_, CheckError>>()?;
         Ok(BruteForce { rows, expansions, jacobians })
     }

@@ -20,7 +20,7 @@ pub use error::{show_sizes, CheckError};
 pub use report::{report, Report};
 pub use runs::{conv_of, numeric, run_engine, values, EngineRun, JacobianCheck, RunOptions, RunReport, Weights};
 pub use sweep::{sweep_check, SizeRange, SweepReport};
-pub use tables::{closed_form_text, cross_check, length_at, table, Table};
+pub use tables::{checked_table, closed_form_text, cross_check, length_at, table, Table};
 
 /// What the tests of several files here share.
 #[cfg(test)]

@@ -1,13 +1,13 @@
 //! The report of `derive` and `check`: the derivation cross-checked at the spec's sizes,
 //! its proofs checked by numbers, the tables, the claims and the runs.
 
-use super::brute::{beyond_limits, BruteForce};
+use super::brute::table_limits;
 use super::claims::{claims, smaller_validation, ClaimReport, Verdict};
 use super::error::{ordered, shown_sizes, CheckError};
 use super::runs::{self, RunOptions, RunReport};
-use super::tables::{check_closed_forms, check_domain, length_at, table, Table};
+use super::tables::{checked_tables, length_at, Table};
 use super::validate::{self, Validation};
-use crate::algebra::{Env, Value};
+use crate::algebra::Env;
 use crate::derive::Derivation;
 use crate::model::Model;
 
@@ -50,27 +50,34 @@ pub fn report(
     let sizes = model.values.clone();
     let length_values = length_at(&model, &derivation, &sizes)?;
     refuse_empty(&model, &derivation, &sizes, &length_values)?;
-    // The tables are the closed forms at the let sizes: they are checked as printed,
-    // unless they would be too large (then brute force would be too).
-    let (validation, tables, notes) = match beyond_limits(&model, &derivation, &sizes)? {
+    // The tables are the closed forms at the let sizes: they are checked as printed.
+    // Each table is limited by its own size: one too large leaves the others.
+    let refused = table_limits(&model, &derivation, &sizes)?;
+    let (validation, tables, notes) = match refused.iter().flatten().next() {
         None => {
-            let (brute, tables) = tables_checked(&model, &derivation, &sizes)?;
+            let all: Vec<&str> = model.tensors.iter().map(|t| t.name.as_str()).collect();
+            let (brute, tables) = checked_tables(&model, &derivation, &sizes, &all)?;
             (Validation::new(&model, sizes.clone(), brute), Some(tables), Vec::new())
         }
-        // Too large for brute force and tables: the proofs are checked by numbers at
-        // smaller sizes, and the runs still compare every entry, row by row.
+        // Too large for brute force of the whole spec: the proofs are checked by numbers
+        // at smaller sizes, the runs compare every entry row by row, and the tables that
+        // fit are checked against brute force of their own Jacobians.
         Some(why) => {
             let validation = smaller_validation(&model, &derivation)?;
-            let note = format!(
-                "no brute-force cross-check and no tables at these sizes: {why}; the proofs are checked by numbers at {}",
-                shown_sizes(&model, &validation.sizes)
-            );
-            (validation, None, vec![note])
+            let proofs = format!("the proofs are checked by numbers at {}", shown_sizes(&model, &validation.sizes));
+            let (tables, note) = match with_tables {
+                true => tables_that_fit(&model, &derivation, &sizes, &refused)?,
+                false => (Vec::new(), None),
+            };
+            let note =
+                note.unwrap_or_else(|| format!("no brute-force cross-check and no tables at these sizes: {why}"));
+            (validation, Some(tables), vec![format!("{note}; {proofs}")])
         }
     };
     validate::derivation(&model, &derivation, &validation)?;
     let claims = claims(&model, &derivation, &validation)?;
-    let dense = tables.as_deref().map(|t| (validation.brute.expansions.as_slice(), t));
+    let every_table = tables.as_ref().is_some_and(|t| t.len() == model.tensors.len());
+    let dense = tables.as_deref().filter(|_| every_table).map(|t| (validation.brute.expansions.as_slice(), t));
     let runs = runs::run_all(&model, &derivation, &sizes, options, dense)?;
     let tables = tables.filter(|_| with_tables).unwrap_or_default();
     Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs, notes })
@@ -102,14 +109,28 @@ fn refuse_empty(model: &Model, derivation: &Derivation, sizes: &Env, length_valu
     Ok(())
 }
 
-/// Brute force and the tables of the closed forms at `sizes`, the domain and every table
-/// checked against brute force.
-fn tables_checked(model: &Model, derivation: &Derivation, sizes: &Env) -> Result<(BruteForce, Vec<Table>), CheckError> {
-    let brute = BruteForce::at(model, sizes, &derivation.limits)?;
-    check_domain(model, derivation, sizes, &brute)?;
-    let tables: Vec<Table> =
-        model.tensors.iter().map(|t| table(model, derivation, &t.name, sizes)).collect::<Result<_, _>>()?;
-    let entries: Vec<Vec<Vec<Value>>> = tables.iter().map(|t| t.entries.clone()).collect();
-    check_closed_forms(model, derivation, sizes, &brute, &entries)?;
-    Ok((brute, tables))
+/// The tables whose own size fits the limits (`refused` says why each other one does
+/// not), each checked against brute force of its own Jacobian, and the note that says so;
+/// no tables and no note when none fits.
+fn tables_that_fit(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+    refused: &[Option<String>],
+) -> Result<(Vec<Table>, Option<String>), CheckError> {
+    let fitting: Vec<&str> =
+        model.tensors.iter().zip(refused).filter(|(_, why)| why.is_none()).map(|(t, _)| t.name.as_str()).collect();
+    if fitting.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let (_, tables) = checked_tables(model, derivation, sizes, &fitting)?;
+    let why: Vec<&str> = refused.iter().flatten().map(String::as_str).collect();
+    let kept: Vec<String> =
+        tables.iter().map(|t| format!("{} (against brute force of ∂{}/∂{} alone)", t.title, t.output, t.wrt)).collect();
+    let note = format!(
+        "no brute-force cross-check of the whole spec at these sizes: {}; the tables that fit are shown and checked entry by entry: {}",
+        why.join("; "),
+        kept.join(", ")
+    );
+    Ok((tables, Some(note)))
 }

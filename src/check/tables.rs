@@ -159,19 +159,62 @@ pub(crate) fn check_closed_forms(
     closed: &[Vec<Vec<Value>>],
 ) -> Result<(), CheckError> {
     for (d, table) in derivation.derivatives.iter().zip(closed) {
-        let expected = &brute.jacobians[&d.wrt];
-        if let Some((r, c)) = first_difference(table, expected) {
-            return Err(CheckError::Bug(format!(
-                "at {}, row {:?}, column {c}: the closed form of {} gives {}, brute force {}",
-                shown_sizes(model, sizes),
-                brute.rows[r],
-                d.name(model),
-                show_value(&table[r][c]),
-                show_value(&expected[r][c])
-            )));
-        }
+        check_closed_form(model, d, sizes, brute, table)?;
     }
     Ok(())
+}
+
+/// One derivative's closed form, tabled over the domain, against brute force (which must
+/// hold that derivative's Jacobian).
+fn check_closed_form(
+    model: &Model,
+    d: &Derivative,
+    sizes: &Env,
+    brute: &BruteForce,
+    table: &[Vec<Value>],
+) -> Result<(), CheckError> {
+    let expected = brute.jacobians.get(&d.wrt).ok_or_else(|| {
+        CheckError::Bug(format!("{} has no brute-force Jacobian to be checked against", d.name(model)))
+    })?;
+    match first_difference(table, expected) {
+        None => Ok(()),
+        Some((r, c)) => Err(CheckError::Bug(format!(
+            "at {}, row {:?}, column {c}: the closed form of {} gives {}, brute force {}",
+            shown_sizes(model, sizes),
+            brute.rows[r],
+            d.name(model),
+            show_value(&table[r][c]),
+            show_value(&expected[r][c])
+        ))),
+    }
+}
+
+/// The tables of `tensors` at `sizes`, and brute force of their Jacobians only: the
+/// domain and each table checked against it. Refused when one of these tables (not
+/// another) or the domain's search passes a limit.
+pub(crate) fn checked_tables(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+    tensors: &[&str],
+) -> Result<(BruteForce, Vec<Table>), CheckError> {
+    let brute = BruteForce::restricted(model, sizes, &derivation.limits, tensors)?;
+    check_domain(model, derivation, sizes, &brute)?;
+    let tables: Vec<Table> = tensors.iter().map(|t| table(model, derivation, t, sizes)).collect::<Result<_, _>>()?;
+    for t in &tables {
+        let d = derivation
+            .derivative(&t.wrt)
+            .ok_or_else(|| CheckError::Sizes(format!("`{}` is no input or weight", t.wrt)))?;
+        check_closed_form(model, d, sizes, &brute, &t.entries)?;
+    }
+    Ok((brute, tables))
+}
+
+/// The table `∂s/∂wrt` at `sizes`, checked against brute force of that Jacobian alone
+/// (see [`checked_tables`]): only its own size limits it.
+pub fn checked_table(model: &Model, derivation: &Derivation, wrt: &str, sizes: &Env) -> Result<Table, CheckError> {
+    let (_, mut tables) = checked_tables(model, derivation, sizes, &[wrt])?;
+    tables.pop().ok_or_else(|| CheckError::Bug(format!("no table of `{wrt}` was made")))
 }
 
 /// The first `(row, column)` at which two tables differ.
@@ -205,6 +248,23 @@ mod tests {
         term.elements[0].index[0] = var("j").sub(&var("i"));
         let err = cross_check(&model, &derivation, &model.values).unwrap_err();
         assert!(matches!(&err, CheckError::Bug(why) if why.contains("row [0], column 0")), "{err}");
+    }
+
+    #[test]
+    fn a_table_is_limited_by_its_own_size_and_checked_all_the_same() {
+        let (model, mut derivation) = crate::check::tests::standard();
+        // At n = 2000, ∂s/∂x has 1998 × 2000 entries, past the limit; ∂s/∂w has 1998 × 3.
+        let mut sizes = model.values.clone();
+        sizes.insert("n".into(), 2000);
+        let w = checked_table(&model, &derivation, "w", &sizes).unwrap();
+        assert_eq!((w.rows.len(), w.cols.len()), (1998, 3));
+        let err = checked_table(&model, &derivation, "x", &sizes).unwrap_err();
+        assert!(matches!(&err, CheckError::Limit(why) if why.contains("∂s/∂x would have 3996000 entries")), "{err}");
+        // A wrong closed form of ∂s/∂w is caught by brute force of that Jacobian alone.
+        let term = &mut derivation.derivatives[1].closed_form.terms[0];
+        term.elements[0].index[0] = var("m");
+        let err = checked_table(&model, &derivation, "w", &sizes).unwrap_err();
+        assert!(matches!(&err, CheckError::Bug(why) if why.contains("the closed form of ∂s_i/∂w_m")), "{err}");
     }
 
     #[test]

@@ -212,6 +212,24 @@ pub(crate) fn tuple(mut flat: usize, ranges: &[(i64, i64)]) -> Vec<i64> {
     out
 }
 
+/// A number as the findings print it: an integer while it is one (`0`, never `-0`), else
+/// the exact binary fraction an f64 holds (`-3/4`), else Rust's shortest form of it.
+pub(crate) fn number(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    for e in 0..63 {
+        let scaled = v * (1u64 << e) as f64;
+        if scaled.fract() == 0.0 && scaled.abs() < 9.2e18 {
+            return match e {
+                0 => format!("{}", scaled as i64),
+                _ => format!("{}/{}", scaled as i64, 1u64 << e),
+            };
+        }
+    }
+    format!("{v}")
+}
+
 /// The first disagreement of two lists of numbers and how many there are.
 pub(crate) fn compare(ours: &[f64], engine: &[f64]) -> Option<(usize, usize)> {
     let bad: Vec<usize> = (0..ours.len()).filter(|&i| ours[i] != engine[i]).collect();
@@ -246,8 +264,10 @@ pub(crate) fn outputs_finding(
     match bad {
         None => format!("output shape {shape:?} and all {total} outputs agree"),
         Some((count, at, ours, theirs)) => format!(
-            "{count} of {total} outputs disagree, first {}{at:?}: the formula gives {ours}, the engine {theirs}",
-            model.output.name
+            "{count} of {total} outputs disagree, first {}{at:?}: the formula gives {}, the engine {}",
+            model.output.name,
+            number(ours),
+            number(theirs)
         ),
     }
 }
@@ -491,5 +511,22 @@ fn run_padding(run: &Run, conv: &Conv) -> (Index, Index) {
         Some([both]) => (both.clone(), both.clone()),
         Some([a, b]) => (a.clone(), b.clone()),
         _ => (Index::constant(conv.padding.0 as i64), Index::constant(conv.padding.1 as i64)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number;
+
+    #[test]
+    fn numbers_print_as_integers_or_exact_fractions_never_minus_zero() {
+        assert_eq!(number(-0.0), "0");
+        assert_eq!(number(0.0), "0");
+        // An empty f64 sum is -0.0, as a closed form's zero entry once was.
+        assert_eq!(number(std::iter::empty::<f64>().sum()), "0");
+        assert_eq!(number(-63.0), "-63");
+        assert_eq!(number(9_007_199_254_740_992.0), "9007199254740992");
+        assert_eq!(number(-0.75), "-3/4");
+        assert_eq!(number(2.5), "5/2");
     }
 }

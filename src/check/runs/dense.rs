@@ -3,8 +3,8 @@
 
 use super::common::{
     compare, compare_outputs, compiled_outputs, conv_of, engine_shape, hints, layout, method_text, not_executed,
-    numeric, outputs_finding, pad_hint, run_laid_out, setup, shapes_of, values, with_flipped_kernel, RunOptions,
-    RunReport, Setup, Weights,
+    number, numeric, outputs_finding, pad_hint, run_laid_out, setup, shapes_of, values, with_flipped_kernel,
+    RunOptions, RunReport, Setup, Weights,
 };
 use crate::algebra::compiled::Compiled;
 use crate::algebra::{Env, EvalError, Value};
@@ -151,8 +151,10 @@ pub(super) fn run_by_rows(
             Some((r, col, a, b)) => {
                 holds = false;
                 parts.push(format!(
-                    "{count} of {total} entries of {title} disagree (engine {how}), first at row {:?}, column {col}: the closed form gives {a}, the engine {b}",
-                    rows[r]
+                    "{count} of {total} entries of {title} disagree (engine {how}), first at row {:?}, column {col}: the closed form gives {}, the engine {}",
+                    rows[r],
+                    number(a),
+                    number(b)
                 ));
             }
         }
@@ -175,8 +177,8 @@ fn table_finding(t: &Table, closed: &[f64], engine: &[f64], how: &str) -> (bool,
         closed.len(),
         t.title,
         place.join(", "),
-        closed[first],
-        engine[first]
+        number(closed[first]),
+        number(engine[first])
     );
     (false, finding)
 }

@@ -4,8 +4,8 @@
 //! disagreement is pinned to one entry with unit vectors.
 
 use super::common::{
-    compare, compare_outputs, compiled_outputs, engine_shape, not_executed, setup, shapes_of, tuple, JacobianCheck,
-    RunOptions, RunReport, Setup,
+    compare, compare_outputs, compiled_outputs, engine_shape, not_executed, number, setup, shapes_of, tuple,
+    JacobianCheck, RunOptions, RunReport, Setup,
 };
 use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::formula::{Element, Term};
@@ -359,9 +359,10 @@ impl FirstDisagreement<'_> {
     /// backward pass (`v` a unit vector); `conv_transpose1d` has none, so the row is named.
     fn row(&self, r: usize, count: usize, round: usize, closed: f64, engine: f64) -> Result<String, CheckError> {
         let what = format!(
-            "J·u{} differs at {} (the closed form gives {closed}, the engine {engine}; {count} of {} outputs differ)",
+            "J·u{} differs at {} ({}; {count} of {} outputs differ)",
             if round > 0 { " for the second u" } else { "" },
             self.place(Some(r), None),
+            closed_form_and_engine(closed, engine),
             self.rows_count(),
         );
         if self.conv.transposed {
@@ -383,8 +384,9 @@ impl FirstDisagreement<'_> {
     /// on a unit input (or weight).
     fn column(&self, c: usize, count: usize, closed: f64, engine: f64) -> Result<String, CheckError> {
         let what = format!(
-            "vᵀ·J differs at {} (the closed form gives {closed}, the engine {engine}; {count} of {} columns differ)",
+            "vᵀ·J differs at {} ({}; {count} of {} columns differ)",
             self.place(None, Some(c)),
+            closed_form_and_engine(closed, engine),
             self.tensor.data.len()
         );
         let e = unit(if self.is_x { &self.x.shape } else { &self.w.shape }, c);
@@ -418,7 +420,7 @@ impl FirstDisagreement<'_> {
 
 /// Both values of one entry.
 fn closed_form_and_engine(closed: f64, engine: f64) -> String {
-    format!("the closed form gives {closed}, the engine {engine}")
+    format!("the closed form gives {}, the engine {}", number(closed), number(engine))
 }
 
 /// The engine's products disagree with the closed form's, but not one of its entries
