@@ -399,9 +399,13 @@ pub fn show_brackets(brackets: &[Cond], elements: &[Element], sizes: &[String]) 
         match (ge[a], partner) {
             (Some(p), Some(b)) => {
                 used[b] = true;
-                let top = p.add(ge[b].expect("partners are ≥ brackets"));
-                let c = Index::constant(p.constant_term());
-                out.push(format!("{} ≤ {} ≤ {}", c.neg(), compact(&p.sub(&c)), compact(&top.sub(&c))));
+                let q = ge[b].expect("partners are ≥ brackets");
+                let top = p.add(q);
+                // 0 ≤ p ≤ top, or 0 ≤ q ≤ top: written around the one with fewer minus signs.
+                let minuses = |e: &Index| e.terms().filter(|(m, c)| !m.is_empty() && *c < 0).count();
+                let e = if minuses(q) < minuses(p) { q } else { p };
+                let c = Index::constant(e.constant_term());
+                out.push(format!("{} ≤ {} ≤ {}", c.neg(), compact(&e.sub(&c)), compact(&top.sub(&c))));
             }
             _ => out.push(brackets[a].to_string()),
         }
@@ -569,6 +573,10 @@ mod tests {
         assert_eq!(shown, vec!["0 ≤ i-j ≤ k-1"]);
         let shown = show_brackets(&[le(&Index::constant(1), &var("i")), le(&var("i"), &var("n"))], &[], &sizes);
         assert_eq!(shown, vec!["1 ≤ i ≤ n"]);
+        // Written as a person would, not as [-2 ≤ -m ≤ 0].
+        let m = var("m");
+        let shown = show_brackets(&[le(&m, &Index::constant(2)), le(&Index::zero(), &m)], &[], &sizes);
+        assert_eq!(shown, vec!["0 ≤ m ≤ 2"]);
         let x = Element { tensor: "x".into(), index: vec![var("i").add(&var("m"))] };
         let shown = show_brackets(&[le(&var("i").add(&var("m")), &var("n").sub(&Index::constant(1)))], &[x], &sizes);
         assert_eq!(shown, vec!["i+m ≤ n-1"]);
