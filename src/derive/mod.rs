@@ -503,6 +503,64 @@ mod tests {
         Tree::Leaf(Leaf::Element(Element { tensor: "w".into(), index: vec![p] }))
     }
 
+    fn derived(src: &str) -> (Model, Derivation) {
+        let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
+        let derivation = derive(&model, &Limits::default()).unwrap();
+        (model, derivation)
+    }
+
+    fn closed_form(src: &str, wrt: &str) -> String {
+        let (model, derivation) = derived(src);
+        let d = derivation.derivative(wrt).unwrap();
+        format!("{} = {}", d.name(&model), d.closed_form.show(&model.sizes))
+    }
+
+    const STRIDED: &str = "input x[n]\nweight w[k]\nlet n = 10, k = 3, S = 2\ns_i = Σ x_<S i + m> w_m\n";
+
+    #[test]
+    fn index_names_are_the_claims_then_the_formulas() {
+        // No claim: w's index is the formula's m, the Σ over m renamed apart.
+        let (model, derivation) = derived(STRIDED);
+        let d = derivation.derivative("w").unwrap();
+        assert_eq!(d.name(&model), "∂s_i/∂w_m");
+        assert_eq!(d.steps[0].expr, "∂/∂w_m (Σ_m′ x_<S·i+m′> w_m′)");
+        // x's index is an expression there: the pool's j.
+        assert_eq!(derivation.derivative("x").unwrap().name(&model), "∂s_i/∂x_j");
+        // A claim's names come first, for x and for w.
+        let claimed = format!("{STRIDED}claim ∂s_i/∂w_r = x_<S i + r>\nclaim ∂s_i/∂x_u = w_<u - S i>\n");
+        let (model, derivation) = derived(&claimed);
+        assert_eq!(derivation.derivative("w").unwrap().name(&model), "∂s_i/∂w_r");
+        assert_eq!(derivation.derivative("x").unwrap().name(&model), "∂s_i/∂x_u");
+        // A claim's name that is an output index is not taken.
+        let clash = format!("{STRIDED}claim ∂s_o/∂w_i = x_<S o + i>\n");
+        let (model, derivation) = derived(&clash);
+        assert_eq!(derivation.derivative("w").unwrap().name(&model), "∂s_i/∂w_m");
+    }
+
+    #[test]
+    fn a_formula_name_shared_by_two_tensors_of_different_lengths_is_used_once() {
+        // x_l and w_l: one name, two ranges; w falls back to the pool.
+        let src = "input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ x_l w_l x_<i + l>\n";
+        let (model, derivation) = derived(src);
+        assert_eq!(derivation.derivative("x").unwrap().name(&model), "∂s_i/∂x_l");
+        assert_eq!(derivation.derivative("w").unwrap().name(&model), "∂s_i/∂w_m");
+    }
+
+    #[test]
+    fn closed_forms_keep_only_the_brackets_the_domain_does_not_imply() {
+        // Strided: 0 ≤ S·i + m ≤ n - 1 on the whole domain, and no step adds it to drop it.
+        assert_eq!(closed_form(STRIDED, "w"), "∂s_i/∂w_m = x_<S·i+m>");
+        let (_, derivation) = derived(STRIDED);
+        let rules: Vec<&str> = derivation.derivative("w").unwrap().steps.iter().map(|s| s.rule.as_str()).collect();
+        assert!(!rules.contains(&"range-guard") && !rules.contains(&"drop-implied"), "{rules:?}");
+        // Strided causal: 2i + 2m - 6 ≤ n - 1 is implied, 0 ≤ 2i + 2m - 6 is not.
+        let causal = "input x[n]\nweight w[4]\npad x (6, 0)\nlet n = 10\ns_i = Σ x_<2i + 2m - 6> w_m\n";
+        assert_eq!(closed_form(causal, "w"), "∂s_i/∂w_m = x_<2i+2m-6> [3 ≤ i+m]");
+        // One zero more on the right: 2i + 2m - 6 ≤ n - 1 is no longer implied, and stays.
+        let right = "input x[n]\nweight w[4]\npad x (6, 1)\nlet n = 10\ns_i = Σ x_<2i + 2m - 6> w_m\n";
+        assert_eq!(closed_form(right, "w"), "∂s_i/∂w_m = x_<2i+2m-6> [2i+2m-6 ≤ n-1] [3 ≤ i+m]");
+    }
+
     #[test]
     fn brackets_under_a_sum_over_a_fact_name_are_not_decided_by_that_fact() {
         // With 0 ≤ j ≤ n - 1 known of the free j, [0 ≤ j] is implied where j is free, but
