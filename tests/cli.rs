@@ -475,9 +475,10 @@ fn a_formula_of_fifty_product_terms_derives() {
     let o = symconv(&["derive", "tests/fixtures/fifty_terms.conv"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    // Term t reads x_<l+t> w_<i-l> (or x_l w_<i+t-l>): ∂s_i/∂x_j has one term w_<i-j+t> each.
-    let closed = finding(&out, "closed form: ∂s_i/∂x_j = ");
+    // Term t reads x_<l+t> w_<i-l> (or x_l w_<i+t-l>): ∂s_i/∂x_l (the formula's name for x's
+    // index) has one term w_<i-l+t> each.
+    let closed = finding(&out, "closed form: ∂s_i/∂x_l = ");
     let shift = |t: usize| if t == 0 { String::new() } else { format!("+{t}") };
-    let expected: Vec<String> = (0..50).map(|t| format!("w_<i-j{0}> [0 ≤ i-j{0} ≤ k-1]", shift(t))).collect();
-    assert_eq!(closed, format!("closed form: ∂s_i/∂x_j = {}", expected.join(" + ")));
+    let expected: Vec<String> = (0..50).map(|t| format!("w_<i-l{0}> [0 ≤ i-l{0} ≤ k-1]", shift(t))).collect();
+    assert_eq!(closed, format!("closed form: ∂s_i/∂x_l = {}", expected.join(" + ")));
 }

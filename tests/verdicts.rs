@@ -73,7 +73,7 @@ fn indices_a_bracket_makes_equal_are_written_alike_before_comparing() {
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("  proved   "), "{out}");
-    assert!(out.contains("equal-indices (reversed)       w_<d, 0, j-i>"), "{out}");
+    assert!(out.contains("equal-indices (reversed)       w_<e, 0, p-i>"), "{out}");
 }
 
 #[test]

@@ -246,12 +246,16 @@ fn solved(p: &Index) -> Vec<(String, Index)> {
 
 /// A lower bound of `p` over the bounded variables, which are taken in order: each one is
 /// replaced, wherever it occurs, by the end of its range that minimises `p` there. It may
-/// occur linearly with a constant coefficient, or inside `e div d` and `e mod d` with a
-/// constant `d > 0` (floor division is monotone; a remainder lies in `[0, d - 1]`).
+/// occur linearly, times names known to be ≥ 0 (`S·i` with `S ≥ 1`), or inside `e div d`
+/// and `e mod d` with a constant `d > 0` (floor division is monotone; a remainder lies in
+/// `[0, d - 1]`). Where that fails, each `d·(e div d)` it occurs in (`d` a constant, or
+/// names known to be ≥ 1) is first replaced by the end of `[e - d + 1, e]` that bounds
+/// `p` from below.
 fn lower_bound(p: &Index, bounds: &[Bound]) -> Option<Index> {
     let mut p = p.clone();
     for b in bounds {
-        p = replace_by_bound(&p, b, true)?;
+        p = replace_by_bound(&p, b, true, bounds)
+            .or_else(|| replace_by_bound(&relax_divisions(&p, &b.var, bounds)?, b, true, bounds))?;
     }
     // Remainders left over lie in [0, d - 1].
     let mut out = Index::zero();
@@ -266,9 +270,15 @@ fn lower_bound(p: &Index, bounds: &[Bound]) -> Option<Index> {
     Some(out)
 }
 
+/// Whether the bounds say the name is at least `least`.
+fn at_least(name: &str, least: i64, bounds: &[Bound]) -> bool {
+    bounds.iter().any(|b| b.var == name && b.lo.as_ref().and_then(Index::as_constant).is_some_and(|lo| lo >= least))
+}
+
 /// `p` with the variable `b.var` replaced by the end of its range that makes `p` smallest
 /// (`lower`) or largest, or `None` where that end is unknown or `b.var` occurs otherwise.
-fn replace_by_bound(p: &Index, b: &Bound, lower: bool) -> Option<Index> {
+/// `all` are every bound, which say which other names of a product are ≥ 0.
+fn replace_by_bound(p: &Index, b: &Bound, lower: bool, all: &[Bound]) -> Option<Index> {
     let end = |toward_lower: bool| if toward_lower { b.lo.as_ref() } else { b.hi.as_ref() };
     let mut out = Index::zero();
     for (m, c) in p.terms() {
@@ -277,10 +287,16 @@ fn replace_by_bound(p: &Index, b: &Bound, lower: bool) -> Option<Index> {
             out.add_assign(&term);
             continue;
         }
+        let is_var = |a: &IndexAtom| matches!(a, IndexAtom::Var(v) if *v == b.var);
+        let rest: Vec<IndexAtom> = m.iter().filter(|a| !is_var(a)).cloned().collect();
+        let nonnegative = |a: &IndexAtom| matches!(a, IndexAtom::Var(v) if at_least(v, 0, all));
         let replaced = match m.as_slice() {
-            [IndexAtom::Var(v)] if *v == b.var => end(lower == (c > 0))?.scale(c),
+            // c·v·r with r a product of names ≥ 0: the sign of c says which end.
+            _ if m.len() == rest.len() + 1 && rest.iter().all(nonnegative) => {
+                end(lower == (c > 0))?.mul(&Index::monomial(c, rest))
+            }
             [IndexAtom::Div(inner, d)] if d.as_constant().is_some_and(|d| d > 0) && !d.mentions(&b.var) => {
-                let bounded = replace_by_bound(inner, b, lower == (c > 0))?;
+                let bounded = replace_by_bound(inner, b, lower == (c > 0), all)?;
                 div(&bounded, d).scale(c)
             }
             [IndexAtom::Mod(_, d)] if d.as_constant().is_some_and(|d| d > 0) => term,
@@ -289,6 +305,45 @@ fn replace_by_bound(p: &Index, b: &Bound, lower: bool) -> Option<Index> {
         out.add_assign(&replaced);
     }
     Some(out)
+}
+
+/// `p` with each term `c·d·(e div d)` that mentions `v` replaced by the end of
+/// `c·[e - d + 1, e]` that makes `p` smallest: `d·(e div d)` lies
+/// in `[e - d + 1, e]` for `d ≥ 1`. `d` is a positive constant dividing `c`, or the
+/// product of the term's other names, each ≥ 1 by the bounds. `None` where no term is
+/// replaced.
+fn relax_divisions(p: &Index, v: &str, bounds: &[Bound]) -> Option<Index> {
+    let mut out = Index::zero();
+    let mut relaxed = false;
+    for (m, c) in p.terms() {
+        let term = Index::monomial(c, m.clone());
+        let Some((e, d, per)) = division_term(m, c, bounds).filter(|_| term.mentions(v)) else {
+            out.add_assign(&term);
+            continue;
+        };
+        // per·d·(e div d) with per·d = c, or per·(d·(e div d)) for a symbolic d.
+        let low_end = e.sub(&d).add(&Index::constant(1));
+        let at = if per > 0 { low_end } else { e };
+        out.add_assign(&at.scale(per));
+        relaxed = true;
+    }
+    relaxed.then_some(out)
+}
+
+/// For a term `c·m` that is `per·(d·(e div d))` with `d ≥ 1` (see [`relax_divisions`]):
+/// `e`, `d` and `per`.
+fn division_term(m: &[IndexAtom], c: i64, bounds: &[Bound]) -> Option<(Index, Index, i64)> {
+    let [IndexAtom::Div(e, d)] = m.iter().filter(|a| matches!(a, IndexAtom::Div(..))).collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let others: Vec<IndexAtom> = m.iter().filter(|a| !matches!(a, IndexAtom::Div(..))).cloned().collect();
+    if let Some(k) = d.as_constant() {
+        let divides = k > 0 && c % k == 0 && others.is_empty();
+        return divides.then(|| ((**e).clone(), (**d).clone(), c / k));
+    }
+    let names_at_least_one = others.iter().all(|a| matches!(a, IndexAtom::Var(v) if at_least(v, 1, bounds)));
+    let exact = names_at_least_one && Index::monomial(1, others) == **d;
+    exact.then(|| ((**e).clone(), (**d).clone(), c))
 }
 
 impl fmt::Display for Cond {
@@ -326,6 +381,15 @@ fn write_relation(f: &mut fmt::Formatter<'_>, p: &Index, op: &str, ge: bool) -> 
     if ge && plain(&pos) && plain(&neg) {
         return write!(f, "{} {op} {}", compact(&neg), compact(&pos));
     }
+    // 0 ≤ i+q-3 as 3 ≤ i+q, and 0 ≤ 3-i-q as i+q ≤ 3.
+    let c = p.constant_term();
+    let (pos_rest, neg_rest) = (pos.sub(&Index::constant(c.max(0))), neg.sub(&Index::constant((-c).max(0))));
+    if ge && c < 0 && neg_rest.is_zero() {
+        return write!(f, "{} {op} {}", -c, compact(&pos_rest));
+    }
+    if ge && c > 0 && pos_rest.is_zero() {
+        return write!(f, "{} {op} {c}", compact(&neg_rest));
+    }
     if ge {
         return write!(f, "0 {op} {}", compact(p));
     }
@@ -360,6 +424,8 @@ mod tests {
         let (i, j, k) = (var("i"), var("j"), var("k"));
         assert_eq!(le(&j, &i).to_string(), "j ≤ i");
         assert_eq!(le(&c(0), &i.add(&k).sub(&j).sub(&c(1))).to_string(), "0 ≤ i+k-j-1");
+        assert_eq!(le(&c(3), &i.add(&j)).to_string(), "3 ≤ i+j");
+        assert_eq!(le(&i.add(&j), &c(3)).to_string(), "i+j ≤ 3");
         assert_eq!(eq(&var("l"), &j).to_string(), "j = l");
         assert_eq!(eq(&crate::algebra::index::modulo(&j.sub(&i), &c(2)), &c(0)).to_string(), "(j-i) mod 2 = 0");
     }
@@ -396,6 +462,82 @@ mod tests {
         let rem = crate::algebra::index::modulo(&o, &c(2));
         assert!(le(&rem, &c(1)).implied_by(&[]));
         assert!(!le(&rem, &c(0)).implied_by(&[]));
+    }
+
+    /// `0 ≤ i ≤ (n - k) div S` (strided, valid), `0 ≤ q ≤ k - 1`, `n, k, S ≥ 1`.
+    fn strided() -> Vec<Bound> {
+        let (n, k, s) = (var("n"), var("k"), var("S"));
+        vec![
+            Bound { var: "i".into(), lo: Some(c(0)), hi: Some(crate::algebra::index::div(&n.sub(&k), &s)) },
+            Bound { var: "q".into(), lo: Some(c(0)), hi: Some(k.sub(&c(1))) },
+            Bound { var: "n".into(), lo: Some(c(1)), hi: None },
+            Bound { var: "k".into(), lo: Some(c(1)), hi: None },
+            Bound { var: "S".into(), lo: Some(c(1)), hi: None },
+        ]
+    }
+
+    #[test]
+    fn implication_through_products_and_divisions() {
+        let (i, q, n, s) = (var("i"), var("q"), var("n"), var("S"));
+        let e = s.mul(&i).add(&q);
+        // 0 ≤ S·i + q ≤ n - 1 on the strided domain: S ≥ 1 and S·((n-k) div S) ≤ n - k.
+        assert!(le(&c(0), &e).implied_by(&strided()));
+        assert!(le(&e, &n.sub(&c(1))).implied_by(&strided()));
+        // Not S·i + q ≤ n - 2 (n = k, i = 0, q = k - 1), nor 1 ≤ S·i + q (i = q = 0).
+        assert!(!le(&e, &n.sub(&c(2))).implied_by(&strided()));
+        assert!(!le(&c(1), &e).implied_by(&strided()));
+        // The strided causal conv: 0 ≤ i ≤ (n + 1) div 2 - 1, 0 ≤ q ≤ 3 imply
+        // 2i + 2q - 6 ≤ n - 1, but not 2i + 2q - 6 ≤ n - 2 (n = 9, i = 4, q = 3) nor 3 ≤ i + q.
+        let causal = [
+            Bound {
+                var: "i".into(),
+                lo: Some(c(0)),
+                hi: Some(crate::algebra::index::div(&n.add(&c(1)), &c(2)).sub(&c(1))),
+            },
+            Bound { var: "q".into(), lo: Some(c(0)), hi: Some(c(3)) },
+            Bound { var: "n".into(), lo: Some(c(1)), hi: None },
+        ];
+        let e = i.add(&q).scale(2).sub(&c(6));
+        assert!(le(&e, &n.sub(&c(1))).implied_by(&causal));
+        assert!(!le(&e, &n.sub(&c(2))).implied_by(&causal));
+        assert!(!le(&c(3), &i.add(&q)).implied_by(&causal));
+    }
+
+    #[test]
+    fn implications_through_products_and_divisions_hold_at_every_point() {
+        // Every condition `a·S·i + b·i + d·q + e·n + f·k + g ≥ 0` (and a few with a div)
+        // the strided facts are said to imply holds at every point of small sizes.
+        let (i, q, n, k, s) = (var("i"), var("q"), var("n"), var("k"), var("S"));
+        let div = |a: &Index, b: &Index| crate::algebra::index::div(a, b);
+        let mut implied = Vec::new();
+        for code in 0..3usize.pow(7) {
+            let coeff = |slot: u32| (code / 3usize.pow(slot) % 3) as i64 - 1;
+            let p = s
+                .mul(&i)
+                .scale(coeff(0))
+                .add(&i.scale(coeff(1)))
+                .add(&q.scale(coeff(2)))
+                .add(&n.scale(coeff(3)))
+                .add(&k.scale(coeff(4)))
+                .add(&c(coeff(5) * 2))
+                .add(&s.mul(&div(&n.sub(&k), &s)).scale(coeff(6)));
+            let cond = le(&c(0), &p);
+            if cond.implied_by(&strided()) {
+                implied.push(cond);
+            }
+        }
+        assert!(implied.len() > 20, "{}", implied.len());
+        for (nv, kv, sv) in (1..9).flat_map(|n| (1..=n).flat_map(move |k| (1..4).map(move |s| (n, k, s)))) {
+            for (iv, qv) in (0..=(nv - kv) / sv).flat_map(|i| (0..kv).map(move |q| (i, q))) {
+                let env: Env = [("i", iv), ("q", qv), ("n", nv), ("k", kv), ("S", sv)]
+                    .into_iter()
+                    .map(|(name, v)| (name.to_string(), v))
+                    .collect();
+                for cond in &implied {
+                    assert_eq!(cond.eval(&env), Ok(true), "{cond} at {env:?}");
+                }
+            }
+        }
     }
 
     #[test]

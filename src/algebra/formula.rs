@@ -399,14 +399,36 @@ pub fn show_brackets(brackets: &[Cond], elements: &[Element], sizes: &[String]) 
         match (ge[a], partner) {
             (Some(p), Some(b)) => {
                 used[b] = true;
-                let top = p.add(ge[b].expect("partners are ≥ brackets"));
-                let c = Index::constant(p.constant_term());
-                out.push(format!("{} ≤ {} ≤ {}", c.neg(), compact(&p.sub(&c)), compact(&top.sub(&c))));
+                let q = ge[b].expect("partners are ≥ brackets");
+                let top = p.add(q);
+                // 0 ≤ p ≤ top, or 0 ≤ q ≤ top: written around the one with fewer minus signs.
+                let minuses = |e: &Index| e.terms().filter(|(m, c)| !m.is_empty() && *c < 0).count();
+                let e = if minuses(q) < minuses(p) { q } else { p };
+                let c = Index::constant(e.constant_term());
+                out.push(format!("{} ≤ {} ≤ {}", c.neg(), compact(&e.sub(&c)), compact(&top.sub(&c))));
             }
+            (Some(p), None) => out.push(show_bound(p, &sized).unwrap_or_else(|| brackets[a].to_string())),
             _ => out.push(brackets[a].to_string()),
         }
     }
     out
+}
+
+/// `p ≥ 0` as a bound on its indices by its sizes, `k-1 ≤ i+m` or `i+m ≤ n-1`, where the
+/// terms in names other than sizes all have one sign and some term holds sizes only.
+fn show_bound(p: &Index, sized: &dyn Fn(&Index) -> bool) -> Option<String> {
+    let indices = Index::from_terms(
+        p.terms().filter(|(m, _)| !sized(&Index::monomial(1, m.to_vec()))).map(|(m, c)| (m.clone(), c)),
+    );
+    let sizes = p.sub(&indices);
+    if indices.is_zero() || sizes.is_zero() {
+        return None;
+    }
+    match indices.terms().map(|(_, c)| c.signum()).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>()[..] {
+        [1] => Some(format!("{} ≤ {}", compact(&sizes.neg()), compact(&indices))),
+        [-1] => Some(format!("{} ≤ {}", compact(&indices.neg()), compact(&sizes))),
+        _ => None,
+    }
 }
 
 impl Term {
@@ -569,6 +591,16 @@ mod tests {
         assert_eq!(shown, vec!["0 ≤ i-j ≤ k-1"]);
         let shown = show_brackets(&[le(&Index::constant(1), &var("i")), le(&var("i"), &var("n"))], &[], &sizes);
         assert_eq!(shown, vec!["1 ≤ i ≤ n"]);
+        // A bound on indices by sizes reads as one.
+        let (i, m, k) = (var("i"), var("m"), var("k"));
+        let shown = show_brackets(&[le(&k.sub(&Index::constant(1)), &i.add(&m))], &[], &sizes);
+        assert_eq!(shown, vec!["k-1 ≤ i+m"]);
+        let shown = show_brackets(&[le(&i.add(&m), &var("n").sub(&Index::constant(1)))], &[], &sizes);
+        assert_eq!(shown, vec!["i+m ≤ n-1"]);
+        // Written as a person would, not as [-2 ≤ -m ≤ 0].
+        let m = var("m");
+        let shown = show_brackets(&[le(&m, &Index::constant(2)), le(&Index::zero(), &m)], &[], &sizes);
+        assert_eq!(shown, vec!["0 ≤ m ≤ 2"]);
         let x = Element { tensor: "x".into(), index: vec![var("i").add(&var("m"))] };
         let shown = show_brackets(&[le(&var("i").add(&var("m")), &var("n").sub(&Index::constant(1)))], &[x], &sizes);
         assert_eq!(shown, vec!["i+m ≤ n-1"]);

@@ -244,8 +244,9 @@ mod tests {
         let (model, mut derivation) = crate::check::tests::standard();
         assert_eq!(cross_check(&model, &derivation, &model.values), Ok(()));
         // The cross-correlation's kernel index instead of the convolution's.
-        let term = &mut derivation.derivatives[0].closed_form.terms[0];
-        term.elements[0].index[0] = var("j").sub(&var("i"));
+        let d = &mut derivation.derivatives[0];
+        let j = var(&d.wrt_indices[0]);
+        d.closed_form.terms[0].elements[0].index[0] = j.sub(&var("i"));
         let err = cross_check(&model, &derivation, &model.values).unwrap_err();
         assert!(matches!(&err, CheckError::Bug(why) if why.contains("row [0], column 0")), "{err}");
     }

@@ -375,7 +375,7 @@ mod tests {
     use crate::derive::lang::Leaf;
 
     fn standard() -> (Model, Derivation, Validation) {
-        let src = "input x[n]\nweight w[k]\nlet n = 6, k = 3\ns_i = Σ x_l w_<i+k-l-1>\n";
+        let src = "input x[n]\nweight w[k]\nlet n = 6, k = 3\ns_i = Σ x_j w_<i+k-j-1>\n";
         let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
         let derivation = crate::derive::derive(&model, &crate::limits::Limits::default()).unwrap();
         let at = Validation::new(

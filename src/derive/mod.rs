@@ -20,7 +20,7 @@ use crate::algebra::cond::le;
 use crate::algebra::index::var;
 use crate::algebra::{Bound, Cond, Element, Formula, Index, IndexExt};
 use crate::limits::Limits;
-use crate::model::{Model, Role, Tensor};
+use crate::model::{ClaimKind, Model, Role, Tensor};
 use lang::Leaf;
 use rules::Rules;
 use session::Session;
@@ -73,13 +73,12 @@ pub struct Derivation {
 pub fn derive(model: &Model, limits: &Limits) -> Result<Derivation, DeriveError> {
     let domain = domain::domain(model)?;
     let lengths = (0..model.output.indices.len()).map(|a| domain.length(a)).collect();
-    let mut taken: BTreeSet<String> = model.formula.names();
-    taken.extend(model.sizes.iter().cloned());
+    let mut taken: BTreeSet<String> = model.sizes.iter().cloned().collect();
     taken.extend(model.output.indices.iter().cloned());
     taken.extend(model.tensors.iter().map(|t| t.name.clone()));
     let mut facts = domain.bounds(&model.output.indices);
     let mut ranges = BTreeMap::new();
-    let names: Vec<Vec<String>> = model.tensors.iter().map(|t| wrt_names(t, &taken, &mut ranges)).collect();
+    let names: Vec<Vec<String>> = model.tensors.iter().map(|t| wrt_names(model, t, &taken, &mut ranges)).collect();
     facts.extend(ranges.iter().map(|(n, d)| Bound {
         var: n.clone(),
         lo: Some(Index::zero()),
@@ -96,7 +95,7 @@ pub fn derive(model: &Model, limits: &Limits) -> Result<Derivation, DeriveError>
         .tensors
         .iter()
         .zip(names)
-        .map(|(t, wrt)| differentiate(model, t, wrt, &rules, limits))
+        .map(|(t, wrt)| differentiate(model, t, wrt, (&rules, &facts), limits))
         .collect::<Result<_, _>>()?;
     Ok(Derivation { domain, lengths, derivatives, facts, limits: *limits })
 }
@@ -111,12 +110,21 @@ pub fn range_guard(model: &Model, e: &Element) -> Vec<Cond> {
         .collect()
 }
 
-/// Index names for a tensor's axes: `j` for an input's last axis, `m` for a weight's,
-/// `p` for a weight's first (output-channel) axis, `d` for other channel axes, each with
-/// fallbacks. A name is reused across tensors only for an axis of the same length, since
-/// all of them share one list of facts.
-fn wrt_names(t: &Tensor, taken: &BTreeSet<String>, ranges: &mut BTreeMap<String, Index>) -> Vec<String> {
+/// Index names for a tensor's axes, each the first of these that is free: the name the
+/// spec's first claim about `∂s/∂t` gives the axis; the formula's own name for it, where
+/// some element of `t` in the formula is indexed there by a plain name (`m` of `w_m`);
+/// then `j` for an input's last axis, `m` for a weight's, `p` for a weight's first
+/// (output-channel) axis, `d` for other channel axes, each with fallbacks. A name is free
+/// when it is no size, output index or tensor name, not used for another axis of `t`,
+/// and used for other tensors only on an axis of the same length, since all of them
+/// share one list of facts. (A Σ of the formula that binds a chosen name is renamed
+/// apart before differentiating.)
+fn wrt_names(model: &Model, t: &Tensor, taken: &BTreeSet<String>, ranges: &mut BTreeMap<String, Index>) -> Vec<String> {
     let last = t.shape.len() - 1;
+    let claimed = model.claims.iter().find_map(|c| match &c.kind {
+        ClaimKind::Derivative { wrt, wrt_indices, .. } if *wrt == t.name => Some(wrt_indices.clone()),
+        _ => None,
+    });
     let mut out: Vec<String> = Vec::new();
     for (axis, dim) in t.shape.iter().enumerate() {
         let pool: &[&str] = match (t.role, axis) {
@@ -125,29 +133,44 @@ fn wrt_names(t: &Tensor, taken: &BTreeSet<String>, ranges: &mut BTreeMap<String,
             (Role::Weight, 0) => &["p", "o", "g"],
             _ => &["d", "e", "f", "h"],
         };
+        let own = [claimed.as_ref().and_then(|c| c.get(axis).cloned()), formula_name(model, t, axis)];
         let fallback = (1..).map(|n| format!("{}{n}", pool[0]));
         let free = |n: &String| !taken.contains(n) && !out.contains(n) && ranges.get(n).is_none_or(|d| d == dim);
-        let name = pool.iter().map(|s| s.to_string()).chain(fallback).find(free).expect("the fallbacks never end");
+        let mut names = own.into_iter().flatten().chain(pool.iter().map(|s| s.to_string())).chain(fallback);
+        let name = names.find(free).expect("the fallbacks never end");
         ranges.insert(name.clone(), dim.clone());
         out.push(name);
     }
     out
 }
 
+/// The formula's name for an axis of `t`: the first plain name that indexes an element of
+/// `t` on that axis.
+fn formula_name(model: &Model, t: &Tensor, axis: usize) -> Option<String> {
+    let elements = model.formula.terms.iter().flat_map(|term| &term.elements);
+    elements.filter(|e| e.tensor == t.name).find_map(|e| {
+        let p = e.index.get(axis)?;
+        p.names().into_iter().find(|n| *p == var(n))
+    })
+}
+
 fn differentiate(
     model: &Model,
     t: &Tensor,
     wrt_indices: Vec<String>,
-    rules: &Rules,
+    (rules, facts): (&Rules, &[Bound]),
     limits: &Limits,
 ) -> Result<Derivative, DeriveError> {
     let target = Element { tensor: t.name.clone(), index: wrt_indices.iter().map(|n| var(n)).collect() };
-    // Differentiate, then make every remaining element's range explicit, then simplify.
-    let start = Tree::Diff(Box::new(Tree::from_formula(&model.formula)), target.clone());
+    // Differentiate, then make every remaining element's range explicit where the domain
+    // does not imply it already, then simplify.
+    // No Σ binds a name of the target: d-element needs it free.
+    let formula = model.formula.rename_apart(&wrt_indices.iter().cloned().collect());
+    let start = Tree::Diff(Box::new(Tree::from_formula(&formula)), target.clone());
     let sizes = &model.sizes;
     let mut steps = vec![Step::new("definition", start.clone(), sizes)];
     let differentiated = simplify(&start, rules, limits, sizes, &mut steps)?;
-    let guarded = differentiated.guarded(&|e| range_guard(model, e));
+    let guarded = guarded_where_needed(model, &differentiated, facts);
     let closed = if guarded == differentiated {
         differentiated
     } else {
@@ -157,6 +180,25 @@ fn differentiate(
     let statement = derivative_name(model, &target);
     let closed_form = closed.to_formula().ok_or(DeriveError::NoClosedForm(statement))?;
     Ok(Derivative { wrt: t.name.clone(), wrt_indices, closed_form, steps, closed })
+}
+
+/// The tree with the range of every element made explicit ([`range_guard`]), but for the
+/// brackets that the facts imply already: no proof goes through a bracket and back. Facts
+/// about a name some Σ of the tree binds are not used.
+fn guarded_where_needed(model: &Model, t: &Tree, facts: &[Bound]) -> Tree {
+    let usable = facts_free_of(facts, &t.binders());
+    t.guarded(&|e| range_guard(model, e).into_iter().filter(|c| !c.implied_by(&usable)).collect())
+}
+
+/// The facts that mention none of the names `bound`: those a term under Σs over `bound`
+/// may use.
+fn facts_free_of<'a>(facts: &[Bound], bound: impl IntoIterator<Item = &'a String> + Clone) -> Vec<Bound> {
+    let free = |b: &&Bound| {
+        let mut names: BTreeSet<String> = b.lo.iter().chain(&b.hi).flat_map(|p| p.names()).collect();
+        names.insert(b.var.clone());
+        !bound.clone().into_iter().any(|v| names.contains(v))
+    };
+    facts.iter().filter(free).cloned().collect()
 }
 
 /// Runs the rules on `start` and appends the explanation of its simplest form to `steps`.
@@ -250,7 +292,7 @@ impl Prover {
     /// the claim (none when they are the same term).
     pub fn prove(&self, model: &Model, d: &Derivative, claim: &Formula) -> Result<Option<Vec<Step>>, DeriveError> {
         let plain = Tree::from_formula(claim);
-        let guarded = plain.guarded(&|e| range_guard(model, e));
+        let guarded = guarded_where_needed(model, &plain, &self.facts);
         let equal = equal_indices(&guarded);
         let implied = implied_in_products(&equal, &self.facts, &mut Vec::new());
         let tidied = like_terms(&implied);
@@ -378,12 +420,7 @@ fn implied_in_products(t: &Tree, facts: &[Bound], bound: &mut Vec<String>) -> Tr
         }
         Tree::Diff(..) => t.clone(),
         Tree::Mul(..) | Tree::Leaf(_) => {
-            let free = |b: &&Bound| {
-                let mut names = b.lo.iter().chain(&b.hi).flat_map(|p| p.names()).collect::<BTreeSet<_>>();
-                names.insert(b.var.clone());
-                !bound.iter().any(|v| names.contains(v))
-            };
-            let usable: Vec<Bound> = facts.iter().filter(free).cloned().collect();
+            let usable = facts_free_of(facts, bound.iter());
             let factors = t.factors();
             let mut kept: Vec<Cond> = factors
                 .iter()
@@ -464,6 +501,64 @@ mod tests {
 
     fn w(p: Index) -> Tree {
         Tree::Leaf(Leaf::Element(Element { tensor: "w".into(), index: vec![p] }))
+    }
+
+    fn derived(src: &str) -> (Model, Derivation) {
+        let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
+        let derivation = derive(&model, &Limits::default()).unwrap();
+        (model, derivation)
+    }
+
+    fn closed_form(src: &str, wrt: &str) -> String {
+        let (model, derivation) = derived(src);
+        let d = derivation.derivative(wrt).unwrap();
+        format!("{} = {}", d.name(&model), d.closed_form.show(&model.sizes))
+    }
+
+    const STRIDED: &str = "input x[n]\nweight w[k]\nlet n = 10, k = 3, S = 2\ns_i = Σ x_<S i + m> w_m\n";
+
+    #[test]
+    fn index_names_are_the_claims_then_the_formulas() {
+        // No claim: w's index is the formula's m, the Σ over m renamed apart.
+        let (model, derivation) = derived(STRIDED);
+        let d = derivation.derivative("w").unwrap();
+        assert_eq!(d.name(&model), "∂s_i/∂w_m");
+        assert_eq!(d.steps[0].expr, "∂/∂w_m (Σ_m′ x_<S·i+m′> w_m′)");
+        // x's index is an expression there: the pool's j.
+        assert_eq!(derivation.derivative("x").unwrap().name(&model), "∂s_i/∂x_j");
+        // A claim's names come first, for x and for w.
+        let claimed = format!("{STRIDED}claim ∂s_i/∂w_r = x_<S i + r>\nclaim ∂s_i/∂x_u = w_<u - S i>\n");
+        let (model, derivation) = derived(&claimed);
+        assert_eq!(derivation.derivative("w").unwrap().name(&model), "∂s_i/∂w_r");
+        assert_eq!(derivation.derivative("x").unwrap().name(&model), "∂s_i/∂x_u");
+        // A claim's name that is an output index is not taken.
+        let clash = format!("{STRIDED}claim ∂s_o/∂w_i = x_<S o + i>\n");
+        let (model, derivation) = derived(&clash);
+        assert_eq!(derivation.derivative("w").unwrap().name(&model), "∂s_i/∂w_m");
+    }
+
+    #[test]
+    fn a_formula_name_shared_by_two_tensors_of_different_lengths_is_used_once() {
+        // x_l and w_l: one name, two ranges; w falls back to the pool.
+        let src = "input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ x_l w_l x_<i + l>\n";
+        let (model, derivation) = derived(src);
+        assert_eq!(derivation.derivative("x").unwrap().name(&model), "∂s_i/∂x_l");
+        assert_eq!(derivation.derivative("w").unwrap().name(&model), "∂s_i/∂w_m");
+    }
+
+    #[test]
+    fn closed_forms_keep_only_the_brackets_the_domain_does_not_imply() {
+        // Strided: 0 ≤ S·i + m ≤ n - 1 on the whole domain, and no step adds it to drop it.
+        assert_eq!(closed_form(STRIDED, "w"), "∂s_i/∂w_m = x_<S·i+m>");
+        let (_, derivation) = derived(STRIDED);
+        let rules: Vec<&str> = derivation.derivative("w").unwrap().steps.iter().map(|s| s.rule.as_str()).collect();
+        assert!(!rules.contains(&"range-guard") && !rules.contains(&"drop-implied"), "{rules:?}");
+        // Strided causal: 2i + 2m - 6 ≤ n - 1 is implied, 0 ≤ 2i + 2m - 6 is not.
+        let causal = "input x[n]\nweight w[4]\npad x (6, 0)\nlet n = 10\ns_i = Σ x_<2i + 2m - 6> w_m\n";
+        assert_eq!(closed_form(causal, "w"), "∂s_i/∂w_m = x_<2i+2m-6> [3 ≤ i+m]");
+        // One zero more on the right: 2i + 2m - 6 ≤ n - 1 is no longer implied, and stays.
+        let right = "input x[n]\nweight w[4]\npad x (6, 1)\nlet n = 10\ns_i = Σ x_<2i + 2m - 6> w_m\n";
+        assert_eq!(closed_form(right, "w"), "∂s_i/∂w_m = x_<2i+2m-6> [2i+2m-6 ≤ n-1] [3 ≤ i+m]");
     }
 
     #[test]

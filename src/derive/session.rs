@@ -215,7 +215,7 @@ mod tests {
             Tree::Leaf(bracket(le(&j, &n.sub(&Index::constant(1))))),
         ];
         let start = Tree::Sum("j".into(), Box::new(Tree::product(body)));
-        assert_eq!(simplest(&start, vec![in_shape("i"), in_shape("j")]), "w_0 [0 ≤ -i-1]");
+        assert_eq!(simplest(&start, vec![in_shape("i"), in_shape("j")]), "w_0 [i ≤ -1]");
     }
 
     #[test]

@@ -434,7 +434,7 @@ mod tests {
     use super::super::common::{conv_of, layout, values};
     use super::*;
 
-    const SOURCE: &str = "input x[n]\nweight w[k]\nlet n = 9, k = 4\ns_i = Σ x_l w_<i+k-l-1>\nrun conv1d(x, flip(w))\n";
+    const SOURCE: &str = "input x[n]\nweight w[k]\nlet n = 9, k = 4\ns_i = Σ x_j w_<i+k-j-1>\nrun conv1d(x, flip(w))\n";
 
     /// The first row-major entry `(i, j)` where `∂s_i/∂x_j` reads `w_<j-i>` instead of
     /// the convolution's `w_<i+k-j-1>` (both under the convolution's bracket), by loops.
