@@ -482,7 +482,8 @@ fn derive_specs(
             Err(e) => {
                 if format == DeriveFormat::Json {
                     let file = path.display().to_string();
-                    out.stdout += &render::error_json(&spec_name(path), &file, &diagnostic(&e, false), e.exit_code());
+                    let why = diagnostic(&e, false);
+                    out.stdout += &render::error_json(&spec_name(path), &file, &why, &places(&e), e.exit_code());
                 }
                 out.failed(e);
             }
@@ -540,7 +541,7 @@ fn check_specs(
                 match format {
                     CheckFormat::Text => {}
                     CheckFormat::Json => {
-                        out.stdout += &render::error_json(&spec_name(path), &file, &why, e.exit_code())
+                        out.stdout += &render::error_json(&spec_name(path), &file, &why, &places(&e), e.exit_code())
                     }
                     CheckFormat::Junit => suites.push(render::junit_error_suite(&spec_name(path), &why)),
                 }
@@ -581,6 +582,22 @@ fn sweep_with_progress(r: &Report, ranges: &[SizeRange]) -> Result<SweepReport, 
     let result = check::sweep_check(&r.model, &r.derivation, &r.claims, ranges, &|| bar.inc(1));
     bar.finish_and_clear();
     result
+}
+
+/// Each mistake of a spec error as data: its message, 1-based line and column, and hint
+/// (none for an error without a place in the spec).
+pub fn places(e: &Error) -> Vec<render::Place> {
+    let place = |src: &str, p: &Problem| {
+        let (line, column) = line_col(src, p.span.start);
+        render::Place { message: p.message.clone(), line, column, hint: p.hint.clone() }
+    };
+    match e {
+        Error::Spec { src, span, message, hint, .. } => {
+            vec![place(src, &Problem { span: *span, message: message.clone(), hint: hint.clone() })]
+        }
+        Error::Specs { src, problems, .. } => problems.iter().map(|p| place(src, p)).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The error as the user sees it: for a spec mistake, the file, line and column, the

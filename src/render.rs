@@ -428,10 +428,29 @@ pub fn check_json(r: &Report, file: &str, sweep: Option<&SweepReport>) -> String
         + "\n"
 }
 
+/// One mistake in a spec, where it stands: for the JSON of a spec that could not be checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// What is wrong.
+    pub message: String,
+    /// The 1-based line.
+    pub line: usize,
+    /// The 1-based column, in characters.
+    pub column: usize,
+    /// What to do, when known.
+    pub hint: Option<String>,
+}
+
 /// The JSON line of a spec that could not be checked: its error as the diagnostic tells it,
-/// and the exit status it earns.
-pub fn error_json(spec: &str, file: &str, error: &str, status: i32) -> String {
-    json!({"spec": spec, "file": file, "holds": false, "error": error.trim_end(), "status": status}).to_string() + "\n"
+/// each mistake with its line and column, and the exit status it earns.
+pub fn error_json(spec: &str, file: &str, error: &str, places: &[Place], status: i32) -> String {
+    let mistakes: Vec<Json> = places
+        .iter()
+        .map(|p| json!({"message": p.message, "line": p.line, "column": p.column, "hint": p.hint}))
+        .collect();
+    json!({"spec": spec, "file": file, "holds": false, "error": error.trim_end(), "mistakes": mistakes, "status": status})
+        .to_string()
+        + "\n"
 }
 
 /// One `<testsuite>` of `check --format junit`, with its counts: a test case per claim

@@ -260,11 +260,22 @@ fn check_json_has_one_object_per_spec_and_line() {
     assert_eq!(lines[1]["spec"], "unknown_tensor");
     assert_eq!(lines[1]["status"], 2);
     assert!(lines[1]["error"].as_str().unwrap().contains("unknown_tensor.conv:4:"), "{}", lines[1]);
+    // Each mistake as data, for tools: the message, line, column and hint.
+    let mistake = &lines[1]["mistakes"][0];
+    assert_eq!(mistake["message"], "unknown tensor `v`");
+    assert_eq!((mistake["line"].as_u64(), mistake["column"].as_u64()), (Some(4), Some(13)), "{mistake}");
+    assert_eq!(mistake["hint"], "the declared inputs and weights are `x`, `w`");
     assert_eq!(lines[2]["holds"], false);
     assert_eq!(lines[2]["runs"][0]["verdict"], "disagrees");
     assert!(lines[2]["runs"][0]["detail"].as_str().unwrap().contains("use flip(w)"));
     // The bad spec's diagnostic is on standard error too.
     assert!(stderr(&o).contains("unknown_tensor.conv:4:"), "{}", stderr(&o));
+    // A file with several mistakes lists each of them.
+    let o = symconv(&["check", "--format", "json", "tests/bad/several_errors.conv"]);
+    assert_eq!(o.status.code(), Some(2));
+    let line: Value = serde_json::from_str(stdout(&o).trim()).expect("a JSON line");
+    let lines_of: Vec<u64> = line["mistakes"].as_array().unwrap().iter().map(|m| m["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines_of, [3, 5, 8, 10, 11], "{line}");
 }
 
 #[test]
