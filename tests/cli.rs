@@ -493,3 +493,17 @@ fn a_formula_of_fifty_product_terms_derives() {
     let expected: Vec<String> = (0..50).map(|t| format!("w_<i-l{0}> [0 ≤ i-l{0} ≤ k-1]", shift(t))).collect();
     assert_eq!(closed, format!("closed form: ∂s_i/∂x_l = {}", expected.join(" + ")));
 }
+
+#[test]
+fn row_by_row_disagreements_name_their_indices_as_tables_do() {
+    let o = symconv(&["derive", "tests/fixtures/shifted_by_one.conv", "--let", "n=3000", "--jacobians", "every-entry"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    // Too large for tables: compared row by row, and told with the names of the indices.
+    assert!(
+        out.contains("11994 of 9000000 entries of ∂s_i/∂x_j disagree (engine by autograd), first at i = 0, j = 0:"),
+        "{out}"
+    );
+    assert!(out.contains("8997 of 9000 entries of ∂s_i/∂w_l disagree (engine on unit weights), first at i = 0, l = 0:"));
+    assert!(!out.contains("row [") && !out.contains("column "), "{out}");
+}

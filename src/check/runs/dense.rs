@@ -3,7 +3,7 @@
 
 use super::common::{
     compare, compare_outputs, compiled_outputs, conv_of, engine_shape, hints, layout, method_text, not_executed,
-    number, numeric, outputs_finding, pad_hint, run_laid_out, setup, shapes_of, values, with_flipped_kernel,
+    number, numeric, outputs_finding, pad_hint, run_laid_out, setup, shapes_of, tuple, values, with_flipped_kernel,
     RunOptions, RunReport, Setup, Weights,
 };
 use crate::algebra::compiled::Compiled;
@@ -150,9 +150,13 @@ pub(super) fn run_by_rows(
             )),
             Some((r, col, a, b)) => {
                 holds = false;
+                let element = tuple(col, &dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>());
+                let names = model.output.indices.iter().chain(&d.wrt_indices);
+                let place: Vec<String> =
+                    names.zip(rows[r].iter().chain(&element)).map(|(n, v)| format!("{n} = {v}")).collect();
                 parts.push(format!(
-                    "{count} of {total} entries of {title} disagree (engine {how}), first at row {:?}, column {col}: the closed form gives {}, the engine {}",
-                    rows[r],
+                    "{count} of {total} entries of {title} disagree (engine {how}), first at {}: the closed form gives {}, the engine {}",
+                    place.join(", "),
                     number(a),
                     number(b)
                 ));
