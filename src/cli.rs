@@ -247,18 +247,14 @@ pub enum Error {
         why: String,
     },
     /// A mistake in a spec, with its place.
-    #[error("{message}")]
+    #[error("{}", problem.message)]
     Spec {
         /// The file.
         path: PathBuf,
         /// Its text.
         src: String,
-        /// Where.
-        span: Span,
-        /// What is wrong.
-        message: String,
-        /// What to do, when known.
-        hint: Option<String>,
+        /// The mistake.
+        problem: Problem,
     },
     /// Several mistakes in a spec (each line with a parse or name error), in source order.
     #[error("{} errors in {}", total, path.display())]
@@ -377,10 +373,7 @@ fn spec_error(path: &Path, src: String, mut problems: Vec<Problem>) -> Error {
     problems.sort_by_key(|p| p.span.start);
     let path = path.to_path_buf();
     match problems.len() {
-        1 => {
-            let Problem { span, message, hint } = problems.remove(0);
-            Error::Spec { path, src, span, message, hint }
-        }
+        1 => Error::Spec { path, src, problem: problems.remove(0) },
         total => {
             problems.truncate(MOST_SHOWN);
             Error::Specs { path, src, problems, total }
@@ -423,18 +416,22 @@ fn check_error(path: &Path, model: &crate::model::Model) -> impl Fn(CheckError) 
         CheckError::Sizes(message) => Error::Spec {
             path: path.clone(),
             src: src.clone(),
-            span,
-            message,
-            hint: Some(
-                "choose sizes (in `let`, or with --let) that leave every tensor and the output non-empty".into(),
-            ),
+            problem: Problem {
+                span,
+                message,
+                hint: Some(
+                    "choose sizes (in `let`, or with --let) that leave every tensor and the output non-empty".into(),
+                ),
+            },
         },
         CheckError::RunLimit { span, message } => Error::Spec {
             path: path.clone(),
             src: src.clone(),
-            span,
-            message,
-            hint: Some("choose smaller sizes with --let, or a smaller padding, stride or dilation".into()),
+            problem: Problem {
+                span,
+                message,
+                hint: Some("choose smaller sizes with --let, or a smaller padding, stride or dilation".into()),
+            },
         },
         error => Error::Check { path: path.clone(), error },
     }
@@ -592,9 +589,7 @@ pub fn places(e: &Error) -> Vec<render::Place> {
         render::Place { message: p.message.clone(), line, column, hint: p.hint.clone() }
     };
     match e {
-        Error::Spec { src, span, message, hint, .. } => {
-            vec![place(src, &Problem { span: *span, message: message.clone(), hint: hint.clone() })]
-        }
+        Error::Spec { src, problem, .. } => vec![place(src, problem)],
         Error::Specs { src, problems, .. } => problems.iter().map(|p| place(src, p)).collect(),
         _ => Vec::new(),
     }
@@ -605,10 +600,7 @@ pub fn places(e: &Error) -> Vec<render::Place> {
 /// order, then how many there are.
 pub fn diagnostic(e: &Error, color: bool) -> String {
     match e {
-        Error::Spec { path, src, span, message, hint } => {
-            let problem = Problem { span: *span, message: message.clone(), hint: hint.clone() };
-            problem_diagnostic(path, src, &problem, color)
-        }
+        Error::Spec { path, src, problem } => problem_diagnostic(path, src, problem, color),
         Error::Specs { path, src, problems, total } => {
             let mut out: String = problems.iter().map(|p| problem_diagnostic(path, src, p, color)).collect();
             if *total > problems.len() {
