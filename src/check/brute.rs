@@ -231,6 +231,22 @@ pub fn tuples(ranges: &[(i64, i64)]) -> Vec<Vec<i64>> {
     out
 }
 
+/// The row-major tuple of a flat position in a box of inclusive ranges.
+pub(crate) fn tuple(mut flat: usize, ranges: &[(i64, i64)]) -> Vec<i64> {
+    let mut out = vec![0; ranges.len()];
+    for (axis, &(lo, hi)) in ranges.iter().enumerate().rev() {
+        let len = hi.saturating_sub(lo).saturating_add(1).max(1) as usize;
+        out[axis] = lo + (flat % len) as i64;
+        flat /= len;
+    }
+    out
+}
+
+/// The index tuple of the `flat`-th element, row-major, of a tensor of shape `dims`.
+pub(crate) fn element_at(flat: usize, dims: &[i64]) -> Vec<i64> {
+    tuple(flat, &dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>())
+}
+
 /// The formula's value at each row, differentiated formally: `∂s/∂t` by brute force.
 pub fn brute_jacobian(
     model: &Model,

@@ -1,8 +1,8 @@
 //! Claims: proved by the e-graph (and checked by numbers before that is said), else
 //! checked by brute force over size sets, else refuted with a counterexample.
 
-use super::brute::{beyond_limits, brute_work, lengths, tuples, BruteForce};
-use super::error::{eval_err, shown_sizes, CheckError};
+use super::brute::{beyond_limits, brute_work, element_at, lengths, tuples, BruteForce};
+use super::error::{eval_err, named, shown_sizes, CheckError};
 use super::tables::{cross_check_against, first_difference, formula_table};
 use super::validate::{self, Claimed, Validation};
 use crate::algebra::formula::show_value;
@@ -336,16 +336,11 @@ pub(crate) fn counterexample(
             let actual = &brute.jacobians[wrt];
             let Some((r, c)) = first_difference(&claimed, actual) else { return Ok(None) };
             let dims = model.shape_at(wrt, sizes).unwrap_or_default();
-            let col = &tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>())[c];
-            let indices: Vec<String> = out_indices
-                .iter()
-                .zip(&rows[r])
-                .chain(wrt_indices.iter().zip(col))
-                .map(|(n, v)| format!("{n} = {v}"))
-                .collect();
+            let col = element_at(c, &dims);
+            let indices = named(out_indices.iter().zip(&rows[r]).chain(wrt_indices.iter().zip(&col)));
             Ok(Some(format!(
                 "at {at}, {}: the claim gives {}, the definition gives {}",
-                indices.join(", "),
+                indices,
                 show_value(&claimed[r][c]),
                 show_value(&actual[r][c])
             )))

@@ -38,7 +38,12 @@ pub enum CheckError {
 
 /// `n = 10, k = 3`.
 pub fn show_sizes(sizes: &[(String, i64)]) -> String {
-    sizes.iter().map(|(n, v)| format!("{n} = {v}")).collect::<Vec<_>>().join(", ")
+    named(sizes.iter().map(|(n, v)| (n, v)))
+}
+
+/// Names with their values, as `i = 2, j = 3`: sizes, or the indices of an entry.
+pub(crate) fn named<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a i64)>) -> String {
+    pairs.into_iter().map(|(n, v)| format!("{n} = {v}")).collect::<Vec<_>>().join(", ")
 }
 
 /// The sizes at these values, in the spec's order.

@@ -3,8 +3,8 @@
 //! of its tensor, must equal the step's before it (the first, brute force's); a proved
 //! claim must equal brute force. A disagreement is a bug in symconv, never a verdict.
 
-use super::brute::{tuples, BruteForce};
-use super::error::{eval_err, shown_sizes, CheckError};
+use super::brute::{element_at, BruteForce};
+use super::error::{eval_err, named, shown_sizes, CheckError};
 use super::tables::first_difference;
 use crate::algebra::formula::show_value;
 use crate::algebra::Element;
@@ -356,16 +356,14 @@ fn exact_entry(
 
 /// The index tuple of column `c` of `d`'s tensor.
 fn element(model: &Model, d: &Derivative, c: usize, at: &Validation) -> Vec<i64> {
-    let dims = model.shape_at(&d.wrt, &at.sizes).unwrap_or_default();
-    tuples(&dims.iter().map(|&n| (0, n - 1)).collect::<Vec<_>>()).swap_remove(c)
+    element_at(c, &model.shape_at(&d.wrt, &at.sizes).unwrap_or_default())
 }
 
 /// `n = 10, k = 3, i = 2, j = 3`: the sizes, the output index and the element's.
 fn place(model: &Model, d: &Derivative, row: &[i64], c: usize, at: &Validation) -> String {
     let element = element(model, d, c, at);
     let indices = model.output.indices.iter().zip(row).chain(d.wrt_indices.iter().zip(&element));
-    let shown: Vec<String> = indices.map(|(n, v)| format!("{n} = {v}")).collect();
-    format!("{}, {}", shown_sizes(model, &at.sizes), shown.join(", "))
+    format!("{}, {}", shown_sizes(model, &at.sizes), named(indices))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::{Env, Index, IndexExt, Value};
-use crate::check::brute::lengths;
+use crate::check::brute::{lengths, tuple};
 use crate::check::error::{eval_err, shown_sizes, CheckError};
 use crate::derive::Derivation;
 use crate::engine::{Array, Conv, Method};
@@ -199,17 +199,6 @@ pub fn numeric(v: &Value, data: &BTreeMap<String, Array>) -> f64 {
             })
         })
         .sum()
-}
-
-/// The row-major tuple of a flat position in a box of inclusive ranges.
-pub(crate) fn tuple(mut flat: usize, ranges: &[(i64, i64)]) -> Vec<i64> {
-    let mut out = vec![0; ranges.len()];
-    for (axis, &(lo, hi)) in ranges.iter().enumerate().rev() {
-        let len = hi.saturating_sub(lo).saturating_add(1).max(1) as usize;
-        out[axis] = lo + (flat % len) as i64;
-        flat /= len;
-    }
-    out
 }
 
 /// A number as the findings print it: an integer while it is one (`0`, never `-0`), else
@@ -479,8 +468,9 @@ pub(crate) fn pad_hint(
     }
     let mut padded = model.clone();
     padded.tensors.iter_mut().filter(|t| t.name == run.input).for_each(|t| t.pad = wanted.clone());
-    let Ok(ranges) = crate::derive::domain::domain(&padded).map(|d| d.at(sizes)) else { return Ok(None) };
-    let Ok(ranges) = ranges else { return Ok(None) };
+    let Some(ranges) = crate::derive::domain::domain(&padded).ok().and_then(|d| d.at(sizes).ok()) else {
+        return Ok(None);
+    };
     let theirs: Vec<i64> = engine.shape.iter().map(|&d| d as i64).collect();
     if engine_shape(lengths(&ranges)) != theirs {
         return Ok(None);

@@ -3,13 +3,13 @@
 
 use super::common::{
     compare, compare_outputs, compiled_outputs, conv_of, engine_shape, hints, layout, method_text, not_executed,
-    number, numeric, outputs_finding, pad_hint, run_laid_out, setup, shapes_of, tuple, values, with_flipped_kernel,
+    number, numeric, outputs_finding, pad_hint, run_laid_out, setup, shapes_of, values, with_flipped_kernel,
     RunOptions, RunReport, Setup, Weights,
 };
 use crate::algebra::compiled::Compiled;
 use crate::algebra::{Env, EvalError, Value};
-use crate::check::brute::tuples;
-use crate::check::error::{eval_err, shown_sizes, CheckError};
+use crate::check::brute::{element_at, tuples};
+use crate::check::error::{eval_err, named, shown_sizes, CheckError};
 use crate::check::tables::Table;
 use crate::derive::Derivation;
 use crate::limits::Limits;
@@ -150,13 +150,12 @@ pub(super) fn run_by_rows(
             )),
             Some((r, col, a, b)) => {
                 holds = false;
-                let element = tuple(col, &dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>());
+                let element = element_at(col, &dims);
                 let names = model.output.indices.iter().chain(&d.wrt_indices);
-                let place: Vec<String> =
-                    names.zip(rows[r].iter().chain(&element)).map(|(n, v)| format!("{n} = {v}")).collect();
+                let place = named(names.zip(rows[r].iter().chain(&element)));
                 parts.push(format!(
                     "{count} of {total} entries of {title} disagree (engine {how}), first at {}: the closed form gives {}, the engine {}",
-                    place.join(", "),
+                    place,
                     number(a),
                     number(b)
                 ));
@@ -174,13 +173,12 @@ fn table_finding(t: &Table, closed: &[f64], engine: &[f64], how: &str) -> (bool,
     };
     let (r, c) = (first / t.cols.len(), first % t.cols.len());
     let (out, wrt) = &t.index_names;
-    let place: Vec<String> =
-        out.iter().zip(&t.rows[r]).chain(wrt.iter().zip(&t.cols[c])).map(|(n, v)| format!("{n} = {v}")).collect();
+    let place = named(out.iter().zip(&t.rows[r]).chain(wrt.iter().zip(&t.cols[c])));
     let finding = format!(
         "{count} of {} entries of {} disagree (engine {how}), first at {}: the closed form gives {}, the engine {}",
         closed.len(),
         t.title,
-        place.join(", "),
+        place,
         number(closed[first]),
         number(engine[first])
     );

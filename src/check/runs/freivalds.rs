@@ -4,15 +4,15 @@
 //! disagreement is pinned to one entry with unit vectors.
 
 use super::common::{
-    compare, compare_outputs, compiled_outputs, engine_shape, not_executed, number, setup, shapes_of, tuple,
-    JacobianCheck, RunOptions, RunReport, Setup,
+    compare, compare_outputs, compiled_outputs, engine_shape, not_executed, number, setup, shapes_of, JacobianCheck,
+    RunOptions, RunReport, Setup,
 };
 use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::formula::{Element, Term};
 use crate::algebra::index::var;
 use crate::algebra::{Env, Index};
-use crate::check::brute::lengths;
-use crate::check::error::{eval_err, CheckError};
+use crate::check::brute::{element_at, lengths, tuple};
+use crate::check::error::{eval_err, named, CheckError};
 use crate::derive::{Derivation, Derivative};
 use crate::engine::{Array, Conv};
 use crate::model::{Model, Run};
@@ -406,15 +406,10 @@ impl FirstDisagreement<'_> {
 
     /// A row, a column or an entry by its indices' names: `i = 4, j = 2`.
     fn place(&self, row: Option<usize>, column: Option<usize>) -> String {
-        let mut named = Vec::new();
-        if let Some(r) = row {
-            named.extend(self.closed.model.output.indices.iter().zip(tuple(r, self.rows)));
-        }
-        if let Some(c) = column {
-            let dims: Vec<(i64, i64)> = self.tensor.shape.iter().map(|&d| (0, d as i64 - 1)).collect();
-            named.extend(self.d.wrt_indices.iter().zip(tuple(c, &dims)));
-        }
-        named.iter().map(|(n, v)| format!("{n} = {v}")).collect::<Vec<_>>().join(", ")
+        let row = row.map(|r| tuple(r, self.rows)).unwrap_or_default();
+        let dims: Vec<i64> = self.tensor.shape.iter().map(|&d| d as i64).collect();
+        let column = column.map(|c| element_at(c, &dims)).unwrap_or_default();
+        named(self.closed.model.output.indices.iter().zip(&row).chain(self.d.wrt_indices.iter().zip(&column)))
     }
 }
 
