@@ -416,13 +416,13 @@ pub fn check_json(r: &Report, file: &str, sweep: Option<&SweepReport>) -> String
             json!({"text": x.text, "verdict": v, "holds": x.holds, "detail": x.detail()})
         })
         .collect();
+    let holds = r.holds() && sweep.is_none_or(|s| s.failures.is_empty());
     let sweep = sweep.map(|s| {
         let failures: Vec<Json> =
             s.failures.iter().map(|(c, why)| json!({"claim": c, "counterexample": why})).collect();
         let ranges: Vec<String> = s.ranges.iter().map(|r| format!("{}={}..{}", r.name, r.lo, r.hi)).collect();
         json!({"ranges": ranges.join(","), "checked": s.checked, "skipped": s.skipped, "failures": failures})
     });
-    let holds = r.holds() && sweep.as_ref().is_none_or(|s| s["failures"].as_array().is_some_and(|f| f.is_empty()));
     json!({"spec": r.model.name, "file": file, "holds": holds, "claims": claims, "runs": runs, "sweep": sweep})
         .to_string()
         + "\n"
