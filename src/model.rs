@@ -96,6 +96,26 @@ pub enum ClaimKind {
         /// The claimed derivative.
         value: Formula,
     },
+    /// `(∂L/∂t)_<wrt> = value`: the gradient of a loss `L` with respect to `t` in gather
+    /// form, in the claim's own index names; `value` holds the upstream gradient
+    /// ([`Model::upstream`]) once in every term.
+    Gradient {
+        /// The tensor differentiated against.
+        wrt: String,
+        /// The claim's names for the tensor's indices.
+        wrt_indices: Vec<String>,
+        /// The claimed gradient.
+        value: Formula,
+    },
+    /// `∂L/∂t = op(a, b, …)`: the gradient as one engine call on the spec's tensors and
+    /// the upstream gradient.
+    GradientCall {
+        /// The tensor differentiated against.
+        wrt: String,
+        /// The call, resolved as a run line is (its `input` and `weight` may name the
+        /// upstream gradient).
+        call: Run,
+    },
 }
 
 /// A claim with its source text.
@@ -160,6 +180,9 @@ pub struct Model {
     pub claims: Vec<Claim>,
     /// The runs, in order.
     pub runs: Vec<Run>,
+    /// The name of the upstream gradient `∂L/∂s`, a tensor shaped like the output, in
+    /// backward formulas (`g` unless the spec renames it).
+    pub upstream: String,
     /// Each size's least value (see [`Model::least`]).
     least: BTreeMap<String, i64>,
 }
@@ -459,6 +482,7 @@ impl<'a> Resolver<'a> {
             formula,
             claims,
             runs,
+            upstream: "g".to_string(),
             least: BTreeMap::new(),
         };
         model.least = least_values(&model);

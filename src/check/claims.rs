@@ -139,7 +139,7 @@ fn claim(
         ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } => {
             Some(derivation.in_own_names(model, value, out_indices, wrt_indices, derivative(derivation, wrt)))
         }
-        ClaimKind::Length { .. } => None,
+        ClaimKind::Length { .. } | ClaimKind::Gradient { .. } | ClaimKind::GradientCall { .. } => None,
     };
     // A claim that numbers refute at the let sizes is not worth proving: it is refuted
     // with the counterexample that the check below would find first.
@@ -187,6 +187,7 @@ fn prove(
                 (proof, grounds)
             }))
         }
+        ClaimKind::Gradient { .. } | ClaimKind::GradientCall { .. } => Ok(None),
     }
 }
 
@@ -212,7 +213,7 @@ fn validate_proof(
             let claimed = if agreed { Claimed::Agrees } else { Claimed::Unknown(f) };
             validate::claim(model, derivative(derivation, wrt), text, proof, claimed, at)?
         }
-        (ClaimKind::Derivative { .. }, None) => agreed,
+        (ClaimKind::Derivative { .. } | ClaimKind::Gradient { .. } | ClaimKind::GradientCall { .. }, _) => agreed,
     };
     // Where the fast check by residues did not settle it, exactly.
     if !agrees {
@@ -344,6 +345,9 @@ pub(crate) fn counterexample(
                 show_value(&claimed[r][c]),
                 show_value(&actual[r][c])
             )))
+        }
+        ClaimKind::Gradient { .. } | ClaimKind::GradientCall { .. } => {
+            Err(CheckError::Bug("a gradient claim was not turned into its Jacobian claim first".into()))
         }
     }
 }

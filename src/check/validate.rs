@@ -114,8 +114,8 @@ pub(crate) fn agrees(
             let actual = at.brute.rows.iter().map(|r| r[*axis]).collect::<BTreeSet<_>>().len() as i64;
             Ok(value.eval(&at.sizes).map_err(eval_err(model, &at.sizes))? == actual)
         }
-        (ClaimKind::Derivative { .. }, None) => Ok(false),
-        (ClaimKind::Derivative { wrt, .. }, Some(claimed)) => {
+        (ClaimKind::Derivative { .. } | ClaimKind::Gradient { .. } | ClaimKind::GradientCall { .. }, None) => Ok(false),
+        (ClaimKind::Derivative { wrt, .. } | ClaimKind::Gradient { wrt, .. } | ClaimKind::GradientCall { wrt, .. }, Some(claimed)) => {
             let d = derivation.derivative(wrt).expect("claims name declared tensors");
             let expected: Table =
                 at.brute.jacobians[&d.wrt].iter().map(|row| row.iter().map(eval::number).collect()).collect();
