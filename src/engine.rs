@@ -296,6 +296,80 @@ impl Conv {
     }
 }
 
+/// An engine call that computes a gradient, at concrete sizes: `conv` on two operands,
+/// with each operand's channels moved to the batch axis first and the result's batch and
+/// channel axes swapped back where `channels_as_batch` (only the weight's, with groups),
+/// then cropped to `crop = (start, length)` along the last axis and reversed there where
+/// `flip_result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GradientCall {
+    /// The convolution called.
+    pub conv: Conv,
+    /// Channels as the batch (a weight's gradient).
+    pub channels_as_batch: bool,
+    /// The part of the last axis kept.
+    pub crop: Option<(usize, usize)>,
+    /// Whether the result is reversed along its last axis.
+    pub flip_result: bool,
+}
+
+impl GradientCall {
+    /// The call on an input `[C, n]` and a weight in the engine's layout (`[O, C/G, k]`,
+    /// transposed `[C, O/G, k]`; with channels as batch, `[C', n']`): the gradient, in its
+    /// tensor's engine layout.
+    pub fn run(&self, input: &Array, weight: &Array) -> Result<Array, EngineError> {
+        let (a, b) = (tensor(input)?, tensor(weight)?);
+        let moved_input = self.channels_as_batch && self.conv.groups == 1;
+        let a = if moved_input { a.unsqueeze(1)? } else { a.unsqueeze(0)? };
+        let b = if self.channels_as_batch { b.unsqueeze(1)? } else { b };
+        let mut y = self.conv.apply(&a, &b)?;
+        y = if self.channels_as_batch { y.transpose(0, 1)?.contiguous()? } else { y.squeeze(0)? };
+        if let Some((start, len)) = self.crop {
+            let last = y.rank() - 1;
+            y = y.narrow(last, start, len)?;
+        }
+        if self.flip_result {
+            y = y.flip(&[y.rank() - 1])?;
+        }
+        array(&y.contiguous()?)
+    }
+
+    /// The same call in candle-core's API, on tensors named `input` and `weight` (laid out
+    /// as [`GradientCall::run`] takes them, with a batch axis in front unless moved).
+    pub fn candle(&self, input: &str, weight: &str) -> String {
+        let c = &self.conv;
+        let moved_input = self.channels_as_batch && c.groups == 1;
+        let a = if moved_input { format!("{input}.unsqueeze(1)?") } else { format!("{input}.unsqueeze(0)?") };
+        let b = if self.channels_as_batch { format!("{weight}.unsqueeze(1)?") } else { weight.to_string() };
+        let b = if c.flip { format!("{b}.flip(&[2])?") } else { b };
+        let mut y = if c.transposed {
+            let full = format!(
+                "{a}.conv_transpose1d(&{b}, 0, {}, {}, {}, {})?",
+                c.output_padding, c.stride, c.dilation, c.groups
+            );
+            match c.padding.0 {
+                0 => full,
+                p => format!("{{ let y = {full}; let len = y.dim(2)? - {}; y.narrow(2, {p}, len)? }}", 2 * p),
+            }
+        } else {
+            let padded = match c.padding {
+                (0, 0) => a,
+                (l, r) => format!("{a}.pad_with_zeros(2, {l}, {r})?"),
+            };
+            format!("{padded}.conv1d(&{b}, 0, {}, {}, {})?", c.stride, c.dilation, c.groups)
+        };
+        y = if self.channels_as_batch { format!("{y}.transpose(0, 1)?") } else { format!("{y}.squeeze(0)?") };
+        let last = if self.channels_as_batch { 2 } else { 1 };
+        if let Some((start, len)) = self.crop {
+            y = format!("{y}.narrow({last}, {start}, {len})?");
+        }
+        if self.flip_result {
+            y = format!("{y}.flip(&[{last}])?");
+        }
+        y
+    }
+}
+
 /// The sizes of one call, and which inputs each output reads.
 struct Geometry {
     c: usize,

@@ -7,5 +7,6 @@ pub mod derive;
 pub mod engine;
 pub mod limits;
 pub mod model;
+pub mod ops;
 pub mod render;
 pub mod syntax;

@@ -1,7 +1,7 @@
 //! Rendering: reports and tables to text, Markdown, CSV, LaTeX and JSON. Pure functions
 //! from data to `String`; nothing here computes a result.
 
-use crate::check::{show_sizes, Report, SweepReport, Table, Verdict};
+use crate::check::{show_sizes, CallReport, Report, SweepReport, Table, Verdict};
 use crate::derive::{describe, Step};
 use prettytable::{format, Cell, Row};
 use serde_json::{json, Value as Json};
@@ -225,6 +225,7 @@ pub fn derive_text(r: &Report) -> String {
         write_steps(&mut out, &der.steps, 0);
         let _ = writeln!(out, "  closed form: {}", crate::check::closed_form_text(m, der));
     }
+    write_backward(&mut out, r);
     for t in &r.tables {
         let _ = writeln!(out, "\nJacobian {} at {}", t.title, show_sizes(&t.sizes));
         out += &table_text(t);
@@ -237,6 +238,46 @@ pub fn derive_text(r: &Report) -> String {
         let _ = writeln!(out, "  {name:<width$}  {what}");
     }
     out
+}
+
+/// The backward section: each gradient's gather form with its steps, its engine call,
+/// and what the numbers found.
+fn write_backward(out: &mut String, r: &Report) {
+    let m = &r.model;
+    if r.backward.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nbackward, for an upstream gradient {} = ∂L/∂{} shaped like {}", m.upstream, m.output.name, m.output.name);
+    for b in &r.backward {
+        let _ = writeln!(out, "\n{}", b.gather.split(" = ").next().unwrap_or_default());
+        write_steps(out, &b.steps, 0);
+        let _ = writeln!(out, "  gather: {}", b.gather);
+        match &b.call {
+            Ok(c) => {
+                let _ = writeln!(out, "  call:   {}", c.symbolic);
+                let _ = writeln!(out, "          at {}: {}", show_sizes(&r.sizes), c.at_sizes);
+                let _ = writeln!(out, "          torch:  {}", c.torch);
+                let _ = writeln!(out, "          candle: {}", c.candle);
+                let _ = writeln!(out, "  {}", call_proof_text(c, m));
+            }
+            Err(why) => {
+                let _ = writeln!(out, "  call:   none: {why}");
+            }
+        }
+        let _ = writeln!(out, "  {:<9} {}", run_verdict(b.holds), b.findings.join("\n            "));
+    }
+}
+
+/// Whether a call was proved to compute its gradient, in one line.
+fn call_proof_text(c: &CallReport, m: &crate::model::Model) -> String {
+    match &c.proof {
+        Ok(steps) => format!(
+            "proved   for all sizes: the call's output has the tensor's shape and its coefficient of {} is the derived Jacobian ({} steps)",
+            m.upstream,
+            steps.len()
+        ),
+        Err(why) => format!("not proved: {why}; checked on the engine at these sizes"),
+    }
 }
 
 /// `derive --brief`'s text for one spec: the domain, the lengths, the closed forms and the

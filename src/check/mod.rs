@@ -3,8 +3,9 @@
 //! the Jacobian tables, and the runs on the engine.
 //!
 //! Each file imports only those below it: `error`, then `brute`, `tables`, `validate`,
-//! `claims`, `sweep`, the `runs`, and `report` on top.
+//! `claims`, `sweep`, the `runs`, `backward`, and `report` on top.
 
+mod backward;
 pub(crate) mod brute;
 mod claims;
 pub(crate) mod error;
@@ -14,13 +15,14 @@ mod sweep;
 pub(crate) mod tables;
 mod validate;
 
+pub use backward::{upstream_values, BackwardReport, CallReport};
 pub use brute::{box_size, brute_domain, brute_jacobian, expand, tuples};
 pub use claims::{settle_claims, ClaimReport, Verdict};
 pub use error::{show_sizes, CheckError};
 pub use report::{report, Report};
 pub use runs::{conv_of, numeric, run_engine, values, EngineRun, JacobianCheck, RunOptions, RunReport, Weights};
 pub use sweep::{sweep_check, SizeRange, SweepReport};
-pub use tables::{checked_table, closed_form_text, cross_check, length_at, table, Table};
+pub use tables::{checked_table, closed_form_text, cross_check, gather_name, gather_text, length_at, table, Table};
 
 /// What the tests of several files here share.
 #[cfg(test)]

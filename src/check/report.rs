@@ -1,6 +1,7 @@
 //! The report of `derive` and `check`: the derivation cross-checked at the spec's sizes,
 //! its proofs checked by numbers, the tables, the claims and the runs.
 
+use super::backward::{self, BackwardReport};
 use super::brute::table_limits;
 use super::claims::{claims, smaller_validation, ClaimReport, Verdict};
 use super::error::{ordered, shown_sizes, CheckError};
@@ -28,14 +29,18 @@ pub struct Report {
     pub claims: Vec<ClaimReport>,
     /// The runs with their verdicts.
     pub runs: Vec<RunReport>,
+    /// The gradients with their verdicts.
+    pub backward: Vec<BackwardReport>,
     /// What was not done at these sizes, and why.
     pub notes: Vec<String>,
 }
 
 impl Report {
-    /// Whether every claim holds and no run disagrees.
+    /// Whether every claim holds and no run or gradient disagrees.
     pub fn holds(&self) -> bool {
-        self.claims.iter().all(|c| c.verdict != Verdict::Refuted) && self.runs.iter().all(|r| r.holds != Some(false))
+        self.claims.iter().all(|c| c.verdict != Verdict::Refuted)
+            && self.runs.iter().all(|r| r.holds != Some(false))
+            && self.backward.iter().all(|b| b.holds != Some(false))
     }
 }
 
@@ -80,7 +85,11 @@ pub fn report(
     let dense = tables.as_deref().filter(|_| every_table).map(|t| (validation.brute.expansions.as_slice(), t));
     let runs = runs::run_all(&model, &derivation, &sizes, options, dense)?;
     let tables = tables.filter(|_| with_tables).unwrap_or_default();
-    Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs, notes })
+    let backward = match validation.sizes == sizes {
+        true => backward::check_all(&model, &derivation, &sizes, options, &validation.brute)?,
+        false => Vec::new(),
+    };
+    Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs, backward, notes })
 }
 
 /// Refuses sizes at which the output or a tensor is empty, or a stride, dilation or

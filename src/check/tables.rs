@@ -5,6 +5,7 @@ use super::brute::{fits_in_table, lengths, set, tuples, BruteForce};
 use super::error::{eval_err, ordered, shown_sizes, CheckError};
 use crate::algebra::formula::show_value;
 use crate::algebra::{Env, Formula, Value};
+use crate::derive::backward::Gather;
 use crate::derive::{Derivation, Derivative};
 use crate::limits::Limits;
 use crate::model::Model;
@@ -231,6 +232,17 @@ pub fn length_at(model: &Model, derivation: &Derivation, sizes: &Env) -> Result<
 /// A derivative's closed form as `∂s_i/∂x_j = …`.
 pub fn closed_form_text(model: &Model, d: &Derivative) -> String {
     format!("{} = {}", d.name(model), d.closed_form.show(&model.sizes))
+}
+
+/// `(∂L/∂x)_j` in the gather's names.
+pub fn gather_name(g: &Gather) -> String {
+    let index = g.wrt_indices.iter().map(|n| crate::algebra::index::var(n)).collect();
+    crate::algebra::Element { tensor: format!("(∂L/∂{})", g.wrt), index }.to_string()
+}
+
+/// `(∂L/∂x)_j = …` as the output prints it.
+pub fn gather_text(model: &Model, g: &Gather) -> String {
+    format!("{} = {}", gather_name(g), g.closed_form.show(&model.sizes))
 }
 
 #[cfg(test)]

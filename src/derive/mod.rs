@@ -1,6 +1,7 @@
 //! Derivation: the output domain and length, `∂s/∂t` for every input and weight in closed
 //! form with numbered proof steps, and symbolic proofs of claims, all through egg.
 
+pub mod backward;
 pub mod domain;
 pub mod eval;
 mod explain;
@@ -63,6 +64,8 @@ pub struct Derivation {
     pub lengths: Vec<Index>,
     /// One derivative per input and weight, in declaration order.
     pub derivatives: Vec<Derivative>,
+    /// `∂L/∂t` in gather form for every input and weight, in declaration order.
+    pub gathers: Vec<backward::Gather>,
     /// What is known of the free indices and sizes: the domain, the shapes, sizes ≥ 1.
     facts: Vec<Bound>,
     /// The limits it was derived within, which its checks keep to as well.
@@ -95,9 +98,12 @@ pub fn derive(model: &Model, limits: &Limits) -> Result<Derivation, DeriveError>
         .tensors
         .iter()
         .zip(names)
-        .map(|(t, wrt)| differentiate(model, t, wrt, (&rules, &facts), limits))
+        .map(|(t, wrt)| differentiate(model, t, wrt, None, (&rules, &facts), limits))
         .collect::<Result<_, _>>()?;
-    Ok(Derivation { domain, lengths, derivatives, facts, limits: *limits })
+    let mut derivation = Derivation { domain, lengths, derivatives, gathers: Vec::new(), facts, limits: *limits };
+    derivation.gathers =
+        derivation.derivatives.iter().map(|d| backward::gather(model, &derivation, d)).collect::<Result<_, _>>()?;
+    Ok(derivation)
 }
 
 /// `0 ≤ e ≤ dim - 1` for every axis of an element: the range in which its tensor is not 0.
@@ -154,14 +160,18 @@ fn formula_name(model: &Model, t: &Tensor, axis: usize) -> Option<String> {
     })
 }
 
+/// `∂s/∂t` at `t_<wrt_indices>`, or at `target` where given (an element of `t` at any
+/// index, whose names are `wrt_indices`).
 fn differentiate(
     model: &Model,
     t: &Tensor,
     wrt_indices: Vec<String>,
+    target: Option<Element>,
     (rules, facts): (&Rules, &[Bound]),
     limits: &Limits,
 ) -> Result<Derivative, DeriveError> {
-    let target = Element { tensor: t.name.clone(), index: wrt_indices.iter().map(|n| var(n)).collect() };
+    let target =
+        target.unwrap_or_else(|| Element { tensor: t.name.clone(), index: wrt_indices.iter().map(|n| var(n)).collect() });
     // Differentiate, then make every remaining element's range explicit where the domain
     // does not imply it already, then simplify.
     // No Σ binds a name of the target: d-element needs it free.

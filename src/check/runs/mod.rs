@@ -5,6 +5,7 @@ mod common;
 mod dense;
 mod freivalds;
 
+pub(crate) use common::number;
 pub use common::{conv_of, numeric, run_engine, values, EngineRun, JacobianCheck, RunOptions, RunReport, Weights};
 
 use super::brute::{element_count, lengths};

@@ -1,0 +1,296 @@
+//! The backward pass checked by numbers: with distinct integer `g`, `x` and `w` from the
+//! seed, each gradient's gather form and named engine call against brute force's `Jᵀg`
+//! and the engine's own backward (candle autograd's `vᵀJ`, where it has one).
+
+use super::brute::{element_at, BruteForce};
+use super::error::{eval_err, named, shown_sizes, CheckError};
+use super::runs::{conv_of, number, numeric, values, RunOptions};
+use crate::algebra::{Env, Formula, IndexExt};
+use crate::derive::backward::{gradient_call, prove_call, shapes, Gather};
+use crate::derive::{Derivation, Step};
+use crate::engine::{self, Array};
+use crate::model::{Model, Run, RunOp};
+use crate::ops::GradientCall;
+
+/// The engine call named for a gradient.
+#[derive(Debug, Clone)]
+pub struct CallReport {
+    /// The operation (`conv_transpose1d`).
+    pub op: &'static str,
+    /// The call with symbolic arguments.
+    pub symbolic: String,
+    /// The call with the arguments' values at the sizes.
+    pub at_sizes: String,
+    /// One PyTorch expression that computes the gradient (see [`GradientCall::torch`]).
+    pub torch: String,
+    /// The call as symconv ran it, in candle-core's API.
+    pub candle: String,
+    /// The proof that it computes the gradient, or why there is none.
+    pub proof: Result<Vec<Step>, String>,
+}
+
+/// One gradient with its verdict.
+#[derive(Debug, Clone)]
+pub struct BackwardReport {
+    /// The tensor.
+    pub wrt: String,
+    /// `(∂L/∂x)_j = …`.
+    pub gather: String,
+    /// The gather form's derivation.
+    pub steps: Vec<Step>,
+    /// The engine call, or why none is named.
+    pub call: Result<CallReport, String>,
+    /// `Some(true)` when every number agrees, `Some(false)` when one does not, `None`
+    /// when nothing ran on the engine.
+    pub holds: Option<bool>,
+    /// What was compared and found.
+    pub findings: Vec<String>,
+}
+
+impl BackwardReport {
+    /// The findings on one line.
+    pub fn detail(&self) -> String {
+        self.findings.join("; ")
+    }
+}
+
+/// Distinct nonzero integers for the upstream gradient, `±1 … ±N` in an order and with
+/// signs drawn from the seed (apart from the inputs' and weights').
+pub fn upstream_values(shape: &[usize], seed: u64) -> Array {
+    let len: usize = shape.iter().product();
+    let mut state = seed ^ 0x5851_f42d_4c95_7f2d;
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state >> 33
+    };
+    let mut data: Vec<f64> = (1..=len).map(|v| v as f64).collect();
+    for i in (1..data.len()).rev() {
+        data.swap(i, next() as usize % (i + 1));
+    }
+    for v in &mut data {
+        if next() % 2 == 1 {
+            *v = -*v;
+        }
+    }
+    Array { shape: shape.to_vec(), data }
+}
+
+/// The call's operation's name.
+fn op_name(op: RunOp) -> &'static str {
+    match op {
+        RunOp::Conv1d => "conv1d",
+        RunOp::ConvTranspose1d => "conv_transpose1d",
+    }
+}
+
+/// The run line the gradients are named for: the first.
+fn run_of(model: &Model) -> Option<&Run> {
+    model.runs.first()
+}
+
+/// Checks every gradient at `sizes` against brute force `brute` (at those sizes).
+pub(crate) fn check_all(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+    options: RunOptions,
+    brute: &BruteForce,
+) -> Result<Vec<BackwardReport>, CheckError> {
+    derivation.gathers.iter().map(|g| check(model, derivation, sizes, options, brute, g)).collect()
+}
+
+/// The named call's report, with its proof.
+fn call_report(model: &Model, derivation: &Derivation, call: &GradientCall, wrt: &str, sizes: &Env) -> CallReport {
+    let channels = model.tensors.iter().any(|t| t.shape.len() > 1);
+    let engine = concrete(call, sizes);
+    let (input, weight) = (call.input.clone(), call.weight.clone());
+    CallReport {
+        op: op_name(call.op),
+        symbolic: call.symbolic(channels),
+        at_sizes: call.at(sizes, channels).unwrap_or_else(|e| e.to_string()),
+        torch: call.torch(sizes).unwrap_or_else(|e| e.to_string()),
+        candle: engine.map_or_else(|e| e, |c| c.candle(&input, &weight)),
+        proof: prove_call(model, derivation, call, wrt),
+    }
+}
+
+/// The call at concrete sizes, as the engine runs it.
+fn concrete(call: &GradientCall, sizes: &Env) -> Result<engine::GradientCall, String> {
+    let at = |p: &crate::algebra::Index| -> Result<usize, String> {
+        let v = p.eval(sizes).map_err(|e| e.to_string())?;
+        usize::try_from(v).map_err(|_| format!("{p} is {v} at these sizes"))
+    };
+    let p = &call.params;
+    let conv = engine::Conv {
+        transposed: call.op == RunOp::ConvTranspose1d,
+        stride: at(&p.stride)?,
+        padding: (at(&p.padding.0)?, at(&p.padding.1)?),
+        output_padding: at(&p.output_padding)?,
+        dilation: at(&p.dilation)?,
+        groups: at(&p.groups)?,
+        flip: call.flip_weight,
+    };
+    let crop = match &call.crop {
+        Some((s, l)) => Some((at(s)?, at(l)?)),
+        None => None,
+    };
+    Ok(engine::GradientCall { conv, channels_as_batch: call.channels_as_batch, crop, flip_result: call.flip_result })
+}
+
+/// One gradient: its gather form against brute force (a disagreement is a bug in
+/// symconv), then the named call on the engine and the engine's own backward.
+fn check(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+    options: RunOptions,
+    brute: &BruteForce,
+    gather: &Gather,
+) -> Result<BackwardReport, CheckError> {
+    let err = eval_err(model, sizes);
+    let mut data = values(model, sizes, options);
+    let lows: Vec<i64> = derivation.domain.at(sizes).map_err(&err)?.iter().map(|r| r.0).collect();
+    let dims: Vec<usize> = derivation.lengths.iter().map(|l| l.eval(sizes).map(|v| v.max(0) as usize)).collect::<Result<_, _>>().map_err(&err)?;
+    let g = upstream_values(&dims, options.seed);
+    data.insert(model.upstream.clone(), g.clone());
+    let t = model.tensor(&gather.wrt).expect("a gather's tensor is the model's");
+    let t_dims = model.shape_at(&t.name, sizes).unwrap_or_default();
+    let count: usize = t_dims.iter().map(|&d| d.max(0) as usize).product();
+    // Jᵀg by brute force: Σ over the domain's rows of g at the row times the entry.
+    let mut expected = vec![0.0; count];
+    for (row, entries) in brute.rows.iter().zip(&brute.jacobians[&t.name]) {
+        let flat = row.iter().zip(&lows).zip(&dims).fold(0usize, |f, ((&i, &lo), &d)| f * d + (i - lo) as usize);
+        for (c, v) in entries.iter().enumerate() {
+            expected[c] += g.data[flat] * numeric(v, &data);
+        }
+    }
+    let spec_shapes = |name: &str| -> Option<Vec<i64>> {
+        match name == model.upstream {
+            true => Some(dims.iter().map(|&d| d as i64).collect()),
+            false => model.shape_at(name, sizes),
+        }
+    };
+    let place = |c: usize| named(gather.wrt_indices.iter().zip(&element_at(c, &t_dims)));
+    let evaluate = |f: &Formula, names: &[String]| -> Result<Vec<f64>, CheckError> {
+        (0..count)
+            .map(|c| {
+                let mut env = sizes.clone();
+                env.extend(names.iter().cloned().zip(element_at(c, &t_dims)));
+                Ok(numeric(&f.eval(&env, &spec_shapes).map_err(&err)?, &data))
+            })
+            .collect()
+    };
+    let derived = evaluate(&gather.closed_form, &gather.wrt_indices)?;
+    if let Some(c) = first_difference(&derived, &expected) {
+        return Err(CheckError::Bug(format!(
+            "the gather form of ∂L/∂{} disagrees with brute force's Jᵀg at {}, {}: {} against {}",
+            t.name,
+            shown_sizes(model, sizes),
+            place(c),
+            number(derived[c]),
+            number(expected[c])
+        )));
+    }
+    let mut findings = vec![format!(
+        "at {} with seed {}: the gather form equals brute force's Jᵀg at all {count} entries",
+        shown_sizes(model, sizes),
+        options.seed
+    )];
+    let Some(run) = run_of(model) else {
+        return Ok(report(model, gather, Err("the spec has no run line to name the forward call".into()), None, findings));
+    };
+    let call = match gradient_call(model, derivation, run, &t.name) {
+        Ok(call) => call,
+        Err(why) => return Ok(report(model, gather, Err(why), None, findings)),
+    };
+    let named_call = call_report(model, derivation, &call, &t.name, sizes);
+    // A proof is trusted only once numbers agree with it: the call's formula, exactly.
+    if named_call.proof.is_ok() {
+        let names = gather.wrt_indices.clone();
+        let (f, _) = call.formula(&shapes(model, derivation), &names).expect("a proved call has a formula");
+        let exact = evaluate(&f, &names)?;
+        if let Some(c) = first_difference(&exact, &expected) {
+            return Err(CheckError::Bug(format!(
+                "the call {} was proved to compute ∂L/∂{}, but at {}, {} its formula gives {} and brute force {}",
+                named_call.symbolic,
+                t.name,
+                shown_sizes(model, sizes),
+                place(c),
+                number(exact[c]),
+                number(expected[c])
+            )));
+        }
+    }
+    let mut holds = true;
+    let engine_call = concrete(&call, sizes).map_err(|e| CheckError::Sizes(e))?;
+    let laid_out = |name: &str| -> Array {
+        let a = &data[name];
+        let weight = model.tensor(name).is_some_and(|t| t.role == crate::model::Role::Weight);
+        let shape = match (a.shape.as_slice(), weight) {
+            (&[n], false) => vec![1, n],
+            (&[k], true) => vec![1, 1, k],
+            (s, _) => s.to_vec(),
+        };
+        Array { shape, data: a.data.clone() }
+    };
+    let by_call = engine_call.run(&laid_out(&call.input), &laid_out(&call.weight))?;
+    match first_difference(&by_call.data, &expected).or((by_call.data.len() != count).then_some(0)) {
+        None => findings.push(format!("the call {} on the engine agrees at every entry", named_call.at_sizes)),
+        Some(c) => {
+            holds = false;
+            let got = by_call.data.get(c).copied().map_or("nothing".into(), number);
+            findings.push(format!(
+                "the call {} on the engine gives {got} at {}, Jᵀg is {}",
+                named_call.at_sizes,
+                place(c),
+                number(expected[c])
+            ));
+        }
+    }
+    match run.op {
+        RunOp::Conv1d => {
+            let conv = conv_of(model, run, sizes, &derivation.limits)?;
+            let (x, w) = (laid_out(&run.input), laid_out(&run.weight));
+            let v = Array { shape: vec![dims.iter().rev().skip(1).product::<usize>().max(1), dims[dims.len() - 1]], data: g.data.clone() };
+            let pulled = conv.backward(&x, &w, &v)?;
+            let autograd = if t.name == run.input { pulled.x } else { pulled.w };
+            match first_difference(&autograd.data, &expected) {
+                None => findings.push("candle's autograd vᵀJ agrees at every entry".into()),
+                Some(c) => {
+                    holds = false;
+                    findings.push(format!(
+                        "candle's autograd vᵀJ gives {} at {}, Jᵀg is {}",
+                        number(autograd.data[c]),
+                        place(c),
+                        number(expected[c])
+                    ));
+                }
+            }
+        }
+        RunOp::ConvTranspose1d => findings.push("candle has no backward for conv_transpose1d to compare".into()),
+    }
+    Ok(report(model, gather, Ok(named_call), Some(holds), findings))
+}
+
+fn report(
+    model: &Model,
+    gather: &Gather,
+    call: Result<CallReport, String>,
+    holds: Option<bool>,
+    findings: Vec<String>,
+) -> BackwardReport {
+    BackwardReport {
+        wrt: gather.wrt.clone(),
+        gather: super::gather_text(model, gather),
+        steps: gather.steps.clone(),
+        call,
+        holds,
+        findings,
+    }
+}
+
+/// The first place where two vectors differ (exact integers in f64).
+fn first_difference(a: &[f64], b: &[f64]) -> Option<usize> {
+    a.iter().zip(b).position(|(x, y)| x != y).or((a.len() != b.len()).then_some(a.len().min(b.len())))
+}
+

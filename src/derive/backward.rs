@@ -1,0 +1,473 @@
+//! The backward pass: `(∂L/∂t)_j = Σ_i g_i ∂s_i/∂t_j` for every input and weight in
+//! closed form, each gradient named as one engine call and proved to be it, and run lines
+//! proved to compute the spec's formula.
+
+use super::lang::Leaf;
+use super::rules::Rules;
+use super::session::Session;
+use super::tree::{Step, Tree};
+use super::{differentiate, guarded_where_needed, simplify, DeriveError, Derivation, Derivative};
+use crate::algebra::cond::eq;
+use crate::algebra::formula::fresh_name;
+use crate::algebra::index::{modulo, var};
+use crate::algebra::{Element, Formula, Index, IndexExt};
+use crate::limits::Limits;
+use crate::model::{Model, Output, Role, Run, RunOp, Tensor};
+use crate::ops::{self, GradientCall, Operand, Params};
+use std::collections::BTreeSet;
+
+/// `∂L/∂t` for one tensor `t`, in gather form.
+#[derive(Debug, Clone)]
+pub struct Gather {
+    /// The tensor differentiated against.
+    pub wrt: String,
+    /// The names of its indices.
+    pub wrt_indices: Vec<String>,
+    /// The closed form: a sum over the kernel (an input's gradient) or over the output
+    /// positions (a weight's), with explicit Iverson brackets.
+    pub closed_form: Formula,
+    /// The proof: the definition, then every rewrite, ending in the closed form.
+    pub steps: Vec<Step>,
+}
+
+/// The upstream gradient as a tensor shaped like the output (indexed from 0 over the
+/// domain).
+pub fn upstream_tensor(model: &Model, derivation: &Derivation) -> Tensor {
+    Tensor {
+        name: model.upstream.clone(),
+        role: Role::Input,
+        shape: derivation.lengths.clone(),
+        pad: (Index::zero(), Index::zero()),
+    }
+}
+
+impl Derivation {
+    /// The upstream gradient's element at output index `out` (`g_<i - lo>`).
+    fn upstream_at(&self, model: &Model, out: &[String]) -> Element {
+        let index = out.iter().zip(&self.domain.axes).map(|(n, (lo, _))| var(n).sub(lo)).collect();
+        Element { tensor: model.upstream.clone(), index }
+    }
+
+    /// The model with the upstream gradient declared, its output `name_<out>` defined by
+    /// `formula`: what a gradient's formula is differentiated in.
+    fn with_upstream(&self, model: &Model, formula: Formula, out: &[String]) -> Model {
+        let mut m = model.clone();
+        m.tensors.push(upstream_tensor(model, self));
+        m.output = Output { name: format!("(∂L/∂{})", out.join(",")), indices: out.to_vec(), shape: None };
+        m.formula = formula;
+        m
+    }
+
+    /// `∂V_<out>/∂g_i` for a formula `V` of the upstream gradient (and the spec's
+    /// tensors) indexed by `out`, `i` the output's indices: where `V` is linear in `g`, it
+    /// is `Σ_i g_i ∂V/∂g_i`, so `V` is `t`'s gradient exactly when this is `∂s_i/∂t_<out>`.
+    pub fn upstream_coefficient(
+        &self,
+        model: &Model,
+        value: &Formula,
+        out: &[String],
+    ) -> Result<(Formula, Vec<Step>), DeriveError> {
+        let m = self.with_upstream(model, value.clone(), out);
+        let g = upstream_tensor(model, self);
+        let rules = Rules::derivation(self.facts.clone());
+        let d = differentiate_at(&m, &g, self.upstream_at(model, &model.output.indices), (&rules, &self.facts), &self.limits)?;
+        Ok((d.closed_form, d.steps))
+    }
+
+    /// Whether `claim` (about `∂s/∂t` in `d`'s names) is `d`'s closed form: the proof,
+    /// or `None`.
+    fn proves(&self, model: &Model, d: &Derivative, claim: &Formula) -> Result<Option<Vec<Step>>, DeriveError> {
+        self.prover().prove(model, d, claim)
+    }
+}
+
+/// `∂s/∂target` of the model's formula, where the target's index may be any expression
+/// (`g_<i - lo>`): [`differentiate`] with the target given.
+fn differentiate_at(
+    model: &Model,
+    t: &Tensor,
+    target: Element,
+    rules_facts: (&Rules, &[crate::algebra::Bound]),
+    limits: &Limits,
+) -> Result<Derivative, DeriveError> {
+    let names: Vec<String> = target.index.iter().flat_map(|p| p.names()).collect::<BTreeSet<_>>().into_iter().collect();
+    differentiate(model, t, names, Some(target), rules_facts, limits)
+}
+
+/// The gather form of `∂L/∂t` (see [`Gather`]): `Σ_i g_i ∂s_i/∂t_j` with the derived
+/// `∂s_i/∂t_j` (before its range guard, which `g`'s range makes good), simplified and
+/// re-indexed. For an input, where a Σ over an output index is left, the formula is
+/// differentiated again with the output's Σ inside its own, where Σ-δ elimination can
+/// solve for the output index (dilations); the first form that sums over no output index
+/// is kept.
+pub(super) fn gather(model: &Model, derivation: &Derivation, d: &Derivative) -> Result<Gather, DeriveError> {
+    let out = &model.output.indices;
+    let sizes = &model.sizes;
+    let target = Element { tensor: d.wrt.clone(), index: d.wrt_indices.iter().map(|n| var(n)).collect() };
+    let formula = model.formula.rename_apart(&d.wrt_indices.iter().cloned().collect());
+    let g = Tree::Leaf(Leaf::Element(derivation.upstream_at(model, out)));
+    let outside = |body: Tree| {
+        out.iter().rev().fold(Tree::Mul(Box::new(g.clone()), Box::new(body)), |b, v| Tree::Sum(v.clone(), Box::new(b)))
+    };
+    let definition = outside(Tree::Diff(Box::new(Tree::from_formula(&formula)), target.clone()));
+    let derived = outside(unguarded(d));
+    let steps = vec![Step::new("definition", definition, sizes), Step::new("jacobian", derived.clone(), sizes)];
+    let first = gather_from(model, derivation, d, steps, &derived)?;
+    let over_outputs = |g: &Gather| g.steps.last().is_some_and(|s| s.term.binders().iter().any(|v| out.contains(v)));
+    let input = model.tensor(&d.wrt).is_some_and(|t| t.role == Role::Input);
+    if input && over_outputs(&first) && formula.terms.len() == 1 {
+        let term = &formula.terms[0];
+        let body = crate::algebra::Term { bound: Vec::new(), ..term.clone() };
+        let inner = outside(Tree::Diff(Box::new(Tree::from_formula(&Formula { terms: vec![body] })), target));
+        let inside = term.bound.iter().rev().fold(inner, |b, v| Tree::Sum(v.clone(), Box::new(b)));
+        let second = gather_from(model, derivation, d, vec![Step::new("definition", inside.clone(), sizes)], &inside)?;
+        if !over_outputs(&second) {
+            return Ok(second);
+        }
+    }
+    Ok(first)
+}
+
+/// The derived `∂s/∂t` before its range guard: the term of the step before it.
+fn unguarded(d: &Derivative) -> Tree {
+    match d.steps.iter().position(|s| s.rule == "range-guard") {
+        Some(k) if k > 0 => d.steps[k - 1].term.clone(),
+        _ => d.closed.clone(),
+    }
+}
+
+/// The gather form from its start (`steps` ending there): simplified, an input's
+/// gradient re-indexed by the weight's index where a Σ over an output index reads the
+/// weight at an affine index of it, then guarded and simplified again.
+fn gather_from(
+    model: &Model,
+    derivation: &Derivation,
+    d: &Derivative,
+    mut steps: Vec<Step>,
+    start: &Tree,
+) -> Result<Gather, DeriveError> {
+    let sizes = &model.sizes;
+    let rules = Rules::derivation(derivation.facts.clone());
+    let limits = &derivation.limits;
+    let mut t = simplify(start, &rules, limits, sizes, &mut steps)?;
+    if model.tensor(&d.wrt).is_some_and(|t| t.role == Role::Input) {
+        let mut taken = t.names();
+        taken.extend(sizes.iter().cloned());
+        taken.extend(d.wrt_indices.iter().cloned());
+        if let Some(reindexed) = reindex(model, derivation, &t, &model.output.indices, &mut taken) {
+            steps.push(Step::new("reindex", reindexed.clone(), sizes));
+            t = simplify(&reindexed, &rules, limits, sizes, &mut steps)?;
+        }
+    }
+    let guarded = guarded_where_needed(model_with_upstream(model, derivation).as_ref(), &t, &derivation.facts);
+    if guarded != t {
+        steps.push(Step::new("range-guard", guarded.clone(), sizes));
+        t = simplify(&guarded, &rules, limits, sizes, &mut steps)?;
+    }
+    let index = d.wrt_indices.iter().map(|n| var(n)).collect();
+    let name = Element { tensor: format!("(∂L/∂{})", d.wrt), index }.to_string();
+    let closed_form = t.to_formula().ok_or(DeriveError::NoClosedForm(name))?;
+    Ok(Gather { wrt: d.wrt.clone(), wrt_indices: d.wrt_indices.clone(), closed_form, steps })
+}
+
+/// The model with the upstream gradient among its tensors (for range guards).
+fn model_with_upstream(model: &Model, derivation: &Derivation) -> Box<Model> {
+    let mut m = model.clone();
+    m.tensors.push(upstream_tensor(model, derivation));
+    Box::new(m)
+}
+
+/// `Σ_i f = Σ_m Σ_i [m = e(i)] f'` for every Σ over an output index `i` whose body reads a
+/// weight at an index `e(i)` affine in `i` (and not `i` itself): `f'` reads it at `m`,
+/// the weight's own name for that axis. Σ-δ elimination then solves `m = e(i)` for `i`.
+fn reindex(
+    model: &Model,
+    derivation: &Derivation,
+    t: &Tree,
+    outputs: &[String],
+    taken: &mut BTreeSet<String>,
+) -> Option<Tree> {
+    match t {
+        Tree::Add(a, b) => {
+            let (ra, rb) = (reindex(model, derivation, a, outputs, taken), reindex(model, derivation, b, outputs, taken));
+            (ra.is_some() || rb.is_some()).then(|| {
+                Tree::Add(Box::new(ra.unwrap_or_else(|| (**a).clone())), Box::new(rb.unwrap_or_else(|| (**b).clone())))
+            })
+        }
+        Tree::Sum(v, body) => {
+            let inner = reindex(model, derivation, body, outputs, taken);
+            let body = inner.clone().unwrap_or_else(|| (**body).clone());
+            let here = outputs.contains(v).then(|| reindex_sum(model, derivation, v, &body, taken)).flatten();
+            match (here, inner) {
+                (Some(r), _) => Some(r),
+                (None, Some(b)) => Some(Tree::Sum(v.clone(), Box::new(b))),
+                (None, None) => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// [`reindex`] of one `Σ_v body`.
+fn reindex_sum(
+    model: &Model,
+    derivation: &Derivation,
+    v: &str,
+    body: &Tree,
+    taken: &mut BTreeSet<String>,
+) -> Option<Tree> {
+    let factors = body.factors();
+    let (at, axis, e) = factors.iter().enumerate().find_map(|(k, f)| {
+        let Tree::Leaf(Leaf::Element(e)) = f else { return None };
+        if model.tensor(&e.tensor).is_none_or(|t| t.role != Role::Weight) {
+            return None;
+        }
+        e.index.iter().enumerate().find_map(|(axis, p)| {
+            let (c, _) = p.linear_in(v)?;
+            (!c.is_zero() && *p != var(v) && c.as_constant().is_some()).then(|| (k, axis, e.clone()))
+        })
+    })?;
+    let own = derivation.derivative(&e.tensor).map(|d| d.wrt_indices[axis].clone()).unwrap_or_else(|| "m".into());
+    let name = if taken.contains(&own) { fresh_name(&own, taken) } else { own };
+    taken.insert(name.clone());
+    let mut index = e.index.clone();
+    let delta = eq(&var(&name), &index[axis]);
+    index[axis] = var(&name);
+    let mut rebuilt: Vec<Tree> = factors.iter().map(|f| (*f).clone()).collect();
+    rebuilt[at] = Tree::Leaf(Leaf::Element(Element { tensor: e.tensor.clone(), index }));
+    rebuilt.push(Tree::Leaf(super::lang::bracket(delta)));
+    Some(Tree::Sum(name, Box::new(Tree::Sum(v.to_string(), Box::new(Tree::product(rebuilt))))))
+}
+
+/// The engine call that computes `∂L/∂t` for the spec's run line, and why there is none
+/// where no single call fits.
+pub fn gradient_call(model: &Model, derivation: &Derivation, run: &Run, wrt: &str) -> Result<GradientCall, String> {
+    let t = model.tensor(wrt).ok_or_else(|| format!("`{wrt}` is not a tensor of the spec"))?;
+    let (x, w) = (model.tensor(&run.input), model.tensor(&run.weight));
+    let (Some(x), Some(w)) = (x, w) else { return Err("the run line names no tensors of the spec".into()) };
+    if !derivation.domain.axes.iter().all(|(lo, _)| lo.is_zero()) {
+        return Err("the output domain does not start at 0, so the engine's output is not the formula's".into());
+    }
+    if t.name != x.name && t.name != w.name {
+        return Err(format!("the run line does not pass `{}`", t.name));
+    }
+    let p = Params::of_run(run);
+    let one = Index::constant(1);
+    let (n, k) = (x.shape[x.shape.len() - 1].clone(), w.shape[w.shape.len() - 1].clone());
+    let g = model.upstream.clone();
+    let grouped = !p.groups.as_constant().is_some_and(|c| c == 1);
+    // A weight's gradient is one call where each group has one channel on either side
+    // (depthwise), or there is one group.
+    let one_per_group = w.shape.len() == 3 && w.shape[1] == one && {
+        let outs = ops::output_channels(run.op, &w.shape, &p);
+        crate::algebra::index::div(&outs, &p.groups) == one
+    };
+    let call = match (run.op, t.name == x.name) {
+        (RunOp::Conv1d, true) => {
+            let span = p.dilation.mul(&k.sub(&one));
+            let symmetric = p.padding.0 == p.padding.1;
+            let room = n.add(&p.padding.0).add(&p.padding.1).sub(&span).sub(&one);
+            let (padding, crop) = match symmetric {
+                true => (p.padding.clone(), None),
+                false => ((Index::zero(), Index::zero()), Some((p.padding.0.clone(), n.clone()))),
+            };
+            GradientCall {
+                op: RunOp::ConvTranspose1d,
+                input: g,
+                weight: w.name.clone(),
+                flip_weight: run.flip,
+                params: Params { padding, output_padding: modulo(&room, &p.stride), ..p.clone() },
+                channels_as_batch: false,
+                crop,
+                flip_result: false,
+            }
+        }
+        (RunOp::Conv1d, false) => {
+            if grouped && !one_per_group {
+                return Err(format!(
+                    "with groups = {} and more than one channel per group on a side, ∂L/∂{} is the block \
+                     diagonal of a conv1d over every pair of channels, not one call",
+                    p.groups, w.name
+                ));
+            }
+            GradientCall {
+                op: RunOp::Conv1d,
+                input: x.name.clone(),
+                weight: g,
+                flip_weight: false,
+                params: Params {
+                    stride: p.dilation.clone(),
+                    dilation: p.stride.clone(),
+                    output_padding: Index::zero(),
+                    ..p.clone()
+                },
+                channels_as_batch: true,
+                crop: None,
+                flip_result: run.flip,
+            }
+        }
+        (RunOp::ConvTranspose1d, true) => GradientCall {
+            op: RunOp::Conv1d,
+            input: g,
+            weight: w.name.clone(),
+            flip_weight: run.flip,
+            params: Params {
+                padding: (p.padding.0.clone(), p.padding.0.clone()),
+                output_padding: Index::zero(),
+                ..p.clone()
+            },
+            channels_as_batch: false,
+            crop: None,
+            flip_result: false,
+        },
+        (RunOp::ConvTranspose1d, false) => {
+            if grouped && !one_per_group {
+                return Err(format!(
+                    "with groups = {} and more than one channel per group on a side, ∂L/∂{} is the block \
+                     diagonal of a conv1d over every pair of channels, not one call",
+                    p.groups, w.name
+                ));
+            }
+            GradientCall {
+                op: RunOp::Conv1d,
+                input: g,
+                weight: x.name.clone(),
+                flip_weight: false,
+                params: Params {
+                    stride: p.dilation.clone(),
+                    dilation: p.stride.clone(),
+                    padding: (p.padding.0.clone(), p.padding.0.clone()),
+                    output_padding: Index::zero(),
+                    groups: p.groups.clone(),
+                },
+                channels_as_batch: true,
+                crop: None,
+                flip_result: run.flip,
+            }
+        }
+    };
+    Ok(cropped(model, derivation, call, t))
+}
+
+/// The call, cropped to the tensor's length where its output's length is not provably
+/// that.
+fn cropped(model: &Model, derivation: &Derivation, mut call: GradientCall, t: &Tensor) -> GradientCall {
+    let shapes = shapes(model, derivation);
+    let names: Vec<String> = (0..t.shape.len()).map(|a| format!("#{a}")).collect();
+    let Some((_, length)) = call.formula(&shapes, &names) else { return call };
+    let want = &t.shape[t.shape.len() - 1];
+    if call.crop.is_none() && !same_length(&length, want, &derivation.limits) {
+        call.crop = Some((Index::zero(), want.clone()));
+    }
+    call
+}
+
+/// Every tensor's shape by name, the upstream gradient's too.
+pub fn shapes<'a>(model: &'a Model, derivation: &'a Derivation) -> impl Fn(&str) -> Option<Vec<Index>> + 'a {
+    move |name: &str| match name == model.upstream {
+        true => Some(derivation.lengths.clone()),
+        false => model.tensor(name).map(|t| t.shape.clone()),
+    }
+}
+
+/// Whether two lengths are equal for every size, by the e-graph's length rules.
+fn same_length(a: &Index, b: &Index, limits: &Limits) -> bool {
+    if a == b {
+        return true;
+    }
+    let value = |p: &Index| Tree::Leaf(Leaf::Value(p.clone()));
+    let mut session = Session::new(limits);
+    let (x, y) = (session.add(&value(a)), session.add(&value(b)));
+    session.run(Rules::lengths().all()).is_ok() && session.same(x, y)
+}
+
+/// The proof that a call computes `∂L/∂t`: its output has `t`'s shape, and its
+/// coefficient of `g_i` is `∂s_i/∂t_j`. The steps differentiate the call and then meet
+/// the derived closed form; `Err` says why it is not proved.
+pub fn prove_call(
+    model: &Model,
+    derivation: &Derivation,
+    call: &GradientCall,
+    wrt: &str,
+) -> Result<Vec<Step>, String> {
+    let d = derivation.derivative(wrt).ok_or_else(|| format!("`{wrt}` is not a tensor of the spec"))?;
+    let t = model.tensor(wrt).expect("a derivative's tensor is the model's");
+    let shapes = shapes(model, derivation);
+    let (formula, length) =
+        call.formula(&shapes, &d.wrt_indices).ok_or("its tensors' ranks do not fit the call".to_string())?;
+    let want = &t.shape[t.shape.len() - 1];
+    let got = call.crop.as_ref().map_or(length, |(_, l)| l.clone());
+    if !same_length(&got, want, &derivation.limits) {
+        return Err(format!("its output's length {got} is not {want} for every size"));
+    }
+    if let Some(channels) = call_channels(call, &shapes) {
+        if t.shape.len() > 1 && channels != t.shape[..t.shape.len() - 1] {
+            let shown: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
+            return Err(format!("its output's channels are [{}], not those of `{wrt}`", shown.join(", ")));
+        }
+    }
+    let (coefficient, mut steps) = derivation.upstream_coefficient(model, &formula, &d.wrt_indices).map_err(|e| e.to_string())?;
+    match derivation.proves(model, d, &coefficient) {
+        Ok(Some(proof)) => {
+            steps.extend(proof);
+            Ok(steps)
+        }
+        Ok(None) => Err(format!("the e-graph did not meet its coefficient of {} with {}", model.upstream, d.name(model))),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The channel axes of a call's output, where its operands have channels.
+fn call_channels(call: &GradientCall, shapes: &dyn Fn(&str) -> Option<Vec<Index>>) -> Option<Vec<Index>> {
+    let (a, b) = (shapes(&call.input)?, shapes(&call.weight)?);
+    if a.len() < 2 {
+        return None;
+    }
+    match call.channels_as_batch {
+        true => Some(vec![b[0].clone(), if call.params.groups == Index::constant(1) { a[0].clone() } else { Index::constant(1) }]),
+        false => Some(vec![ops::output_channels(call.op, &b, &call.params)]),
+    }
+}
+
+/// The proof that a run line computes the spec's formula for every size: the same
+/// output shape, and, both being linear in the input, the same `∂s/∂x`. `Err` says why
+/// it is not proved.
+pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<Vec<Step>, String> {
+    let (Some(x), Some(w)) = (model.tensor(&run.input), model.tensor(&run.weight)) else {
+        return Err("the run line names no tensors of the spec".into());
+    };
+    if !derivation.domain.axes.iter().all(|(lo, _)| lo.is_zero()) {
+        return Err("the output domain does not start at 0".into());
+    }
+    let linear = |f: &Formula| f.terms.iter().all(|t| t.elements.iter().filter(|e| e.tensor == x.name).count() == 1);
+    if !linear(&model.formula) {
+        return Err(format!("the formula is not linear in {}", x.name));
+    }
+    let p = Params::of_run(run);
+    let input = Operand { name: &x.name, shape: &x.shape, flip: false };
+    let weight = Operand { name: &w.name, shape: &w.shape, flip: run.flip };
+    let out = &model.output.indices;
+    let formula = ops::formula(run.op, &input, &weight, &p, out).ok_or("its tensors' ranks do not fit the call")?;
+    let length = ops::output_length(run.op, &input.length(), &weight.length(), &p);
+    let last = derivation.lengths.len() - 1;
+    if !same_length(&length, &derivation.lengths[last], &derivation.limits) {
+        return Err(format!("its output's length {length} is not the derived {} for every size", derivation.lengths[last]));
+    }
+    if out.len() == 2 {
+        let channels = ops::output_channels(run.op, &w.shape, &p);
+        if !same_length(&channels, &derivation.lengths[0], &derivation.limits) {
+            return Err(format!("its {channels} output channels are not the derived {}", derivation.lengths[0]));
+        }
+    }
+    let d = derivation.derivative(&x.name).expect("every tensor has a derivative");
+    let rules = Rules::derivation(derivation.facts.clone());
+    let mut m = model.clone();
+    m.formula = formula;
+    let target = Element { tensor: x.name.clone(), index: d.wrt_indices.iter().map(|n| var(n)).collect() };
+    let ran = differentiate_at(&m, x, target, (&rules, &derivation.facts), &derivation.limits).map_err(|e| e.to_string())?;
+    match derivation.proves(model, d, &ran.closed_form) {
+        Ok(Some(proof)) => Ok([ran.steps, proof].concat()),
+        Ok(None) => Err(format!("the e-graph did not meet the run's {} with the formula's", d.name(model))),
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -1,0 +1,395 @@
+//! PyTorch's convolutions as index formulas, from PyTorch's definitions: what a run line
+//! means, and what the engine call that computes a gradient means. Nothing here runs.
+
+use crate::algebra::cond::eq;
+use crate::algebra::formula::fresh_name;
+use crate::algebra::index::{div, modulo, var};
+use crate::algebra::{Cond, Element, Env, Formula, Index, IndexExt, Term};
+use crate::model::{Run, RunOp};
+use std::collections::BTreeSet;
+
+/// A call's parameters, symbolic in the sizes; PyTorch's defaults where not written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    /// `stride`.
+    pub stride: Index,
+    /// Zeros before and after the input (`conv1d`); `conv_transpose1d` crops the first
+    /// from both ends of its output.
+    pub padding: (Index, Index),
+    /// `conv_transpose1d`'s `output_padding`.
+    pub output_padding: Index,
+    /// `dilation`.
+    pub dilation: Index,
+    /// `groups`.
+    pub groups: Index,
+}
+
+impl Params {
+    /// The parameters of a run line.
+    pub fn of_run(run: &Run) -> Params {
+        let param = |name: &str, default: i64| -> Vec<Index> {
+            run.params.iter().find(|(n, _, _)| n == name).map_or(vec![Index::constant(default)], |(_, v, _)| v.clone())
+        };
+        let padding = param("padding", 0);
+        let before = padding[0].clone();
+        let after = padding.get(1).cloned().unwrap_or_else(|| before.clone());
+        Params {
+            stride: param("stride", 1)[0].clone(),
+            padding: (before, after),
+            output_padding: param("output_padding", 0)[0].clone(),
+            dilation: param("dilation", 1)[0].clone(),
+            groups: param("groups", 1)[0].clone(),
+        }
+    }
+}
+
+/// A tensor passed to a call: its name, its shape in the spec, and whether it is passed
+/// reversed along its last axis (`flip(w)`).
+#[derive(Debug, Clone, Copy)]
+pub struct Operand<'a> {
+    /// The tensor's name.
+    pub name: &'a str,
+    /// Its shape as the spec declares it (a 1-D tensor is one channel).
+    pub shape: &'a [Index],
+    /// Whether it is reversed along its last axis.
+    pub flip: bool,
+}
+
+impl Operand<'_> {
+    /// Its length along its last axis.
+    pub fn length(&self) -> Index {
+        self.shape[self.shape.len() - 1].clone()
+    }
+
+    /// The element at `(channel…, position)`, in the operand's own rank: a 1-D tensor's
+    /// channel indices are dropped (they are 0), a flipped one is read from the end.
+    fn at(&self, channels: &[Index], pos: Index) -> Element {
+        let pos = if self.flip { self.length().sub(&Index::constant(1)).sub(&pos) } else { pos };
+        let mut index: Vec<Index> = match self.shape.len() {
+            1 => Vec::new(),
+            _ => channels.to_vec(),
+        };
+        index.push(pos);
+        Element { tensor: self.name.to_string(), index }
+    }
+}
+
+/// Whether `p` is the constant `c`.
+fn is(p: &Index, c: i64) -> bool {
+    p.as_constant() == Some(c)
+}
+
+/// `a / b` for a channel count that the groups divide: `a` where `b` is 1, else
+/// `a div b` (which is 1 where they are equal).
+fn per_group(a: &Index, b: &Index) -> Index {
+    if is(b, 1) {
+        a.clone()
+    } else {
+        div(a, b)
+    }
+}
+
+/// A summed name for `base`, apart from every name in `taken` (which it joins).
+fn summed(base: &str, taken: &mut BTreeSet<String>) -> String {
+    let name = if taken.contains(base) { fresh_name(base, taken) } else { base.to_string() };
+    taken.insert(name.clone());
+    name
+}
+
+/// Every name the operands, parameters and output names use.
+fn names_of(input: &Operand, weight: &Operand, p: &Params, out: &[String]) -> BTreeSet<String> {
+    let mut taken: BTreeSet<String> = out.iter().cloned().collect();
+    let params = [&p.stride, &p.padding.0, &p.padding.1, &p.output_padding, &p.dilation, &p.groups];
+    taken.extend(input.shape.iter().chain(weight.shape).chain(params).flat_map(|d| d.names()));
+    taken
+}
+
+/// The formula of `op(input, weight)` with PyTorch's semantics, indexed by `out`: one name
+/// per output axis, `[t]` when both operands are 1-D, `[o, t]` when the input is
+/// `[C, n]` and the weight `[O, C/G, k]` (`conv_transpose1d`: `[C, O/G, k]`). `None` for
+/// other ranks.
+///
+/// `conv1d`: `y_<o,t> = Σ_<c,m> x_<g·C/G + c, S·t + D·m - a> w_<o,c,m>`, `g = o div (O/G)`;
+/// `conv_transpose1d`: `y_<o,t> = Σ_<c,i,m> x_<g·C/G + c, i> w_<g·C/G + c, o mod (O/G), m> [t = S·i + D·m - P]`.
+pub fn formula(op: RunOp, input: &Operand, weight: &Operand, p: &Params, out: &[String]) -> Option<Formula> {
+    let one_d = match (input.shape.len(), weight.shape.len(), out.len()) {
+        (1, 1, 1) => true,
+        (2, 3, 2) => false,
+        _ => return None,
+    };
+    let mut taken = names_of(input, weight, p, out);
+    let t = var(&out[out.len() - 1]);
+    let m = summed("m", &mut taken);
+    let (s, d, g) = (&p.stride, &p.dilation, &p.groups);
+    let tap = var(&m).mul(d);
+    let term = |bound: Vec<String>, elements: Vec<Element>, brackets: Vec<Cond>| Term {
+        bound,
+        coeff: Index::constant(1),
+        elements,
+        brackets,
+    };
+    let formula = match op {
+        RunOp::Conv1d => {
+            let pos = s.mul(&t).add(&tap).sub(&p.padding.0);
+            if one_d {
+                term(vec![m.clone()], vec![input.at(&[], pos), weight.at(&[], var(&m))], Vec::new())
+            } else {
+                let o = var(&out[0]);
+                let (outs, ins) = (&weight.shape[0], &weight.shape[1]);
+                let outs_per = per_group(outs, g);
+                let group = match (is(g, 1), is(&outs_per, 1)) {
+                    (true, _) => Index::zero(),
+                    (false, true) => o.clone(),
+                    (false, false) => div(&o, &outs_per),
+                };
+                // One input channel per group: no sum over it.
+                let (mut bound, c) = match is(ins, 1) {
+                    true => (Vec::new(), Index::zero()),
+                    false => {
+                        let c = summed("c", &mut taken);
+                        (vec![c.clone()], var(&c))
+                    }
+                };
+                bound.push(m.clone());
+                let channel = group.mul(ins).add(&c);
+                term(bound, vec![input.at(&[channel], pos), weight.at(&[o, c], var(&m))], Vec::new())
+            }
+        }
+        RunOp::ConvTranspose1d => {
+            let i = summed("i", &mut taken);
+            let hit = eq(&t, &s.mul(&var(&i)).add(&tap).sub(&p.padding.0));
+            if one_d {
+                term(vec![i.clone(), m.clone()], vec![input.at(&[], var(&i)), weight.at(&[], var(&m))], vec![hit])
+            } else {
+                let o = var(&out[0]);
+                let (ins, outs_per) = (&input.shape[0], &weight.shape[1]);
+                let ins_per = per_group(ins, g);
+                let (group, within) = match (is(g, 1), is(outs_per, 1)) {
+                    (true, _) => (Index::zero(), o.clone()),
+                    (false, true) => (o.clone(), Index::zero()),
+                    (false, false) => (div(&o, outs_per), modulo(&o, outs_per)),
+                };
+                let (mut bound, c) = match is(&ins_per, 1) {
+                    true => (Vec::new(), Index::zero()),
+                    false => {
+                        let c = summed("c", &mut taken);
+                        (vec![c.clone()], var(&c))
+                    }
+                };
+                bound.extend([i.clone(), m.clone()]);
+                let channel = group.mul(&ins_per).add(&c);
+                let elements = vec![input.at(&[channel.clone()], var(&i)), weight.at(&[channel, within], var(&m))];
+                term(bound, elements, vec![hit])
+            }
+        }
+    };
+    Some(Formula { terms: vec![formula] })
+}
+
+/// The output's length along its last axis: `conv1d`: `(n + a + b - D(k-1) - 1) div S + 1`;
+/// `conv_transpose1d`: `(n - 1)·S - 2P + D(k-1) + output_padding + 1`.
+pub fn output_length(op: RunOp, n: &Index, k: &Index, p: &Params) -> Index {
+    let one = Index::constant(1);
+    let span = p.dilation.mul(&k.sub(&one));
+    match op {
+        RunOp::Conv1d => {
+            let room = n.add(&p.padding.0).add(&p.padding.1).sub(&span).sub(&one);
+            div(&room, &p.stride).add(&one)
+        }
+        RunOp::ConvTranspose1d => n
+            .sub(&one)
+            .mul(&p.stride)
+            .sub(&p.padding.0.scale(2))
+            .add(&span)
+            .add(&p.output_padding)
+            .add(&one),
+    }
+}
+
+/// The output's number of channels (for `[C, n]` inputs): `O` of a `conv1d` weight
+/// `[O, C/G, k]`, `G·O/G` of a `conv_transpose1d` weight `[C, O/G, k]`.
+pub fn output_channels(op: RunOp, weight: &[Index], p: &Params) -> Index {
+    match op {
+        RunOp::Conv1d => weight[0].clone(),
+        RunOp::ConvTranspose1d => weight[1].mul(&p.groups),
+    }
+}
+
+/// An engine call that computes a gradient, symbolic in the sizes: `op(input, weight)`
+/// with `params`; for a weight's gradient, with each operand's channels moved to the batch
+/// axis and the result's batch and channel axes swapped back (`channels_as_batch`); then
+/// cropped to `crop = (start, length)` along the last axis and reversed there
+/// (`flip_result`) where the forward call reversed the weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradientCall {
+    /// The operation called.
+    pub op: RunOp,
+    /// The tensor passed as its input.
+    pub input: String,
+    /// The tensor passed as its weight.
+    pub weight: String,
+    /// Whether the weight is passed reversed along its last axis.
+    pub flip_weight: bool,
+    /// Its parameters.
+    pub params: Params,
+    /// Channels as the batch: `op(inputᵀ, weightᵀ)ᵀ` (see the type's doc).
+    pub channels_as_batch: bool,
+    /// The part of the last axis kept: `(start, length)`.
+    pub crop: Option<(Index, Index)>,
+    /// Whether the result is reversed along its last axis.
+    pub flip_result: bool,
+}
+
+/// What [`GradientCall::formula`] needs of the spec: each tensor's shape by name.
+pub type Shapes<'a> = &'a dyn Fn(&str) -> Option<Vec<Index>>;
+
+impl GradientCall {
+    /// The call's formula in the spec's layouts, indexed by `out` (the gradient's tensor's
+    /// index names), and the length of its last axis before any crop. `None` where the
+    /// ranks do not fit.
+    pub fn formula(&self, shapes: Shapes, out: &[String]) -> Option<(Formula, Index)> {
+        let (a, b) = (shapes(&self.input)?, shapes(&self.weight)?);
+        let input = Operand { name: &self.input, shape: &a, flip: false };
+        let weight = Operand { name: &self.weight, shape: &b, flip: self.flip_weight };
+        let last = out.last()?.clone();
+        let p = &self.params;
+        let (mut f, length) = if self.channels_as_batch {
+            self.channels_as_batch_formula(&input, &weight, out)?
+        } else {
+            let f = formula(self.op, &input, &weight, p, out)?;
+            (f, output_length(self.op, &input.length(), &weight.length(), p))
+        };
+        if let Some((start, len)) = &self.crop {
+            f = f.substitute(&last, &var(&last).add(start));
+            if self.flip_result {
+                f = f.substitute(&last, &len.sub(&Index::constant(1)).sub(&var(&last)));
+            }
+        } else if self.flip_result {
+            f = f.substitute(&last, &length.sub(&Index::constant(1)).sub(&var(&last)));
+        }
+        Some((f, length))
+    }
+
+    /// `conv1d(inputᵀ, weightᵀ)ᵀ` (see [`GradientCall`]): `y_<b,a,t> = Σ_i A_<a, S·t + D·i - pad> B_<b,i>`,
+    /// one group per channel where `groups` is not 1 (`y_<b,0,t>` with `a = b`).
+    fn channels_as_batch_formula(&self, a: &Operand, b: &Operand, out: &[String]) -> Option<(Formula, Index)> {
+        let p = &self.params;
+        let mut taken = names_of(a, b, p, out);
+        let i = summed("i", &mut taken);
+        let t = var(&out[out.len() - 1]);
+        let pos = p.stride.mul(&t).add(&p.dilation.mul(&var(&i))).sub(&p.padding.0);
+        let length = output_length(RunOp::Conv1d, &a.length(), &b.length(), &Params { stride: p.stride.clone(), ..p.clone() });
+        let (elements, brackets) = match (a.shape.len(), b.shape.len(), out.len()) {
+            (1, 1, 1) => (vec![a.at(&[], pos), b.at(&[], var(&i))], Vec::new()),
+            (2, 2, 3) => {
+                let (bc, ac) = (var(&out[0]), var(&out[1]));
+                if is(&p.groups, 1) {
+                    (vec![a.at(&[ac], pos), b.at(&[bc], var(&i))], Vec::new())
+                } else {
+                    (vec![a.at(&[bc.clone()], pos), b.at(&[bc], var(&i))], vec![eq(&ac, &Index::zero())])
+                }
+            }
+            _ => return None,
+        };
+        let term = Term { bound: vec![i], coeff: Index::constant(1), elements, brackets };
+        Some((Formula { terms: vec![term] }, length))
+    }
+
+    /// The call as a formula of the sizes, e.g.
+    /// `conv_transpose1d(g, w, stride = S, output_padding = (n - k) mod S)`.
+    pub fn symbolic(&self, channels: bool) -> String {
+        let show = |p: &Index| p.to_string();
+        self.text(&show, channels, false)
+    }
+
+    /// The call at concrete sizes, e.g. `conv_transpose1d(g, w, stride = 2, output_padding = 1)`.
+    pub fn at(&self, sizes: &Env, channels: bool) -> Result<String, crate::algebra::EvalError> {
+        self.check_values(sizes)?;
+        let show = |p: &Index| p.eval(sizes).map_or_else(|_| p.to_string(), |v| v.to_string());
+        Ok(self.text(&show, channels, false))
+    }
+
+    /// One Python expression over `torch`, `F`, the upstream gradient and the spec's
+    /// tensors in PyTorch's layouts (inputs `[1, C, n]`, weights `[O, C/G, k]`, the
+    /// upstream gradient shaped like the engine's output) that evaluates to the gradient
+    /// in its tensor's layout, at concrete sizes.
+    pub fn torch(&self, sizes: &Env) -> Result<String, crate::algebra::EvalError> {
+        self.check_values(sizes)?;
+        let show = |p: &Index| p.eval(sizes).map_or_else(|_| p.to_string(), |v| v.to_string());
+        Ok(self.text(&show, true, true))
+    }
+
+    fn check_values(&self, sizes: &Env) -> Result<(), crate::algebra::EvalError> {
+        let p = &self.params;
+        for q in [&p.stride, &p.padding.0, &p.padding.1, &p.output_padding, &p.dilation, &p.groups] {
+            q.eval(sizes)?;
+        }
+        if let Some((s, l)) = &self.crop {
+            s.eval(sizes)?;
+            l.eval(sizes)?;
+        }
+        Ok(())
+    }
+
+    /// The call's text: symconv's notation (`torch` false) or PyTorch's.
+    fn text(&self, show: &dyn Fn(&Index) -> String, channels: bool, torch: bool) -> String {
+        let p = &self.params;
+        let name = match self.op {
+            RunOp::Conv1d => "conv1d",
+            RunOp::ConvTranspose1d => "conv_transpose1d",
+        };
+        let moved = |t: &str| match (self.channels_as_batch && channels, torch) {
+            (true, true) => format!("{t}.transpose(0, 1)"),
+            (true, false) => format!("{t}ᵀ"),
+            _ => t.to_string(),
+        };
+        let unpadded = self.op == RunOp::Conv1d && p.padding.0 != p.padding.1;
+        let mut input = self.input.clone();
+        if torch && unpadded {
+            input = format!("F.pad({input}, ({}, {}))", show(&p.padding.0), show(&p.padding.1));
+        }
+        let weight = match (self.flip_weight, torch) {
+            (true, true) => format!("{}.flip(-1)", self.weight),
+            (true, false) => format!("flip({})", self.weight),
+            _ => self.weight.clone(),
+        };
+        let mut args = vec![moved(&input), moved(&weight)];
+        let keyword = |k: &str, v: &Index, default: i64| {
+            let shown = show(v);
+            (!is(v, default) && shown != default.to_string())
+                .then(|| if torch { format!("{k}={shown}") } else { format!("{k} = {shown}") })
+        };
+        let padding = match (unpadded, torch) {
+            (false, _) => keyword("padding", &p.padding.0, 0),
+            (true, false) => Some(format!("padding = ({}, {})", show(&p.padding.0), show(&p.padding.1))),
+            (true, true) => None,
+        };
+        let output_padding = match self.op {
+            RunOp::ConvTranspose1d => keyword("output_padding", &p.output_padding, 0),
+            RunOp::Conv1d => None,
+        };
+        args.extend(
+            [keyword("stride", &p.stride, 1), padding, output_padding, keyword("dilation", &p.dilation, 1), keyword("groups", &p.groups, 1)]
+                .into_iter()
+                .flatten(),
+        );
+        let prefix = if torch { "F." } else { "" };
+        let mut call = format!("{prefix}{name}({})", args.join(", "));
+        if self.channels_as_batch && channels {
+            call = if torch { format!("{call}.transpose(0, 1)") } else { format!("({call})ᵀ") };
+        }
+        if let Some((start, len)) = &self.crop {
+            let end = start.add(len);
+            call = match torch {
+                true if is(start, 0) => format!("{call}[..., :{}]", show(len)),
+                true => format!("{call}[..., {}:{}]", show(start), show(&end)),
+                false if is(start, 0) => format!("{call}[: {}]", show(len)),
+                false => format!("{call}[{} : {}]", show(start), show(&end)),
+            };
+        }
+        if self.flip_result {
+            call = if torch { format!("{call}.flip(-1)") } else { format!("flip({call})") };
+        }
+        call
+    }
+}
