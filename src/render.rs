@@ -289,6 +289,14 @@ pub fn derive_brief(r: &Report) -> String {
     for der in &r.derivation.derivatives {
         let _ = writeln!(out, "  {}", crate::check::closed_form_text(&r.model, der));
     }
+    if !r.backward.is_empty() {
+        let _ = writeln!(out, "\nbackward");
+        for b in &r.backward {
+            let _ = writeln!(out, "  {}", b.gather);
+            let call = b.call.as_ref().map_or_else(|why| format!("no single call: {why}"), |c| c.symbolic.clone());
+            let _ = writeln!(out, "  {:<9} {call}", run_verdict(b.holds));
+        }
+    }
     write_verdicts(&mut out, r, false);
     out
 }
@@ -384,6 +392,27 @@ pub fn derive_json(r: &Report) -> String {
         .collect();
     let runs: Vec<Json> =
         r.runs.iter().map(|x| json!({"text": x.text, "holds": x.holds, "detail": x.detail()})).collect();
+    let backward: Vec<Json> = r
+        .backward
+        .iter()
+        .map(|b| {
+            let (call, why) = match &b.call {
+                Ok(c) => (
+                    json!({"op": c.op, "symbolic": c.symbolic, "torch": c.torch, "candle": c.candle}),
+                    call_proof_text(c, m).split_whitespace().collect::<Vec<_>>().join(" "),
+                ),
+                Err(why) => (Json::Null, format!("no single engine call: {why}")),
+            };
+            json!({
+                "wrt": b.wrt,
+                "gather": b.gather,
+                "steps": steps(&b.steps),
+                "call": call,
+                "holds": b.holds,
+                "detail": format!("{why}; {}", b.detail()),
+            })
+        })
+        .collect();
     json!({
         "spec": m.name,
         "output": m.output.name,
@@ -391,6 +420,7 @@ pub fn derive_json(r: &Report) -> String {
         "derivatives": derivatives,
         "claims": claims,
         "runs": runs,
+        "backward": backward,
     })
     .to_string()
         + "\n"

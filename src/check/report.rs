@@ -9,6 +9,7 @@ use super::runs::{self, RunOptions, RunReport};
 use super::tables::{checked_tables, length_at, Table};
 use super::validate::{self, Validation};
 use crate::algebra::Env;
+use crate::derive::backward::prove_run;
 use crate::derive::Derivation;
 use crate::model::Model;
 
@@ -83,13 +84,50 @@ pub fn report(
     let claims = claims(&model, &derivation, &validation)?;
     let every_table = tables.as_ref().is_some_and(|t| t.len() == model.tensors.len());
     let dense = tables.as_deref().filter(|_| every_table).map(|t| (validation.brute.expansions.as_slice(), t));
-    let runs = runs::run_all(&model, &derivation, &sizes, options, dense)?;
+    let mut runs = runs::run_all(&model, &derivation, &sizes, options, dense)?;
+    for (report, run) in runs.iter_mut().zip(&model.runs) {
+        report.findings.insert(0, run_proof(&model, &derivation, run, &validation)?);
+    }
     let tables = tables.filter(|_| with_tables).unwrap_or_default();
     let backward = match validation.sizes == sizes {
         true => backward::check_all(&model, &derivation, &sizes, options, &validation.brute)?,
         false => Vec::new(),
     };
     Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs, backward, notes })
+}
+
+/// Whether the run line computes the formula for every size, in one line: proved when
+/// its formula has the derived shape and the same `∂s/∂x` in one e-graph. A proof is
+/// checked by numbers first: the run's formula expanded at every output of the
+/// validation's domain is the spec's (a difference is a bug in symconv).
+fn run_proof(
+    model: &Model,
+    derivation: &Derivation,
+    run: &crate::model::Run,
+    at: &Validation,
+) -> Result<String, CheckError> {
+    let (formula, _) = match prove_run(model, derivation, run) {
+        Ok(proved) => proved,
+        Err(why) => return Ok(format!("not proved for all sizes: {why}")),
+    };
+    let err = super::error::eval_err(model, &at.sizes);
+    let shape = |name: &str| model.shape_at(name, &at.sizes);
+    for (row, expansion) in at.brute.rows.iter().zip(&at.brute.expansions) {
+        let mut env = at.sizes.clone();
+        env.extend(model.output.indices.iter().cloned().zip(row.iter().copied()));
+        if formula.eval(&env, &shape).map_err(&err)? != *expansion {
+            return Err(CheckError::Bug(format!(
+                "the run `{}` was proved to compute the formula, but at {} its output {:?} differs",
+                run.text,
+                shown_sizes(model, &at.sizes),
+                row
+            )));
+        }
+    }
+    Ok(format!(
+        "proved for all sizes: the call's formula has the derived output shape and the same ∂{}/∂{} (the e-graph)",
+        model.output.name, run.input
+    ))
 }
 
 /// Refuses sizes at which the output or a tensor is empty, or a stride, dilation or

@@ -430,9 +430,9 @@ fn call_channels(call: &GradientCall, shapes: &dyn Fn(&str) -> Option<Vec<Index>
 }
 
 /// The proof that a run line computes the spec's formula for every size: the same
-/// output shape, and, both being linear in the input, the same `∂s/∂x`. `Err` says why
-/// it is not proved.
-pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<Vec<Step>, String> {
+/// output shape, and, both being linear in the input, the same `∂s/∂x`; with the run's
+/// formula (in the output's index names). `Err` says why it is not proved.
+pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<(Formula, Vec<Step>), String> {
     let (Some(x), Some(w)) = (model.tensor(&run.input), model.tensor(&run.weight)) else {
         return Err("the run line names no tensors of the spec".into());
     };
@@ -462,11 +462,11 @@ pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<Ve
     let d = derivation.derivative(&x.name).expect("every tensor has a derivative");
     let rules = Rules::derivation(derivation.facts.clone());
     let mut m = model.clone();
-    m.formula = formula;
+    m.formula = formula.clone();
     let target = Element { tensor: x.name.clone(), index: d.wrt_indices.iter().map(|n| var(n)).collect() };
     let ran = differentiate_at(&m, x, target, (&rules, &derivation.facts), &derivation.limits).map_err(|e| e.to_string())?;
     match derivation.proves(model, d, &ran.closed_form) {
-        Ok(Some(proof)) => Ok([ran.steps, proof].concat()),
+        Ok(Some(proof)) => Ok((formula, [ran.steps, proof].concat())),
         Ok(None) => Err(format!("the e-graph did not meet the run's {} with the formula's", d.name(model))),
         Err(e) => Err(e.to_string()),
     }
