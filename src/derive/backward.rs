@@ -6,7 +6,7 @@ use super::lang::Leaf;
 use super::rules::Rules;
 use super::session::Session;
 use super::tree::{Step, Tree};
-use super::{differentiate, guarded_where_needed, simplify, DeriveError, Derivation, Derivative};
+use super::{differentiate, guarded_where_needed, implied_in_products, simplify, DeriveError, Derivation, Derivative};
 use crate::algebra::cond::eq;
 use crate::algebra::formula::fresh_name;
 use crate::algebra::index::{modulo, var};
@@ -163,6 +163,11 @@ fn gather_from(
     if guarded != t {
         steps.push(Step::new("range-guard", guarded.clone(), sizes));
         t = simplify(&guarded, &rules, limits, sizes, &mut steps)?;
+    }
+    let tidied = implied_in_products(&t, &derivation.facts, &mut Vec::new());
+    if tidied != t {
+        steps.push(Step::new("implied-in-product", tidied.clone(), sizes));
+        t = tidied;
     }
     let index = d.wrt_indices.iter().map(|n| var(n)).collect();
     let name = Element { tensor: format!("(∂L/∂{})", d.wrt), index }.to_string();
