@@ -353,7 +353,10 @@ impl GradientCall {
             (true, false) => format!("flip({})", self.weight),
             _ => self.weight.clone(),
         };
-        let mut args = vec![moved(&input), moved(&weight)];
+        // With groups, each channel of the input is its own group already: only the
+        // weight's channels move (see engine::GradientCall).
+        let input = if is(&p.groups, 1) { moved(&input) } else { input };
+        let mut args = vec![input, moved(&weight)];
         let keyword = |k: &str, v: &Index, default: i64| {
             let shown = show(v);
             (!is(v, default) && shown != default.to_string())

@@ -4,10 +4,14 @@
 //! Jacobians found one perturbation at a time, as the seed test did with autograd. Inputs
 //! and weights are distinct integers, so every number is exact and no two weights can be
 //! confused. symconv's symbolic entries (`table --format json`) are evaluated at the same
-//! values and must agree entry by entry.
+//! values and must agree entry by entry. So must each gradient: the plain loops' `Jᵀg`
+//! for a distinct integer `g` against symconv's gather form and its named engine call.
 
 use serde_json::Value;
 use std::process::Command;
+use symconv::algebra::IndexExt;
+use symconv::check::{gradient_values, Values};
+use symconv::engine::Array;
 
 /// A PyTorch call: `conv1d(F.pad(x, pad), w', stride, dilation, groups)` or
 /// `conv_transpose1d(x, w', stride, padding, output_padding, dilation, groups)`, where
@@ -177,14 +181,47 @@ fn check(spec: &str, sizes: &str, op: Op, x_shape: Vec<usize>, w_shape: Vec<usiz
         if first.is_null() {
             first = ours["entries"].clone();
         }
+        check_gradient(spec, sizes, &x, &w, wrt, &reference);
     }
     first
+}
+
+/// symconv's `∂L/∂wrt` at `x`, `w` and a distinct integer `g`, by the gather form and by
+/// the named call on candle, against `Jᵀg` from the plain loops' Jacobian `reference`.
+fn check_gradient(spec: &str, sizes: &str, x: &T, w: &T, wrt: &str, reference: &[Vec<f64>]) {
+    let path = if spec.ends_with(".conv") { spec.to_string() } else { format!("specs/{spec}.conv") };
+    let src = std::fs::read_to_string(&path).expect("a spec");
+    let overrides: Vec<(String, i64)> = sizes
+        .split(',')
+        .map(|p| p.split_once('=').map(|(n, v)| (n.to_string(), v.parse().expect("a size"))).expect("n=v"))
+        .collect();
+    let model = symconv::model::resolve(&symconv::syntax::parse(&src).unwrap(), &src, spec, &overrides).unwrap();
+    let derivation = symconv::derive::derive(&model, &symconv::limits::Limits::default()).unwrap();
+    let g: Vec<f64> = (0..reference.len()).map(|r| if r % 2 == 0 { 7.0 + r as f64 } else { -3.0 - 2.0 * r as f64 }).collect();
+    let expected: Vec<f64> = (0..reference[0].len()).map(|c| reference.iter().zip(&g).map(|(row, gi)| row[c] * gi).sum()).collect();
+    let mut values = Values::new();
+    for (name, t) in [("x", x), ("w", w)] {
+        let shape = model.shape_at(name, &model.values).unwrap().iter().map(|&d| d as usize).collect();
+        values.insert(name.to_string(), Array { shape, data: t.data.clone() });
+    }
+    let lengths = derivation.lengths.iter().map(|l| l.eval(&model.values).unwrap() as usize).collect();
+    values.insert(model.upstream.clone(), Array { shape: lengths, data: g });
+    let (gather, call) = gradient_values(&model, &derivation, wrt, &model.values, &values).unwrap();
+    assert_eq!(gather, expected, "{spec}: ∂L/∂{wrt} by the gather form against the plain loops' Jᵀg");
+    // The call is named for the run line: the formula's gradient where the run line
+    // computes the formula, not where it does not (the seed's conv1d(x, w)).
+    let computes = symconv::derive::backward::prove_run(&model, &derivation, &model.runs[0]).is_ok();
+    if let Some(call) = call {
+        assert_eq!(call == expected, computes, "{spec}: ∂L/∂{wrt} by the named call against the plain loops' Jᵀg");
+    }
 }
 
 #[test]
 fn seed_families_match_pytorch() {
     let flipped = Op { flip: true, ..CONV };
     check("standard", "n=10,k=3", flipped, vec![1, 10], vec![1, 1, 3]);
+    // The seed's formula is the same true convolution; its run line is not (see above).
+    check("seed", "n=10,k=3", flipped, vec![1, 10], vec![1, 1, 3]);
     check("left_padded", "n=10,k=3", Op { pad: (2, 0), ..flipped }, vec![1, 10], vec![1, 1, 3]);
     check("full", "n=10,k=3", Op { pad: (2, 2), ..flipped }, vec![1, 10], vec![1, 1, 3]);
     check("right_padded", "n=10,k=3", Op { pad: (0, 2), ..CONV }, vec![1, 10], vec![1, 1, 3]);

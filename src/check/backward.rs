@@ -164,22 +164,8 @@ fn check(
             expected[c] += g.data[flat] * numeric(v, &data);
         }
     }
-    let spec_shapes = |name: &str| -> Option<Vec<i64>> {
-        match name == model.upstream {
-            true => Some(dims.iter().map(|&d| d as i64).collect()),
-            false => model.shape_at(name, sizes),
-        }
-    };
     let place = |c: usize| named(gather.wrt_indices.iter().zip(&element_at(c, &t_dims)));
-    let evaluate = |f: &Formula, names: &[String]| -> Result<Vec<f64>, CheckError> {
-        (0..count)
-            .map(|c| {
-                let mut env = sizes.clone();
-                env.extend(names.iter().cloned().zip(element_at(c, &t_dims)));
-                Ok(numeric(&f.eval(&env, &spec_shapes).map_err(&err)?, &data))
-            })
-            .collect()
-    };
+    let evaluate = |f: &Formula, names: &[String]| evaluate(model, sizes, &data, f, names, &t.name);
     let derived = evaluate(&gather.closed_form, &gather.wrt_indices)?;
     if let Some(c) = first_difference(&derived, &expected) {
         return Err(CheckError::Bug(format!(
@@ -222,18 +208,8 @@ fn check(
         }
     }
     let mut holds = true;
-    let engine_call = concrete(&call, sizes).map_err(|e| CheckError::Sizes(e))?;
-    let laid_out = |name: &str| -> Array {
-        let a = &data[name];
-        let weight = model.tensor(name).is_some_and(|t| t.role == crate::model::Role::Weight);
-        let shape = match (a.shape.as_slice(), weight) {
-            (&[n], false) => vec![1, n],
-            (&[k], true) => vec![1, 1, k],
-            (s, _) => s.to_vec(),
-        };
-        Array { shape, data: a.data.clone() }
-    };
-    let by_call = engine_call.run(&laid_out(&call.input), &laid_out(&call.weight))?;
+    let engine_call = concrete(&call, sizes).map_err(CheckError::Sizes)?;
+    let by_call = engine_call.run(&laid_out(model, &data, &call.input), &laid_out(model, &data, &call.weight))?;
     match first_difference(&by_call.data, &expected).or((by_call.data.len() != count).then_some(0)) {
         None => findings.push(format!("the call {} on the engine agrees at every entry", named_call.at_sizes)),
         Some(c) => {
@@ -250,7 +226,7 @@ fn check(
     match run.op {
         RunOp::Conv1d => {
             let conv = conv_of(model, run, sizes, &derivation.limits)?;
-            let (x, w) = (laid_out(&run.input), laid_out(&run.weight));
+            let (x, w) = (laid_out(model, &data, &run.input), laid_out(model, &data, &run.weight));
             let v = Array { shape: vec![dims.iter().rev().skip(1).product::<usize>().max(1), dims[dims.len() - 1]], data: g.data.clone() };
             let pulled = conv.backward(&x, &w, &v)?;
             let autograd = if t.name == run.input { pulled.x } else { pulled.w };
@@ -270,6 +246,67 @@ fn check(
         RunOp::ConvTranspose1d => findings.push("candle has no backward for conv_transpose1d to compare".into()),
     }
     Ok(report(model, gather, Ok(named_call), Some(holds), findings))
+}
+
+/// A formula of the tensors in `data` (the upstream gradient's too), indexed by `names`,
+/// evaluated exactly at every element of the tensor `wrt`, row-major.
+fn evaluate(
+    model: &Model,
+    sizes: &Env,
+    data: &Values,
+    f: &Formula,
+    names: &[String],
+    wrt: &str,
+) -> Result<Vec<f64>, CheckError> {
+    let err = eval_err(model, sizes);
+    let dims = model.shape_at(wrt, sizes).unwrap_or_default();
+    let shapes = |name: &str| data.get(name).map(|a| a.shape.iter().map(|&d| d as i64).collect());
+    let count: usize = dims.iter().map(|&d| d.max(0) as usize).product();
+    (0..count)
+        .map(|c| {
+            let mut env = sizes.clone();
+            env.extend(names.iter().cloned().zip(element_at(c, &dims)));
+            Ok(numeric(&f.eval(&env, &shapes).map_err(&err)?, data))
+        })
+        .collect()
+}
+
+/// A tensor of `data` in the engine's layout: an input `[n]` as `[1, n]`, a weight `[k]`
+/// as `[1, 1, k]`.
+fn laid_out(model: &Model, data: &Values, name: &str) -> Array {
+    let a = &data[name];
+    let weight = model.tensor(name).is_some_and(|t| t.role == crate::model::Role::Weight);
+    let shape = match (a.shape.as_slice(), weight) {
+        (&[n], false) => vec![1, n],
+        (&[k], true) => vec![1, 1, k],
+        (s, _) => s.to_vec(),
+    };
+    Array { shape, data: a.data.clone() }
+}
+
+/// Every tensor's values by name, in the spec's shapes; the upstream gradient's shaped
+/// like the output.
+pub type Values = std::collections::BTreeMap<String, Array>;
+
+/// The gradient `∂L/∂wrt` at the values `data` (every tensor's and the upstream
+/// gradient's): its gather form evaluated exactly, and the named call of the spec's run
+/// line run on the engine (`None` where none is named), both row-major in the tensor's
+/// shape.
+pub fn gradient_values(
+    model: &Model,
+    derivation: &Derivation,
+    wrt: &str,
+    sizes: &Env,
+    data: &Values,
+) -> Result<(Vec<f64>, Option<Vec<f64>>), CheckError> {
+    let gather = derivation.gathers.iter().find(|g| g.wrt == wrt).ok_or_else(|| CheckError::Sizes(format!("no tensor `{wrt}`")))?;
+    let derived = evaluate(model, sizes, data, &gather.closed_form, &gather.wrt_indices, wrt)?;
+    let Some(call) = run_of(model).and_then(|run| gradient_call(model, derivation, run, wrt).ok()) else {
+        return Ok((derived, None));
+    };
+    let engine_call = concrete(&call, sizes).map_err(CheckError::Sizes)?;
+    let by_call = engine_call.run(&laid_out(model, data, &call.input), &laid_out(model, data, &call.weight))?;
+    Ok((derived, Some(by_call.data)))
 }
 
 fn report(

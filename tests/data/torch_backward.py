@@ -1,0 +1,105 @@
+# Checks symconv's `torch` expressions for every gradient of every shipped spec against
+# real PyTorch autograd, and writes what it found to tests/data/torch_backward.json, which
+# `tests/torch_backward.rs` reads (so that the tests never need PyTorch).
+#
+# Run from the repository root, with symconv built and a PyTorch installed:
+#   cargo build && python3 tests/data/torch_backward.py
+#
+# For each spec: the run line is evaluated as PyTorch code (its sizes bound to the `let`
+# values, `div`/`mod` as Python's `//`/`%`, padding pairs applied with F.pad), on distinct
+# integer x and w in PyTorch's layouts; `out.backward(g)` with a distinct integer g gives
+# autograd's gradients; each `torch` expression of `symconv derive --format json` is
+# evaluated on the same tensors. Both are saved, with the tensors, as exact integers.
+
+import glob
+import json
+import os
+import re
+import subprocess
+
+import torch
+import torch.nn.functional as F
+
+torch.set_default_dtype(torch.float64)
+SYMCONV = os.environ.get("SYMCONV", "target/debug/symconv")
+
+
+def symconv(*args):
+    done = subprocess.run([SYMCONV, *args], capture_output=True, text=True)
+    assert done.returncode in (0, 1), done.stderr  # 1: a claim or run of the spec fails
+    return json.loads(done.stdout)
+
+
+def distinct(shape, offset):
+    count = 1
+    for d in shape:
+        count *= d
+    gen = torch.Generator().manual_seed(1234 + offset)
+    values = torch.randperm(count, generator=gen).to(torch.float64) + 1
+    signs = torch.randint(0, 2, (count,), generator=gen).to(torch.float64) * 2 - 1
+    return (values * signs).reshape(shape)
+
+
+def flip(w):
+    return w.flip(-1)
+
+
+def conv1d(x, w, stride=1, padding=0, dilation=1, groups=1):
+    if padding == "valid":
+        padding = 0
+    if padding == "same":
+        return F.conv1d(x, w, stride=stride, padding="same", dilation=dilation, groups=groups)
+    pair = padding if isinstance(padding, tuple) else (padding, padding)
+    return F.conv1d(F.pad(x, pair), w, stride=stride, dilation=dilation, groups=groups)
+
+
+def conv_transpose1d(x, w, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    return F.conv_transpose1d(
+        x, w, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups
+    )
+
+
+def python(text):
+    text = re.sub(r"\bdiv\b", "//", text)
+    text = re.sub(r"\bmod\b", "%", text)
+    return text.replace("F.", "")
+
+
+results = {}
+for path in sorted(glob.glob("specs/*.conv")):
+    derived = symconv("derive", "--format", "json", path)
+    name = derived["spec"]
+    x_table = symconv("table", path, "--wrt", "x", "--format", "json")
+    w_table = symconv("table", path, "--wrt", "w", "--format", "json")
+    sizes = x_table["sizes"]
+    run = derived["runs"][0]["text"]
+    transposed = run.startswith("conv_transpose1d")
+    x_shape = x_table["wrt_shape"]
+    w_shape = w_table["wrt_shape"]
+    x = distinct([1] + ([1] if len(x_shape) == 1 else []) + x_shape, 0).requires_grad_()
+    w = distinct(([1, 1] if len(w_shape) == 1 else []) + w_shape, 1).requires_grad_()
+    env = dict(sizes, x=x, w=w, flip=flip, conv1d=conv1d, conv_transpose1d=conv_transpose1d)
+    out = eval(python(run), {}, env)
+    g = distinct(list(out.shape), 2)
+    out.backward(g)
+    grads = {"x": x.grad, "w": w.grad}
+    entry = {"sizes": sizes, "run": run, "x": x.detach().flatten().tolist(), "w": w.detach().flatten().tolist(),
+             "g": g.flatten().tolist(), "g_shape": list(g.shape), "gradients": {}}
+    for b in derived["backward"]:
+        call = b["call"]
+        wrt = b["wrt"]
+        autograd = grads[wrt].flatten().tolist()
+        record = {"autograd": autograd, "torch": None, "value": None, "equal": None}
+        if call is not None:
+            value = eval(call["torch"], {"torch": torch, "F": F}, {"g": g, "x": x.detach(), "w": w.detach()})
+            record.update(torch=call["torch"], value=value.flatten().tolist(),
+                          equal=list(value.shape) == list(grads[wrt].shape) and bool(torch.equal(value, grads[wrt])))
+        entry["gradients"][wrt] = record
+        print(f"{name:20} ∂L/∂{wrt}: {call['torch'] if call else '(no call)'}: "
+              f"{'equal to autograd' if record['equal'] else 'NOT EQUAL' if call else ''}")
+    results[name] = entry
+
+results["torch_version"] = torch.__version__
+with open("tests/data/torch_backward.json", "w") as f:
+    json.dump(results, f, indent=1, sort_keys=True)
+    f.write("\n")
