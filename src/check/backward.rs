@@ -5,6 +5,7 @@
 use super::brute::{element_at, BruteForce};
 use super::error::{eval_err, named, shown_sizes, CheckError};
 use super::runs::{conv_of, number, numeric, values, RunOptions};
+use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::{Env, Formula, IndexExt};
 use crate::derive::backward::{gradient_call, prove_call, shapes, Gather};
 use crate::derive::{Derivation, Step};
@@ -88,13 +89,14 @@ fn run_of(model: &Model) -> Option<&Run> {
     model.runs.first()
 }
 
-/// Checks every gradient at `sizes` against brute force `brute` (at those sizes).
+/// Checks every gradient at `sizes` against brute force `brute` (at those sizes), or,
+/// where the sizes are past brute force (`None`), against the gather forms compiled.
 pub(crate) fn check_all(
     model: &Model,
     derivation: &Derivation,
     sizes: &Env,
     options: RunOptions,
-    brute: &BruteForce,
+    brute: Option<&BruteForce>,
 ) -> Result<Vec<BackwardReport>, CheckError> {
     derivation.gathers.iter().map(|g| check(model, derivation, sizes, options, brute, g)).collect()
 }
@@ -137,25 +139,49 @@ fn concrete(call: &GradientCall, sizes: &Env) -> Result<engine::GradientCall, St
     Ok(engine::GradientCall { conv, channels_as_batch: call.channels_as_batch, crop, flip_result: call.flip_result })
 }
 
-/// One gradient: its gather form against brute force (a disagreement is a bug in
-/// symconv), then the named call on the engine and the engine's own backward.
+/// Upstream gradients at sizes past brute force have entries uniform in
+/// `[-LARGE_RANGE, LARGE_RANGE]`, so that sums over a million outputs stay exact.
+const LARGE_RANGE: i64 = 1000;
+
+/// One gradient: its gather form against brute force's `Jᵀg` (a disagreement is a bug in
+/// symconv), or, without brute force (`None`: sizes too large for it), the gather form
+/// compiled is the reference; then the named call on the engine and the engine's own
+/// backward against it.
 fn check(
     model: &Model,
     derivation: &Derivation,
     sizes: &Env,
     options: RunOptions,
-    brute: &BruteForce,
+    brute: Option<&BruteForce>,
     gather: &Gather,
 ) -> Result<BackwardReport, CheckError> {
     let err = eval_err(model, sizes);
     let mut data = values(model, sizes, options);
     let lows: Vec<i64> = derivation.domain.at(sizes).map_err(&err)?.iter().map(|r| r.0).collect();
-    let dims: Vec<usize> = derivation.lengths.iter().map(|l| l.eval(sizes).map(|v| v.max(0) as usize)).collect::<Result<_, _>>().map_err(&err)?;
-    let g = upstream_values(&dims, options.seed);
+    let dims: Vec<usize> = derivation
+        .lengths
+        .iter()
+        .map(|l| l.eval(sizes).map(|v| v.max(0) as usize))
+        .collect::<Result<_, _>>()
+        .map_err(&err)?;
+    let g = match brute {
+        Some(_) => upstream_values(&dims, options.seed),
+        None => uniform(&dims, options.seed),
+    };
     data.insert(model.upstream.clone(), g.clone());
     let t = model.tensor(&gather.wrt).expect("a gather's tensor is the model's");
     let t_dims = model.shape_at(&t.name, sizes).unwrap_or_default();
     let count: usize = t_dims.iter().map(|&d| d.max(0) as usize).product();
+    let place = |c: usize| named(gather.wrt_indices.iter().zip(&element_at(c, &t_dims)));
+    let evaluate = |f: &Formula, names: &[String]| evaluate(model, sizes, &data, f, names, &t.name);
+    let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
+    let Some(brute) = brute else {
+        let expected = compiled(model, sizes, &data, gather, &t_dims)?;
+        let findings = vec![format!(
+            "{at}, past brute force: the engine against the gather form, compiled, at all {count} entries"
+        )];
+        return engine_side(model, derivation, sizes, gather, &data, &expected, findings, None);
+    };
     // Jᵀg by brute force: Σ over the domain's rows of g at the row times the entry.
     let mut expected = vec![0.0; count];
     for (row, entries) in brute.rows.iter().zip(&brute.jacobians[&t.name]) {
@@ -164,8 +190,6 @@ fn check(
             expected[c] += g.data[flat] * numeric(v, &data);
         }
     }
-    let place = |c: usize| named(gather.wrt_indices.iter().zip(&element_at(c, &t_dims)));
-    let evaluate = |f: &Formula, names: &[String]| evaluate(model, sizes, &data, f, names, &t.name);
     let derived = evaluate(&gather.closed_form, &gather.wrt_indices)?;
     if let Some(c) = first_difference(&derived, &expected) {
         return Err(CheckError::Bug(format!(
@@ -177,11 +201,69 @@ fn check(
             number(expected[c])
         )));
     }
-    let mut findings = vec![format!(
-        "at {} with seed {}: the gather form equals brute force's Jᵀg at all {count} entries",
-        shown_sizes(model, sizes),
-        options.seed
-    )];
+    let findings = vec![format!("{at}: the gather form equals brute force's Jᵀg at all {count} entries")];
+    engine_side(model, derivation, sizes, gather, &data, &expected, findings, Some(&evaluate))
+}
+
+/// Entries uniform in `[-LARGE_RANGE, LARGE_RANGE]`, drawn from the seed.
+fn uniform(shape: &[usize], seed: u64) -> Array {
+    let mut state = seed ^ 0x2545_f491_4f6c_dd1d;
+    let width = (2 * LARGE_RANGE + 1) as u64;
+    let data = (0..shape.iter().product::<usize>())
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) % width) as i64 - LARGE_RANGE
+        } as f64)
+        .collect();
+    Array { shape: shape.to_vec(), data }
+}
+
+/// The gather form at every element of its tensor, compiled; refused where its sums
+/// could pass 2⁵³, past which f64 is not exact.
+fn compiled(model: &Model, sizes: &Env, data: &Values, gather: &Gather, dims: &[i64]) -> Result<Vec<f64>, CheckError> {
+    let err = eval_err(model, sizes);
+    let names: Vec<&String> = data.keys().collect();
+    let shapes: Vec<Shape> = names
+        .iter()
+        .map(|n| Shape { name: n.to_string(), dims: data[*n].shape.iter().map(|&d| d as i64).collect() })
+        .collect();
+    let terms = gather
+        .closed_form
+        .terms
+        .iter()
+        .map(|t| Compiled::new(t, &gather.wrt_indices, &[], sizes, &shapes))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&err)?;
+    let slices: Vec<&[f64]> = names.iter().map(|n| data[*n].data.as_slice()).collect();
+    let over: Vec<(i64, i64)> = dims.iter().map(|&d| (0, d - 1)).collect();
+    let (sums, bound) = Compiled::sums(&terms, &over, &slices).map_err(err)?;
+    if bound >= 9_007_199_254_740_992.0 {
+        return Err(CheckError::Sizes(format!(
+            "at {} the gradient's sums may pass 2⁵³, past which the check is not exact",
+            shown_sizes(model, sizes)
+        )));
+    }
+    Ok(sums)
+}
+
+/// The engine's side of a gradient against `expected`: the named call, and the engine's
+/// own backward. `exact` evaluates a formula exactly, where the sizes are small enough:
+/// a proved call's formula is then checked against `expected` first.
+#[allow(clippy::too_many_arguments)]
+fn engine_side(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+    gather: &Gather,
+    data: &Values,
+    expected: &[f64],
+    mut findings: Vec<String>,
+    exact: Option<&dyn Fn(&Formula, &[String]) -> Result<Vec<f64>, CheckError>>,
+) -> Result<BackwardReport, CheckError> {
+    let t = model.tensor(&gather.wrt).expect("a gather's tensor is the model's");
+    let t_dims = model.shape_at(&t.name, sizes).unwrap_or_default();
+    let count = expected.len();
+    let place = |c: usize| named(gather.wrt_indices.iter().zip(&element_at(c, &t_dims)));
     let Some(run) = run_of(model) else {
         return Ok(report(model, gather, Err("the spec has no run line to name the forward call".into()), None, findings));
     };
@@ -191,7 +273,7 @@ fn check(
     };
     let named_call = call_report(model, derivation, &call, &t.name, sizes);
     // A proof is trusted only once numbers agree with it: the call's formula, exactly.
-    if named_call.proof.is_ok() {
+    if let (Ok(_), Some(evaluate)) = (&named_call.proof, exact) {
         let names = gather.wrt_indices.clone();
         let (f, _) = call.formula(&shapes(model, derivation), &names).expect("a proved call has a formula");
         let exact = evaluate(&f, &names)?;
@@ -209,7 +291,7 @@ fn check(
     }
     let mut holds = true;
     let engine_call = concrete(&call, sizes).map_err(CheckError::Sizes)?;
-    let by_call = engine_call.run(&laid_out(model, &data, &call.input), &laid_out(model, &data, &call.weight))?;
+    let by_call = engine_call.run(&laid_out(model, data, &call.input), &laid_out(model, data, &call.weight))?;
     match first_difference(&by_call.data, &expected).or((by_call.data.len() != count).then_some(0)) {
         None => findings.push(format!("the call {} on the engine agrees at every entry", named_call.at_sizes)),
         Some(c) => {
@@ -226,8 +308,10 @@ fn check(
     match run.op {
         RunOp::Conv1d => {
             let conv = conv_of(model, run, sizes, &derivation.limits)?;
-            let (x, w) = (laid_out(model, &data, &run.input), laid_out(model, &data, &run.weight));
-            let v = Array { shape: vec![dims.iter().rev().skip(1).product::<usize>().max(1), dims[dims.len() - 1]], data: g.data.clone() };
+            let (x, w) = (laid_out(model, data, &run.input), laid_out(model, data, &run.weight));
+            let g = &data[&model.upstream];
+            let last = g.shape[g.shape.len() - 1];
+            let v = Array { shape: vec![g.data.len() / last.max(1), last], data: g.data.clone() };
             let pulled = conv.backward(&x, &w, &v)?;
             let autograd = if t.name == run.input { pulled.x } else { pulled.w };
             match first_difference(&autograd.data, &expected) {

@@ -90,8 +90,12 @@ pub fn report(
     }
     let tables = tables.filter(|_| with_tables).unwrap_or_default();
     let backward = match validation.sizes == sizes {
-        true => backward::check_all(&model, &derivation, &sizes, options, &validation.brute)?,
-        false => Vec::new(),
+        true => backward::check_all(&model, &derivation, &sizes, options, Some(&validation.brute))?,
+        false => {
+            // The gather forms are checked against brute force where it fits first.
+            backward::check_all(&model, &derivation, &validation.sizes, options, Some(&validation.brute))?;
+            backward::check_all(&model, &derivation, &sizes, options, None)?
+        }
     };
     Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs, backward, notes })
 }
