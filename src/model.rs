@@ -2,6 +2,7 @@
 //! index algebra. Errors carry the span of what the user wrote.
 
 use crate::algebra::cond::{eq, le, lt, ne};
+use crate::algebra::formula::fresh_name;
 use crate::algebra::index::{self, var};
 use crate::algebra::{Cond, Element, Env, Formula, Index, IndexExt, Term};
 use crate::syntax::{self, BinOp, CmpOp, CondKind, ExprKind, Span, Statement, StatementKind, TensorRole};
@@ -258,7 +259,7 @@ pub fn resolve(
 }
 
 /// The size names of a parsed spec, in order of first appearance: every name in a shape,
-/// a pad, a `let` or a `run` parameter.
+/// a pad, a `let`, or a parameter of a `run` or of a gradient claim's call.
 pub fn size_names(spec: &syntax::Spec) -> Vec<String> {
     size_spans(spec).into_iter().map(|n| n.text).collect()
 }
@@ -274,7 +275,7 @@ fn size_spans(spec: &syntax::Spec) -> Vec<syntax::Name> {
                 expr_names(after, &mut names);
             }
             StatementKind::Let(pairs) => names.extend(pairs.iter().map(|(n, _, _)| n.clone())),
-            StatementKind::Run { args, .. } => {
+            StatementKind::Run { args, .. } | StatementKind::Claim(syntax::ClaimKind::GradientCall { args, .. }) => {
                 for a in args.iter().filter(|a| a.keyword.is_some()) {
                     run_value_names(&a.value, &mut names);
                 }
@@ -457,14 +458,22 @@ impl<'a> Resolver<'a> {
             Some(StatementKind::Definition { output, body }) => self.definition(output, body),
             _ => (None, None),
         };
-        let claims = output.as_ref().map(|o| self.claims(o)).unwrap_or_default();
+        let upstream = self.upstream(defs.first().map(|d| &d.kind));
+        let claims = output.as_ref().map(|o| self.claims(o, upstream.as_deref())).unwrap_or_default();
         let runs = self.runs();
         let values = self.values(overrides);
         if let Some(values) = values.as_ref().filter(|_| self.errors.is_empty()) {
-            self.check_at_sizes(&runs, values);
+            let calls: Vec<&Run> = claims
+                .iter()
+                .filter_map(|c| match &c.kind {
+                    ClaimKind::GradientCall { call, .. } => Some(call),
+                    _ => None,
+                })
+                .collect();
+            self.check_at_sizes(&runs, &calls, values);
         }
-        let (Some(def), Some(output), Some(formula), Some(values), true) =
-            (defs.first(), output, formula, values, self.errors.is_empty())
+        let (Some(def), Some(output), Some(formula), Some(values), Some(upstream), true) =
+            (defs.first(), output, formula, values, upstream, self.errors.is_empty())
         else {
             let skipped = skipped_names(spec, self.src);
             self.errors.retain(|e| e.name.as_ref().is_none_or(|n| !skipped.contains(n)));
@@ -482,11 +491,54 @@ impl<'a> Resolver<'a> {
             formula,
             claims,
             runs,
-            upstream: "g".to_string(),
+            upstream,
             least: BTreeMap::new(),
         };
         model.least = least_values(&model);
         Ok(model)
+    }
+
+    /// The upstream gradient's name: the `upstream` line's, or `g` (primed when a size, a
+    /// tensor or a name of the definition takes it); `None` when the `upstream` line is
+    /// in error, so that the gradient claims, which use the name, are not resolved.
+    fn upstream(&mut self, definition: Option<&StatementKind>) -> Option<String> {
+        let spec = self.spec;
+        let mut lines = spec.statements.iter().filter_map(|st| match &st.kind {
+            StatementKind::Upstream(name) => Some((st.span, name)),
+            _ => None,
+        });
+        let first = lines.next();
+        for (span, _) in lines {
+            self.errors.push(error(span, "a second `upstream` line: the upstream gradient has one name"));
+        }
+        let defined = match definition {
+            Some(StatementKind::Definition { output, body }) => Some((output, body)),
+            _ => None,
+        };
+        if let Some((_, name)) = first {
+            let output = defined.map(|(lhs, _)| &lhs.tensor.text).or(self.output_decl.as_ref().map(|(n, _, _)| n));
+            let clash = if output == Some(&name.text) {
+                Some("the output")
+            } else if self.arity.contains_key(&name.text) {
+                Some("a tensor")
+            } else {
+                self.is_size(&name.text).then_some("a size")
+            };
+            return match clash {
+                Some(what) => {
+                    self.errors.push(error(name.span, format!("`{}` names {what} already", name.text)));
+                    None
+                }
+                None => Some(name.text.clone()),
+            };
+        }
+        let mut taken: BTreeSet<String> = self.sizes.iter().chain(self.arity.keys()).cloned().collect();
+        if let Some((lhs, body)) = defined {
+            taken.insert(lhs.tensor.text.clone());
+            taken.extend(lhs.indices.iter().map(|n| n.text.clone()));
+            taken.extend(expr_name_set(body));
+        }
+        Some(if taken.contains("g") { fresh_name("g", &taken) } else { "g".to_string() })
     }
 
     /// The definition: its output (when its left side resolves) and its formula (when
@@ -494,7 +546,7 @@ impl<'a> Resolver<'a> {
     fn definition(&mut self, lhs: &syntax::Indexed, body: &syntax::Expr) -> (Option<Output>, Option<Formula>) {
         let output = self.output(lhs);
         let Some(output) = self.keep(output) else { return (None, None) };
-        let formula = self.formula(body, &output.indices, &output.name);
+        let formula = self.formula(body, &output.indices, &output.name, None);
         let formula = self.keep(formula);
         (Some(output), formula)
     }
@@ -527,12 +579,16 @@ impl<'a> Resolver<'a> {
         Ok(Output { name: lhs.tensor.text.clone(), indices, shape })
     }
 
-    /// The checks that need the sizes' values: PyTorch's checks of each run, and pads
-    /// that are not negative.
-    fn check_at_sizes(&mut self, runs: &[Run], values: &Env) {
+    /// The checks that need the sizes' values: PyTorch's checks of each run, its check of
+    /// `padding='same'` in the gradient claims' calls (whose shapes involve the upstream
+    /// gradient, which has none declared), and pads that are not negative.
+    fn check_at_sizes(&mut self, runs: &[Run], calls: &[&Run], values: &Env) {
         for run in runs {
-            let same = self.same.iter().find(|(_, line)| *line == run.span).map(|(at, _)| *at);
-            let checked = check_same(run, same, values).and_then(|()| check_run(run, &self.tensors, values));
+            let checked = self.check_same(run, values).and_then(|()| check_run(run, &self.tensors, values));
+            self.keep(checked);
+        }
+        for call in calls {
+            let checked = self.check_same(call, values);
             self.keep(checked);
         }
         let pads: Vec<Result<(), ResolveError>> = (self.pads.iter())
@@ -547,6 +603,12 @@ impl<'a> Resolver<'a> {
         for checked in pads {
             self.keep(checked);
         }
+    }
+
+    /// PyTorch's check of a run's or call's `padding='same'`, if it says that.
+    fn check_same(&self, run: &Run, values: &Env) -> Result<(), ResolveError> {
+        let same = self.same.iter().find(|(_, line)| *line == run.span).map(|(at, _)| *at);
+        check_same(run, same, values)
     }
 
     fn lhs_indices(&self, ix: &syntax::Indexed) -> Result<Vec<String>, ResolveError> {
@@ -566,8 +628,16 @@ impl<'a> Resolver<'a> {
         Ok(out)
     }
 
-    fn formula(&self, body: &syntax::Expr, free: &[String], output: &str) -> Result<Formula, ResolveError> {
-        let mut scope = Scope { r: self, free: free.to_vec(), bound: Vec::new(), output };
+    /// A formula in the `free` index names; `upstream`, the upstream gradient's name and
+    /// rank, when it may use that tensor (in a gradient claim).
+    fn formula(
+        &self,
+        body: &syntax::Expr,
+        free: &[String],
+        output: &str,
+        upstream: Option<(&str, usize)>,
+    ) -> Result<Formula, ResolveError> {
+        let mut scope = Scope { r: self, free: free.to_vec(), bound: Vec::new(), output, upstream };
         let terms = scope.value(body)?;
         for t in &terms {
             for v in &t.bound {
@@ -583,20 +653,34 @@ impl<'a> Resolver<'a> {
         Ok(Formula { terms })
     }
 
-    /// Every claim that resolves; the others' errors are kept.
-    fn claims(&mut self, output: &Output) -> Vec<Claim> {
+    /// Every claim that resolves; the others' errors are kept. Without the upstream
+    /// gradient's name (`upstream` is `None`), the gradient claims are left out.
+    fn claims(&mut self, output: &Output, upstream: Option<&str>) -> Vec<Claim> {
         let spec = self.spec;
         let mut claims = Vec::new();
         for st in &spec.statements {
-            if let StatementKind::Claim(c) = &st.kind {
-                let claim = self.claim(st, c, output);
-                claims.extend(self.keep(claim));
+            let StatementKind::Claim(c) = &st.kind else { continue };
+            let claim = match (c, upstream) {
+                (syntax::ClaimKind::Gradient { .. } | syntax::ClaimKind::GradientCall { .. }, None) => continue,
+                (_, upstream) => self.claim(st, c, output, upstream.unwrap_or_default()),
+            };
+            if let Some((claim, same)) = self.keep(claim) {
+                self.same.extend(same);
+                claims.push(claim);
             }
         }
         claims
     }
 
-    fn claim(&self, st: &Statement, c: &syntax::ClaimKind, output: &Output) -> Result<Claim, ResolveError> {
+    /// One claim; when its call says `padding='same'`, where, and where the call stands.
+    fn claim(
+        &self,
+        st: &Statement,
+        c: &syntax::ClaimKind,
+        output: &Output,
+        upstream: &str,
+    ) -> Result<(Claim, Option<(Span, Span)>), ResolveError> {
+        let mut same = None;
         let text = self.src[st.span.start..st.span.end].trim_start_matches("claim").trim().to_string();
         let kind = match c {
             syntax::ClaimKind::Length { tensor, axis, value } => {
@@ -615,8 +699,19 @@ impl<'a> Resolver<'a> {
             syntax::ClaimKind::Derivative { output: out, wrt, value } => {
                 self.derivative_claim(out, wrt, value, output)?
             }
+            syntax::ClaimKind::Gradient { loss, wrt, value } => {
+                self.gradient_claim(st.span, loss, wrt, value, output, upstream)?
+            }
+            syntax::ClaimKind::GradientCall { loss, wrt, op, args, call } => {
+                self.loss(loss, wrt)?;
+                let wrt = self.differentiated(wrt)?.name.clone();
+                let text = self.src[call.start..call.end].to_string();
+                let (call, at) = self.call(*call, text, op, args, Some(upstream))?;
+                same = at.map(|at| (at, call.span));
+                ClaimKind::GradientCall { wrt, call }
+            }
         };
-        Ok(Claim { text, span: st.span, kind })
+        Ok((Claim { text, span: st.span, kind }, same))
     }
 
     /// `∂out/∂wrt = value`, resolved.
@@ -631,29 +726,85 @@ impl<'a> Resolver<'a> {
         if out.indices.len() != output.indices.len() {
             return fail(out.span, format!("`{}` has {} indices in the definition", output.name, output.indices.len()));
         }
-        let Some(t) = self.tensors.iter().find(|t| t.name == wrt.tensor.text) else {
-            let hint = self.glued_d(&wrt.tensor, |n| self.tensors.iter().any(|t| t.name == n));
-            return fail_name(
-                &wrt.tensor.text,
-                wrt.tensor.span,
-                format!("unknown tensor `{}`", wrt.tensor.text),
-                Some(hint.unwrap_or_else(|| self.known_tensors())),
-            );
-        };
-        if wrt.indices.len() != t.shape.len() {
-            return fail(
-                wrt.span,
-                format!("`{}` has {} axes but {} indices here", t.name, t.shape.len(), wrt.indices.len()),
-            );
-        }
+        let t = self.wrt_tensor(wrt)?;
         let out_indices = self.lhs_indices(out)?;
         let wrt_indices = self.lhs_indices(wrt)?;
         if let Some(n) = wrt.indices.iter().find(|n| out_indices.contains(&n.text)) {
             return fail(n.span, format!("`{}` names an output index already", n.text));
         }
         let free: Vec<String> = out_indices.iter().chain(&wrt_indices).cloned().collect();
-        let value = self.formula(value, &free, &output.name)?;
+        let value = self.formula(value, &free, &output.name, None)?;
         Ok(ClaimKind::Derivative { wrt: t.name.clone(), out_indices, wrt_indices, value })
+    }
+
+    /// The input or weight that a claim differentiates against, with as many indices as
+    /// it has axes.
+    fn wrt_tensor(&self, wrt: &syntax::Indexed) -> Result<&Tensor, ResolveError> {
+        let t = self.differentiated(&wrt.tensor)?;
+        if wrt.indices.len() != t.shape.len() {
+            return fail(
+                wrt.span,
+                format!("`{}` has {} axes but {} indices here", t.name, t.shape.len(), wrt.indices.len()),
+            );
+        }
+        Ok(t)
+    }
+
+    /// The input or weight called `n`, which a claim differentiates against.
+    fn differentiated(&self, n: &syntax::Name) -> Result<&Tensor, ResolveError> {
+        match self.tensors.iter().find(|t| t.name == n.text) {
+            Some(t) => Ok(t),
+            None => {
+                let hint = self.glued_d(n, |n| self.tensors.iter().any(|t| t.name == n));
+                fail_name(
+                    &n.text,
+                    n.span,
+                    format!("unknown tensor `{}`", n.text),
+                    Some(hint.unwrap_or_else(|| self.known_tensors())),
+                )
+            }
+        }
+    }
+
+    /// Checks that a gradient claim (`∂loss/∂wrt`) writes the loss `L`.
+    fn loss(&self, loss: &syntax::Name, wrt: &syntax::Name) -> Result<(), ResolveError> {
+        if loss.text == "L" {
+            return Ok(());
+        }
+        fail_hint(
+            loss.span,
+            format!("`{}` is no loss: a gradient claim differentiates the loss `L`", loss.text),
+            format!("the loss is written L: ∂L/∂{}", wrt.text),
+        )
+    }
+
+    /// `(∂L/∂wrt)_<indices> = value` (the claim at `span`), resolved: `value` may use the
+    /// upstream gradient, once in every term.
+    fn gradient_claim(
+        &self,
+        span: Span,
+        loss: &syntax::Name,
+        wrt: &syntax::Indexed,
+        value: &syntax::Expr,
+        output: &Output,
+        upstream: &str,
+    ) -> Result<ClaimKind, ResolveError> {
+        self.loss(loss, &wrt.tensor)?;
+        let t = self.wrt_tensor(wrt)?;
+        let wrt_indices = self.lhs_indices(wrt)?;
+        if let Some(n) = wrt.indices.iter().find(|n| n.text == upstream) {
+            return fail(n.span, format!("`{upstream}` is the upstream gradient, not an index"));
+        }
+        let value = self.formula(value, &wrt_indices, &output.name, Some((upstream, output.indices.len())))?;
+        if value.terms.iter().any(|term| term.elements.iter().filter(|e| e.tensor == upstream).count() != 1) {
+            let (s, x) = (&output.name, &t.name);
+            return fail_hint(
+                span,
+                format!("a gradient is linear in {upstream}: every term must hold exactly one element of `{upstream}`"),
+                format!("(∂L/∂{x})_j = Σ_i {upstream}_i ∂{s}_i/∂{x}_j: each term is one element of `{upstream}` times a term of the derivative"),
+            );
+        }
+        Ok(ClaimKind::Gradient { wrt: t.name.clone(), wrt_indices, value })
     }
 
     /// When `n` follows a glued `d` (`ds_i`) and `d` with `n` names what `known` accepts,
@@ -706,15 +857,39 @@ impl<'a> Resolver<'a> {
         op: &syntax::Name,
         args: &[syntax::RunArg],
     ) -> Result<(Run, Option<Span>), ResolveError> {
+        let text = self.src[st.span.start..st.span.end].trim_start_matches("run").trim().to_string();
+        self.call(st.span, text, op, args, None)
+    }
+
+    /// A call as a run line (`upstream` is `None`) or a gradient claim writes it, at
+    /// `span`, with where it says `padding='same'`, if it does. A gradient claim's call
+    /// may pass the upstream gradient, the input or the weight as either tensor.
+    fn call(
+        &self,
+        span: Span,
+        text: String,
+        op: &syntax::Name,
+        args: &[syntax::RunArg],
+        upstream: Option<&str>,
+    ) -> Result<(Run, Option<Span>), ResolveError> {
         let (kind, allowed) = run_op(op)?;
         let positional: Vec<&syntax::RunArg> = args.iter().filter(|a| a.keyword.is_none()).collect();
         let [x, w] = positional.as_slice() else {
-            return fail(st.span, "a run takes two tensors: the input, then the weight (or flip(weight))");
+            return fail(span, match upstream {
+                None => "a run takes two tensors: the input, then the weight (or flip(weight))".to_string(),
+                Some(u) => format!("a gradient's call takes two tensors, as a run does: each `{u}`, an input or a weight, the second possibly flipped"),
+            });
         };
-        let input = self.run_tensor(x, Role::Input)?;
-        let (weight, flip) = match &w.value {
-            syntax::RunValue::Flip(n, _) => (self.run_tensor_name(n, Role::Weight)?, true),
-            _ => (self.run_tensor(w, Role::Weight)?, false),
+        let (input, (weight, flip)) = match upstream {
+            None => {
+                let input = self.run_tensor(x, Role::Input)?;
+                let weight = match &w.value {
+                    syntax::RunValue::Flip(n, _) => (self.run_tensor_name(n, Role::Weight)?, true),
+                    _ => (self.run_tensor(w, Role::Weight)?, false),
+                };
+                (input, weight)
+            }
+            Some(u) => (self.gradient_tensor(x, u, false)?.0, self.gradient_tensor(w, u, true)?),
         };
         let mut params: Vec<(String, Vec<Index>, Span)> = Vec::new();
         let mut same = None;
@@ -735,6 +910,13 @@ impl<'a> Resolver<'a> {
                 syntax::RunValue::Tuple(es, _) => es.iter().map(|e| self.size_expr(e)).collect::<Result<_, _>>()?,
                 syntax::RunValue::Flip(_, span) => return fail(*span, "flip(…) is for the weight argument"),
                 syntax::RunValue::Str(text, span) => match string_padding(kind, &k.text, text, *span)? {
+                    Padding::Same if upstream == Some(weight.as_str()) => {
+                        return fail_hint(
+                            *span,
+                            format!("padding='same' needs the kernel's length, and `{weight}`, the upstream gradient, has no declared shape"),
+                            "give the padding as numbers, padding = (before, after)",
+                        );
+                    }
                     Padding::Same => {
                         same = Some(a.span);
                         continue;
@@ -747,8 +929,31 @@ impl<'a> Resolver<'a> {
         if let Some(at) = same {
             params.push(("padding".into(), self.same_padding(&weight, &params), at));
         }
-        let text = self.src[st.span.start..st.span.end].trim_start_matches("run").trim().to_string();
-        Ok((Run { text, span: st.span, op: kind, input, weight, flip, params }, same))
+        Ok((Run { text, span, op: kind, input, weight, flip, params }, same))
+    }
+
+    /// A gradient claim's call's tensor argument (`weight`: the second), with whether it
+    /// is flipped: the upstream gradient `upstream`, an input or a weight. Only the second
+    /// may be flipped, as a run's weight.
+    fn gradient_tensor(
+        &self,
+        a: &syntax::RunArg,
+        upstream: &str,
+        weight: bool,
+    ) -> Result<(String, bool), ResolveError> {
+        let (n, flip) = match &a.value {
+            syntax::RunValue::Expr(syntax::Expr { kind: ExprKind::Var(n), .. }) => (n, false),
+            syntax::RunValue::Flip(n, _) if weight => (n, true),
+            syntax::RunValue::Flip(_, span) => {
+                return fail_hint(*span, "flip(…) is for the weight argument", "only the second tensor can be flipped");
+            }
+            _ => return fail(a.span, format!("expected the name of a tensor: `{upstream}`, an input or a weight")),
+        };
+        if n.text != upstream && !self.tensors.iter().any(|t| t.name == n.text) {
+            let hint = format!("{}, and the upstream gradient is `{upstream}`", self.known_tensors());
+            return fail_name(&n.text, n.span, format!("unknown tensor `{}`", n.text), Some(hint));
+        }
+        Ok((n.text.clone(), flip))
     }
 
     /// `padding='same'` as PyTorch computes it: `dilation·(k - 1)` zeros in all, half
@@ -832,20 +1037,23 @@ impl<'a> Resolver<'a> {
         let mut used = BTreeSet::new();
         for st in &self.spec.statements {
             match &st.kind {
-                StatementKind::Let(_) => {}
+                StatementKind::Let(_) | StatementKind::Upstream(_) => {}
                 StatementKind::Tensor { shape, .. } => shape.iter().for_each(|e| used.extend(expr_name_set(e))),
                 StatementKind::Pad { before, after, .. } => {
                     used.extend(expr_name_set(before));
                     used.extend(expr_name_set(after));
                 }
-                StatementKind::Run { args, .. } => {
+                StatementKind::Run { args, .. }
+                | StatementKind::Claim(syntax::ClaimKind::GradientCall { args, .. }) => {
                     let mut names = Vec::new();
                     args.iter().for_each(|a| run_value_names(&a.value, &mut names));
                     used.extend(names.into_iter().map(|n| n.text));
                 }
                 StatementKind::Definition { body, .. } => used.extend(expr_name_set(body)),
                 StatementKind::Claim(syntax::ClaimKind::Length { value, .. }) => used.extend(expr_name_set(value)),
-                StatementKind::Claim(syntax::ClaimKind::Derivative { value, .. }) => used.extend(expr_name_set(value)),
+                StatementKind::Claim(
+                    syntax::ClaimKind::Derivative { value, .. } | syntax::ClaimKind::Gradient { value, .. },
+                ) => used.extend(expr_name_set(value)),
             }
         }
         used
@@ -1166,6 +1374,8 @@ struct Scope<'r, 'a> {
     free: Vec<String>,
     bound: Vec<String>,
     output: &'r str,
+    /// The upstream gradient's name and rank, in a gradient claim.
+    upstream: Option<(&'r str, usize)>,
 }
 
 impl Scope<'_, '_> {
@@ -1173,12 +1383,22 @@ impl Scope<'_, '_> {
         self.free.iter().chain(&self.bound).cloned().collect()
     }
 
+    /// Whether `n` names a tensor here (an input, a weight, the output or the upstream
+    /// gradient).
+    fn is_tensor(&self, n: &str) -> bool {
+        n == self.output || self.r.arity.contains_key(n) || self.is_upstream(n)
+    }
+
+    fn is_upstream(&self, n: &str) -> bool {
+        self.upstream.is_some_and(|(u, _)| u == n)
+    }
+
     fn value(&mut self, e: &syntax::Expr) -> Result<Vec<Term>, ResolveError> {
         let one = || Index::constant(1);
         Ok(match &e.kind {
             ExprKind::Int(_) | ExprKind::Var(_) => {
                 if let ExprKind::Var(n) = &e.kind {
-                    if n.text == self.output || self.r.arity.contains_key(&n.text) {
+                    if self.is_tensor(&n.text) {
                         return fail_hint(
                             n.span,
                             format!("the tensor `{}` needs indices", n.text),
@@ -1222,11 +1442,18 @@ impl Scope<'_, '_> {
         if tensor.text == self.output {
             return fail(tensor.span, format!("the output `{}` cannot appear in its own definition", tensor.text));
         }
-        let Some(&arity) =
-            self.r.arity.get(&tensor.text).filter(|_| self.r.tensors.iter().any(|t| t.name == tensor.text))
-        else {
+        let upstream = self.upstream.filter(|(u, _)| *u == tensor.text).map(|(_, rank)| rank);
+        let declared = || {
+            let arity = self.r.arity.get(&tensor.text).filter(|_| self.r.tensors.iter().any(|t| t.name == tensor.text));
+            arity.copied()
+        };
+        let Some(arity) = upstream.or_else(declared) else {
             let message = format!("unknown tensor `{}`", tensor.text);
-            return fail_name(&tensor.text, tensor.span, message, Some(self.r.known_tensors()));
+            let mut hint = self.r.known_tensors();
+            if let Some((u, _)) = self.upstream {
+                hint += &format!(", and the upstream gradient is `{u}`");
+            }
+            return fail_name(&tensor.text, tensor.span, message, Some(hint));
         };
         if indices.len() != arity {
             return fail(e.span, format!("`{}` has {arity} axes but {} indices here", tensor.text, indices.len()));
@@ -1253,6 +1480,7 @@ impl Scope<'_, '_> {
                     || self.names().contains(&n.text)
                     || out.contains(&n.text)
                     || self.r.arity.contains_key(&n.text)
+                    || self.is_upstream(&n.text)
                 {
                     return fail(n.span, format!("`{}` cannot be summed over: the name is taken", n.text));
                 }
@@ -1279,8 +1507,7 @@ impl Scope<'_, '_> {
         expr_names(body, &mut names);
         let mut out: Vec<String> = Vec::new();
         for n in names.into_iter().map(|n| n.text) {
-            let taken =
-                self.r.is_size(&n) || self.r.arity.contains_key(&n) || self.names().contains(&n) || n == self.output;
+            let taken = self.r.is_size(&n) || self.is_tensor(&n) || self.names().contains(&n);
             if !taken && !out.contains(&n) {
                 out.push(n);
             }
@@ -1408,6 +1635,192 @@ mod tests {
         assert_eq!(message("conv1d(x, w, groups='same')"), "conv1d(): argument 'groups' must be int, not str");
         assert_eq!(message("conv1d(x, w, padding='same', padding=0)"), "the argument `padding` is given twice");
         assert_eq!(message("nn.conv1d(x, w)"), "unknown operation `nn.conv1d`");
+    }
+
+    /// The standard spec with `lines` after its definition, resolved; its first error.
+    fn with_claims(lines: &str) -> Result<Model, ResolveError> {
+        resolve_src(&format!("s_i = Σ x_l w_<i-l>\n{lines}"))
+    }
+
+    /// The first error of `with_claims(lines)`: its message, what it points at, its hint.
+    fn claim_error(lines: &str) -> (String, String, String) {
+        let e = with_claims(lines).unwrap_err();
+        let src = format!("input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ x_l w_<i-l>\n{lines}\n");
+        (e.message, src[e.span.start..e.span.end].to_string(), e.hint.unwrap_or_default())
+    }
+
+    #[test]
+    fn the_upstream_gradient_is_g_unless_renamed() {
+        assert_eq!(with_claims("").unwrap().upstream, "g");
+        assert_eq!(with_claims("upstream dy   # the name of ∂L/∂s").unwrap().upstream, "dy");
+        let upstream = |src: &str| resolve(&parse(src).unwrap(), src, "t", &[]).unwrap().upstream;
+        // `g` taken by a summed index, a size, a tensor, the output, a free index.
+        assert_eq!(upstream("input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ x_g w_<i-g>\n"), "g′");
+        assert_eq!(upstream("input x[g]\nweight w[k]\nlet g = 10, k = 3\ns_i = Σ x_l w_<i-l>\n"), "g′");
+        assert_eq!(upstream("input g[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ g_l w_<i-l>\n"), "g′");
+        assert_eq!(upstream("input x[n]\nweight w[k]\nlet n = 10, k = 3\ng_i = Σ x_l w_<i-l>\n"), "g′");
+        assert_eq!(upstream("input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_g = Σ x_l w_<g-l>\n"), "g′");
+        let src =
+            "input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ x_g w_<i-g>\nclaim (∂L/∂x)_j = Σ_i g′_i w_<i-j>\n";
+        // `g′` cannot be written, so a spec that takes `g` renames the upstream to use it.
+        assert!(parse(src).is_err());
+    }
+
+    #[test]
+    fn upstream_names_must_be_new() {
+        let upstream_error = |line: &str| {
+            let (message, at, _) = claim_error(line);
+            (message, at)
+        };
+        assert_eq!(upstream_error("upstream x"), ("`x` names a tensor already".into(), "x".into()));
+        assert_eq!(upstream_error("upstream w"), ("`w` names a tensor already".into(), "w".into()));
+        assert_eq!(upstream_error("upstream n"), ("`n` names a size already".into(), "n".into()));
+        assert_eq!(upstream_error("upstream s"), ("`s` names the output already".into(), "s".into()));
+        assert_eq!(
+            upstream_error("upstream dy\nupstream dz"),
+            ("a second `upstream` line: the upstream gradient has one name".into(), "upstream dz".into())
+        );
+        // A wrong `upstream` line says nothing of the gradient claims that use its name.
+        let src = "input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ x_l w_<i-l>\nupstream x\n\
+                   claim (∂L/∂x)_j = Σ_i x_i w_<i-j>\nclaim ∂L/∂x = conv_transpose1d(x, w)\nclaim len(s) = q\n";
+        assert_eq!(every_error(src), ["`x` names a tensor already", "unknown size `q`"]);
+        // Nor of those that use the name of an `upstream` line that did not parse.
+        let src = "input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ x_l w_<i-l>\nupstream dy dz\n\
+                   claim (∂L/∂x)_j = Σ_i dy_i w_<i-j>\n";
+        assert_eq!(every_error(src), Vec::<String>::new());
+    }
+
+    #[test]
+    fn gradient_claims_in_gather_form_resolve() {
+        let gradient = |lines: &str| {
+            let m = with_claims(lines).unwrap();
+            let ClaimKind::Gradient { wrt, wrt_indices, value } = &m.claims[0].kind else { panic!("{lines}") };
+            let terms: Vec<String> = value.terms.iter().map(|t| t.show(&m.sizes)).collect();
+            (m.claims[0].text.clone(), wrt.clone(), wrt_indices.clone(), terms)
+        };
+        let (text, wrt, indices, terms) = gradient("claim (∂L/∂x)_j = Σ_i g_i w_<i-j>");
+        assert_eq!((text.as_str(), wrt.as_str()), ("(∂L/∂x)_j = Σ_i g_i w_<i-j>", "x"));
+        assert_eq!((indices, terms), (vec!["j".to_string()], vec!["Σ_i g_i w_<i-j>".to_string()]));
+        let ascii = gradient("claim (dL/dx)[j] = sum_i g[i] * w[i-j]");
+        assert_eq!(ascii.3, ["Σ_i g_i w_<i-j>"]);
+        let (_, wrt, indices, terms) = gradient("claim (d L / d w)_m = Σ g_<l+m> x_l");
+        assert_eq!((wrt.as_str(), indices, terms), ("w", vec!["m".to_string()], vec!["Σ_l g_<l+m> x_l".to_string()]));
+        let renamed = gradient("upstream dy\nclaim (∂L/∂x)_j = Σ_i dy_i w_<i-j> + Σ_i dy_<i+1> w_<i-j> [i < 0]");
+        assert_eq!(renamed.3.len(), 2);
+        assert!(renamed.3[0].starts_with("Σ_i dy_i w_<i-j>"), "{:?}", renamed.3);
+        // A size used only in a gradient claim is used.
+        let src = "input x[n]\nweight w[k]\nlet n = 10, k = 3, D = 2\ns_i = Σ x_l w_<i-l>\n\
+                   claim (∂L/∂x)_j = Σ_i g_i w_<i-j> [i ≤ D]\n";
+        assert!(resolve(&parse(src).unwrap(), src, "t", &[]).is_ok());
+    }
+
+    #[test]
+    fn gradient_claim_mistakes_point_at_what_was_written() {
+        let linear = "a gradient is linear in g: every term must hold exactly one element of `g`";
+        for (line, culprit, says) in [
+            ("claim (∂L/∂y)_j = Σ_i g_i w_<i-j>", "y", "unknown tensor `y`"),
+            ("claim (∂L/∂s)_j = Σ_i g_i w_<i-j>", "s", "unknown tensor `s`"),
+            ("claim (∂L/∂x)_<c,j> = Σ_i g_i w_<i-j>", "(∂L/∂x)_<c,j>", "`x` has 1 axes but 2 indices here"),
+            ("claim (∂L/∂x)_n = Σ_i g_i w_<i-n>", "n", "`n` is a size, not an index"),
+            ("claim (∂L/∂x)_w = 1", "w", "`w` is a tensor, not an index"),
+            ("claim (∂L/∂x)_g = Σ_i g_i w_<i-g>", "g", "`g` is the upstream gradient, not an index"),
+            ("claim (∂L/∂x)_j = Σ_i g_<i, j> w_<i-j>", "g_<i, j>", "`g` has 1 axes but 2 indices here"),
+            ("claim (∂L/∂x)_j = g_i w_<i-j>", "i", "unknown name `i`: it is no output index, size or summed index"),
+            ("claim (∂L/∂x)_j = g w_j", "g", "the tensor `g` needs indices"),
+            ("claim (∂L/∂x)_j = Σ_g g_g w_<g-j>", "g", "`g` cannot be summed over: the name is taken"),
+            ("claim (∂L/∂x)_j = Σ_i w_<i-j>", "claim (∂L/∂x)_j = Σ_i w_<i-j>", linear),
+            ("claim (∂L/∂x)_j = Σ_i g_i g_i w_<i-j>", "claim (∂L/∂x)_j = Σ_i g_i g_i w_<i-j>", linear),
+            ("claim (∂L/∂x)_j = Σ_i g_i w_<i-j> + 1", "claim (∂L/∂x)_j = Σ_i g_i w_<i-j> + 1", linear),
+            ("claim (∂L/∂x)_j = 0", "claim (∂L/∂x)_j = 0", linear),
+            ("claim ∂s_i/∂x_j = g_i", "g", "unknown tensor `g`"),
+        ] {
+            let (message, at, _) = claim_error(line);
+            assert_eq!((message.as_str(), at.as_str()), (says, culprit), "{line}");
+        }
+        let (message, at, hint) = claim_error("claim (∂s/∂x)_j = Σ_i g_i w_<i-j>");
+        assert_eq!(message, "`s` is no loss: a gradient claim differentiates the loss `L`");
+        assert_eq!((at.as_str(), hint.as_str()), ("s", "the loss is written L: ∂L/∂x"));
+        let (_, _, hint) = claim_error("claim (dL/dy)_j = Σ_i g_i w_<i-j>");
+        assert_eq!(hint, "the declared inputs and weights are `x`, `w`");
+        let (message, _, hint) = claim_error("upstream dy\nclaim (∂L/∂x)_j = Σ_i g_i w_<i-j>");
+        assert_eq!(message, "unknown tensor `g`");
+        assert_eq!(hint, "the declared inputs and weights are `x`, `w`, and the upstream gradient is `dy`");
+        let (message, _, hint) = claim_error("upstream dy\nclaim (∂L/∂x)_j = Σ_i w_<i-j>");
+        assert_eq!(message, "a gradient is linear in dy: every term must hold exactly one element of `dy`");
+        assert!(hint.contains("Σ_i dy_i ∂s_i/∂x_j"), "{hint}");
+    }
+
+    #[test]
+    fn gradient_claims_as_calls_resolve() {
+        let call = |lines: &str| {
+            let m = with_claims(lines).unwrap_or_else(|e| panic!("{lines}: {e}"));
+            let ClaimKind::GradientCall { wrt, call } = m.claims[0].kind.clone() else { panic!("{lines}") };
+            (wrt, call, m.source)
+        };
+        let (wrt, run, src) = call("claim ∂L/∂x = conv_transpose1d(g, w, stride = 2, padding = 1, output_padding = 1)");
+        assert_eq!(
+            (wrt.as_str(), run.op, run.input.as_str(), run.weight.as_str(), run.flip),
+            ("x", RunOp::ConvTranspose1d, "g", "w", false)
+        );
+        assert_eq!(run.text, "conv_transpose1d(g, w, stride = 2, padding = 1, output_padding = 1)");
+        assert_eq!(&src[run.span.start..run.span.end], run.text);
+        let params: Vec<&str> = run.params.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(params, ["stride", "padding", "output_padding"]);
+        // PyTorch's run checks do not apply: `g` has no declared shape, and
+        // output_padding = 5 is the call's to answer for.
+        let (wrt, run, _) = call("claim dL/dw = F.conv1d(x, g, stride = 1, dilation = 2)");
+        assert_eq!((wrt.as_str(), run.op, run.input.as_str(), run.weight.as_str()), ("w", RunOp::Conv1d, "x", "g"));
+        let (_, run, _) = call("claim d L / d x = torch.nn.functional.conv_transpose1d(g, w, output_padding = 5)");
+        assert_eq!(run.text, "torch.nn.functional.conv_transpose1d(g, w, output_padding = 5)");
+        let (_, run, _) = call("claim ∂L/∂w = conv1d(x, flip(g))");
+        assert_eq!((run.weight.as_str(), run.flip), ("g", true));
+        let (_, run, _) = call("claim ∂L/∂x = conv1d(g, flip(w), padding = 'same')");
+        assert_eq!((run.weight.as_str(), run.flip, run.params[0].0.as_str()), ("w", true, "padding"));
+        let (_, run, _) = call("upstream dy\nclaim ∂L/∂x = conv1d(dy, w, padding = 'valid')");
+        assert_eq!(run.input, "dy");
+        // A size that only a call's parameter uses is a size, and its `let` is used.
+        let src = "input x[n]\nweight w[k]\nlet n = 10, k = 3, D = 2\ns_i = Σ x_l w_<i-l>\n\
+                   claim ∂L/∂w = conv1d(x, g, dilation = D)\n";
+        let spec = parse(src).unwrap();
+        assert_eq!(size_names(&spec), ["n", "k", "D"]);
+        assert!(resolve(&spec, src, "t", &[]).is_ok());
+    }
+
+    #[test]
+    fn gradient_call_mistakes_point_at_what_was_written() {
+        for (line, culprit, says) in [
+            (
+                "claim ∂s/∂x = conv_transpose1d(g, w)",
+                "s",
+                "`s` is no loss: a gradient claim differentiates the loss `L`",
+            ),
+            ("claim ∂L/∂z = conv_transpose1d(g, w)", "z", "unknown tensor `z`"),
+            ("claim ∂L/∂x = conv_transpose1d(g, y)", "y", "unknown tensor `y`"),
+            ("claim ∂L/∂x = conv_transpose1d(flip(g), w)", "flip(g)", "flip(…) is for the weight argument"),
+            ("claim ∂L/∂x = conv_transpose1d(g, 2)", "2", "expected the name of a tensor: `g`, an input or a weight"),
+            ("claim ∂L/∂x = conv2d(g, w)", "conv2d", "unknown operation `conv2d`"),
+            ("claim ∂L/∂x = conv1d(g, w, foo = 1)", "foo", "`conv1d` takes no argument `foo`"),
+            ("claim ∂L/∂x = conv1d(g, w, stride = q)", "q", "the size `q` has no value"),
+            ("claim ∂L/∂x = conv1d(g, w, padding = 'full')", "'full'", "Invalid padding string: 'full'"),
+            (
+                "claim ∂L/∂w = conv1d(x, g, padding = 'same')",
+                "'same'",
+                "padding='same' needs the kernel's length, and `g`, the upstream gradient, has no declared shape",
+            ),
+            (
+                "claim ∂L/∂x = conv1d(g, w, padding = 'same', stride = 2)",
+                "padding = 'same'",
+                "padding='same' is not supported for strided convolutions",
+            ),
+        ] {
+            let (message, at, _) = claim_error(line);
+            assert_eq!((message.as_str(), at.as_str()), (says, culprit), "{line}");
+        }
+        let (message, at, _) = claim_error("claim ∂L/∂x = conv_transpose1d(g)");
+        assert!(message.starts_with("a gradient's call takes two tensors"), "{message}");
+        assert_eq!(at, "conv_transpose1d(g)");
+        let (_, _, hint) = claim_error("upstream dy\nclaim ∂L/∂x = conv_transpose1d(g, w)");
+        assert_eq!(hint, "the declared inputs and weights are `x`, `w`, and the upstream gradient is `dy`");
     }
 
     #[test]

@@ -196,6 +196,31 @@ pub enum ClaimKind {
         /// The claimed derivative.
         value: Expr,
     },
+    /// `claim (∂L/∂x)_j = e` (or `(dL/dx)_j`, `(d L / d x)[j]`): one element of the
+    /// gradient of the loss, in gather form; `e` may use the upstream gradient.
+    Gradient {
+        /// The differentiated loss as written (it must be `L`).
+        loss: Name,
+        /// The tensor differentiated against, with the claim's index names; the span
+        /// covers `(∂L/∂x)_j`.
+        wrt: Indexed,
+        /// The claimed element of the gradient.
+        value: Expr,
+    },
+    /// `claim ∂L/∂x = conv_transpose1d(g, w, …)` (or `dL/dx = …`): the whole gradient as
+    /// one call, written as a `run` line's.
+    GradientCall {
+        /// The differentiated loss as written (it must be `L`).
+        loss: Name,
+        /// The tensor differentiated against.
+        wrt: Name,
+        /// The operation's name as written, with any dotted prefix (`F.conv1d`).
+        op: Name,
+        /// Its arguments in order.
+        args: Vec<RunArg>,
+        /// Where the call stands, from the operation's name to its `)`.
+        call: Span,
+    },
 }
 
 /// One statement (one line) of a spec.
@@ -228,6 +253,8 @@ pub enum StatementKind {
         /// The right-hand side.
         body: Expr,
     },
+    /// `upstream dy`: the name of the upstream gradient `∂L/∂s` in gradient claims.
+    Upstream(Name),
     /// `claim …`.
     Claim(ClaimKind),
     /// `run conv1d(…)` or `run conv_transpose1d(…)`, also `F.conv1d(…)`.

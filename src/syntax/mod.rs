@@ -90,15 +90,19 @@ const SHALLOW: usize = 16;
 /// A stack for [`MAX_DEPTH`] levels with a wide margin (only the pages used are touched).
 const DEEP_STACK: usize = 16 << 20;
 const TOO_DEEP: &str = "at most 256 levels of nesting";
-const STATEMENT: &str = "a statement (input, weight, pad, output, let, claim, run, or a definition `s_i = …`)";
+const STATEMENT: &str =
+    "a statement (input, weight, pad, output, let, upstream, claim, run, or a definition `s_i = …`)";
 const END: &str = "end of line";
 const TOO_BIG: &str = "an integer that fits in 64 bits";
 const EXPR: &str = "an index expression";
 const INDEX_NAME: &str = "an index name";
 const TENSOR_NAME: &str = "a tensor name";
 const COMPARISON: &str = "a comparison (`<`, `≤`, `=`, `≠`, `≥` or `>`)";
-const CLAIM: &str = "`len(…)` or `∂…/∂…` after `claim`";
+const CLAIM: &str = "`len(…)`, `∂…/∂…` or `(∂L/∂…)_…` after `claim`";
 const PARTIAL: &str = "`∂` or `d`";
+const LOSS: &str = "the loss's name, `L`";
+const GRADIENT_EQ: &str = "`=` and a call after `∂L/∂x` (one element of the gradient is written `(∂L/∂x)_j`)";
+const SUBSCRIPTS: &str = "`_` or `[` and the index names";
 const SLASH: &str = "an operator of index arithmetic (`+`, `-`, `*`, `div` or `mod`), not `/`";
 const FLOOR: &str = "an index expression, not `⌊`";
 const DIV_HINT: &str =
@@ -571,6 +575,7 @@ impl<'a> Parser<'a> {
             "output" => self.tensor(rest, TensorRole::Output),
             "pad" => self.pad(rest),
             "let" => self.let_(rest),
+            "upstream" => self.upstream(rest),
             "claim" => self.claim(rest),
             "run" => self.run(rest),
             _ => self.definition(i),
@@ -617,6 +622,12 @@ impl<'a> Parser<'a> {
         Ok((rest, (name, value, self.span(i, rest))))
     }
 
+    /// `upstream dy` (after the keyword).
+    fn upstream(&self, i: &'a str) -> PResult<'a, StatementKind> {
+        let (rest, name) = self.name(i, TENSOR_NAME)?;
+        Ok((rest, StatementKind::Upstream(name)))
+    }
+
     /// `s_i = body`, `s_<o, i> = body`, `s[i] = body`.
     fn definition(&self, i: &'a str) -> PResult<'a, StatementKind> {
         let (rest, _) = ident(i)?;
@@ -629,10 +640,12 @@ impl<'a> Parser<'a> {
         Ok((rest, StatementKind::Definition { output, body }))
     }
 
-    /// `claim len(s) = e` or `claim ∂s_i/∂x_j = e` (after the keyword).
+    /// `claim len(s) = e`, `claim ∂s_i/∂x_j = e`, `claim (∂L/∂x)_j = e` or
+    /// `claim ∂L/∂x = op(…)` (after the keyword).
     fn claim(&self, i: &'a str) -> PResult<'a, StatementKind> {
         let (rest, kind) = match ident(i) {
             Ok((rest, "len")) => self.length(sp(rest))?,
+            _ if i.starts_with('(') => self.gradient(i)?,
             _ => self.derivative(i)?,
         };
         Ok((rest, StatementKind::Claim(kind)))
@@ -653,9 +666,13 @@ impl<'a> Parser<'a> {
         Ok((rest, ClaimKind::Length { tensor, axis, value }))
     }
 
-    /// `∂s_i/∂x_j = e`, also spelled `d s_i / d x_j = e`.
+    /// `∂s_i/∂x_j = e`, also spelled `d s_i / d x_j = e`; or, when the first name has
+    /// no indices, `∂L/∂x = op(…)`.
     fn derivative(&self, i: &'a str) -> PResult<'a, ClaimKind> {
         let (rest, _) = self.expect(i, CLAIM, partial)?;
+        if ident(rest).is_ok_and(|(after, _)| sp(after).starts_with('/')) {
+            return self.gradient_call(rest);
+        }
         let (rest, output) = self.indexed(rest)?;
         let (rest, _) = self.expect(sp(rest), "`/`", char('/'))?;
         let (rest, _) = self.expect(sp(rest), PARTIAL, partial)?;
@@ -665,8 +682,43 @@ impl<'a> Parser<'a> {
         Ok((rest, ClaimKind::Derivative { output, wrt, value }))
     }
 
-    /// `run op(arg, …)` (after the keyword); `op` may be dotted (`F.conv1d`).
+    /// `(∂L/∂x)_j = e`, also `(dL/dx)_<c, j> = e` or `(d L / d x)[c, j] = e`; `i`
+    /// starts with the `(`.
+    fn gradient(&self, i: &'a str) -> PResult<'a, ClaimKind> {
+        let (rest, _) = self.expect(sp(&i[1..]), PARTIAL, partial)?;
+        let (rest, loss) = self.name(rest, LOSS)?;
+        let (rest, _) = self.expect(sp(rest), "`/`", char('/'))?;
+        let (rest, _) = self.expect(sp(rest), PARTIAL, partial)?;
+        let (rest, tensor) = self.name(rest, TENSOR_NAME)?;
+        let (rest, _) = self.expect(sp(rest), "`)`", char(')'))?;
+        let (rest, indices) = self.subscripts(rest)?;
+        let wrt = Indexed { tensor, indices, span: self.span(i, rest) };
+        let (rest, _) = self.expect(sp(rest), "`=`", char('='))?;
+        let (rest, value) = self.item(sp(rest))?;
+        Ok((rest, ClaimKind::Gradient { loss, wrt, value }))
+    }
+
+    /// `L/∂x = op(…)`, after the first `∂`: the whole gradient as one call.
+    fn gradient_call(&self, i: &'a str) -> PResult<'a, ClaimKind> {
+        let (rest, loss) = self.name(i, LOSS)?;
+        let (rest, _) = self.expect(sp(rest), "`/`", char('/'))?;
+        let (rest, _) = self.expect(sp(rest), PARTIAL, partial)?;
+        let (rest, wrt) = self.name(rest, TENSOR_NAME)?;
+        let (rest, _) = self.expect(sp(rest), GRADIENT_EQ, char('='))?;
+        let start = sp(rest);
+        let (rest, (op, args)) = self.call(start)?;
+        Ok((rest, ClaimKind::GradientCall { loss, wrt, op, args, call: self.span(start, rest) }))
+    }
+
+    /// `run op(arg, …)` (after the keyword).
     fn run(&self, i: &'a str) -> PResult<'a, StatementKind> {
+        let (rest, (op, args)) = self.call(i)?;
+        Ok((rest, StatementKind::Run { op, args }))
+    }
+
+    /// `op(arg, …)`, as a run line or a gradient claim writes it; `op` may be dotted
+    /// (`F.conv1d`).
+    fn call(&self, i: &'a str) -> PResult<'a, (Name, Vec<RunArg>)> {
         let (rest, _) = self.expect(i, "an operation name", dotted)?;
         let op = self.word(i, rest);
         let (rest, _) = self.expect(sp(rest), "`(` and the arguments", char('('))?;
@@ -675,7 +727,7 @@ impl<'a> Parser<'a> {
             Err(_) => separated_list1(comma, |i| self.run_arg(i)).parse(sp(rest))?,
         };
         let (rest, _) = self.expect(sp(rest), "`,` or `)`", char(')'))?;
-        Ok((rest, StatementKind::Run { op, args }))
+        Ok((rest, (op, args)))
     }
 
     /// A positional argument or `name = value`.
@@ -724,13 +776,18 @@ impl<'a> Parser<'a> {
     /// A tensor name with index names: `s_i`, `s_<o, i>` or `s[o, i]`.
     fn indexed(&self, i: &'a str) -> PResult<'a, Indexed> {
         let (rest, tensor) = self.name(i, TENSOR_NAME)?;
-        let (rest, indices) = match char::<_, Fail>('_').parse(rest) {
-            Ok((rest, _)) => self.index_names(rest)?,
-            Err(_) if sp(rest).starts_with('[') => self.list(sp(rest), ('[', ']'), |i| self.name(i, INDEX_NAME))?,
-            Err(_) => return self.fail(sp(rest), "`_` or `[` and the index names"),
-        };
+        let (rest, indices) = self.subscripts(rest)?;
         let span = self.span(i, rest);
         Ok((rest, Indexed { tensor, indices, span }))
+    }
+
+    /// The index names after a tensor's name or `(∂L/∂x)`: `_i`, `_<o, i>` or `[o, i]`.
+    fn subscripts(&self, i: &'a str) -> PResult<'a, Vec<Name>> {
+        match char::<_, Fail>('_').parse(i) {
+            Ok((rest, _)) => self.index_names(rest),
+            Err(_) if sp(i).starts_with('[') => self.list(sp(i), ('[', ']'), |i| self.name(i, INDEX_NAME)),
+            Err(_) => self.fail(sp(i), SUBSCRIPTS),
+        }
     }
 
     /// After `_`: one index name, or `<n1, n2, …>`.
@@ -1004,11 +1061,21 @@ mod tests {
                 let (o, w) = (show_indexed(output), show_indexed(wrt));
                 format!("claim ∂{o}/∂{w} = {}", show(value))
             }
-            StatementKind::Run { op, args } => {
-                let args: Vec<_> = args.iter().map(show_arg).collect();
-                format!("run {}({})", op.text, args.join(", "))
+            StatementKind::Run { op, args } => format!("run {}", show_call(op, args)),
+            StatementKind::Upstream(name) => format!("upstream {}", name.text),
+            StatementKind::Claim(ClaimKind::Gradient { loss, wrt, value }) => {
+                let indices: Vec<_> = wrt.indices.iter().map(|n| n.text.as_str()).collect();
+                format!("claim (∂{}/∂{})_<{}> = {}", loss.text, wrt.tensor.text, indices.join(", "), show(value))
+            }
+            StatementKind::Claim(ClaimKind::GradientCall { loss, wrt, op, args, .. }) => {
+                format!("claim ∂{}/∂{} = {}", loss.text, wrt.text, show_call(op, args))
             }
         }
+    }
+
+    fn show_call(op: &Name, args: &[RunArg]) -> String {
+        let args: Vec<_> = args.iter().map(show_arg).collect();
+        format!("{}({})", op.text, args.join(", "))
     }
 
     fn show_arg(arg: &RunArg) -> String {
@@ -1098,6 +1165,84 @@ mod tests {
         assert_eq!(stmt("claim ddx_i/dd_j = e"), "claim ∂dx_<i>/∂d_<j> = e");
         assert_eq!(stmt("claim len(d) = e"), "claim len(d) = e");
         assert_eq!(stmt("d_i = dx_i"), "d_<i> = dx_<i>");
+    }
+
+    #[test]
+    fn upstream_names_the_upstream_gradient() {
+        assert_eq!(stmt("upstream dy"), "upstream dy");
+        assert_eq!(stmt("upstream\tg2   # the name of ∂L/∂s"), "upstream g2");
+        assert_eq!(stmt("upstream_i = 1"), "upstream_<i> = 1");
+        let src = "  upstream  dy  ";
+        let StatementKind::Upstream(name) = &parse(src).unwrap().statements[0].kind else { panic!() };
+        assert_eq!(at(src, name.span), "dy");
+    }
+
+    #[test]
+    fn gradient_claims_in_gather_form() {
+        let want = "claim (∂L/∂x)_<j> = (g_<(j + 1)> * w_<1>)";
+        for src in [
+            "claim (∂L/∂x)_j = g_<j+1> w_1",
+            "claim (dL/dx)_j = g_<j+1> w_1",
+            "claim (d L / d x)_j = g[j+1] * w[1]",
+            "claim ( ∂ L/∂ x )[j] = g_<j+1> w_1",
+        ] {
+            assert_eq!(stmt(src), want, "{src}");
+        }
+        assert_eq!(stmt("claim (∂L/∂w)_<o,c,m> = g_<o, m>"), "claim (∂L/∂w)_<o, c, m> = g_<o, m>");
+        assert_eq!(stmt("claim (dL/ddx)_j = 1"), "claim (∂L/∂dx)_<j> = 1");
+        let src = "claim (∂L/∂x)_<c, j> = 0";
+        let StatementKind::Claim(ClaimKind::Gradient { loss, wrt, .. }) = &parse(src).unwrap().statements[0].kind
+        else {
+            panic!()
+        };
+        assert_eq!((at(src, loss.span), at(src, wrt.span), at(src, wrt.tensor.span)), ("L", "(∂L/∂x)_<c, j>", "x"));
+    }
+
+    #[test]
+    fn gradient_claims_as_calls() {
+        assert_eq!(
+            stmt("claim ∂L/∂x = conv_transpose1d(g, w, stride = 2, padding = 1, output_padding = 1)"),
+            "claim ∂L/∂x = conv_transpose1d(g, w, stride=2, padding=1, output_padding=1)"
+        );
+        let want = "claim ∂L/∂w = conv1d(x, g, stride=1, dilation=2)";
+        for src in [
+            "claim ∂L/∂w = conv1d(x, g, stride = 1, dilation = 2)",
+            "claim dL/dw = conv1d(x, g, stride = 1, dilation = 2)",
+            "claim d L / d w = conv1d(x,g,stride=1,dilation=2)",
+            "claim ∂ L / ∂ w = conv1d(x, g, stride = 1, dilation = 2)  # a comment",
+        ] {
+            assert_eq!(stmt(src), want, "{src}");
+        }
+        assert_eq!(
+            stmt("claim ∂L/∂x = F.conv_transpose1d(g, flip(w), padding = (k - 1, 0))"),
+            "claim ∂L/∂x = F.conv_transpose1d(g, flip(w), padding=((k - 1), 0))"
+        );
+        let src = "claim dL/dx = torch.nn.functional.conv1d(g, w, padding='same')  # same";
+        let StatementKind::Claim(ClaimKind::GradientCall { loss, wrt, op, call, .. }) =
+            &parse(src).unwrap().statements[0].kind
+        else {
+            panic!()
+        };
+        let call_text = "torch.nn.functional.conv1d(g, w, padding='same')";
+        assert_eq!((at(src, loss.span), at(src, wrt.span), at(src, *call)), ("L", "x", call_text));
+        assert_eq!(op.text, "torch.nn.functional.conv1d");
+    }
+
+    #[test]
+    fn gradient_claim_errors() {
+        assert_eq!(error("claim (∂L/∂x) = 1"), (SUBSCRIPTS.into(), "="));
+        assert_eq!(error("claim (∂L/∂x)_j"), ("`=`".into(), ""));
+        assert_eq!(error("claim (∂L/x)_j = 1"), (PARTIAL.into(), "x"));
+        assert_eq!(error("claim (∂L/∂x_j = 1"), ("`)`".into(), "_"));
+        assert_eq!(error("claim (∂/∂x)_j = 1"), (LOSS.into(), "/"));
+        assert_eq!(error("claim (L/∂x)_j = 1"), (PARTIAL.into(), "L"));
+        assert_eq!(error("claim ∂L/∂x_j = 1"), (GRADIENT_EQ.into(), "_"));
+        assert_eq!(error("claim ∂L/∂x = "), ("an operation name".into(), ""));
+        assert_eq!(error("claim ∂L/∂x = conv1d(g, w"), ("`,` or `)`".into(), ""));
+        assert_eq!(error("claim ∂L/∂x = conv1d g"), ("`(` and the arguments".into(), "g"));
+        assert_eq!(error("upstream"), (TENSOR_NAME.into(), ""));
+        assert_eq!(error("upstream dy dz"), (END.into(), "dz"));
+        assert_eq!(error("upstream 2"), (TENSOR_NAME.into(), "2"));
     }
 
     #[test]
@@ -1502,7 +1647,8 @@ run   conv1d(x, flip(w), padding = (k - 1, 0))
     fn never_panics() {
         let pieces: Vec<_> = "s_i| = |x|_|<|>|[|]|(|)|,|Σ|sum|∂|d |/|≤|<=|¬|not| and |∨|2|-|+|·|div|\
             mod|#|\n|\t| |input |let |claim |run |pad |len|flip|=|é|\0|\u{301}|\r|_<|😀|!|≠|≥|\
-            99999999999999999999|w_<i-l>|Σ_l|[0 ≤ i]|(a, b)|claim len(s) = |run f("
+            99999999999999999999|w_<i-l>|Σ_l|[0 ≤ i]|(a, b)|claim len(s) = |run f(|upstream |(∂L/∂x)_j|\
+            claim dL/dx = |claim (dL/"
             .split('|')
             .collect();
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
