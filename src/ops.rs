@@ -1,7 +1,7 @@
 //! PyTorch's convolutions as index formulas, from PyTorch's definitions: what a run line
 //! means, and what the engine call that computes a gradient means. Nothing here runs.
 
-use crate::algebra::cond::eq;
+use crate::algebra::cond::{eq, le};
 use crate::algebra::formula::fresh_name;
 use crate::algebra::index::{div, modulo, var};
 use crate::algebra::{Cond, Element, Env, Formula, Index, IndexExt, Term};
@@ -169,17 +169,24 @@ pub fn formula(op: RunOp, input: &Operand, weight: &Operand, p: &Params, out: &[
                     (false, true) => (o.clone(), Index::zero()),
                     (false, false) => (div(&o, outs_per), modulo(&o, outs_per)),
                 };
+                let mut brackets = vec![hit];
                 let (mut bound, c) = match is(&ins_per, 1) {
                     true => (Vec::new(), Index::zero()),
                     false => {
                         let c = summed("c", &mut taken);
+                        // c is the channel within the group: no tensor's range bounds it
+                        // where there are groups.
+                        if !is(g, 1) {
+                            brackets.push(le(&Index::zero(), &var(&c)));
+                            brackets.push(le(&var(&c), &ins_per.sub(&Index::constant(1))));
+                        }
                         (vec![c.clone()], var(&c))
                     }
                 };
                 bound.extend([i.clone(), m.clone()]);
                 let channel = group.mul(&ins_per).add(&c);
                 let elements = vec![input.at(&[channel.clone()], var(&i)), weight.at(&[channel, within], var(&m))];
-                term(bound, elements, vec![hit])
+                term(bound, elements, brackets)
             }
         }
     };

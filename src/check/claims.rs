@@ -7,7 +7,9 @@ use super::tables::{cross_check_against, first_difference, formula_table};
 use super::validate::{self, Claimed, Validation};
 use crate::algebra::formula::show_value;
 use crate::algebra::{Env, Formula, IndexExt};
+use crate::derive::backward::{call_length, claimed_call, shapes};
 use crate::derive::{Derivation, Derivative, Prover, Step};
+use crate::ops::GradientCall;
 use crate::limits::Limits;
 use crate::model::{ClaimKind, Model};
 
@@ -121,7 +123,81 @@ pub fn settle_claims(model: &Model, derivation: &Derivation) -> Result<Vec<Claim
 /// Settles every claim of the model; proved claims are checked by numbers at `at`.
 pub(crate) fn claims(model: &Model, derivation: &Derivation, at: &Validation) -> Result<Vec<ClaimReport>, CheckError> {
     let prover = derivation.prover();
-    model.claims.iter().map(|c| claim(model, derivation, &prover, &c.text, &c.kind, at)).collect()
+    model
+        .claims
+        .iter()
+        .map(|c| match &c.kind {
+            ClaimKind::Gradient { wrt, wrt_indices, value } => {
+                gradient(model, derivation, &prover, &c.text, (wrt, wrt_indices, value), None, at)
+            }
+            ClaimKind::GradientCall { wrt, call } => {
+                let call = claimed_call(call);
+                let d = derivative(derivation, wrt);
+                let Some((value, _)) = call.formula(&shapes(model, derivation), &d.wrt_indices) else {
+                    let grounds = "the call's tensors have ranks that do not fit it".to_string();
+                    return Ok(ClaimReport { text: c.text.clone(), verdict: Verdict::Refuted, grounds, proof: Vec::new() });
+                };
+                gradient(model, derivation, &prover, &c.text, (wrt, &d.wrt_indices, &value), Some(&call), at)
+            }
+            _ => claim(model, derivation, &prover, &c.text, &c.kind, at),
+        })
+        .collect()
+}
+
+/// A gradient claim `(∂L/∂t)_j = V`, `V` linear in the upstream gradient (or a call's
+/// formula): it holds exactly when `V`'s coefficient of `g_i` is `∂s_i/∂t_j` for every
+/// output `i` (and a call's output is as long as `t`), so that is the claim settled,
+/// as a Jacobian claim.
+fn gradient(
+    model: &Model,
+    derivation: &Derivation,
+    prover: &Prover,
+    text: &str,
+    (wrt, wrt_indices, value): (&String, &Vec<String>, &Formula),
+    call: Option<&GradientCall>,
+    at: &Validation,
+) -> Result<ClaimReport, CheckError> {
+    let d = derivative(derivation, wrt);
+    let g = &model.upstream;
+    let own = derivation.in_own_names(model, value, &[], wrt_indices, d);
+    let (coefficient, _) = derivation
+        .upstream_coefficient(model, &own, &d.wrt_indices)
+        .map_err(|e| CheckError::Limit(format!("the claim `{text}`: {e}")))?;
+    let kind = ClaimKind::Derivative {
+        wrt: wrt.clone(),
+        out_indices: model.output.indices.clone(),
+        wrt_indices: d.wrt_indices.clone(),
+        value: coefficient.clone(),
+    };
+    let index = model.output.indices.iter().map(|n| crate::algebra::index::var(n)).collect();
+    let g_i = crate::algebra::Element { tensor: g.clone(), index };
+    let coefficient_text = format!("its coefficient of {g_i}, {}", coefficient.show(&model.sizes));
+    let mut report = claim(model, derivation, prover, text, &kind, at)?;
+    report.grounds = format!("{coefficient_text}, is {}: {}", d.name(model), report.grounds);
+    if let Some(call) = call {
+        let (length, proved) = call_length(model, derivation, call, wrt).expect("a call with a formula has a length");
+        let t = model.tensor(wrt).expect("a claim's tensor is the model's");
+        let want = &t.shape[t.shape.len() - 1];
+        let (sets, _) = claim_size_sets(model, &derivation.limits);
+        let differs = sets.iter().filter(|s| nonempty_at(model, derivation, s)).find_map(|s| {
+            let (a, b) = (length.eval(s).ok()?, want.eval(s).ok()?);
+            (a != b).then(|| format!("at {} the call's output has length {a}, `{wrt}` has {b}", shown_sizes(model, s)))
+        });
+        match (differs, proved) {
+            (Some(why), _) => {
+                report.verdict = Verdict::Refuted;
+                report.grounds = why;
+                report.proof.clear();
+            }
+            (None, false) if report.verdict == Verdict::Proved => {
+                report.verdict = Verdict::Checked;
+                report.grounds = format!("{}; its length {length} is `{wrt}`'s at every size checked, not proved", report.grounds);
+                report.proof.clear();
+            }
+            _ => {}
+        }
+    }
+    Ok(report)
 }
 
 /// One claim's verdict: refuted at once where the `let` sizes refute it, else proved

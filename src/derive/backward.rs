@@ -386,6 +386,32 @@ fn same_length(a: &Index, b: &Index, limits: &Limits) -> bool {
     session.run(Rules::lengths().all()).is_ok() && session.same(x, y)
 }
 
+/// A claim's call `op(a, b, …)` (a run line's call on the spec's tensors and the upstream
+/// gradient) as a gradient call.
+pub fn claimed_call(call: &Run) -> GradientCall {
+    GradientCall {
+        op: call.op,
+        input: call.input.clone(),
+        weight: call.weight.clone(),
+        flip_weight: call.flip,
+        params: Params::of_run(call),
+        channels_as_batch: false,
+        crop: None,
+        flip_result: false,
+    }
+}
+
+/// The length of a call's output along its last axis, and whether it is `t`'s length for
+/// every size (by the e-graph's length rules).
+pub fn call_length(model: &Model, derivation: &Derivation, call: &GradientCall, wrt: &str) -> Option<(Index, bool)> {
+    let t = model.tensor(wrt)?;
+    let names: Vec<String> = (0..t.shape.len()).map(|a| format!("#{a}")).collect();
+    let (_, length) = call.formula(&shapes(model, derivation), &names)?;
+    let length = call.crop.as_ref().map_or(length, |(_, l)| l.clone());
+    let same = same_length(&length, &t.shape[t.shape.len() - 1], &derivation.limits);
+    Some((length, same))
+}
+
 /// The proof that a call computes `∂L/∂t`: its output has `t`'s shape, and its
 /// coefficient of `g_i` is `∂s_i/∂t_j`. The steps differentiate the call and then meet
 /// the derived closed form; `Err` says why it is not proved.
