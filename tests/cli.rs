@@ -111,7 +111,7 @@ fn transposed_runs_whose_padding_outgrows_the_stretched_input_agree() {
     // debug builds) although the output has 2 values.
     let o = symconv(&["check", "specs/transposed_strided.conv", "--let", "n=1,k=3"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("3 proved, 0 checked, 0 refuted; 1 runs agree"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("5 proved, 0 checked, 0 refuted; 1 runs agree"), "{}", stdout(&o));
     let o = symconv(&["derive", "specs/transposed_strided.conv", "--let", "n=1,k=3"]);
     assert!(stdout(&o).contains("output shape [1, 2] and all 2 outputs agree"), "{}", stdout(&o));
 }
@@ -136,7 +136,7 @@ fn runs_whose_padding_outgrows_the_engine_are_refused_and_shapes_compared_first(
     assert!(stdout(&o).is_empty());
     assert!(stderr(&o).contains("would hold 200000000000019 values in the engine"), "{}", stderr(&o));
     // The refusal points at the run's line.
-    assert!(stderr(&o).contains("huge.conv:11:1"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("huge.conv:13:1"), "{}", stderr(&o));
     // 5·10⁶ outputs by the engine, 10 by the formula: the shapes disagree, and the
     // engine's Jacobians (5·10⁷ entries, a backward pass per output) are never built.
     let large = with_padding("large.conv", "(5000000, 1)");
@@ -227,7 +227,7 @@ fn a_batch_checks_every_spec_and_exits_with_the_worst_status() {
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
-    assert!(lines[0].starts_with("standard: ok: 3 proved, 0 checked, 0 refuted; 1 runs agree"), "{out}");
+    assert!(lines[0].starts_with("standard: ok: 5 proved, 0 checked, 0 refuted; 1 runs agree"), "{out}");
     assert!(lines[1].starts_with("seed: FAILED: "), "{out}");
     assert!(stderr(&o).contains("tests/bad/unknown_tensor.conv:4:"), "{}", stderr(&o));
     // Without the bad spec, the failing run is the worst.
@@ -469,7 +469,7 @@ fn large_sizes_switch_to_freivalds_check() {
         "{}",
         stderr(&o)
     );
-    assert!(stderr(&o).contains("specs/standard.conv:10:1"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("specs/standard.conv:12:1"), "{}", stderr(&o));
     let o = symconv(&["check", "specs/standard.conv", "--let", "n=4000000,k=2000000"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("has Jacobians with 8000004000000 entries that can be nonzero"), "{}", stderr(&o));

@@ -6,10 +6,9 @@ use super::error::{eval_err, named, shown_sizes, CheckError};
 use super::tables::{cross_check_against, first_difference, formula_table};
 use super::validate::{self, Claimed, Validation};
 use crate::algebra::formula::show_value;
-use crate::algebra::{Env, Formula, IndexExt};
+use crate::algebra::{Env, Formula, Index, IndexExt};
 use crate::derive::backward::{call_length, claimed_call, shapes};
 use crate::derive::{Derivation, Derivative, Prover, Step};
-use crate::ops::GradientCall;
 use crate::limits::Limits;
 use crate::model::{ClaimKind, Model};
 
@@ -126,76 +125,109 @@ pub(crate) fn claims(model: &Model, derivation: &Derivation, at: &Validation) ->
     model
         .claims
         .iter()
-        .map(|c| match &c.kind {
-            ClaimKind::Gradient { wrt, wrt_indices, value } => {
-                gradient(model, derivation, &prover, &c.text, (wrt, wrt_indices, value), None, at)
+        .map(|c| match as_jacobian(model, derivation, &c.kind)? {
+            AsJacobian::Unchanged => claim(model, derivation, &prover, &c.text, &c.kind, at),
+            AsJacobian::Gradient { kind, coefficient, length } => {
+                gradient(model, derivation, &prover, &c.text, (&kind, &coefficient, length.as_ref()), at)
             }
-            ClaimKind::GradientCall { wrt, call } => {
-                let call = claimed_call(call);
-                let d = derivative(derivation, wrt);
-                let Some((value, _)) = call.formula(&shapes(model, derivation), &d.wrt_indices) else {
-                    let grounds = "the call's tensors have ranks that do not fit it".to_string();
-                    return Ok(ClaimReport { text: c.text.clone(), verdict: Verdict::Refuted, grounds, proof: Vec::new() });
-                };
-                gradient(model, derivation, &prover, &c.text, (wrt, &d.wrt_indices, &value), Some(&call), at)
+            AsJacobian::Unfit(grounds) => {
+                Ok(ClaimReport { text: c.text.clone(), verdict: Verdict::Refuted, grounds, proof: Vec::new() })
             }
-            _ => claim(model, derivation, &prover, &c.text, &c.kind, at),
         })
         .collect()
 }
 
-/// A gradient claim `(∂L/∂t)_j = V`, `V` linear in the upstream gradient (or a call's
-/// formula): it holds exactly when `V`'s coefficient of `g_i` is `∂s_i/∂t_j` for every
-/// output `i` (and a call's output is as long as `t`), so that is the claim settled,
-/// as a Jacobian claim.
+/// A claim as the e-graph and brute force settle it.
+pub(crate) enum AsJacobian {
+    /// A length or Jacobian claim: as it is.
+    Unchanged,
+    /// A gradient claim `(∂L/∂t)_j = V`, `V` linear in the upstream gradient (or a call's
+    /// formula): it holds exactly when `V`'s coefficient of `g_i` is `∂s_i/∂t_j` for every
+    /// output `i` (and a call's output is as long as `t`), which is the Jacobian claim `kind`.
+    Gradient {
+        /// The Jacobian claim.
+        kind: ClaimKind,
+        /// The coefficient, as printed.
+        coefficient: String,
+        /// A call's length along the last axis, `t`'s there, and whether they are proved equal.
+        length: Option<(Index, Index, bool)>,
+    },
+    /// A call whose tensors' ranks do not fit it: refuted, for this reason.
+    Unfit(String),
+}
+
+/// A claim as the Jacobian claim that settles it (see [`AsJacobian`]).
+pub(crate) fn as_jacobian(model: &Model, derivation: &Derivation, kind: &ClaimKind) -> Result<AsJacobian, CheckError> {
+    let (wrt, call) = match kind {
+        ClaimKind::Gradient { wrt, .. } => (wrt, None),
+        ClaimKind::GradientCall { wrt, call } => (wrt, Some(claimed_call(call))),
+        ClaimKind::Length { .. } | ClaimKind::Derivative { .. } => return Ok(AsJacobian::Unchanged),
+    };
+    let d = derivative(derivation, wrt);
+    let own = match (kind, &call) {
+        (ClaimKind::Gradient { wrt_indices, value, .. }, _) => derivation.in_own_names(model, value, &[], wrt_indices, d),
+        (_, Some(call)) => match call.formula(&shapes(model, derivation), &d.wrt_indices) {
+            Some((f, _)) => f,
+            None => return Ok(AsJacobian::Unfit("the call's tensors have ranks that do not fit it".into())),
+        },
+        _ => unreachable!("a gradient claim is in gather form or a call"),
+    };
+    let (coefficient, _) = derivation
+        .upstream_coefficient(model, &own, &d.wrt_indices)
+        .map_err(|e| CheckError::Limit(format!("{}: {e}", model.claims.iter().find(|c| c.kind == *kind).map_or("", |c| c.text.as_str()))))?;
+    let index = model.output.indices.iter().map(|n| crate::algebra::index::var(n)).collect();
+    let g_i = crate::algebra::Element { tensor: model.upstream.clone(), index };
+    let printed = format!("its coefficient of {g_i}, {}", coefficient.show(&model.sizes));
+    let length = call.as_ref().map(|call| {
+        let (length, proved) = call_length(model, derivation, call, wrt).expect("a call with a formula has a length");
+        let t = model.tensor(wrt).expect("a claim's tensor is the model's");
+        (length, t.shape[t.shape.len() - 1].clone(), proved)
+    });
+    let kind = ClaimKind::Derivative {
+        wrt: wrt.clone(),
+        out_indices: model.output.indices.clone(),
+        wrt_indices: d.wrt_indices.clone(),
+        value: coefficient,
+    };
+    Ok(AsJacobian::Gradient { kind, coefficient: printed, length })
+}
+
+/// Where a call's output length differs from its tensor's, at these sizes.
+pub(crate) fn length_differs(model: &Model, length: &Index, want: &Index, wrt: &str, sizes: &Env) -> Option<String> {
+    let (a, b) = (length.eval(sizes).ok()?, want.eval(sizes).ok()?);
+    (a != b).then(|| format!("at {} the call's output has length {a}, `{wrt}` has {b}", shown_sizes(model, sizes)))
+}
+
+/// A gradient claim's verdict: its Jacobian claim's, and a call's length checked over the
+/// claims' size sets (proved only where the e-graph proved it too).
 fn gradient(
     model: &Model,
     derivation: &Derivation,
     prover: &Prover,
     text: &str,
-    (wrt, wrt_indices, value): (&String, &Vec<String>, &Formula),
-    call: Option<&GradientCall>,
+    (kind, coefficient, length): (&ClaimKind, &str, Option<&(Index, Index, bool)>),
     at: &Validation,
 ) -> Result<ClaimReport, CheckError> {
+    let ClaimKind::Derivative { wrt, .. } = kind else { unreachable!("a gradient claim is a Jacobian claim") };
     let d = derivative(derivation, wrt);
-    let g = &model.upstream;
-    let own = derivation.in_own_names(model, value, &[], wrt_indices, d);
-    let (coefficient, _) = derivation
-        .upstream_coefficient(model, &own, &d.wrt_indices)
-        .map_err(|e| CheckError::Limit(format!("the claim `{text}`: {e}")))?;
-    let kind = ClaimKind::Derivative {
-        wrt: wrt.clone(),
-        out_indices: model.output.indices.clone(),
-        wrt_indices: d.wrt_indices.clone(),
-        value: coefficient.clone(),
-    };
-    let index = model.output.indices.iter().map(|n| crate::algebra::index::var(n)).collect();
-    let g_i = crate::algebra::Element { tensor: g.clone(), index };
-    let coefficient_text = format!("its coefficient of {g_i}, {}", coefficient.show(&model.sizes));
-    let mut report = claim(model, derivation, prover, text, &kind, at)?;
-    report.grounds = format!("{coefficient_text}, is {}: {}", d.name(model), report.grounds);
-    if let Some(call) = call {
-        let (length, proved) = call_length(model, derivation, call, wrt).expect("a call with a formula has a length");
-        let t = model.tensor(wrt).expect("a claim's tensor is the model's");
-        let want = &t.shape[t.shape.len() - 1];
-        let (sets, _) = claim_size_sets(model, &derivation.limits);
-        let differs = sets.iter().filter(|s| nonempty_at(model, derivation, s)).find_map(|s| {
-            let (a, b) = (length.eval(s).ok()?, want.eval(s).ok()?);
-            (a != b).then(|| format!("at {} the call's output has length {a}, `{wrt}` has {b}", shown_sizes(model, s)))
-        });
-        match (differs, proved) {
-            (Some(why), _) => {
-                report.verdict = Verdict::Refuted;
-                report.grounds = why;
-                report.proof.clear();
-            }
-            (None, false) if report.verdict == Verdict::Proved => {
-                report.verdict = Verdict::Checked;
-                report.grounds = format!("{}; its length {length} is `{wrt}`'s at every size checked, not proved", report.grounds);
-                report.proof.clear();
-            }
-            _ => {}
+    let mut report = claim(model, derivation, prover, text, kind, at)?;
+    report.grounds = format!("{coefficient}, is {}: {}", d.name(model), report.grounds);
+    let Some((length, want, proved)) = length else { return Ok(report) };
+    let (sets, _) = claim_size_sets(model, &derivation.limits);
+    let differs =
+        sets.iter().filter(|s| nonempty_at(model, derivation, s)).find_map(|s| length_differs(model, length, want, wrt, s));
+    match (differs, proved) {
+        (Some(why), _) => {
+            report.verdict = Verdict::Refuted;
+            report.grounds = why;
+            report.proof.clear();
         }
+        (None, false) if report.verdict == Verdict::Proved => {
+            report.verdict = Verdict::Checked;
+            report.grounds = format!("{}; its length {length} is `{wrt}`'s at every size checked, not proved", report.grounds);
+            report.proof.clear();
+        }
+        _ => {}
     }
     Ok(report)
 }

@@ -2,7 +2,8 @@
 //! combination of size ranges, on all cores.
 
 use super::brute::{box_size, tuples, BruteForce};
-use super::claims::{counterexample, nonempty_at, ClaimReport, Verdict};
+use crate::model::ClaimKind;
+use super::claims::{as_jacobian, counterexample, length_differs, nonempty_at, AsJacobian, ClaimReport, Verdict};
 use super::error::CheckError;
 use super::tables::cross_check_against;
 use crate::algebra::Env;
@@ -114,6 +115,8 @@ fn sweep_share(
     tick: &(dyn Fn() + Sync),
 ) -> Result<SweepShare, CheckError> {
     let mut share = SweepShare { checked: 0, skipped: 0, failures: Vec::new() };
+    let jacobian =
+        model.claims.iter().map(|c| as_jacobian(model, derivation, &c.kind)).collect::<Result<Vec<_>, _>>()?;
     for (k, sizes) in sets.iter().enumerate() {
         tick();
         if !nonempty_at(model, derivation, sizes) {
@@ -123,11 +126,26 @@ fn sweep_share(
         share.checked += 1;
         let brute = BruteForce::at(model, sizes, &derivation.limits)?;
         cross_check_against(model, derivation, sizes, &brute)?;
-        for (c, claim) in model.claims.iter().enumerate() {
+        for (c, (claim, as_jacobian)) in model.claims.iter().zip(&jacobian).enumerate() {
             if share.failures.iter().any(|(seen, _, _)| *seen == c) {
                 continue;
             }
-            if let Some(counter) = counterexample(model, derivation, &claim.kind, sizes, &brute)? {
+            let counter = match as_jacobian {
+                AsJacobian::Unchanged => counterexample(model, derivation, &claim.kind, sizes, &brute)?,
+                AsJacobian::Gradient { kind, length, .. } => {
+                    let wrt = match kind {
+                        ClaimKind::Derivative { wrt, .. } => wrt.as_str(),
+                        _ => "",
+                    };
+                    let short = length.as_ref().and_then(|(l, want, _)| length_differs(model, l, want, wrt, sizes));
+                    match short {
+                        Some(why) => Some(why),
+                        None => counterexample(model, derivation, kind, sizes, &brute)?,
+                    }
+                }
+                AsJacobian::Unfit(_) => None,
+            };
+            if let Some(counter) = counter {
                 if proved.get(c) == Some(&true) {
                     return Err(CheckError::Bug(format!("the claim `{}` was proved, but {counter}", claim.text)));
                 }

@@ -110,9 +110,11 @@ pub(super) fn gather(model: &Model, derivation: &Derivation, d: &Derivative) -> 
         out.iter().rev().fold(Tree::Mul(Box::new(g.clone()), Box::new(body)), |b, v| Tree::Sum(v.clone(), Box::new(b)))
     };
     let definition = outside(Tree::Diff(Box::new(Tree::from_formula(&formula)), target.clone()));
-    let derived = outside(unguarded(d));
+    // One Σ per term of the derivative, so that each is re-indexed on its own.
+    let jacobian = unguarded(d);
+    let derived = Tree::sum(jacobian.summands().into_iter().map(|t| outside(t.clone())).collect());
     let steps = vec![Step::new("definition", definition, sizes), Step::new("jacobian", derived.clone(), sizes)];
-    let first = gather_from(model, derivation, d, steps, &derived)?;
+    let first = gather_from(model, derivation, d, steps, &derived, true)?;
     let over_outputs = |g: &Gather| g.steps.last().is_some_and(|s| s.term.binders().iter().any(|v| out.contains(v)));
     let input = model.tensor(&d.wrt).is_some_and(|t| t.role == Role::Input);
     if input && over_outputs(&first) && formula.terms.len() == 1 {
@@ -120,7 +122,8 @@ pub(super) fn gather(model: &Model, derivation: &Derivation, d: &Derivative) -> 
         let body = crate::algebra::Term { bound: Vec::new(), ..term.clone() };
         let inner = outside(Tree::Diff(Box::new(Tree::from_formula(&Formula { terms: vec![body] })), target));
         let inside = term.bound.iter().rev().fold(inner, |b, v| Tree::Sum(v.clone(), Box::new(b)));
-        let second = gather_from(model, derivation, d, vec![Step::new("definition", inside.clone(), sizes)], &inside)?;
+        let second =
+            gather_from(model, derivation, d, vec![Step::new("definition", inside.clone(), sizes)], &inside, false)?;
         if !over_outputs(&second) {
             return Ok(second);
         }
@@ -136,7 +139,8 @@ fn unguarded(d: &Derivative) -> Tree {
     }
 }
 
-/// The gather form from its start (`steps` ending there): simplified, an input's
+/// The gather form from its start (`steps` ending there; `simplified` where the e-graph
+/// has nothing to do on it yet): simplified, an input's
 /// gradient re-indexed by the weight's index where a Σ over an output index reads the
 /// weight at an affine index of it, then guarded and simplified again.
 fn gather_from(
@@ -145,11 +149,15 @@ fn gather_from(
     d: &Derivative,
     mut steps: Vec<Step>,
     start: &Tree,
+    simplified: bool,
 ) -> Result<Gather, DeriveError> {
     let sizes = &model.sizes;
     let rules = Rules::derivation(derivation.facts.clone());
     let limits = &derivation.limits;
-    let mut t = simplify(start, &rules, limits, sizes, &mut steps)?;
+    let mut t = match simplified {
+        true => start.clone(),
+        false => simplify(start, &rules, limits, sizes, &mut steps)?,
+    };
     if model.tensor(&d.wrt).is_some_and(|t| t.role == Role::Input) {
         let mut taken = t.names();
         taken.extend(sizes.iter().cloned());
@@ -194,7 +202,11 @@ fn reindex(
 ) -> Option<Tree> {
     match t {
         Tree::Add(a, b) => {
-            let (ra, rb) = (reindex(model, derivation, a, outputs, taken), reindex(model, derivation, b, outputs, taken));
+            // Each term's Σs are apart from the others': the same names serve both.
+            let (ra, rb) = (
+                reindex(model, derivation, a, outputs, &mut taken.clone()),
+                reindex(model, derivation, b, outputs, &mut taken.clone()),
+            );
             (ra.is_some() || rb.is_some()).then(|| {
                 Tree::Add(Box::new(ra.unwrap_or_else(|| (**a).clone())), Box::new(rb.unwrap_or_else(|| (**b).clone())))
             })

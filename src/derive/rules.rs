@@ -130,7 +130,7 @@ pub const RULES: &[RuleDef] = &[
     own("equal-indices",       "indices that a bracket makes equal are written alike: w_<d> [c = d] = w_<c> [c = d]"),
     own("implied-in-product",  "a bracket implied by the domain and the other brackets of its product is 1; one they contradict makes the product 0"),
     own("like-terms",          "terms equal but for an integer factor add up: a - a = 0, a + a = 2 a"),
-    own("jacobian",            "∂s_i/∂t_j as derived above, before its range guard (g is 0 outside the domain)"),
+    own("jacobian",            "∂s_i/∂t_j as derived above, before its range guard (g is 0 outside the domain); Σ_i g_i (a + b) = Σ_i g_i a + Σ_i g_i b"),
     own("reindex",             "a sum over i is one over the weight's index m = e(i): Σ_i f = Σ_m Σ_i [m = e(i)] f"),
     own("index-normalisation", "both sides have the same canonical index form"),
     own("claim",               "the claim as written"),
