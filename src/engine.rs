@@ -105,10 +105,74 @@ impl Conv {
     /// `[C, O/G, k]`). A long `conv1d` runs in pieces of at most 2¹⁸ im2col entries.
     pub fn forward(&self, x: &Array, w: &Array) -> Result<Array, EngineError> {
         if self.transposed {
-            let y = self.apply(&batch(x)?, &tensor(w)?)?;
-            return array(&y.squeeze(0)?);
+            return self.conv_transpose1d_in_pieces(x, w);
         }
         Ok(self.conv1d_in_pieces(x, w, None)?.0)
+    }
+
+    /// `conv1d` with a kernel far longer than its output (a weight's gradient, whose kernel
+    /// is the upstream gradient): the kernel's positions in consecutive pieces, each
+    /// piece's call reading its own slice of the zero-padded input, the pieces' outputs
+    /// added up (exactly, on integers). Each piece's im2col matrix stays within 2¹⁸ entries.
+    fn long_kernel(&self, x: &Array, w: &Array) -> Result<Array, EngineError> {
+        let g = Geometry::of(self, &x.shape, &w.shape);
+        let (st, dl, a) = (g.stride, g.dilation, self.padding.0);
+        let np = g.padded;
+        let mut padded = vec![0.0; g.c * np];
+        for c in 0..g.c {
+            padded[c * np + a..c * np + a + g.n].copy_from_slice(&x.data[c * g.n..(c + 1) * g.n]);
+        }
+        let (outs, ins) = (w.shape[0], w.shape[1]);
+        let mut out = vec![0.0; g.o * g.l];
+        if g.l == 0 {
+            return Ok(Array { shape: vec![g.o, 0], data: out });
+        }
+        let per_piece = (PIECE / (g.l * g.c).max(1)).max(1);
+        for i0 in (0..g.k).step_by(per_piece) {
+            let i1 = (i0 + per_piece).min(g.k);
+            let (p0, p1) = (i0 * dl, i0 * dl + (g.l - 1) * st + (i1 - i0 - 1) * dl + 1);
+            let slice: Vec<f64> = (0..g.c).flat_map(|c| padded[c * np + p0..c * np + p1].iter().copied()).collect();
+            let piece = Tensor::from_vec(slice, (1, g.c, p1 - p0), &Device::Cpu)?;
+            let taps: Vec<f64> =
+                (0..outs * ins).flat_map(|r| w.data[r * g.k + i0..r * g.k + i1].iter().copied()).collect();
+            let kernel = Tensor::from_vec(taps, (outs, ins, i1 - i0), &Device::Cpu)?;
+            let y = piece.conv1d(&kernel, 0, st, dl, self.groups)?.flatten_all()?.to_vec1::<f64>()?;
+            out.iter_mut().zip(y).for_each(|(o, v)| *o += v);
+        }
+        Ok(Array { shape: vec![g.o, g.l], data: out })
+    }
+
+    /// `conv_transpose1d` on consecutive pieces of the input, each unpadded (candle then
+    /// multiplies matrices instead of looping, where the dilation is 1): each piece's
+    /// output is added in at its place, then the padding is cropped from both ends and the
+    /// output_padding's zeros kept at the end, as PyTorch defines them. The sums are those
+    /// of one call, exactly, on integers.
+    fn conv_transpose1d_in_pieces(&self, x: &Array, w: &Array) -> Result<Array, EngineError> {
+        let g = Geometry::of(self, &x.shape, &w.shape);
+        let (s, d, k) = (g.stride, g.dilation, g.k);
+        let kernel = tensor(w)?;
+        let kernel = if self.flip { kernel.flip(&[2])? } else { kernel };
+        let mut full = vec![0.0; g.o * g.stretched];
+        let per_piece = (PIECE / (g.o * k).max(1)).max(1);
+        for i0 in (0..g.n).step_by(per_piece) {
+            let i1 = (i0 + per_piece).min(g.n);
+            let slice: Vec<f64> = (0..g.c).flat_map(|c| x.data[c * g.n + i0..c * g.n + i1].iter().copied()).collect();
+            let piece = Tensor::from_vec(slice, (1, g.c, i1 - i0), &Device::Cpu)?;
+            let y = piece.conv_transpose1d(&kernel, 0, 0, s, d, self.groups)?;
+            let len = y.dim(2)?;
+            let values = y.flatten_all()?.to_vec1::<f64>()?;
+            for o in 0..g.o {
+                let at = o * g.stretched + i0 * s;
+                full[at..at + len].iter_mut().zip(&values[o * len..(o + 1) * len]).for_each(|(f, v)| *f += v);
+            }
+        }
+        let p = self.padding.0;
+        if g.stretched < 2 * p {
+            return Err(EngineError(format!("padding {p} crops every output of conv_transpose1d")));
+        }
+        let data =
+            (0..g.o).flat_map(|o| full[o * g.stretched + p..o * g.stretched + p + g.l].iter().copied()).collect();
+        Ok(Array { shape: vec![g.o, g.l], data })
     }
 
     /// The output and the pullbacks `vᵀ·∂y/∂x` and `vᵀ·∂y/∂w` of a `conv1d` for a `v`
@@ -316,14 +380,31 @@ pub struct GradientCall {
 impl GradientCall {
     /// The call on an input `[C, n]` and a weight in the engine's layout (`[O, C/G, k]`,
     /// transposed `[C, O/G, k]`; with channels as batch, `[C', n']`): the gradient, in its
-    /// tensor's engine layout.
+    /// tensor's engine layout. It runs as [`GradientCall::candle`] writes it, in pieces
+    /// whose results add up to it exactly (see [`Conv::forward`]).
     pub fn run(&self, input: &Array, weight: &Array) -> Result<Array, EngineError> {
-        let (a, b) = (tensor(input)?, tensor(weight)?);
-        let moved_input = self.channels_as_batch && self.conv.groups == 1;
-        let a = if moved_input { a.unsqueeze(1)? } else { a.unsqueeze(0)? };
-        let b = if self.channels_as_batch { b.unsqueeze(1)? } else { b };
-        let mut y = self.conv.apply(&a, &b)?;
-        y = if self.channels_as_batch { y.transpose(0, 1)?.contiguous()? } else { y.squeeze(0)? };
+        // The convolution runs in pieces (see Conv::forward), one batch entry at a time.
+        let mut y = match self.channels_as_batch {
+            false => tensor(&self.conv.forward(input, weight)?)?,
+            true => {
+                let (c, len) = (weight.shape[0], weight.shape[weight.shape.len() - 1]);
+                let b = Array { shape: vec![c, 1, len], data: weight.data.clone() };
+                if self.conv.groups != 1 {
+                    tensor(&self.conv.long_kernel(input, &b)?)?.unsqueeze(1)?
+                } else {
+                    let n = input.shape[input.shape.len() - 1];
+                    let rows = input.data.len() / n.max(1);
+                    let outs = (0..rows)
+                        .map(|a| {
+                            let row = Array { shape: vec![1, n], data: input.data[a * n..(a + 1) * n].to_vec() };
+                            tensor(&self.conv.long_kernel(&row, &b)?).map_err(EngineError::from)
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    // [C_B, k'] per input channel, stacked on axis 1: [C_B, C_A, k'].
+                    Tensor::stack(&outs, 1)?
+                }
+            }
+        };
         if let Some((start, len)) = self.crop {
             let last = y.rank() - 1;
             y = y.narrow(last, start, len)?;
@@ -332,6 +413,18 @@ impl GradientCall {
             y = y.flip(&[y.rank() - 1])?;
         }
         array(&y.contiguous()?)
+    }
+
+    /// How many values the call holds at once, at most (see [`Conv::footprint`]), on
+    /// operands laid out as [`GradientCall::run`] takes them.
+    pub fn footprint(&self, input: &[usize], weight: &[usize]) -> u64 {
+        if !self.channels_as_batch {
+            return self.conv.footprint(input, weight);
+        }
+        let moved = |s: &[usize]| s.iter().take(s.len() - 1).product::<usize>();
+        let (batch, channels) = (moved(input), moved(weight));
+        let per = self.conv.footprint(&[1, input[input.len() - 1]], &[channels, 1, weight[weight.len() - 1]]);
+        per.saturating_mul(batch as u64)
     }
 
     /// The same call in candle-core's API, on tensors named `input` and `weight` (laid out

@@ -1,9 +1,9 @@
 //! PyTorch's convolutions as index formulas, from PyTorch's definitions: what a run line
 //! means, and what the engine call that computes a gradient means. Nothing here runs.
 
-use crate::algebra::cond::{eq, le};
+use crate::algebra::cond::eq;
 use crate::algebra::formula::fresh_name;
-use crate::algebra::index::{div, modulo, var};
+use crate::algebra::index::{div, var};
 use crate::algebra::{Cond, Element, Env, Formula, Index, IndexExt, Term};
 use crate::model::{Run, RunOp};
 use std::collections::BTreeSet;
@@ -110,7 +110,7 @@ fn names_of(input: &Operand, weight: &Operand, p: &Params, out: &[String]) -> BT
 /// other ranks.
 ///
 /// `conv1d`: `y_<o,t> = Σ_<c,m> x_<g·C/G + c, S·t + D·m - a> w_<o,c,m>`, `g = o div (O/G)`;
-/// `conv_transpose1d`: `y_<o,t> = Σ_<c,i,m> x_<g·C/G + c, i> w_<g·C/G + c, o mod (O/G), m> [t = S·i + D·m - P]`.
+/// `conv_transpose1d`: `y_<o,t> = Σ_<c,i,m> x_<c, i> w_<c, o - (O/G)·(c div (C/G)), m> [t = S·i + D·m - P]`.
 pub fn formula(op: RunOp, input: &Operand, weight: &Operand, p: &Params, out: &[String]) -> Option<Formula> {
     let one_d = match (input.shape.len(), weight.shape.len(), out.len()) {
         (1, 1, 1) => true,
@@ -161,32 +161,21 @@ pub fn formula(op: RunOp, input: &Operand, weight: &Operand, p: &Params, out: &[
             if one_d {
                 term(vec![i.clone(), m.clone()], vec![input.at(&[], var(&i)), weight.at(&[], var(&m))], vec![hit])
             } else {
+                // Every input channel c reaches the output channels of its group: o is the
+                // weight's o - (O/G)·(c div (C/G)) there, which the weight's range bounds.
                 let o = var(&out[0]);
                 let (ins, outs_per) = (&input.shape[0], &weight.shape[1]);
                 let ins_per = per_group(ins, g);
-                let (group, within) = match (is(g, 1), is(outs_per, 1)) {
-                    (true, _) => (Index::zero(), o.clone()),
-                    (false, true) => (o.clone(), Index::zero()),
-                    (false, false) => (div(&o, outs_per), modulo(&o, outs_per)),
+                let c = summed("c", &mut taken);
+                let group = per_group(&var(&c), &ins_per);
+                let (within, brackets) = match (is(g, 1), is(outs_per, 1)) {
+                    (true, _) => (o.clone(), vec![hit]),
+                    // One output channel per group: o is c's group.
+                    (false, true) => (Index::zero(), vec![hit, eq(&o, &group)]),
+                    (false, false) => (o.sub(&outs_per.mul(&group)), vec![hit]),
                 };
-                let mut brackets = vec![hit];
-                let (mut bound, c) = match is(&ins_per, 1) {
-                    true => (Vec::new(), Index::zero()),
-                    false => {
-                        let c = summed("c", &mut taken);
-                        // c is the channel within the group: no tensor's range bounds it
-                        // where there are groups.
-                        if !is(g, 1) {
-                            brackets.push(le(&Index::zero(), &var(&c)));
-                            brackets.push(le(&var(&c), &ins_per.sub(&Index::constant(1))));
-                        }
-                        (vec![c.clone()], var(&c))
-                    }
-                };
-                bound.extend([i.clone(), m.clone()]);
-                let channel = group.mul(&ins_per).add(&c);
-                let elements = vec![input.at(&[channel.clone()], var(&i)), weight.at(&[channel, within], var(&m))];
-                term(bound, elements, brackets)
+                let elements = vec![input.at(&[var(&c)], var(&i)), weight.at(&[var(&c), within], var(&m))];
+                term(vec![c, i.clone(), m.clone()], elements, brackets)
             }
         }
     };
@@ -203,13 +192,9 @@ pub fn output_length(op: RunOp, n: &Index, k: &Index, p: &Params) -> Index {
             let room = n.add(&p.padding.0).add(&p.padding.1).sub(&span).sub(&one);
             div(&room, &p.stride).add(&one)
         }
-        RunOp::ConvTranspose1d => n
-            .sub(&one)
-            .mul(&p.stride)
-            .sub(&p.padding.0.scale(2))
-            .add(&span)
-            .add(&p.output_padding)
-            .add(&one),
+        RunOp::ConvTranspose1d => {
+            n.sub(&one).mul(&p.stride).sub(&p.padding.0.scale(2)).add(&span).add(&p.output_padding).add(&one)
+        }
     }
 }
 
@@ -285,7 +270,8 @@ impl GradientCall {
         let i = summed("i", &mut taken);
         let t = var(&out[out.len() - 1]);
         let pos = p.stride.mul(&t).add(&p.dilation.mul(&var(&i))).sub(&p.padding.0);
-        let length = output_length(RunOp::Conv1d, &a.length(), &b.length(), &Params { stride: p.stride.clone(), ..p.clone() });
+        let length =
+            output_length(RunOp::Conv1d, &a.length(), &b.length(), &Params { stride: p.stride.clone(), ..p.clone() });
         let (elements, brackets) = match (a.shape.len(), b.shape.len(), out.len()) {
             (1, 1, 1) => (vec![a.at(&[], pos), b.at(&[], var(&i))], Vec::new()),
             (2, 2, 3) => {
@@ -366,8 +352,13 @@ impl GradientCall {
         let mut args = vec![input, moved(&weight)];
         let keyword = |k: &str, v: &Index, default: i64| {
             let shown = show(v);
-            (!is(v, default) && shown != default.to_string())
-                .then(|| if torch { format!("{k}={shown}") } else { format!("{k} = {shown}") })
+            (!is(v, default) && shown != default.to_string()).then(|| {
+                if torch {
+                    format!("{k}={shown}")
+                } else {
+                    format!("{k} = {shown}")
+                }
+            })
         };
         let padding = match (unpadded, torch) {
             (false, _) => keyword("padding", &p.padding.0, 0),
@@ -379,9 +370,15 @@ impl GradientCall {
             RunOp::Conv1d => None,
         };
         args.extend(
-            [keyword("stride", &p.stride, 1), padding, output_padding, keyword("dilation", &p.dilation, 1), keyword("groups", &p.groups, 1)]
-                .into_iter()
-                .flatten(),
+            [
+                keyword("stride", &p.stride, 1),
+                padding,
+                output_padding,
+                keyword("dilation", &p.dilation, 1),
+                keyword("groups", &p.groups, 1),
+            ]
+            .into_iter()
+            .flatten(),
         );
         let prefix = if torch { "F." } else { "" };
         let mut call = format!("{prefix}{name}({})", args.join(", "));

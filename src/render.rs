@@ -247,7 +247,11 @@ fn write_backward(out: &mut String, r: &Report) {
     if r.backward.is_empty() {
         return;
     }
-    let _ = writeln!(out, "\nbackward, for an upstream gradient {} = ∂L/∂{} shaped like {}", m.upstream, m.output.name, m.output.name);
+    let _ = writeln!(
+        out,
+        "\nbackward, for an upstream gradient {} = ∂L/∂{} shaped like {}",
+        m.upstream, m.output.name, m.output.name
+    );
     for b in &r.backward {
         let _ = writeln!(out, "\n{}", b.gather.split(" = ").next().unwrap_or_default());
         write_steps(out, &b.steps, 0);
@@ -258,7 +262,7 @@ fn write_backward(out: &mut String, r: &Report) {
                 let _ = writeln!(out, "          at {}: {}", show_sizes(&r.sizes), c.at_sizes);
                 let _ = writeln!(out, "          torch:  {}", c.torch);
                 let _ = writeln!(out, "          candle: {}", c.candle);
-                let _ = writeln!(out, "  {}", call_proof_text(c, m));
+                let _ = writeln!(out, "          {}", call_proof_text(c, m));
             }
             Err(why) => {
                 let _ = writeln!(out, "  call:   none: {why}");
@@ -272,11 +276,11 @@ fn write_backward(out: &mut String, r: &Report) {
 fn call_proof_text(c: &CallReport, m: &crate::model::Model) -> String {
     match &c.proof {
         Ok(steps) => format!(
-            "proved   for all sizes: the call's output has the tensor's shape and its coefficient of {} is the derived Jacobian ({} steps)",
+            "proved for all sizes: the call's output has the tensor's shape, and its coefficient of {} is the derived Jacobian ({} steps in the e-graph)",
             m.upstream,
             steps.len()
         ),
-        Err(why) => format!("not proved: {why}; checked on the engine at these sizes"),
+        Err(why) => format!("not proved for all sizes: {why}; checked on the engine at these sizes"),
     }
 }
 
@@ -399,7 +403,7 @@ pub fn derive_json(r: &Report) -> String {
             let (call, why) = match &b.call {
                 Ok(c) => (
                     json!({"op": c.op, "symbolic": c.symbolic, "torch": c.torch, "candle": c.candle}),
-                    call_proof_text(c, m).split_whitespace().collect::<Vec<_>>().join(" "),
+                    call_proof_text(c, m),
                 ),
                 Err(why) => (Json::Null, format!("no single engine call: {why}")),
             };
@@ -443,6 +447,16 @@ pub fn check_line(r: &Report) -> String {
     }
     if skipped > 0 {
         let _ = write!(line, "; {skipped} runs not executed");
+    }
+    let gradients = |h| r.backward.iter().filter(|b| b.holds == h).count();
+    match (gradients(Some(true)), gradients(Some(false))) {
+        (0, 0) => {}
+        (good, 0) => {
+            let _ = write!(line, "; {good} gradients agree");
+        }
+        (_, bad) => {
+            let _ = write!(line, "; {bad} gradients disagree");
+        }
     }
     if let Some(bad) = r.claims.iter().find(|c| c.verdict == Verdict::Refuted) {
         let _ = write!(line, "; first refuted: {} ({})", bad.text, bad.grounds);
@@ -494,7 +508,12 @@ pub fn check_json(r: &Report, file: &str, sweep: Option<&SweepReport>) -> String
         let ranges: Vec<String> = s.ranges.iter().map(|r| format!("{}={}..{}", r.name, r.lo, r.hi)).collect();
         json!({"ranges": ranges.join(","), "checked": s.checked, "skipped": s.skipped, "failures": failures})
     });
-    json!({"spec": r.model.name, "file": file, "holds": holds, "claims": claims, "runs": runs, "sweep": sweep})
+    let backward: Vec<Json> = r
+        .backward
+        .iter()
+        .map(|b| json!({"wrt": b.wrt, "verdict": run_verdict(b.holds).to_lowercase(), "holds": b.holds, "detail": b.detail()}))
+        .collect();
+    json!({"spec": r.model.name, "file": file, "holds": holds, "claims": claims, "runs": runs, "backward": backward, "sweep": sweep})
         .to_string()
         + "\n"
 }
@@ -552,6 +571,14 @@ pub fn junit_suite(r: &Report, sweep: Option<&SweepReport>) -> JunitSuite {
             None => Some(("skipped", "not executed", x.detail())),
         };
         cases.push(junit_case(name, &format!("run {}", x.text), &x.findings.join("\n"), outcome));
+    }
+    for b in &r.backward {
+        let outcome = match b.holds {
+            Some(true) => None,
+            Some(false) => Some(("failure", "disagrees", b.findings.join("\n"))),
+            None => Some(("skipped", "not executed", b.detail())),
+        };
+        cases.push(junit_case(name, &format!("gradient ∂L/∂{}", b.wrt), &b.findings.join("\n"), outcome));
     }
     if let Some(s) = sweep {
         let line = sweep_line(name, s);

@@ -197,8 +197,10 @@ fn check_gradient(spec: &str, sizes: &str, x: &T, w: &T, wrt: &str, reference: &
         .collect();
     let model = symconv::model::resolve(&symconv::syntax::parse(&src).unwrap(), &src, spec, &overrides).unwrap();
     let derivation = symconv::derive::derive(&model, &symconv::limits::Limits::default()).unwrap();
-    let g: Vec<f64> = (0..reference.len()).map(|r| if r % 2 == 0 { 7.0 + r as f64 } else { -3.0 - 2.0 * r as f64 }).collect();
-    let expected: Vec<f64> = (0..reference[0].len()).map(|c| reference.iter().zip(&g).map(|(row, gi)| row[c] * gi).sum()).collect();
+    let g: Vec<f64> =
+        (0..reference.len()).map(|r| if r % 2 == 0 { 7.0 + r as f64 } else { -3.0 - 2.0 * r as f64 }).collect();
+    let expected: Vec<f64> =
+        (0..reference[0].len()).map(|c| reference.iter().zip(&g).map(|(row, gi)| row[c] * gi).sum()).collect();
     let mut values = Values::new();
     for (name, t) in [("x", x), ("w", w)] {
         let shape = model.shape_at(name, &model.values).unwrap().iter().map(|&d| d as usize).collect();

@@ -37,10 +37,14 @@ fn every_gradient_matches_pytorch_autograd() {
         assert_eq!(entry["run"], run.text, "{name}: the data is for another run line");
         let sizes = &model.values;
         let shape = |t: &str| -> Vec<usize> { model.shape_at(t, sizes).unwrap().iter().map(|&d| d as usize).collect() };
-        let lengths: Vec<usize> = derivation.lengths.iter().map(|l| {
-            use symconv::algebra::IndexExt;
-            l.eval(sizes).unwrap() as usize
-        }).collect();
+        let lengths: Vec<usize> = derivation
+            .lengths
+            .iter()
+            .map(|l| {
+                use symconv::algebra::IndexExt;
+                l.eval(sizes).unwrap() as usize
+            })
+            .collect();
         let mut values = Values::new();
         values.insert("x".into(), Array { shape: shape("x"), data: numbers(&entry["x"]) });
         values.insert("w".into(), Array { shape: shape("w"), data: numbers(&entry["w"]) });

@@ -90,7 +90,8 @@ fn run_of(model: &Model) -> Option<&Run> {
 }
 
 /// Checks every gradient at `sizes` against brute force `brute` (at those sizes), or,
-/// where the sizes are past brute force (`None`), against the gather forms compiled.
+/// where the sizes are past brute force (`None`), against the gather forms compiled. The
+/// tensors' values and the engine's own backward are shared by every gradient.
 pub(crate) fn check_all(
     model: &Model,
     derivation: &Derivation,
@@ -98,7 +99,84 @@ pub(crate) fn check_all(
     options: RunOptions,
     brute: Option<&BruteForce>,
 ) -> Result<Vec<BackwardReport>, CheckError> {
-    derivation.gathers.iter().map(|g| check(model, derivation, sizes, options, brute, g)).collect()
+    let err = eval_err(model, sizes);
+    let mut data = values(model, sizes, options);
+    let dims: Vec<usize> = derivation
+        .lengths
+        .iter()
+        .map(|l| l.eval(sizes).map(|v| v.max(0) as usize))
+        .collect::<Result<_, _>>()
+        .map_err(&err)?;
+    let g = match brute {
+        Some(_) => upstream_values(&dims, options.seed),
+        None => uniform(&dims, options.seed),
+    };
+    data.insert(model.upstream.clone(), g);
+    let at = Shared { sizes, seed: options.seed, data: &data };
+    // The engine's backward on one core, the gradients' numbers on the other.
+    std::thread::scope(|scope| {
+        let pending = scope.spawn(|| autograd(model, derivation, sizes, &data));
+        let checked: Vec<(BackwardReport, Vec<f64>)> =
+            derivation.gathers.iter().map(|g| check(model, derivation, &at, brute, g)).collect::<Result<_, _>>()?;
+        let autograd = pending.join().map_err(|_| CheckError::Bug("the engine's backward panicked".into()))??;
+        Ok(checked
+            .into_iter()
+            .zip(&derivation.gathers)
+            .map(|(c, g)| with_autograd(model, g, sizes, c, &autograd))
+            .collect())
+    })
+}
+
+/// Every gradient at `sizes` checked on the engine against its gather form compiled (as
+/// at sizes past brute force): the named calls and the engine's own backward, with an
+/// upstream gradient uniform in `[-1000, 1000]`.
+pub fn check_gradients(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+    options: RunOptions,
+) -> Result<Vec<BackwardReport>, CheckError> {
+    check_all(model, derivation, sizes, options, None)
+}
+
+/// What every gradient's check at some sizes shares.
+struct Shared<'a> {
+    sizes: &'a Env,
+    seed: u64,
+    data: &'a Values,
+}
+
+/// The engine's own backward of the run line, or why there is none to compare.
+enum Autograd {
+    /// Both pullbacks by `g`, and the run's input.
+    Pulled {
+        /// The pullbacks.
+        pulled: engine::Backward,
+        /// The run's input tensor.
+        input: String,
+    },
+    /// Why there is none.
+    None(String),
+}
+
+/// Candle's autograd `vᵀJ` of the spec's run line for `v = g`, where it has a backward and
+/// the run's output has the formula's shape.
+fn autograd(model: &Model, derivation: &Derivation, sizes: &Env, data: &Values) -> Result<Autograd, CheckError> {
+    let Some(run) = run_of(model) else { return Ok(Autograd::None(String::new())) };
+    if run.op == RunOp::ConvTranspose1d {
+        return Ok(Autograd::None("candle has no backward for conv_transpose1d to compare".into()));
+    }
+    let conv = conv_of(model, run, sizes, &derivation.limits)?;
+    let (x, w) = (laid_out(model, data, &run.input), laid_out(model, data, &run.weight));
+    let g = &data[&model.upstream];
+    let last = g.shape[g.shape.len() - 1];
+    let v = Array { shape: vec![g.data.len() / last.max(1), last], data: g.data.clone() };
+    if conv.output_shape(&x, &w).to_vec() != v.shape {
+        return Ok(Autograd::None(
+            "the run's output has another shape than the formula's: its backward is not compared".into(),
+        ));
+    }
+    Ok(Autograd::Pulled { pulled: conv.backward(&x, &w, &v)?, input: run.input.clone() })
 }
 
 /// The named call's report, with its proof.
@@ -150,44 +228,34 @@ const LARGE_RANGE: i64 = 1000;
 fn check(
     model: &Model,
     derivation: &Derivation,
-    sizes: &Env,
-    options: RunOptions,
+    shared: &Shared,
     brute: Option<&BruteForce>,
     gather: &Gather,
-) -> Result<BackwardReport, CheckError> {
+) -> Result<(BackwardReport, Vec<f64>), CheckError> {
+    let (sizes, data) = (shared.sizes, shared.data);
     let err = eval_err(model, sizes);
-    let mut data = values(model, sizes, options);
     let lows: Vec<i64> = derivation.domain.at(sizes).map_err(&err)?.iter().map(|r| r.0).collect();
-    let dims: Vec<usize> = derivation
-        .lengths
-        .iter()
-        .map(|l| l.eval(sizes).map(|v| v.max(0) as usize))
-        .collect::<Result<_, _>>()
-        .map_err(&err)?;
-    let g = match brute {
-        Some(_) => upstream_values(&dims, options.seed),
-        None => uniform(&dims, options.seed),
-    };
-    data.insert(model.upstream.clone(), g.clone());
+    let g = &data[&model.upstream];
+    let dims = &g.shape;
     let t = model.tensor(&gather.wrt).expect("a gather's tensor is the model's");
     let t_dims = model.shape_at(&t.name, sizes).unwrap_or_default();
     let count: usize = t_dims.iter().map(|&d| d.max(0) as usize).product();
     let place = |c: usize| named(gather.wrt_indices.iter().zip(&element_at(c, &t_dims)));
-    let evaluate = |f: &Formula, names: &[String]| evaluate(model, sizes, &data, f, names, &t.name);
-    let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
+    let evaluate = |f: &Formula, names: &[String]| evaluate(model, sizes, data, f, names, &t.name);
+    let at = format!("at {} with seed {}", shown_sizes(model, sizes), shared.seed);
     let Some(brute) = brute else {
-        let expected = compiled(model, sizes, &data, gather, &t_dims)?;
+        let expected = compiled(model, sizes, data, gather, &t_dims)?;
         let findings = vec![format!(
             "{at}, past brute force: the engine against the gather form, compiled, at all {count} entries"
         )];
-        return engine_side(model, derivation, sizes, gather, &data, &expected, findings, None);
+        return engine_side(model, derivation, shared, gather, &expected, findings, None);
     };
     // Jᵀg by brute force: Σ over the domain's rows of g at the row times the entry.
     let mut expected = vec![0.0; count];
     for (row, entries) in brute.rows.iter().zip(&brute.jacobians[&t.name]) {
-        let flat = row.iter().zip(&lows).zip(&dims).fold(0usize, |f, ((&i, &lo), &d)| f * d + (i - lo) as usize);
+        let flat = row.iter().zip(&lows).zip(dims).fold(0usize, |f, ((&i, &lo), &d)| f * d + (i - lo) as usize);
         for (c, v) in entries.iter().enumerate() {
-            expected[c] += g.data[flat] * numeric(v, &data);
+            expected[c] += g.data[flat] * numeric(v, data);
         }
     }
     let derived = evaluate(&gather.closed_form, &gather.wrt_indices)?;
@@ -202,7 +270,7 @@ fn check(
         )));
     }
     let findings = vec![format!("{at}: the gather form equals brute force's Jᵀg at all {count} entries")];
-    engine_side(model, derivation, sizes, gather, &data, &expected, findings, Some(&evaluate))
+    engine_side(model, derivation, shared, gather, &expected, findings, Some(&evaluate))
 }
 
 /// Entries uniform in `[-LARGE_RANGE, LARGE_RANGE]`, drawn from the seed.
@@ -249,35 +317,95 @@ fn compiled(model: &Model, sizes: &Env, data: &Values, gather: &Gather, dims: &[
 /// The engine's side of a gradient against `expected`: the named call, and the engine's
 /// own backward. `exact` evaluates a formula exactly, where the sizes are small enough:
 /// a proved call's formula is then checked against `expected` first.
-#[allow(clippy::too_many_arguments)]
 fn engine_side(
     model: &Model,
     derivation: &Derivation,
-    sizes: &Env,
+    shared: &Shared,
     gather: &Gather,
-    data: &Values,
     expected: &[f64],
     mut findings: Vec<String>,
     exact: Option<&dyn Fn(&Formula, &[String]) -> Result<Vec<f64>, CheckError>>,
-) -> Result<BackwardReport, CheckError> {
+) -> Result<(BackwardReport, Vec<f64>), CheckError> {
+    let t = model.tensor(&gather.wrt).expect("a gather's tensor is the model's");
+    let Some(run) = run_of(model) else {
+        let why = "the spec has no run line to name the forward call".to_string();
+        return Ok((report(model, gather, Err(why), None, findings), expected.to_vec()));
+    };
+    let (call, holds) = match gradient_call(model, derivation, run, &t.name) {
+        Ok(call) => {
+            let (named_call, holds) =
+                named_call(model, derivation, shared, gather, &call, expected, &mut findings, exact)?;
+            (Ok(named_call), holds)
+        }
+        Err(why) => (Err(why), None),
+    };
+    Ok((report(model, gather, call, holds, findings), expected.to_vec()))
+}
+
+/// A gradient's report with the engine's own backward compared against `expected`.
+fn with_autograd(
+    model: &Model,
+    gather: &Gather,
+    sizes: &Env,
+    (mut report, expected): (BackwardReport, Vec<f64>),
+    autograd: &Autograd,
+) -> BackwardReport {
+    let dims = model.shape_at(&gather.wrt, sizes).unwrap_or_default();
+    let place = |c: usize| named(gather.wrt_indices.iter().zip(&element_at(c, &dims)));
+    let agrees = match autograd {
+        Autograd::Pulled { pulled, input } => {
+            let by_autograd = if gather.wrt == *input { &pulled.x } else { &pulled.w };
+            match first_difference(&by_autograd.data, &expected) {
+                None => {
+                    report.findings.push("candle's autograd vᵀJ agrees at every entry".into());
+                    true
+                }
+                Some(c) => {
+                    report.findings.push(format!(
+                        "candle's autograd vᵀJ gives {} at {}, Jᵀg is {}",
+                        number(by_autograd.data[c]),
+                        place(c),
+                        number(expected[c])
+                    ));
+                    false
+                }
+            }
+        }
+        Autograd::None(why) => {
+            if !why.is_empty() {
+                report.findings.push(why.clone());
+            }
+            return report;
+        }
+    };
+    report.holds = Some(report.holds.unwrap_or(true) && agrees);
+    report
+}
+
+/// The named call: its proof checked by numbers where they are exact, then run on the
+/// engine against `expected`; whether it agrees (`None`: not run).
+#[allow(clippy::too_many_arguments)]
+fn named_call(
+    model: &Model,
+    derivation: &Derivation,
+    shared: &Shared,
+    gather: &Gather,
+    call: &GradientCall,
+    expected: &[f64],
+    findings: &mut Vec<String>,
+    exact: Option<&dyn Fn(&Formula, &[String]) -> Result<Vec<f64>, CheckError>>,
+) -> Result<(CallReport, Option<bool>), CheckError> {
+    let (sizes, data) = (shared.sizes, shared.data);
     let t = model.tensor(&gather.wrt).expect("a gather's tensor is the model's");
     let t_dims = model.shape_at(&t.name, sizes).unwrap_or_default();
-    let count = expected.len();
     let place = |c: usize| named(gather.wrt_indices.iter().zip(&element_at(c, &t_dims)));
-    let Some(run) = run_of(model) else {
-        return Ok(report(model, gather, Err("the spec has no run line to name the forward call".into()), None, findings));
-    };
-    let call = match gradient_call(model, derivation, run, &t.name) {
-        Ok(call) => call,
-        Err(why) => return Ok(report(model, gather, Err(why), None, findings)),
-    };
-    let named_call = call_report(model, derivation, &call, &t.name, sizes);
+    let named_call = call_report(model, derivation, call, &t.name, sizes);
     // A proof is trusted only once numbers agree with it: the call's formula, exactly.
     if let (Ok(_), Some(evaluate)) = (&named_call.proof, exact) {
         let names = gather.wrt_indices.clone();
         let (f, _) = call.formula(&shapes(model, derivation), &names).expect("a proved call has a formula");
         let exact = evaluate(&f, &names)?;
-        if let Some(c) = first_difference(&exact, &expected) {
+        if let Some(c) = first_difference(&exact, expected) {
             return Err(CheckError::Bug(format!(
                 "the call {} was proved to compute ∂L/∂{}, but at {}, {} its formula gives {} and brute force {}",
                 named_call.symbolic,
@@ -289,47 +417,39 @@ fn engine_side(
             )));
         }
     }
-    let mut holds = true;
-    let engine_call = concrete(&call, sizes).map_err(CheckError::Sizes)?;
-    let by_call = engine_call.run(&laid_out(model, data, &call.input), &laid_out(model, data, &call.weight))?;
-    match first_difference(&by_call.data, &expected).or((by_call.data.len() != count).then_some(0)) {
-        None => findings.push(format!("the call {} on the engine agrees at every entry", named_call.at_sizes)),
-        Some(c) => {
-            holds = false;
-            let got = by_call.data.get(c).copied().map_or("nothing".into(), number);
-            findings.push(format!(
-                "the call {} on the engine gives {got} at {}, Jᵀg is {}",
-                named_call.at_sizes,
-                place(c),
-                number(expected[c])
-            ));
-        }
+    let engine_call = concrete(call, sizes).map_err(CheckError::Sizes)?;
+    let (a, b) = (laid_out(model, data, &call.input), laid_out(model, data, &call.weight));
+    let held = engine_call.footprint(&a.shape, &b.shape);
+    if held > derivation.limits.run_values {
+        findings.push(format!(
+            "the call {} is not run: it would hold {held} values in the engine, more than the limit of {}",
+            named_call.at_sizes, derivation.limits.run_values
+        ));
+        return Ok((named_call, None));
     }
-    match run.op {
-        RunOp::Conv1d => {
-            let conv = conv_of(model, run, sizes, &derivation.limits)?;
-            let (x, w) = (laid_out(model, data, &run.input), laid_out(model, data, &run.weight));
-            let g = &data[&model.upstream];
-            let last = g.shape[g.shape.len() - 1];
-            let v = Array { shape: vec![g.data.len() / last.max(1), last], data: g.data.clone() };
-            let pulled = conv.backward(&x, &w, &v)?;
-            let autograd = if t.name == run.input { pulled.x } else { pulled.w };
-            match first_difference(&autograd.data, &expected) {
-                None => findings.push("candle's autograd vᵀJ agrees at every entry".into()),
-                Some(c) => {
-                    holds = false;
-                    findings.push(format!(
-                        "candle's autograd vᵀJ gives {} at {}, Jᵀg is {}",
-                        number(autograd.data[c]),
-                        place(c),
-                        number(expected[c])
-                    ));
-                }
+    let agrees = match engine_call.run(&a, &b) {
+        Err(e) => {
+            findings.push(format!("the call {} does not run on the engine: {e}", named_call.at_sizes));
+            false
+        }
+        Ok(by_call) => match first_difference(&by_call.data, expected) {
+            None => {
+                findings.push(format!("the call {} on the engine agrees at every entry", named_call.at_sizes));
+                true
             }
-        }
-        RunOp::ConvTranspose1d => findings.push("candle has no backward for conv_transpose1d to compare".into()),
-    }
-    Ok(report(model, gather, Ok(named_call), Some(holds), findings))
+            Some(c) => {
+                let got = by_call.data.get(c).copied().map_or("nothing".into(), number);
+                findings.push(format!(
+                    "the call {} on the engine gives {got} at {}, Jᵀg is {}",
+                    named_call.at_sizes,
+                    place(c),
+                    expected.get(c).copied().map_or("nothing".into(), number)
+                ));
+                false
+            }
+        },
+    };
+    Ok((named_call, Some(agrees)))
 }
 
 /// A formula of the tensors in `data` (the upstream gradient's too), indexed by `names`,
@@ -383,7 +503,11 @@ pub fn gradient_values(
     sizes: &Env,
     data: &Values,
 ) -> Result<(Vec<f64>, Option<Vec<f64>>), CheckError> {
-    let gather = derivation.gathers.iter().find(|g| g.wrt == wrt).ok_or_else(|| CheckError::Sizes(format!("no tensor `{wrt}`")))?;
+    let gather = derivation
+        .gathers
+        .iter()
+        .find(|g| g.wrt == wrt)
+        .ok_or_else(|| CheckError::Sizes(format!("no tensor `{wrt}`")))?;
     let derived = evaluate(model, sizes, data, &gather.closed_form, &gather.wrt_indices, wrt)?;
     let Some(call) = run_of(model).and_then(|run| gradient_call(model, derivation, run, wrt).ok()) else {
         return Ok((derived, None));
@@ -414,4 +538,3 @@ fn report(
 fn first_difference(a: &[f64], b: &[f64]) -> Option<usize> {
     a.iter().zip(b).position(|(x, y)| x != y).or((a.len() != b.len()).then_some(a.len().min(b.len())))
 }
-

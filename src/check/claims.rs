@@ -165,16 +165,21 @@ pub(crate) fn as_jacobian(model: &Model, derivation: &Derivation, kind: &ClaimKi
     };
     let d = derivative(derivation, wrt);
     let own = match (kind, &call) {
-        (ClaimKind::Gradient { wrt_indices, value, .. }, _) => derivation.in_own_names(model, value, &[], wrt_indices, d),
+        (ClaimKind::Gradient { wrt_indices, value, .. }, _) => {
+            derivation.in_own_names(model, value, &[], wrt_indices, d)
+        }
         (_, Some(call)) => match call.formula(&shapes(model, derivation), &d.wrt_indices) {
             Some((f, _)) => f,
             None => return Ok(AsJacobian::Unfit("the call's tensors have ranks that do not fit it".into())),
         },
         _ => unreachable!("a gradient claim is in gather form or a call"),
     };
-    let (coefficient, _) = derivation
-        .upstream_coefficient(model, &own, &d.wrt_indices)
-        .map_err(|e| CheckError::Limit(format!("{}: {e}", model.claims.iter().find(|c| c.kind == *kind).map_or("", |c| c.text.as_str()))))?;
+    let (coefficient, _) = derivation.upstream_coefficient(model, &own, &d.wrt_indices).map_err(|e| {
+        CheckError::Limit(format!(
+            "{}: {e}",
+            model.claims.iter().find(|c| c.kind == *kind).map_or("", |c| c.text.as_str())
+        ))
+    })?;
     let index = model.output.indices.iter().map(|n| crate::algebra::index::var(n)).collect();
     let g_i = crate::algebra::Element { tensor: model.upstream.clone(), index };
     let printed = format!("its coefficient of {g_i}, {}", coefficient.show(&model.sizes));
@@ -214,8 +219,10 @@ fn gradient(
     report.grounds = format!("{coefficient}, is {}: {}", d.name(model), report.grounds);
     let Some((length, want, proved)) = length else { return Ok(report) };
     let (sets, _) = claim_size_sets(model, &derivation.limits);
-    let differs =
-        sets.iter().filter(|s| nonempty_at(model, derivation, s)).find_map(|s| length_differs(model, length, want, wrt, s));
+    let differs = sets
+        .iter()
+        .filter(|s| nonempty_at(model, derivation, s))
+        .find_map(|s| length_differs(model, length, want, wrt, s));
     match (differs, proved) {
         (Some(why), _) => {
             report.verdict = Verdict::Refuted;
@@ -224,7 +231,8 @@ fn gradient(
         }
         (None, false) if report.verdict == Verdict::Proved => {
             report.verdict = Verdict::Checked;
-            report.grounds = format!("{}; its length {length} is `{wrt}`'s at every size checked, not proved", report.grounds);
+            report.grounds =
+                format!("{}; its length {length} is `{wrt}`'s at every size checked, not proved", report.grounds);
             report.proof.clear();
         }
         _ => {}

@@ -15,7 +15,7 @@ mod sweep;
 pub(crate) mod tables;
 mod validate;
 
-pub use backward::{gradient_values, upstream_values, BackwardReport, CallReport, Values};
+pub use backward::{check_gradients, gradient_values, upstream_values, BackwardReport, CallReport, Values};
 pub use brute::{box_size, brute_domain, brute_jacobian, expand, tuples};
 pub use claims::{settle_claims, ClaimReport, Verdict};
 pub use error::{show_sizes, CheckError};

@@ -97,7 +97,17 @@ pub fn report(
             backward::check_all(&model, &derivation, &sizes, options, None)?
         }
     };
-    Ok(Report { sizes: ordered(&model, &sizes), model, derivation, length_values, tables, claims, runs, backward, notes })
+    Ok(Report {
+        sizes: ordered(&model, &sizes),
+        model,
+        derivation,
+        length_values,
+        tables,
+        claims,
+        runs,
+        backward,
+        notes,
+    })
 }
 
 /// Whether the run line computes the formula for every size, in one line: proved when

@@ -2,12 +2,12 @@
 //! combination of size ranges, on all cores.
 
 use super::brute::{box_size, tuples, BruteForce};
-use crate::model::ClaimKind;
 use super::claims::{as_jacobian, counterexample, length_differs, nonempty_at, AsJacobian, ClaimReport, Verdict};
 use super::error::CheckError;
 use super::tables::cross_check_against;
 use crate::algebra::Env;
 use crate::derive::Derivation;
+use crate::model::ClaimKind;
 use crate::model::Model;
 use std::collections::BTreeMap;
 

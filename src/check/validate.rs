@@ -115,7 +115,10 @@ pub(crate) fn agrees(
             Ok(value.eval(&at.sizes).map_err(eval_err(model, &at.sizes))? == actual)
         }
         (ClaimKind::Derivative { .. } | ClaimKind::Gradient { .. } | ClaimKind::GradientCall { .. }, None) => Ok(false),
-        (ClaimKind::Derivative { wrt, .. } | ClaimKind::Gradient { wrt, .. } | ClaimKind::GradientCall { wrt, .. }, Some(claimed)) => {
+        (
+            ClaimKind::Derivative { wrt, .. } | ClaimKind::Gradient { wrt, .. } | ClaimKind::GradientCall { wrt, .. },
+            Some(claimed),
+        ) => {
             let d = derivation.derivative(wrt).expect("claims name declared tensors");
             let expected: Table =
                 at.brute.jacobians[&d.wrt].iter().map(|row| row.iter().map(eval::number).collect()).collect();

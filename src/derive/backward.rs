@@ -6,7 +6,7 @@ use super::lang::Leaf;
 use super::rules::Rules;
 use super::session::Session;
 use super::tree::{Step, Tree};
-use super::{differentiate, guarded_where_needed, implied_in_products, simplify, DeriveError, Derivation, Derivative};
+use super::{differentiate, guarded_where_needed, implied_in_products, simplify, Derivation, Derivative, DeriveError};
 use crate::algebra::cond::eq;
 use crate::algebra::formula::fresh_name;
 use crate::algebra::index::{modulo, var};
@@ -70,7 +70,13 @@ impl Derivation {
         let m = self.with_upstream(model, value.clone(), out);
         let g = upstream_tensor(model, self);
         let rules = Rules::derivation(self.facts.clone());
-        let d = differentiate_at(&m, &g, self.upstream_at(model, &model.output.indices), (&rules, &self.facts), &self.limits)?;
+        let d = differentiate_at(
+            &m,
+            &g,
+            self.upstream_at(model, &model.output.indices),
+            (&rules, &self.facts),
+            &self.limits,
+        )?;
         Ok((d.closed_form, d.steps))
     }
 
@@ -427,12 +433,7 @@ pub fn call_length(model: &Model, derivation: &Derivation, call: &GradientCall, 
 /// The proof that a call computes `∂L/∂t`: its output has `t`'s shape, and its
 /// coefficient of `g_i` is `∂s_i/∂t_j`. The steps differentiate the call and then meet
 /// the derived closed form; `Err` says why it is not proved.
-pub fn prove_call(
-    model: &Model,
-    derivation: &Derivation,
-    call: &GradientCall,
-    wrt: &str,
-) -> Result<Vec<Step>, String> {
+pub fn prove_call(model: &Model, derivation: &Derivation, call: &GradientCall, wrt: &str) -> Result<Vec<Step>, String> {
     let d = derivation.derivative(wrt).ok_or_else(|| format!("`{wrt}` is not a tensor of the spec"))?;
     let t = model.tensor(wrt).expect("a derivative's tensor is the model's");
     let shapes = shapes(model, derivation);
@@ -449,13 +450,16 @@ pub fn prove_call(
             return Err(format!("its output's channels are [{}], not those of `{wrt}`", shown.join(", ")));
         }
     }
-    let (coefficient, mut steps) = derivation.upstream_coefficient(model, &formula, &d.wrt_indices).map_err(|e| e.to_string())?;
+    let (coefficient, mut steps) =
+        derivation.upstream_coefficient(model, &formula, &d.wrt_indices).map_err(|e| e.to_string())?;
     match derivation.proves(model, d, &coefficient) {
         Ok(Some(proof)) => {
             steps.extend(proof);
             Ok(steps)
         }
-        Ok(None) => Err(format!("the e-graph did not meet its coefficient of {} with {}", model.upstream, d.name(model))),
+        Ok(None) => {
+            Err(format!("the e-graph did not meet its coefficient of {} with {}", model.upstream, d.name(model)))
+        }
         Err(e) => Err(e.to_string()),
     }
 }
@@ -467,7 +471,10 @@ fn call_channels(call: &GradientCall, shapes: &dyn Fn(&str) -> Option<Vec<Index>
         return None;
     }
     match call.channels_as_batch {
-        true => Some(vec![b[0].clone(), if call.params.groups == Index::constant(1) { a[0].clone() } else { Index::constant(1) }]),
+        true => Some(vec![
+            b[0].clone(),
+            if call.params.groups == Index::constant(1) { a[0].clone() } else { Index::constant(1) },
+        ]),
         false => Some(vec![ops::output_channels(call.op, &b, &call.params)]),
     }
 }
@@ -494,7 +501,10 @@ pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<(F
     let length = ops::output_length(run.op, &input.length(), &weight.length(), &p);
     let last = derivation.lengths.len() - 1;
     if !same_length(&length, &derivation.lengths[last], &derivation.limits) {
-        return Err(format!("its output's length {length} is not the derived {} for every size", derivation.lengths[last]));
+        return Err(format!(
+            "its output's length {length} is not the derived {} for every size",
+            derivation.lengths[last]
+        ));
     }
     if out.len() == 2 {
         let channels = ops::output_channels(run.op, &w.shape, &p);
@@ -507,7 +517,8 @@ pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<(F
     let mut m = model.clone();
     m.formula = formula.clone();
     let target = Element { tensor: x.name.clone(), index: d.wrt_indices.iter().map(|n| var(n)).collect() };
-    let ran = differentiate_at(&m, x, target, (&rules, &derivation.facts), &derivation.limits).map_err(|e| e.to_string())?;
+    let ran =
+        differentiate_at(&m, x, target, (&rules, &derivation.facts), &derivation.limits).map_err(|e| e.to_string())?;
     match derivation.proves(model, d, &ran.closed_form) {
         Ok(Some(proof)) => Ok((formula, [ran.steps, proof].concat())),
         Ok(None) => Err(format!("the e-graph did not meet the run's {} with the formula's", d.name(model))),

@@ -170,8 +170,8 @@ fn differentiate(
     (rules, facts): (&Rules, &[Bound]),
     limits: &Limits,
 ) -> Result<Derivative, DeriveError> {
-    let target =
-        target.unwrap_or_else(|| Element { tensor: t.name.clone(), index: wrt_indices.iter().map(|n| var(n)).collect() });
+    let target = target
+        .unwrap_or_else(|| Element { tensor: t.name.clone(), index: wrt_indices.iter().map(|n| var(n)).collect() });
     // Differentiate, then make every remaining element's range explicit where the domain
     // does not imply it already, then simplify.
     // No Σ binds a name of the target: d-element needs it free.

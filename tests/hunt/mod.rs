@@ -634,7 +634,9 @@ fn disagreement(truth: &Truth, kind: &ClaimKind) -> Option<String> {
             None
         }
         // The hunter makes no gradient claims: one here is a bug of the hunter, said loudly.
-        ClaimKind::Gradient { .. } | ClaimKind::GradientCall { .. } => Some("a gradient claim, which the hunter does not judge".into()),
+        ClaimKind::Gradient { .. } | ClaimKind::GradientCall { .. } => {
+            Some("a gradient claim, which the hunter does not judge".into())
+        }
     }
 }
 
