@@ -400,3 +400,122 @@ impl GradientCall {
         call
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Array;
+    use std::collections::BTreeMap;
+
+    /// PyTorch's definitions by plain loops: `conv1d` on x `[C, n]` (zero-padded by
+    /// `(a, b)`) and w `[O, C/G, k]`; `conv_transpose1d` on x `[C, n]` and w `[C, O/G, k]`.
+    fn reference(op: RunOp, x: &Array, w: &Array, p: [usize; 6], flip: bool) -> (Vec<f64>, usize, usize) {
+        let [s, a, b, op_pad, d, g] = p;
+        let (c, n, k) = (x.shape[0], x.shape[1], w.shape[2]);
+        let wt = |i: usize, j: usize, m: usize| w.data[(i * w.shape[1] + j) * k + if flip { k - 1 - m } else { m }];
+        match op {
+            RunOp::Conv1d => {
+                let (o, per_in) = (w.shape[0], c / g);
+                let len = (n + a + b - d * (k - 1) - 1) / s + 1;
+                let mut y = vec![0.0; o * len];
+                for oc in 0..o {
+                    let group = oc / (o / g);
+                    for t in 0..len {
+                        for cl in 0..per_in {
+                            for m in 0..k {
+                                let pos = (t * s + m * d) as i64 - a as i64;
+                                if (0..n as i64).contains(&pos) {
+                                    y[oc * len + t] += x.data[(group * per_in + cl) * n + pos as usize] * wt(oc, cl, m);
+                                }
+                            }
+                        }
+                    }
+                }
+                (y, o, len)
+            }
+            RunOp::ConvTranspose1d => {
+                let per_out = w.shape[1];
+                let o = per_out * g;
+                let len = (n - 1) * s + d * (k - 1) + op_pad + 1 - 2 * a;
+                let mut y = vec![0.0; o * len];
+                for ci in 0..c {
+                    let group = ci / (c / g);
+                    for ol in 0..per_out {
+                        for i in 0..n {
+                            for m in 0..k {
+                                let t = (i * s + m * d) as i64 - a as i64;
+                                if (0..len as i64).contains(&t) {
+                                    y[(group * per_out + ol) * len + t as usize] += x.data[ci * n + i] * wt(ci, ol, m);
+                                }
+                            }
+                        }
+                    }
+                }
+                (y, o, len)
+            }
+        }
+    }
+
+    fn distinct(shape: Vec<usize>, start: f64) -> Array {
+        let len = shape.iter().product();
+        Array { data: (0..len).map(|i| start + 3.0 * i as f64).collect(), shape }
+    }
+
+    #[test]
+    fn formulas_are_pytorchs_definitions() {
+        let cases: &[(RunOp, [usize; 3], [usize; 6], bool)] = &[
+            // (op, [C, O, n], [stride, pad before, pad after, output_padding, dilation, groups], flip)
+            (RunOp::Conv1d, [1, 1, 9], [1, 0, 0, 0, 1, 1], false),
+            (RunOp::Conv1d, [1, 1, 9], [2, 2, 1, 0, 1, 1], true),
+            (RunOp::Conv1d, [2, 3, 8], [1, 1, 1, 0, 2, 1], false),
+            (RunOp::Conv1d, [4, 4, 8], [2, 0, 2, 0, 1, 2], false),
+            (RunOp::Conv1d, [3, 3, 7], [1, 1, 0, 0, 1, 3], true),
+            (RunOp::Conv1d, [4, 6, 9], [1, 0, 0, 0, 1, 2], false),
+            (RunOp::ConvTranspose1d, [1, 1, 5], [2, 1, 1, 1, 1, 1], false),
+            (RunOp::ConvTranspose1d, [2, 3, 4], [3, 0, 0, 2, 1, 1], true),
+            (RunOp::ConvTranspose1d, [4, 4, 5], [1, 1, 1, 0, 2, 2], false),
+            (RunOp::ConvTranspose1d, [3, 3, 4], [2, 0, 0, 1, 1, 3], false),
+            (RunOp::ConvTranspose1d, [4, 6, 4], [1, 0, 0, 0, 1, 2], false),
+        ];
+        let k = 3usize;
+        for &(op, [c, o, n], p, flip) in cases {
+            let g = p[5];
+            let one_d = c == 1 && o == 1 && g == 1;
+            let w_shape = match op {
+                RunOp::Conv1d => vec![o, c / g, k],
+                RunOp::ConvTranspose1d => vec![c, o / g, k],
+            };
+            let (x, w) = (distinct(vec![c, n], 1.0), distinct(w_shape.clone(), 101.0));
+            let (expected, outs, len) = reference(op, &x, &w, p, flip);
+            let index = |v: &[usize]| v.iter().map(|&d| Index::constant(d as i64)).collect::<Vec<_>>();
+            let (xs, ws) = if one_d { (index(&[n]), index(&[k])) } else { (index(&[c, n]), index(&w_shape)) };
+            let params = Params {
+                stride: Index::constant(p[0] as i64),
+                padding: (Index::constant(p[1] as i64), Index::constant(p[2] as i64)),
+                output_padding: Index::constant(p[3] as i64),
+                dilation: Index::constant(p[4] as i64),
+                groups: Index::constant(g as i64),
+            };
+            let out: Vec<String> = if one_d { vec!["t".into()] } else { vec!["o".into(), "t".into()] };
+            let input = Operand { name: "x", shape: &xs, flip: false };
+            let weight = Operand { name: "w", shape: &ws, flip };
+            let f = formula(op, &input, &weight, &params, &out).expect("the ranks fit");
+            let length = output_length(op, &input.length(), &weight.length(), &params);
+            assert_eq!(length.as_constant(), Some(len as i64), "{op:?} {p:?}: the length");
+            let mut data = BTreeMap::new();
+            let flat = |a: &Array, d: Vec<usize>| Array { shape: d, data: a.data.clone() };
+            data.insert("x".to_string(), if one_d { flat(&x, vec![n]) } else { x.clone() });
+            data.insert("w".to_string(), if one_d { flat(&w, vec![k]) } else { w.clone() });
+            let shape = |name: &str| data.get(name).map(|a| a.shape.iter().map(|&d| d as i64).collect());
+            for oc in 0..outs {
+                for t in 0..len {
+                    let mut env = crate::algebra::Env::new();
+                    env.insert("t".into(), t as i64);
+                    env.insert("o".into(), oc as i64);
+                    let got = crate::check::numeric(&f.eval(&env, &shape).unwrap(), &data);
+                    assert_eq!(got, expected[oc * len + t], "{op:?} C={c} O={o} n={n} {p:?} flip={flip} at ({oc}, {t})");
+                }
+            }
+        }
+    }
+}
