@@ -368,7 +368,8 @@ fn run_verdict(holds: Option<bool>) -> &'static str {
 /// The rules named in a report's proofs, with what each does.
 fn rule_legend(r: &Report) -> Vec<(String, &'static str)> {
     let mut legend: Vec<(String, &'static str)> = Vec::new();
-    let steps = r.derivation.derivatives.iter().flat_map(|d| &d.steps).chain(r.claims.iter().flat_map(|c| &c.proof));
+    let steps = r.derivation.derivatives.iter().flat_map(|d| &d.steps);
+    let steps = steps.chain(r.backward.iter().flat_map(|b| &b.steps)).chain(r.claims.iter().flat_map(|c| &c.proof));
     for rule in steps.flat_map(|s| s.rule.split(", ")) {
         let base = rule.trim_end_matches(" (reversed)");
         if !legend.iter().any(|(n, _)| n == base) {
