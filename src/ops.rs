@@ -279,7 +279,7 @@ impl GradientCall {
                 if is(&p.groups, 1) {
                     (vec![a.at(&[ac], pos), b.at(&[bc], var(&i))], Vec::new())
                 } else {
-                    (vec![a.at(&[bc.clone()], pos), b.at(&[bc], var(&i))], vec![eq(&ac, &Index::zero())])
+                    (vec![a.at(std::slice::from_ref(&bc), pos), b.at(&[bc], var(&i))], vec![eq(&ac, &Index::zero())])
                 }
             }
             _ => return None,
@@ -513,7 +513,11 @@ mod tests {
                     env.insert("t".into(), t as i64);
                     env.insert("o".into(), oc as i64);
                     let got = crate::check::numeric(&f.eval(&env, &shape).unwrap(), &data);
-                    assert_eq!(got, expected[oc * len + t], "{op:?} C={c} O={o} n={n} {p:?} flip={flip} at ({oc}, {t})");
+                    assert_eq!(
+                        got,
+                        expected[oc * len + t],
+                        "{op:?} C={c} O={o} n={n} {p:?} flip={flip} at ({oc}, {t})"
+                    );
                 }
             }
         }

@@ -139,6 +139,10 @@ pub fn check_gradients(
     check_all(model, derivation, sizes, options, None)
 }
 
+/// A formula of the tensors, indexed by the given names, evaluated exactly at every
+/// element of a gradient's tensor.
+type Exact<'a> = dyn Fn(&Formula, &[String]) -> Result<Vec<f64>, CheckError> + 'a;
+
 /// What every gradient's check at some sizes shares.
 struct Shared<'a> {
     sizes: &'a Env,
@@ -324,7 +328,7 @@ fn engine_side(
     gather: &Gather,
     expected: &[f64],
     mut findings: Vec<String>,
-    exact: Option<&dyn Fn(&Formula, &[String]) -> Result<Vec<f64>, CheckError>>,
+    exact: Option<&Exact>,
 ) -> Result<(BackwardReport, Vec<f64>), CheckError> {
     let t = model.tensor(&gather.wrt).expect("a gather's tensor is the model's");
     let Some(run) = run_of(model) else {
@@ -393,7 +397,7 @@ fn named_call(
     call: &GradientCall,
     expected: &[f64],
     findings: &mut Vec<String>,
-    exact: Option<&dyn Fn(&Formula, &[String]) -> Result<Vec<f64>, CheckError>>,
+    exact: Option<&Exact>,
 ) -> Result<(CallReport, Option<bool>), CheckError> {
     let (sizes, data) = (shared.sizes, shared.data);
     let t = model.tensor(&gather.wrt).expect("a gather's tensor is the model's");

@@ -278,7 +278,7 @@ pub fn gradient_call(model: &Model, derivation: &Derivation, run: &Run, wrt: &st
     let one = Index::constant(1);
     let (n, k) = (x.shape[x.shape.len() - 1].clone(), w.shape[w.shape.len() - 1].clone());
     let g = model.upstream.clone();
-    let grouped = !p.groups.as_constant().is_some_and(|c| c == 1);
+    let grouped = p.groups.as_constant().is_none_or(|c| c != 1);
     // A weight's gradient is one call where each group has one channel on either side
     // (depthwise), or there is one group.
     let one_per_group = w.shape.len() == 3 && w.shape[1] == one && {
