@@ -463,8 +463,9 @@ fn derive_specs(
         return Err(Error::Usage("--brief shortens the text output: it does not go with --format json".into()));
     }
     let mut out = Outcome::default();
-    for path in specs {
-        match analyse(path, sizes, format == DeriveFormat::Text && !brief, runs) {
+    let reports = each_spec(specs, true, |path| analyse(path, sizes, format == DeriveFormat::Text && !brief, runs));
+    for (path, report) in specs.iter().zip(reports) {
+        match report {
             Ok(r) => {
                 out.done(r.holds());
                 if !out.stdout.is_empty() && format == DeriveFormat::Text {
@@ -517,9 +518,11 @@ fn check_specs(
 ) -> Outcome {
     let mut out = Outcome::default();
     let mut suites = Vec::new();
-    for path in specs {
+    // A sweep uses every core already, and shows its own progress bar.
+    let reports = each_spec(specs, sweep.is_none(), |path| check_one(path, sizes, sweep, runs));
+    for (path, report) in specs.iter().zip(reports) {
         let file = path.display().to_string();
-        match check_one(path, sizes, sweep, runs) {
+        match report {
             Ok((r, swept)) => {
                 out.done(r.holds() && swept.as_ref().is_none_or(|s| s.failures.is_empty()));
                 match format {
@@ -550,6 +553,28 @@ fn check_specs(
         out.stdout = render::junit(&suites);
     }
     out
+}
+
+/// `job` on every spec, in `parallel` on as many threads as there are cores (the specs
+/// are independent); the results in the specs' order.
+fn each_spec<T: Send>(specs: &[PathBuf], parallel: bool, job: impl Fn(&Path) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, specs.len().max(1));
+    if threads == 1 || !parallel {
+        return specs.iter().map(|p| job(p)).collect();
+    }
+    let job = &job;
+    let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    specs.iter().enumerate().skip(t).step_by(threads).map(|(k, p)| (k, job(p))).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    });
+    done.sort_by_key(|(k, _)| *k);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// One spec of `check`: its report, and its sweep when asked.

@@ -26,8 +26,8 @@ pub struct CallReport {
     pub torch: String,
     /// The call as symconv ran it, in candle-core's API.
     pub candle: String,
-    /// The proof that it computes the gradient, or why there is none.
-    pub proof: Result<Vec<Step>, String>,
+    /// Whether the e-graph proved that it computes the gradient, or why it did not.
+    pub proof: Result<(), String>,
 }
 
 /// One gradient with its verdict.

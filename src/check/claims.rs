@@ -174,7 +174,7 @@ pub(crate) fn as_jacobian(model: &Model, derivation: &Derivation, kind: &ClaimKi
         },
         _ => unreachable!("a gradient claim is in gather form or a call"),
     };
-    let (coefficient, _) = derivation.upstream_coefficient(model, &own, &d.wrt_indices).map_err(|e| {
+    let coefficient = derivation.upstream_coefficient(model, &own, &d.wrt_indices).map_err(|e| {
         CheckError::Limit(format!(
             "{}: {e}",
             model.claims.iter().find(|c| c.kind == *kind).map_or("", |c| c.text.as_str())

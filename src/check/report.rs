@@ -81,22 +81,20 @@ pub fn report(
         }
     };
     validate::derivation(&model, &derivation, &validation)?;
-    let claims = claims(&model, &derivation, &validation)?;
-    let every_table = tables.as_ref().is_some_and(|t| t.len() == model.tensors.len());
-    let dense = tables.as_deref().filter(|_| every_table).map(|t| (validation.brute.expansions.as_slice(), t));
-    let mut runs = runs::run_all(&model, &derivation, &sizes, options, dense)?;
-    for (report, run) in runs.iter_mut().zip(&model.runs) {
-        report.findings.insert(0, run_proof(&model, &derivation, run, &validation)?);
-    }
-    let tables = tables.filter(|_| with_tables).unwrap_or_default();
-    let backward = match validation.sizes == sizes {
-        true => backward::check_all(&model, &derivation, &sizes, options, Some(&validation.brute))?,
-        false => {
-            // The gather forms are checked against brute force where it fits first.
-            backward::check_all(&model, &derivation, &validation.sizes, options, Some(&validation.brute))?;
-            backward::check_all(&model, &derivation, &sizes, options, None)?
+    // The gradients on one core, the claims and the runs on the other.
+    let (claims, runs, backward) = std::thread::scope(|scope| {
+        let gradients = scope.spawn(|| gradients(&model, &derivation, &sizes, options, &validation));
+        let claims = claims(&model, &derivation, &validation)?;
+        let every_table = tables.as_ref().is_some_and(|t| t.len() == model.tensors.len());
+        let dense = tables.as_deref().filter(|_| every_table).map(|t| (validation.brute.expansions.as_slice(), t));
+        let mut runs = runs::run_all(&model, &derivation, &sizes, options, dense)?;
+        for (report, run) in runs.iter_mut().zip(&model.runs) {
+            report.findings.insert(0, run_proof(&model, &derivation, run, &validation)?);
         }
-    };
+        let backward = gradients.join().map_err(|_| CheckError::Bug("the gradients' check panicked".into()))??;
+        Ok::<_, CheckError>((claims, runs, backward))
+    })?;
+    let tables = tables.filter(|_| with_tables).unwrap_or_default();
     Ok(Report {
         sizes: ordered(&model, &sizes),
         model,
@@ -110,6 +108,23 @@ pub fn report(
     })
 }
 
+/// Every gradient checked at `sizes`: against brute force there where it fits, else, after
+/// the gather forms are checked against brute force at the validation's sizes, against
+/// the gather forms compiled.
+fn gradients(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+    options: RunOptions,
+    validation: &Validation,
+) -> Result<Vec<BackwardReport>, CheckError> {
+    if validation.sizes == *sizes {
+        return backward::check_all(model, derivation, sizes, options, Some(&validation.brute));
+    }
+    backward::check_all(model, derivation, &validation.sizes, options, Some(&validation.brute))?;
+    backward::check_all(model, derivation, sizes, options, None)
+}
+
 /// Whether the run line computes the formula for every size, in one line: proved when
 /// its formula has the derived shape and the same `∂s/∂x` in one e-graph. A proof is
 /// checked by numbers first: the run's formula expanded at every output of the
@@ -120,7 +135,7 @@ fn run_proof(
     run: &crate::model::Run,
     at: &Validation,
 ) -> Result<String, CheckError> {
-    let (formula, _) = match prove_run(model, derivation, run) {
+    let formula = match prove_run(model, derivation, run) {
         Ok(proved) => proved,
         Err(why) => return Ok(format!("not proved for all sizes: {why}")),
     };

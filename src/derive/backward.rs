@@ -61,34 +61,61 @@ impl Derivation {
     /// `∂V_<out>/∂g_i` for a formula `V` of the upstream gradient (and the spec's
     /// tensors) indexed by `out`, `i` the output's indices: where `V` is linear in `g`, it
     /// is `Σ_i g_i ∂V/∂g_i`, so `V` is `t`'s gradient exactly when this is `∂s_i/∂t_<out>`.
-    pub fn upstream_coefficient(
-        &self,
-        model: &Model,
-        value: &Formula,
-        out: &[String],
-    ) -> Result<(Formula, Vec<Step>), DeriveError> {
+    pub fn upstream_coefficient(&self, model: &Model, value: &Formula, out: &[String]) -> Result<Formula, DeriveError> {
         let m = self.with_upstream(model, value.clone(), out);
-        let g = upstream_tensor(model, self);
+        let target = self.upstream_at(model, &model.output.indices);
         let rules = Rules::derivation(self.facts.clone());
-        let d = differentiate_at(
-            &m,
-            &g,
-            self.upstream_at(model, &model.output.indices),
-            (&rules, &self.facts),
-            &self.limits,
-        )?;
-        Ok((d.closed_form, d.steps))
+        let (sizes, limits) = (&model.sizes, &self.limits);
+        // Each term holds one element g_e of the upstream gradient (a gradient is linear in
+        // g): its coefficient of g_i is the term with g_e replaced by [e = i], as ∂/∂g_i
+        // gives it (no Σ binds a name of g_i).
+        let avoid: BTreeSet<String> = target.index.iter().flat_map(|p| p.names()).collect();
+        let renamed = value.rename_apart(&avoid);
+        let mut terms = Vec::new();
+        for term in &renamed.terms {
+            let (upstream, rest): (Vec<&Element>, Vec<&Element>) =
+                term.elements.iter().partition(|e| e.tensor == model.upstream);
+            let [g] = upstream.as_slice() else {
+                // Not linear in g: the derivative by the rules, which say what it is.
+                let names = avoid.iter().cloned().collect();
+                let d = differentiate(
+                    &m,
+                    &upstream_tensor(model, self),
+                    names,
+                    Some(target),
+                    false,
+                    (&rules, &self.facts),
+                    limits,
+                )?;
+                return Ok(d.closed_form);
+            };
+            let mut brackets = term.brackets.clone();
+            brackets.extend(g.index.iter().zip(&target.index).map(|(a, b)| eq(a, b)));
+            let elements = rest.into_iter().cloned().collect();
+            terms.push(crate::algebra::Term {
+                bound: term.bound.clone(),
+                coeff: term.coeff.clone(),
+                elements,
+                brackets,
+            });
+        }
+        let start = Tree::from_formula(&Formula { terms });
+        let simplified = simplify(&start, &rules, limits, sizes, None)?;
+        let guarded = guarded_where_needed(&m, &simplified, &self.facts);
+        let closed = if guarded == simplified { simplified } else { simplify(&guarded, &rules, limits, sizes, None)? };
+        let name = format!("the coefficient of {target}");
+        closed.to_formula().ok_or(DeriveError::NoClosedForm(name))
     }
 
-    /// Whether `claim` (about `∂s/∂t` in `d`'s names) is `d`'s closed form: the proof,
-    /// or `None`.
-    fn proves(&self, model: &Model, d: &Derivative, claim: &Formula) -> Result<Option<Vec<Step>>, DeriveError> {
-        self.prover().prove(model, d, claim)
+    /// Whether `claim` (about `∂s/∂t` in `d`'s names) is `d`'s closed form, as a claim
+    /// is proved (without the steps).
+    fn proves(&self, model: &Model, d: &Derivative, claim: &Formula) -> Result<bool, DeriveError> {
+        self.prover().meets(model, d, claim)
     }
 }
 
 /// `∂s/∂target` of the model's formula, where the target's index may be any expression
-/// (`g_<i - lo>`): [`differentiate`] with the target given.
+/// (`g_<i - lo>`): [`differentiate`] with the target given, without steps.
 fn differentiate_at(
     model: &Model,
     t: &Tensor,
@@ -97,7 +124,7 @@ fn differentiate_at(
     limits: &Limits,
 ) -> Result<Derivative, DeriveError> {
     let names: Vec<String> = target.index.iter().flat_map(|p| p.names()).collect::<BTreeSet<_>>().into_iter().collect();
-    differentiate(model, t, names, Some(target), rules_facts, limits)
+    differentiate(model, t, names, Some(target), false, rules_facts, limits)
 }
 
 /// The gather form of `∂L/∂t` (see [`Gather`]): `Σ_i g_i ∂s_i/∂t_j` with the derived
@@ -162,7 +189,7 @@ fn gather_from(
     let limits = &derivation.limits;
     let mut t = match simplified {
         true => start.clone(),
-        false => simplify(start, &rules, limits, sizes, &mut steps)?,
+        false => simplify(start, &rules, limits, sizes, Some(&mut steps))?,
     };
     if model.tensor(&d.wrt).is_some_and(|t| t.role == Role::Input) {
         let mut taken = t.names();
@@ -170,13 +197,13 @@ fn gather_from(
         taken.extend(d.wrt_indices.iter().cloned());
         if let Some(reindexed) = reindex(model, derivation, &t, &model.output.indices, &mut taken) {
             steps.push(Step::new("reindex", reindexed.clone(), sizes));
-            t = simplify(&reindexed, &rules, limits, sizes, &mut steps)?;
+            t = simplify(&reindexed, &rules, limits, sizes, Some(&mut steps))?;
         }
     }
     let guarded = guarded_where_needed(model_with_upstream(model, derivation).as_ref(), &t, &derivation.facts);
     if guarded != t {
         steps.push(Step::new("range-guard", guarded.clone(), sizes));
-        t = simplify(&guarded, &rules, limits, sizes, &mut steps)?;
+        t = simplify(&guarded, &rules, limits, sizes, Some(&mut steps))?;
     }
     let tidied = implied_in_products(&t, &derivation.facts, &mut Vec::new());
     if tidied != t {
@@ -431,9 +458,9 @@ pub fn call_length(model: &Model, derivation: &Derivation, call: &GradientCall, 
 }
 
 /// The proof that a call computes `∂L/∂t`: its output has `t`'s shape, and its
-/// coefficient of `g_i` is `∂s_i/∂t_j`. The steps differentiate the call and then meet
-/// the derived closed form; `Err` says why it is not proved.
-pub fn prove_call(model: &Model, derivation: &Derivation, call: &GradientCall, wrt: &str) -> Result<Vec<Step>, String> {
+/// coefficient of `g_i` (the call differentiated in the e-graph) meets `∂s_i/∂t_j` in
+/// the e-graph; `Err` says why it is not proved.
+pub fn prove_call(model: &Model, derivation: &Derivation, call: &GradientCall, wrt: &str) -> Result<(), String> {
     let d = derivation.derivative(wrt).ok_or_else(|| format!("`{wrt}` is not a tensor of the spec"))?;
     let t = model.tensor(wrt).expect("a derivative's tensor is the model's");
     let shapes = shapes(model, derivation);
@@ -450,14 +477,10 @@ pub fn prove_call(model: &Model, derivation: &Derivation, call: &GradientCall, w
             return Err(format!("its output's channels are [{}], not those of `{wrt}`", shown.join(", ")));
         }
     }
-    let (coefficient, mut steps) =
-        derivation.upstream_coefficient(model, &formula, &d.wrt_indices).map_err(|e| e.to_string())?;
+    let coefficient = derivation.upstream_coefficient(model, &formula, &d.wrt_indices).map_err(|e| e.to_string())?;
     match derivation.proves(model, d, &coefficient) {
-        Ok(Some(proof)) => {
-            steps.extend(proof);
-            Ok(steps)
-        }
-        Ok(None) => {
+        Ok(true) => Ok(()),
+        Ok(false) => {
             Err(format!("the e-graph did not meet its coefficient of {} with {}", model.upstream, d.name(model)))
         }
         Err(e) => Err(e.to_string()),
@@ -480,9 +503,10 @@ fn call_channels(call: &GradientCall, shapes: &dyn Fn(&str) -> Option<Vec<Index>
 }
 
 /// The proof that a run line computes the spec's formula for every size: the same
-/// output shape, and, both being linear in the input, the same `∂s/∂x`; with the run's
-/// formula (in the output's index names). `Err` says why it is not proved.
-pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<(Formula, Vec<Step>), String> {
+/// output shape, and, both being linear in the input, the same `∂s/∂x` (they meet in the
+/// e-graph); the run's formula (in the output's index names). `Err` says why it is not
+/// proved.
+pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<Formula, String> {
     let (Some(x), Some(w)) = (model.tensor(&run.input), model.tensor(&run.weight)) else {
         return Err("the run line names no tensors of the spec".into());
     };
@@ -520,8 +544,8 @@ pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<(F
     let ran =
         differentiate_at(&m, x, target, (&rules, &derivation.facts), &derivation.limits).map_err(|e| e.to_string())?;
     match derivation.proves(model, d, &ran.closed_form) {
-        Ok(Some(proof)) => Ok((formula, [ran.steps, proof].concat())),
-        Ok(None) => Err(format!("the e-graph did not meet the run's {} with the formula's", d.name(model))),
+        Ok(true) => Ok(formula),
+        Ok(false) => Err(format!("the e-graph did not meet the run's {} with the formula's", d.name(model))),
         Err(e) => Err(e.to_string()),
     }
 }

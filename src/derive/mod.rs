@@ -98,7 +98,7 @@ pub fn derive(model: &Model, limits: &Limits) -> Result<Derivation, DeriveError>
         .tensors
         .iter()
         .zip(names)
-        .map(|(t, wrt)| differentiate(model, t, wrt, None, (&rules, &facts), limits))
+        .map(|(t, wrt)| differentiate(model, t, wrt, None, true, (&rules, &facts), limits))
         .collect::<Result<_, _>>()?;
     let mut derivation = Derivation { domain, lengths, derivatives, gathers: Vec::new(), facts, limits: *limits };
     derivation.gathers =
@@ -161,12 +161,13 @@ fn formula_name(model: &Model, t: &Tensor, axis: usize) -> Option<String> {
 }
 
 /// `∂s/∂t` at `t_<wrt_indices>`, or at `target` where given (an element of `t` at any
-/// index, whose names are `wrt_indices`).
+/// index, whose names are `wrt_indices`); with its steps where `explain`.
 fn differentiate(
     model: &Model,
     t: &Tensor,
     wrt_indices: Vec<String>,
     target: Option<Element>,
+    explain: bool,
     (rules, facts): (&Rules, &[Bound]),
     limits: &Limits,
 ) -> Result<Derivative, DeriveError> {
@@ -178,14 +179,19 @@ fn differentiate(
     let formula = model.formula.rename_apart(&wrt_indices.iter().cloned().collect());
     let start = Tree::Diff(Box::new(Tree::from_formula(&formula)), target.clone());
     let sizes = &model.sizes;
-    let mut steps = vec![Step::new("definition", start.clone(), sizes)];
-    let differentiated = simplify(&start, rules, limits, sizes, &mut steps)?;
+    let mut steps = match explain {
+        true => vec![Step::new("definition", start.clone(), sizes)],
+        false => Vec::new(),
+    };
+    let differentiated = simplify(&start, rules, limits, sizes, explain.then_some(&mut steps))?;
     let guarded = guarded_where_needed(model, &differentiated, facts);
     let closed = if guarded == differentiated {
         differentiated
     } else {
-        steps.push(Step::new("range-guard", guarded.clone(), sizes));
-        simplify(&guarded, rules, limits, sizes, &mut steps)?
+        if explain {
+            steps.push(Step::new("range-guard", guarded.clone(), sizes));
+        }
+        simplify(&guarded, rules, limits, sizes, explain.then_some(&mut steps))?
     };
     let statement = derivative_name(model, &target);
     let closed_form = closed.to_formula().ok_or(DeriveError::NoClosedForm(statement))?;
@@ -211,19 +217,25 @@ fn facts_free_of<'a>(facts: &[Bound], bound: impl IntoIterator<Item = &'a String
     facts.iter().filter(free).cloned().collect()
 }
 
-/// Runs the rules on `start` and appends the explanation of its simplest form to `steps`.
+/// Runs the rules on `start` and appends the explanation of its simplest form to `steps`
+/// (without explanations where there are no steps to keep).
 fn simplify(
     start: &Tree,
     rules: &Rules,
     limits: &Limits,
     sizes: &[String],
-    steps: &mut Vec<Step>,
+    steps: Option<&mut Vec<Step>>,
 ) -> Result<Tree, DeriveError> {
-    let mut session = Session::new(limits);
+    let mut session = match steps {
+        Some(_) => Session::new(limits),
+        None => Session::quiet(limits),
+    };
     let id = session.add(start);
     session.run(rules.all())?;
     let best = session.best(id);
-    steps.extend(session.explain(start, &best, sizes));
+    if let Some(steps) = steps {
+        steps.extend(session.explain(start, &best, sizes));
+    }
     Ok(best)
 }
 
@@ -301,6 +313,22 @@ impl Prover {
     /// `Some(steps)` when both land in one e-class, with the steps from the closed form to
     /// the claim (none when they are the same term).
     pub fn prove(&self, model: &Model, d: &Derivative, claim: &Formula) -> Result<Option<Vec<Step>>, DeriveError> {
+        self.prove_explained(model, d, claim, true)
+    }
+
+    /// Whether `claim` (in `d`'s index names) equals `d`'s closed form, as
+    /// [`Prover::prove`] finds it, without the steps.
+    pub fn meets(&self, model: &Model, d: &Derivative, claim: &Formula) -> Result<bool, DeriveError> {
+        Ok(self.prove_explained(model, d, claim, false)?.is_some())
+    }
+
+    fn prove_explained(
+        &self,
+        model: &Model,
+        d: &Derivative,
+        claim: &Formula,
+        explain: bool,
+    ) -> Result<Option<Vec<Step>>, DeriveError> {
         let plain = Tree::from_formula(claim);
         let guarded = guarded_where_needed(model, &plain, &self.facts);
         let equal = equal_indices(&guarded);
@@ -308,7 +336,10 @@ impl Prover {
         let tidied = like_terms(&implied);
         // The closed form with equal indices written alike, as the claim's are.
         let closed = equal_indices(&d.closed);
-        let mut session = Session::new(&self.limits);
+        let mut session = match explain {
+            true => Session::new(&self.limits),
+            false => Session::quiet(&self.limits),
+        };
         let (a, b) = (session.add(&closed), session.add(&tidied));
         // Simplification alone often meets the claim; associativity and commutativity,
         // which grow the e-graph much more, run only when it does not.
@@ -319,6 +350,9 @@ impl Prover {
         }
         if !session.same(a, b) {
             return Ok(None);
+        }
+        if !explain {
+            return Ok(Some(Vec::new()));
         }
         let mut steps = Vec::new();
         if closed != d.closed {
