@@ -100,6 +100,35 @@ pub(crate) fn check_all(
     brute: Option<&BruteForce>,
 ) -> Result<Vec<BackwardReport>, CheckError> {
     let err = eval_err(model, sizes);
+    // The tensors, the upstream gradient and the gradients are held at once.
+    let count =
+        |dims: Option<Vec<i64>>| dims.unwrap_or_default().iter().fold(1u64, |p, &d| p.saturating_mul(d.max(0) as u64));
+    let lengths = derivation.lengths.iter().map(|l| l.eval(sizes).ok()).collect::<Option<Vec<i64>>>();
+    let held = model
+        .tensors
+        .iter()
+        .map(|t| count(model.shape_at(&t.name, sizes)).saturating_mul(2))
+        .fold(count(lengths), u64::saturating_add);
+    if held > derivation.limits.run_values {
+        return Err(CheckError::Limit(format!(
+            "at {} the gradients' check would hold {held} values, more than the limit of {}",
+            shown_sizes(model, sizes),
+            derivation.limits.run_values
+        )));
+    }
+    // An input's gradient sums over the weights at each entry, a weight's over the
+    // outputs: about twice outputs × weights terms, bounded as a run's entries are.
+    let outputs = count(derivation.lengths.iter().map(|l| l.eval(sizes).ok()).collect());
+    let weights = model.tensors.iter().filter(|t| t.role == crate::model::Role::Weight);
+    let weights = weights.map(|t| count(model.shape_at(&t.name, sizes))).fold(0u64, u64::saturating_add);
+    let entries = outputs.saturating_mul(weights).saturating_mul(2);
+    if entries > derivation.limits.run_entries {
+        return Err(CheckError::Limit(format!(
+            "at {} the gradients' check would sum {entries} terms, more than the limit of {}",
+            shown_sizes(model, sizes),
+            derivation.limits.run_entries
+        )));
+    }
     let mut data = values(model, sizes, options);
     let dims: Vec<usize> = derivation
         .lengths
@@ -113,17 +142,27 @@ pub(crate) fn check_all(
     };
     data.insert(model.upstream.clone(), g);
     let at = Shared { sizes, seed: options.seed, data: &data };
+    let each = || {
+        derivation
+            .gathers
+            .iter()
+            .map(|g| check(model, derivation, &at, brute, g))
+            .collect::<Result<Vec<_>, CheckError>>()
+    };
+    let with = |checked: Vec<(BackwardReport, Vec<f64>)>, autograd: &Autograd| {
+        checked.into_iter().zip(&derivation.gathers).map(|(c, g)| with_autograd(model, g, sizes, c, autograd)).collect()
+    };
+    if brute.is_some() {
+        // Small sizes: a thread would cost more than it saves.
+        let autograd = autograd(model, derivation, sizes, &data)?;
+        return Ok(with(each()?, &autograd));
+    }
     // The engine's backward on one core, the gradients' numbers on the other.
     std::thread::scope(|scope| {
         let pending = scope.spawn(|| autograd(model, derivation, sizes, &data));
-        let checked: Vec<(BackwardReport, Vec<f64>)> =
-            derivation.gathers.iter().map(|g| check(model, derivation, &at, brute, g)).collect::<Result<_, _>>()?;
+        let checked: Vec<(BackwardReport, Vec<f64>)> = each()?;
         let autograd = pending.join().map_err(|_| CheckError::Bug("the engine's backward panicked".into()))??;
-        Ok(checked
-            .into_iter()
-            .zip(&derivation.gathers)
-            .map(|(c, g)| with_autograd(model, g, sizes, c, &autograd))
-            .collect())
+        Ok(with(checked, &autograd))
     })
 }
 

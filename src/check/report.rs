@@ -81,9 +81,10 @@ pub fn report(
         }
     };
     validate::derivation(&model, &derivation, &validation)?;
-    // The gradients on one core, the claims and the runs on the other.
+    // Past brute force, the gradients on one core, the claims and the runs on the other.
     let (claims, runs, backward) = std::thread::scope(|scope| {
-        let gradients = scope.spawn(|| gradients(&model, &derivation, &sizes, options, &validation));
+        let large = validation.sizes != sizes;
+        let pending = large.then(|| scope.spawn(|| gradients(&model, &derivation, &sizes, options, &validation)));
         let claims = claims(&model, &derivation, &validation)?;
         let every_table = tables.as_ref().is_some_and(|t| t.len() == model.tensors.len());
         let dense = tables.as_deref().filter(|_| every_table).map(|t| (validation.brute.expansions.as_slice(), t));
@@ -91,7 +92,10 @@ pub fn report(
         for (report, run) in runs.iter_mut().zip(&model.runs) {
             report.findings.insert(0, run_proof(&model, &derivation, run, &validation)?);
         }
-        let backward = gradients.join().map_err(|_| CheckError::Bug("the gradients' check panicked".into()))??;
+        let backward = match pending {
+            Some(pending) => pending.join().map_err(|_| CheckError::Bug("the gradients' check panicked".into()))??,
+            None => gradients(&model, &derivation, &sizes, options, &validation)?,
+        };
         Ok::<_, CheckError>((claims, runs, backward))
     })?;
     let tables = tables.filter(|_| with_tables).unwrap_or_default();

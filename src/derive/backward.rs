@@ -64,33 +64,28 @@ impl Derivation {
     pub fn upstream_coefficient(&self, model: &Model, value: &Formula, out: &[String]) -> Result<Formula, DeriveError> {
         let m = self.with_upstream(model, value.clone(), out);
         let target = self.upstream_at(model, &model.output.indices);
+        self.coefficient(&m, &upstream_tensor(model, self), target)
+    }
+
+    /// The coefficient of `target` (an element of `t`) in `m`'s formula: each term that
+    /// holds one element `t_e` of `t` (the formula is linear in `t`) with `t_e` replaced by
+    /// `[e = target]`, as `∂/∂target` gives it (no Σ binds a name of the target), then
+    /// simplified and guarded; the derivative by the rules where a term is not linear.
+    fn coefficient(&self, m: &Model, t: &Tensor, target: Element) -> Result<Formula, DeriveError> {
         let rules = Rules::derivation(self.facts.clone());
-        let (sizes, limits) = (&model.sizes, &self.limits);
-        // Each term holds one element g_e of the upstream gradient (a gradient is linear in
-        // g): its coefficient of g_i is the term with g_e replaced by [e = i], as ∂/∂g_i
-        // gives it (no Σ binds a name of g_i).
+        let (sizes, limits) = (&m.sizes, &self.limits);
         let avoid: BTreeSet<String> = target.index.iter().flat_map(|p| p.names()).collect();
-        let renamed = value.rename_apart(&avoid);
+        let renamed = m.formula.rename_apart(&avoid);
         let mut terms = Vec::new();
         for term in &renamed.terms {
-            let (upstream, rest): (Vec<&Element>, Vec<&Element>) =
-                term.elements.iter().partition(|e| e.tensor == model.upstream);
-            let [g] = upstream.as_slice() else {
-                // Not linear in g: the derivative by the rules, which say what it is.
+            let (of_t, rest): (Vec<&Element>, Vec<&Element>) = term.elements.iter().partition(|e| e.tensor == t.name);
+            let [e] = of_t.as_slice() else {
                 let names = avoid.iter().cloned().collect();
-                let d = differentiate(
-                    &m,
-                    &upstream_tensor(model, self),
-                    names,
-                    Some(target),
-                    false,
-                    (&rules, &self.facts),
-                    limits,
-                )?;
+                let d = differentiate(m, t, names, Some(target), false, (&rules, &self.facts), limits)?;
                 return Ok(d.closed_form);
             };
             let mut brackets = term.brackets.clone();
-            brackets.extend(g.index.iter().zip(&target.index).map(|(a, b)| eq(a, b)));
+            brackets.extend(e.index.iter().zip(&target.index).map(|(a, b)| eq(a, b)));
             let elements = rest.into_iter().cloned().collect();
             terms.push(crate::algebra::Term {
                 bound: term.bound.clone(),
@@ -101,7 +96,7 @@ impl Derivation {
         }
         let start = Tree::from_formula(&Formula { terms });
         let simplified = simplify(&start, &rules, limits, sizes, None)?;
-        let guarded = guarded_where_needed(&m, &simplified, &self.facts);
+        let guarded = guarded_where_needed(m, &simplified, &self.facts);
         let closed = if guarded == simplified { simplified } else { simplify(&guarded, &rules, limits, sizes, None)? };
         let name = format!("the coefficient of {target}");
         closed.to_formula().ok_or(DeriveError::NoClosedForm(name))
@@ -112,19 +107,6 @@ impl Derivation {
     fn proves(&self, model: &Model, d: &Derivative, claim: &Formula) -> Result<bool, DeriveError> {
         self.prover().meets(model, d, claim)
     }
-}
-
-/// `∂s/∂target` of the model's formula, where the target's index may be any expression
-/// (`g_<i - lo>`): [`differentiate`] with the target given, without steps.
-fn differentiate_at(
-    model: &Model,
-    t: &Tensor,
-    target: Element,
-    rules_facts: (&Rules, &[crate::algebra::Bound]),
-    limits: &Limits,
-) -> Result<Derivative, DeriveError> {
-    let names: Vec<String> = target.index.iter().flat_map(|p| p.names()).collect::<BTreeSet<_>>().into_iter().collect();
-    differentiate(model, t, names, Some(target), false, rules_facts, limits)
 }
 
 /// The gather form of `∂L/∂t` (see [`Gather`]): `Σ_i g_i ∂s_i/∂t_j` with the derived
@@ -203,8 +185,9 @@ fn gather_from(
     let guarded = guarded_where_needed(model_with_upstream(model, derivation).as_ref(), &t, &derivation.facts);
     if guarded != t {
         steps.push(Step::new("range-guard", guarded.clone(), sizes));
-        t = simplify(&guarded, &rules, limits, sizes, Some(&mut steps))?;
+        t = guarded;
     }
+    // The brackets that the facts and the others imply: symconv drops them itself.
     let tidied = implied_in_products(&t, &derivation.facts, &mut Vec::new());
     if tidied != t {
         steps.push(Step::new("implied-in-product", tidied.clone(), sizes));
@@ -537,13 +520,11 @@ pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<Fo
         }
     }
     let d = derivation.derivative(&x.name).expect("every tensor has a derivative");
-    let rules = Rules::derivation(derivation.facts.clone());
     let mut m = model.clone();
     m.formula = formula.clone();
     let target = Element { tensor: x.name.clone(), index: d.wrt_indices.iter().map(|n| var(n)).collect() };
-    let ran =
-        differentiate_at(&m, x, target, (&rules, &derivation.facts), &derivation.limits).map_err(|e| e.to_string())?;
-    match derivation.proves(model, d, &ran.closed_form) {
+    let ran = derivation.coefficient(&m, x, target).map_err(|e| e.to_string())?;
+    match derivation.proves(model, d, &ran) {
         Ok(true) => Ok(formula),
         Ok(false) => Err(format!("the e-graph did not meet the run's {} with the formula's", d.name(model))),
         Err(e) => Err(e.to_string()),
