@@ -4,7 +4,7 @@
 
 use super::brute::{element_at, BruteForce};
 use super::error::{eval_err, named, shown_sizes, CheckError};
-use super::runs::{conv_of, number, numeric, values, RunOptions};
+use super::runs::{conv_of, number, numeric, signed_permutation, values, RunOptions};
 use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::{Env, Formula, IndexExt};
 use crate::derive::backward::{gradient_call, prove_call, shapes, Gather};
@@ -58,21 +58,7 @@ impl BackwardReport {
 /// Distinct nonzero integers for the upstream gradient, `±1 … ±N` in an order and with
 /// signs drawn from the seed (apart from the inputs' and weights').
 pub fn upstream_values(shape: &[usize], seed: u64) -> Array {
-    let len: usize = shape.iter().product();
-    let mut state = seed ^ 0x5851_f42d_4c95_7f2d;
-    let mut next = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        state >> 33
-    };
-    let mut data: Vec<f64> = (1..=len).map(|v| v as f64).collect();
-    for i in (1..data.len()).rev() {
-        data.swap(i, next() as usize % (i + 1));
-    }
-    for v in &mut data {
-        if next() % 2 == 1 {
-            *v = -*v;
-        }
-    }
+    let data = signed_permutation(shape.iter().product(), seed ^ 0x5851_f42d_4c95_7f2d);
     Array { shape: shape.to_vec(), data }
 }
 

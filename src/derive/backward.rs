@@ -317,11 +317,7 @@ pub fn gradient_call(model: &Model, derivation: &Derivation, run: &Run, wrt: &st
         }
         (RunOp::Conv1d, false) => {
             if grouped && !one_per_group {
-                return Err(format!(
-                    "with groups = {} and more than one channel per group on a side, ∂L/∂{} is the block \
-                     diagonal of a conv1d over every pair of channels, not one call",
-                    p.groups, w.name
-                ));
+                return Err(block_diagonal(&p, &w.name));
             }
             GradientCall {
                 op: RunOp::Conv1d,
@@ -355,11 +351,7 @@ pub fn gradient_call(model: &Model, derivation: &Derivation, run: &Run, wrt: &st
         },
         (RunOp::ConvTranspose1d, false) => {
             if grouped && !one_per_group {
-                return Err(format!(
-                    "with groups = {} and more than one channel per group on a side, ∂L/∂{} is the block \
-                     diagonal of a conv1d over every pair of channels, not one call",
-                    p.groups, w.name
-                ));
+                return Err(block_diagonal(&p, &w.name));
             }
             GradientCall {
                 op: RunOp::Conv1d,
@@ -380,6 +372,15 @@ pub fn gradient_call(model: &Model, derivation: &Derivation, run: &Run, wrt: &st
         }
     };
     Ok(cropped(model, derivation, call, t))
+}
+
+/// Why a weight's gradient with groups of more than one channel is no single call.
+fn block_diagonal(p: &Params, w: &str) -> String {
+    format!(
+        "with groups = {} and more than one channel per group on a side, ∂L/∂{w} is the block diagonal \
+         of a conv1d over every pair of channels, not one call",
+        p.groups
+    )
 }
 
 /// The call, cropped to the tensor's length where its output's length is not provably

@@ -79,20 +79,7 @@ pub fn values(model: &Model, sizes: &Env, options: RunOptions) -> BTreeMap<Strin
         })
         .collect();
     let total: usize = shapes.iter().map(|(_, _, s)| s.iter().product::<usize>()).sum();
-    let mut state = options.seed ^ 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        state >> 33
-    };
-    let mut pool: Vec<f64> = (1..=total).map(|v| v as f64).collect();
-    for i in (1..pool.len()).rev() {
-        pool.swap(i, next() as usize % (i + 1));
-    }
-    for v in &mut pool {
-        if next() % 2 == 1 {
-            *v = -*v;
-        }
-    }
+    let pool = signed_permutation(total, options.seed ^ 0x9e37_79b9_7f4a_7c15);
     let mut out = BTreeMap::new();
     let mut taken = 0;
     for (name, role, shape) in shapes {
@@ -105,6 +92,25 @@ pub fn values(model: &Model, sizes: &Env, options: RunOptions) -> BTreeMap<Strin
         out.insert(name, Array { shape, data });
     }
     out
+}
+
+/// `±1 … ±len`, each once, in an order and with signs drawn from `seed`.
+pub(crate) fn signed_permutation(len: usize, seed: u64) -> Vec<f64> {
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state >> 33
+    };
+    let mut pool: Vec<f64> = (1..=len).map(|v| v as f64).collect();
+    for i in (1..pool.len()).rev() {
+        pool.swap(i, next() as usize % (i + 1));
+    }
+    for v in &mut pool {
+        if next() % 2 == 1 {
+            *v = -*v;
+        }
+    }
+    pool
 }
 
 /// The engine's view of a run: its parameters at the sizes.

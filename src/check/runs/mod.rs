@@ -5,8 +5,8 @@ mod common;
 mod dense;
 mod freivalds;
 
-pub(crate) use common::number;
 pub use common::{conv_of, numeric, run_engine, values, EngineRun, JacobianCheck, RunOptions, RunReport, Weights};
+pub(crate) use common::{number, signed_permutation};
 
 use super::brute::{element_count, lengths};
 use super::error::{eval_err, shown_sizes, CheckError};
