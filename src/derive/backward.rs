@@ -72,7 +72,7 @@ impl Derivation {
     /// `[e = target]`, as `∂/∂target` gives it (no Σ binds a name of the target), then
     /// simplified and guarded; the derivative by the rules where a term is not linear.
     fn coefficient(&self, m: &Model, t: &Tensor, target: Element) -> Result<Formula, DeriveError> {
-        let rules = Rules::derivation(self.facts.clone());
+        let rules = &self.rules;
         let (sizes, limits) = (&m.sizes, &self.limits);
         let avoid: BTreeSet<String> = target.index.iter().flat_map(|p| p.names()).collect();
         let renamed = m.formula.rename_apart(&avoid);
@@ -167,7 +167,7 @@ fn gather_from(
     simplified: bool,
 ) -> Result<Gather, DeriveError> {
     let sizes = &model.sizes;
-    let rules = Rules::derivation(derivation.facts.clone());
+    let rules = &derivation.rules;
     let limits = &derivation.limits;
     let mut t = match simplified {
         true => start.clone(),

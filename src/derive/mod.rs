@@ -70,6 +70,8 @@ pub struct Derivation {
     facts: Vec<Bound>,
     /// The limits it was derived within, which its checks keep to as well.
     pub limits: Limits,
+    /// The rules that differentiate and simplify, reading the facts: made once.
+    rules: std::sync::Arc<Rules>,
 }
 
 /// Derives the domain, the lengths and every derivative of a model within `limits`.
@@ -100,7 +102,9 @@ pub fn derive(model: &Model, limits: &Limits) -> Result<Derivation, DeriveError>
         .zip(names)
         .map(|(t, wrt)| differentiate(model, t, wrt, None, true, (&rules, &facts), limits))
         .collect::<Result<_, _>>()?;
-    let mut derivation = Derivation { domain, lengths, derivatives, gathers: Vec::new(), facts, limits: *limits };
+    let rules = std::sync::Arc::new(rules);
+    let mut derivation =
+        Derivation { domain, lengths, derivatives, gathers: Vec::new(), facts, limits: *limits, rules };
     derivation.gathers =
         derivation.derivatives.iter().map(|d| backward::gather(model, &derivation, d)).collect::<Result<_, _>>()?;
     Ok(derivation)

@@ -187,6 +187,12 @@ pub struct Rules {
     with_facts: Vec<(usize, Rule)>,
 }
 
+impl std::fmt::Debug for Rules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Rules({:?}, {} reading facts)", self.sets, self.with_facts.len())
+    }
+}
+
 impl Rules {
     /// The rules that differentiate and simplify; `facts` bound the free indices.
     pub fn derivation(facts: Vec<Bound>) -> Rules {
