@@ -81,7 +81,7 @@ impl Derivation {
             let (of_t, rest): (Vec<&Element>, Vec<&Element>) = term.elements.iter().partition(|e| e.tensor == t.name);
             let [e] = of_t.as_slice() else {
                 let names = avoid.iter().cloned().collect();
-                let d = differentiate(m, t, names, Some(target), false, (&rules, &self.facts), limits)?;
+                let d = differentiate(m, t, names, Some(target), false, (rules, &self.facts), limits)?;
                 return Ok(d.closed_form);
             };
             let mut brackets = term.brackets.clone();
@@ -95,9 +95,9 @@ impl Derivation {
             });
         }
         let start = Tree::from_formula(&Formula { terms });
-        let simplified = simplify(&start, &rules, limits, sizes, None)?;
+        let simplified = simplify(&start, rules, limits, sizes, None)?;
         let guarded = guarded_where_needed(m, &simplified, &self.facts);
-        let closed = if guarded == simplified { simplified } else { simplify(&guarded, &rules, limits, sizes, None)? };
+        let closed = if guarded == simplified { simplified } else { simplify(&guarded, rules, limits, sizes, None)? };
         let name = format!("the coefficient of {target}");
         closed.to_formula().ok_or(DeriveError::NoClosedForm(name))
     }
@@ -171,7 +171,7 @@ fn gather_from(
     let limits = &derivation.limits;
     let mut t = match simplified {
         true => start.clone(),
-        false => simplify(start, &rules, limits, sizes, Some(&mut steps))?,
+        false => simplify(start, rules, limits, sizes, Some(&mut steps))?,
     };
     if model.tensor(&d.wrt).is_some_and(|t| t.role == Role::Input) {
         let mut taken = t.names();
@@ -179,7 +179,7 @@ fn gather_from(
         taken.extend(d.wrt_indices.iter().cloned());
         if let Some(reindexed) = reindex(model, derivation, &t, &model.output.indices, &mut taken) {
             steps.push(Step::new("reindex", reindexed.clone(), sizes));
-            t = simplify(&reindexed, &rules, limits, sizes, Some(&mut steps))?;
+            t = simplify(&reindexed, rules, limits, sizes, Some(&mut steps))?;
         }
     }
     let guarded = guarded_where_needed(model_with_upstream(model, derivation).as_ref(), &t, &derivation.facts);
