@@ -315,26 +315,6 @@ pub fn gradient_call(model: &Model, derivation: &Derivation, run: &Run, wrt: &st
                 flip_result: false,
             }
         }
-        (RunOp::Conv1d, false) => {
-            if grouped && !one_per_group {
-                return Err(block_diagonal(&p, &w.name));
-            }
-            GradientCall {
-                op: RunOp::Conv1d,
-                input: x.name.clone(),
-                weight: g,
-                flip_weight: false,
-                params: Params {
-                    stride: p.dilation.clone(),
-                    dilation: p.stride.clone(),
-                    output_padding: Index::zero(),
-                    ..p.clone()
-                },
-                channels_as_batch: true,
-                crop: None,
-                flip_result: run.flip,
-            }
-        }
         (RunOp::ConvTranspose1d, true) => GradientCall {
             op: RunOp::Conv1d,
             input: g,
@@ -349,19 +329,25 @@ pub fn gradient_call(model: &Model, derivation: &Derivation, run: &Run, wrt: &st
             crop: None,
             flip_result: false,
         },
-        (RunOp::ConvTranspose1d, false) => {
+        // A weight's gradient: the input and the upstream gradient correlated, channels
+        // as the batch, stride and dilation exchanged.
+        (op, false) => {
             if grouped && !one_per_group {
                 return Err(block_diagonal(&p, &w.name));
             }
+            let (input, weight, padding) = match op {
+                RunOp::Conv1d => (x.name.clone(), g, p.padding.clone()),
+                RunOp::ConvTranspose1d => (g, x.name.clone(), (p.padding.0.clone(), p.padding.0.clone())),
+            };
             GradientCall {
                 op: RunOp::Conv1d,
-                input: g,
-                weight: x.name.clone(),
+                input,
+                weight,
                 flip_weight: false,
                 params: Params {
                     stride: p.dilation.clone(),
                     dilation: p.stride.clone(),
-                    padding: (p.padding.0.clone(), p.padding.0.clone()),
+                    padding,
                     output_padding: Index::zero(),
                     groups: p.groups.clone(),
                 },
