@@ -463,19 +463,24 @@ fn derive_specs(
         return Err(Error::Usage("--brief shortens the text output: it does not go with --format json".into()));
     }
     let mut out = Outcome::default();
-    let reports = each_spec(specs, true, |path| analyse(path, sizes, format == DeriveFormat::Text && !brief, runs));
-    for (path, report) in specs.iter().zip(reports) {
-        match report {
-            Ok(r) => {
-                out.done(r.holds());
+    // Each spec is rendered where it was analysed, beside the others.
+    let rendered = each_spec(specs, true, |path| {
+        let r = analyse(path, sizes, format == DeriveFormat::Text && !brief, runs)?;
+        let shown = match (format, brief) {
+            (DeriveFormat::Text, false) => render::derive_text(&r),
+            (DeriveFormat::Text, true) => render::derive_brief(&r),
+            (DeriveFormat::Json, _) => render::derive_json(&r),
+        };
+        Ok::<_, Error>((r.holds(), shown))
+    });
+    for (path, rendered) in specs.iter().zip(rendered) {
+        match rendered {
+            Ok((holds, shown)) => {
+                out.done(holds);
                 if !out.stdout.is_empty() && format == DeriveFormat::Text {
                     out.stdout.push('\n');
                 }
-                out.stdout += &match (format, brief) {
-                    (DeriveFormat::Text, false) => render::derive_text(&r),
-                    (DeriveFormat::Text, true) => render::derive_brief(&r),
-                    (DeriveFormat::Json, _) => render::derive_json(&r),
-                };
+                out.stdout += &shown;
             }
             Err(e) => {
                 if format == DeriveFormat::Json {

@@ -228,12 +228,12 @@ fn least_values(model: &Model) -> BTreeMap<String, i64> {
 /// Adds to `out` the sizes that multiply a name that is no size in `p`, or divide.
 fn coefficients_in(p: &Index, sizes: &[String], out: &mut BTreeSet<String>) {
     for (m, _) in p.terms() {
-        let is_size = |a: &index::IndexAtom| matches!(a, index::IndexAtom::Var(v) if sizes.contains(v));
+        let is_size = |a: &index::IndexAtom| matches!(a, index::IndexAtom::Var(v) if sizes.iter().any(|s| **s == **v));
         let scales_an_index = m.iter().any(|a| matches!(a, index::IndexAtom::Var(_)) && !is_size(a));
         for a in m {
             match a {
-                index::IndexAtom::Var(v) if scales_an_index && sizes.contains(v) => {
-                    out.insert(v.clone());
+                index::IndexAtom::Var(v) if scales_an_index && sizes.iter().any(|s| **s == **v) => {
+                    out.insert(v.to_string());
                 }
                 index::IndexAtom::Var(_) => {}
                 index::IndexAtom::Div(x, d) | index::IndexAtom::Mod(x, d) => {

@@ -28,7 +28,7 @@ impl Lin {
         for (m, c) in q.terms() {
             match m.as_slice() {
                 [] => {}
-                [IndexAtom::Var(v)] => match slots.iter().position(|s| s == v) {
+                [IndexAtom::Var(v)] => match slots.iter().position(|s| **s == **v) {
                     Some(i) => terms.push((i, c)),
                     None => affine = false,
                 },

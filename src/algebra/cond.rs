@@ -254,6 +254,9 @@ fn solved(p: &Index) -> Vec<(String, Index)> {
 fn lower_bound(p: &Index, bounds: &[Bound]) -> Option<Index> {
     let mut p = p.clone();
     for b in bounds {
+        if !p.mentions(&b.var) {
+            continue;
+        }
         p = replace_by_bound(&p, b, true, bounds)
             .or_else(|| replace_by_bound(&relax_divisions(&p, &b.var, bounds)?, b, true, bounds))?;
     }
@@ -287,7 +290,7 @@ fn replace_by_bound(p: &Index, b: &Bound, lower: bool, all: &[Bound]) -> Option<
             out.add_assign(&term);
             continue;
         }
-        let is_var = |a: &IndexAtom| matches!(a, IndexAtom::Var(v) if *v == b.var);
+        let is_var = |a: &IndexAtom| matches!(a, IndexAtom::Var(v) if **v == *b.var);
         let rest: Vec<IndexAtom> = m.iter().filter(|a| !is_var(a)).cloned().collect();
         let nonnegative = |a: &IndexAtom| matches!(a, IndexAtom::Var(v) if at_least(v, 0, all));
         let replaced = match m.as_slice() {

@@ -7,8 +7,8 @@ use std::fmt;
 /// An atom of an index expression.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum IndexAtom {
-    /// An index or size name.
-    Var(String),
+    /// An index or size name (shared: index expressions are cloned often).
+    Var(std::sync::Arc<str>),
     /// `a div b`, rounding toward minus infinity.
     Div(Box<Index>, Box<Index>),
     /// `a mod b`, the remainder of `div`.
@@ -40,7 +40,7 @@ pub enum EvalError {
 
 /// The index expression made of one name.
 pub fn var(name: &str) -> Index {
-    Poly::atom(IndexAtom::Var(name.to_string()))
+    Poly::atom(IndexAtom::Var(name.into()))
 }
 
 /// `a div b` in canonical form: the multiples of `b` are taken out of `a`
@@ -176,7 +176,7 @@ impl IndexExt for Index {
             return self.clone();
         }
         self.map_atoms(&mut |a| match a {
-            IndexAtom::Var(n) if n == v => by.clone(),
+            IndexAtom::Var(n) if **n == *v => by.clone(),
             IndexAtom::Var(_) => Index::atom(a.clone()),
             IndexAtom::Div(x, y) => div(&x.substitute(v, by), &y.substitute(v, by)),
             IndexAtom::Mod(x, y) => modulo(&x.substitute(v, by), &y.substitute(v, by)),
@@ -189,7 +189,7 @@ impl IndexExt for Index {
             for a in m {
                 match a {
                     IndexAtom::Var(n) => {
-                        out.insert(n.clone());
+                        out.insert(n.to_string());
                     }
                     IndexAtom::Div(x, y) | IndexAtom::Mod(x, y) => {
                         out.extend(x.names());
@@ -204,14 +204,14 @@ impl IndexExt for Index {
     fn mentions(&self, v: &str) -> bool {
         self.terms().any(|(m, _)| {
             m.iter().any(|a| match a {
-                IndexAtom::Var(n) => n == v,
+                IndexAtom::Var(n) => **n == *v,
                 IndexAtom::Div(x, y) | IndexAtom::Mod(x, y) => x.mentions(v) || y.mentions(v),
             })
         })
     }
 
     fn linear_in(&self, v: &str) -> Option<(Index, Index)> {
-        let target = IndexAtom::Var(v.to_string());
+        let target = IndexAtom::Var(v.into());
         let (mut coeff, mut rest) = (Vec::new(), Vec::new());
         for (m, c) in self.terms() {
             let hits = m.iter().filter(|a| **a == target).count();
@@ -229,7 +229,7 @@ impl IndexExt for Index {
 impl IndexAtom {
     fn eval_by(&self, value: &dyn Fn(&str) -> Option<i64>) -> Result<i64, EvalError> {
         match self {
-            IndexAtom::Var(n) => value(n).ok_or_else(|| EvalError::Unbound(n.clone())),
+            IndexAtom::Var(n) => value(n).ok_or_else(|| EvalError::Unbound(n.to_string())),
             IndexAtom::Div(x, y) | IndexAtom::Mod(x, y) => {
                 let (a, b) = (x.eval_by(value)?, y.eval_by(value)?);
                 let shown = || Index::atom(self.clone()).to_string();

@@ -1,7 +1,5 @@
 //! Polynomials with integer coefficients over ordered atoms, in a canonical form.
 
-use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// A monomial: a sorted multiset of atoms (empty for the constant monomial).
@@ -11,9 +9,27 @@ pub type Monomial<A> = Vec<A>;
 ///
 /// Equal polynomials have equal representations, so `==` and hashing decide equality.
 /// Coefficient arithmetic saturates; the evaluators that produce numbers are checked.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Poly<A: Ord> {
-    terms: BTreeMap<Monomial<A>, i64>,
+    /// The terms, sorted by monomial, each monomial once. (Index expressions have a few
+    /// terms: a sorted vector is smaller and faster to build than a map.)
+    terms: Vec<(Monomial<A>, i64)>,
+}
+
+impl<A: Ord + fmt::Debug> fmt::Debug for Poly<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let terms = DebugTerms(&self.terms);
+        f.debug_struct("Poly").field("terms", &terms).finish()
+    }
+}
+
+/// The terms written as a map, monomial to coefficient.
+struct DebugTerms<'a, A>(&'a [(Monomial<A>, i64)]);
+
+impl<A: fmt::Debug> fmt::Debug for DebugTerms<'_, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.iter().map(|(m, c)| (m, c))).finish()
+    }
 }
 
 impl<A: Ord + Clone> Default for Poly<A> {
@@ -25,7 +41,7 @@ impl<A: Ord + Clone> Default for Poly<A> {
 impl<A: Ord + Clone> Poly<A> {
     /// The zero polynomial.
     pub fn zero() -> Self {
-        Poly { terms: BTreeMap::new() }
+        Poly { terms: Vec::new() }
     }
 
     /// The constant `c`.
@@ -41,16 +57,12 @@ impl<A: Ord + Clone> Poly<A> {
     /// `c·m`, with the monomial's atoms in any order.
     pub fn monomial(c: i64, mut m: Monomial<A>) -> Self {
         m.sort();
-        let mut terms = BTreeMap::new();
-        if c != 0 {
-            terms.insert(m, c);
-        }
-        Poly { terms }
+        Poly { terms: if c != 0 { vec![(m, c)] } else { Vec::new() } }
     }
 
     /// The terms, monomial to coefficient, in canonical order.
     pub fn terms(&self) -> impl Iterator<Item = (&Monomial<A>, i64)> {
-        self.terms.iter().map(|(m, &c)| (m, c))
+        self.terms.iter().map(|(m, c)| (m, *c))
     }
 
     /// Builds a polynomial from terms, merging equal monomials.
@@ -68,16 +80,14 @@ impl<A: Ord + Clone> Poly<A> {
             return;
         }
         m.sort();
-        match self.terms.entry(m) {
-            Entry::Vacant(slot) => {
-                slot.insert(c);
-            }
-            Entry::Occupied(mut slot) => {
-                let sum = slot.get().saturating_add(c);
+        match self.terms.binary_search_by(|(n, _)| n.cmp(&m)) {
+            Err(at) => self.terms.insert(at, (m, c)),
+            Ok(at) => {
+                let sum = self.terms[at].1.saturating_add(c);
                 if sum == 0 {
-                    slot.remove();
+                    self.terms.remove(at);
                 } else {
-                    *slot.get_mut() = sum;
+                    self.terms[at].1 = sum;
                 }
             }
         }
@@ -97,30 +107,54 @@ impl<A: Ord + Clone> Poly<A> {
 
     /// The value, when the polynomial is a constant.
     pub fn as_constant(&self) -> Option<i64> {
-        match self.terms.iter().next() {
-            None => Some(0),
-            Some((m, &c)) if m.is_empty() && self.terms.len() == 1 => Some(c),
+        match self.terms.as_slice() {
+            [] => Some(0),
+            [(m, c)] if m.is_empty() => Some(*c),
             _ => None,
         }
     }
 
     /// The constant term.
     pub fn constant_term(&self) -> i64 {
-        self.terms.get(&Vec::new()).copied().unwrap_or(0)
+        // The constant monomial, empty, sorts first.
+        self.terms.first().filter(|(m, _)| m.is_empty()).map_or(0, |(_, c)| *c)
     }
 
     /// `self + other`.
     pub fn add(&self, other: &Self) -> Self {
-        let mut p = self.clone();
-        for (m, c) in other.terms() {
-            p.add_term(m.clone(), c);
-        }
-        p
+        self.combine(other, 1)
     }
 
     /// `self - other`.
     pub fn sub(&self, other: &Self) -> Self {
-        self.add(&other.neg())
+        self.combine(other, -1)
+    }
+
+    /// `self + sign·other`, both sorted, merged in one pass.
+    fn combine(&self, other: &Self, sign: i64) -> Self {
+        let mut terms = Vec::with_capacity(self.terms.len() + other.terms.len());
+        let (mut a, mut b) = (self.terms.iter().peekable(), other.terms.iter().peekable());
+        loop {
+            let order = match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((m, _)), Some((n, _))) => m.cmp(n),
+            };
+            let (m, c) = match order {
+                std::cmp::Ordering::Less => a.next().map(|(m, c)| (m, *c)),
+                std::cmp::Ordering::Greater => b.next().map(|(n, d)| (n, d.saturating_mul(sign))),
+                std::cmp::Ordering::Equal => {
+                    let ((m, c), (_, d)) = (a.next().expect("peeked"), b.next().expect("peeked"));
+                    Some((m, c.saturating_add(d.saturating_mul(sign))))
+                }
+            }
+            .expect("peeked");
+            if c != 0 {
+                terms.push((m.clone(), c));
+            }
+        }
+        Poly { terms }
     }
 
     /// `-self`.
@@ -130,7 +164,11 @@ impl<A: Ord + Clone> Poly<A> {
 
     /// `c · self`.
     pub fn scale(&self, c: i64) -> Self {
-        Poly::from_terms(self.terms().map(|(m, k)| (m.clone(), k.saturating_mul(c))))
+        if c == 0 {
+            return Poly::zero();
+        }
+        // Nonzero coefficients stay nonzero (they saturate), and the order is kept.
+        Poly { terms: self.terms.iter().map(|(m, k)| (m.clone(), k.saturating_mul(c))).collect() }
     }
 
     /// `self · other`.

@@ -495,9 +495,9 @@ fn evaluate(
     let dims = model.shape_at(wrt, sizes).unwrap_or_default();
     let shapes = |name: &str| data.get(name).map(|a| a.shape.iter().map(|&d| d as i64).collect());
     let count: usize = dims.iter().map(|&d| d.max(0) as usize).product();
+    let mut env = sizes.clone();
     (0..count)
         .map(|c| {
-            let mut env = sizes.clone();
             env.extend(names.iter().cloned().zip(element_at(c, &dims)));
             Ok(numeric(&f.eval(&env, &shapes).map_err(&err)?, data))
         })

@@ -61,10 +61,18 @@ impl Derivation {
     /// `∂V_<out>/∂g_i` for a formula `V` of the upstream gradient (and the spec's
     /// tensors) indexed by `out`, `i` the output's indices: where `V` is linear in `g`, it
     /// is `Σ_i g_i ∂V/∂g_i`, so `V` is `t`'s gradient exactly when this is `∂s_i/∂t_<out>`.
+    /// The derivation's own model is `model`; each coefficient is worked out once.
     pub fn upstream_coefficient(&self, model: &Model, value: &Formula, out: &[String]) -> Result<Formula, DeriveError> {
+        let key = (value.clone(), out.to_vec());
+        let known = |cache: &[(_, Formula)]| cache.iter().find(|(k, _)| *k == key).map(|(_, c)| c.clone());
+        if let Some(c) = known(&self.coefficients.lock().expect("no check panics holding the cache")) {
+            return Ok(c);
+        }
         let m = self.with_upstream(model, value.clone(), out);
         let target = self.upstream_at(model, &model.output.indices);
-        self.coefficient(&m, &upstream_tensor(model, self), target)
+        let c = self.coefficient(&m, &upstream_tensor(model, self), target)?;
+        self.coefficients.lock().expect("no check panics holding the cache").push((key, c.clone()));
+        Ok(c)
     }
 
     /// The coefficient of `target` (an element of `t`) in `m`'s formula: each term that

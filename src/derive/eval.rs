@@ -53,7 +53,7 @@ impl Columns<'_> {
 /// Whether `p` is the name `n` itself.
 fn is_name(p: &Index, n: &str) -> bool {
     let mut terms = p.terms();
-    matches!((terms.next(), terms.next()), (Some((m, 1)), None) if matches!(m.as_slice(), [IndexAtom::Var(v)] if v == n))
+    matches!((terms.next(), terms.next()), (Some((m, 1)), None) if matches!(m.as_slice(), [IndexAtom::Var(v)] if **v == *n))
 }
 
 /// The column of an element of a tensor of shape `dims`, row-major, when inside it.
@@ -107,7 +107,7 @@ impl<'n> Scope<'n> {
         for (m, c) in p.terms() {
             let term = match m.as_slice() {
                 [] => Some(c),
-                [IndexAtom::Var(v)] => c.checked_mul(self.get(v).ok_or_else(|| EvalError::Unbound(v.clone()))?),
+                [IndexAtom::Var(v)] => c.checked_mul(self.get(v).ok_or_else(|| EvalError::Unbound(v.to_string()))?),
                 _ => return p.eval_by(&|n| self.get(n)),
             };
             total = term.and_then(|t| total.checked_add(t)).ok_or_else(|| EvalError::Overflow(p.to_string()))?;
@@ -588,9 +588,9 @@ fn pin(l: &Leaf, cols: &Columns, env: &Scope) -> Option<Vec<(usize, Num)>> {
     let mut a = None;
     for (m, k) in p.terms() {
         match m.as_slice() {
-            [IndexAtom::Var(v)] if v == name && k.abs() == 1 => a = Some(k),
+            [IndexAtom::Var(v)] if **v == **name && k.abs() == 1 => a = Some(k),
             m if m.iter().any(|x| match x {
-                IndexAtom::Var(v) => v == name,
+                IndexAtom::Var(v) => **v == **name,
                 IndexAtom::Div(a, b) | IndexAtom::Mod(a, b) => a.mentions(name) || b.mentions(name),
             }) =>
             {

@@ -26,6 +26,7 @@ use lang::Leaf;
 use rules::Rules;
 use session::Session;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Why a derivation could not be completed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -71,7 +72,24 @@ pub struct Derivation {
     /// The limits it was derived within, which its checks keep to as well.
     pub limits: Limits,
     /// The rules that differentiate and simplify, reading the facts: made once.
-    rules: std::sync::Arc<Rules>,
+    rules: Arc<Rules>,
+    /// Each upstream coefficient worked out so far, by its formula and index names: a
+    /// gradient's named call and a claim of the same call share it.
+    coefficients: Arc<Mutex<Vec<Coefficient>>>,
+    /// What the claims about it share.
+    claims: Arc<Claims>,
+}
+
+/// An upstream coefficient worked out: the formula and index names it is of, and it.
+type Coefficient = ((Formula, Vec<String>), Formula);
+
+/// What the claims about one derivation share.
+#[derive(Debug, Default)]
+struct Claims {
+    /// The rules for claims, made when first asked for.
+    rules: OnceLock<Rules>,
+    /// Each claim the e-graph proved so far, with the tensor it is about.
+    proved: Mutex<Vec<(String, Formula)>>,
 }
 
 /// Derives the domain, the lengths and every derivative of a model within `limits`.
@@ -102,9 +120,19 @@ pub fn derive(model: &Model, limits: &Limits) -> Result<Derivation, DeriveError>
         .zip(names)
         .map(|(t, wrt)| differentiate(model, t, wrt, None, true, (&rules, &facts), limits))
         .collect::<Result<_, _>>()?;
-    let rules = std::sync::Arc::new(rules);
-    let mut derivation =
-        Derivation { domain, lengths, derivatives, gathers: Vec::new(), facts, limits: *limits, rules };
+    let rules = Arc::new(rules);
+    let (coefficients, claims) = Default::default();
+    let mut derivation = Derivation {
+        domain,
+        lengths,
+        derivatives,
+        gathers: Vec::new(),
+        facts,
+        limits: *limits,
+        rules,
+        coefficients,
+        claims,
+    };
     derivation.gathers =
         derivation.derivatives.iter().map(|d| backward::gather(model, &derivation, d)).collect::<Result<_, _>>()?;
     Ok(derivation)
@@ -260,7 +288,8 @@ impl Derivative {
 
 /// Proves claims about the derivatives of one derivation.
 pub struct Prover {
-    rules: Rules,
+    /// The rules for claims, and the claims proved so far.
+    shared: Arc<Claims>,
     facts: Vec<Bound>,
     limits: Limits,
 }
@@ -308,7 +337,8 @@ impl Derivation {
 
     /// A prover with the rules for claims, made once for all of them.
     pub fn prover(&self) -> Prover {
-        Prover { rules: Rules::claims(self.facts.clone()), facts: self.facts.clone(), limits: self.limits }
+        self.claims.rules.get_or_init(|| Rules::claims(self.facts.clone()));
+        Prover { shared: self.claims.clone(), facts: self.facts.clone(), limits: self.limits }
     }
 }
 
@@ -333,6 +363,11 @@ impl Prover {
         claim: &Formula,
         explain: bool,
     ) -> Result<Option<Vec<Step>>, DeriveError> {
+        let proved = |c: &Vec<(String, Formula)>| c.iter().any(|(t, f)| *t == d.wrt && f == claim);
+        if !explain && proved(&self.shared.proved.lock().expect("no proof panics holding the list")) {
+            return Ok(Some(Vec::new()));
+        }
+        let rules = self.shared.rules.get().expect("a prover's rules are made with it");
         let plain = Tree::from_formula(claim);
         let guarded = guarded_where_needed(model, &plain, &self.facts);
         let equal = equal_indices(&guarded);
@@ -347,7 +382,7 @@ impl Prover {
         let (a, b) = (session.add(&closed), session.add(&tidied));
         // Simplification alone often meets the claim; associativity and commutativity,
         // which grow the e-graph much more, run only when it does not.
-        for rules in [self.rules.without_claim_rules(), self.rules.all()] {
+        for rules in [rules.without_claim_rules(), rules.all()] {
             if !session.same(a, b) {
                 session.run(rules)?;
             }
@@ -355,6 +390,7 @@ impl Prover {
         if !session.same(a, b) {
             return Ok(None);
         }
+        self.shared.proved.lock().expect("no proof panics holding the list").push((d.wrt.clone(), claim.clone()));
         if !explain {
             return Ok(Some(Vec::new()));
         }
@@ -479,14 +515,13 @@ fn implied_in_products(t: &Tree, facts: &[Bound], bound: &mut Vec<String>) -> Tr
                 .collect();
             let mut k = 0;
             while k < kept.len() {
-                let others: Vec<Cond> =
-                    kept.iter().enumerate().filter(|(j, _)| *j != k).map(|(_, c)| c.clone()).collect();
-                if kept[k].refuted_given(&usable, &others) {
+                // The bracket, taken out while the others are asked about it.
+                let c = kept.remove(k);
+                if c.refuted_given(&usable, &kept) {
                     return Tree::Leaf(Leaf::Value(Index::zero()));
                 }
-                if kept[k].implied_given(&usable, &others) {
-                    kept.remove(k);
-                } else {
+                if !c.implied_given(&usable, &kept) {
+                    kept.insert(k, c);
                     k += 1;
                 }
             }
