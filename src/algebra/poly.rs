@@ -95,6 +95,11 @@ impl<A: Ord + Clone> Poly<A> {
 
     /// Adds `other` in place.
     pub fn add_assign(&mut self, other: &Self) {
+        // A few terms go in place; more are merged, which stays linear.
+        if other.terms.len() > 4 {
+            *self = self.combine(other, 1);
+            return;
+        }
         for (m, c) in other.terms() {
             self.add_term(m.clone(), c);
         }
@@ -314,6 +319,42 @@ mod tests {
         assert_eq!(show(&p), "2n - 2");
         let q = P::atom('a').add(&P::atom('b')).mul(&P::atom('a').sub(&P::atom('b')));
         assert_eq!(show(&q), "a·a - b·b");
+    }
+
+    #[test]
+    fn sums_agree_with_a_map_of_terms() {
+        // Polynomials over a few atoms with coefficients that cancel, built in scrambled
+        // orders: every way of adding them matches a map from monomial to coefficient.
+        let atoms = ['a', 'b', 'c', 'n'];
+        let poly = |seed: usize, len: usize| {
+            let terms = (0..len).map(|t| {
+                let k = (seed * 7 + t * 13) % 11;
+                let m: Vec<char> = (0..k % 3).map(|q| atoms[(k + q * 5) % 4]).collect();
+                (m, (k as i64 % 5) - 2)
+            });
+            P::from_terms(terms)
+        };
+        let as_map = |p: &P| p.terms().map(|(m, c)| (m.clone(), c)).collect::<std::collections::BTreeMap<_, _>>();
+        for (x, y) in [(1, 2), (3, 9), (5, 5), (8, 0), (0, 12)] {
+            let (p, q) = (poly(x, x + 1), poly(y, 12 - y));
+            let mut want = as_map(&p);
+            for (m, c) in q.terms() {
+                *want.entry(m.clone()).or_insert(0) += c;
+            }
+            want.retain(|_, c| *c != 0);
+            let mut in_place = p.clone();
+            in_place.add_assign(&q);
+            for sum in [
+                p.add(&q),
+                in_place,
+                p.sub(&q.neg()),
+                P::from_terms(p.terms().chain(q.terms()).map(|(m, c)| (m.clone(), c))),
+            ] {
+                assert_eq!(as_map(&sum), want);
+                assert!(sum.terms().zip(sum.terms().skip(1)).all(|((m, _), (n, _))| m < n), "sorted: {sum:?}");
+            }
+            assert!(p.sub(&p).is_zero() && p.scale(0).is_zero());
+        }
     }
 
     #[test]
