@@ -59,8 +59,9 @@ pub struct Tensor {
     pub role: Role,
     /// One size expression per axis.
     pub shape: Vec<Index>,
-    /// Zeros before and after its last axis, as the valid rule sees them.
-    pub pad: (Index, Index),
+    /// Zeros before and after each axis, as the valid rule sees them (`pad` lines pad
+    /// the last axes; the others have none).
+    pub pad: Vec<(Index, Index)>,
 }
 
 /// The output tensor.
@@ -270,10 +271,10 @@ fn size_spans(spec: &syntax::Spec) -> Vec<syntax::Name> {
     for st in &spec.statements {
         match &st.kind {
             StatementKind::Tensor { shape, .. } => shape.iter().for_each(|e| expr_names(e, &mut names)),
-            StatementKind::Pad { before, after, .. } => {
+            StatementKind::Pad { pairs, .. } => pairs.iter().for_each(|(before, after)| {
                 expr_names(before, &mut names);
                 expr_names(after, &mut names);
-            }
+            }),
             StatementKind::Let(pairs) => names.extend(pairs.iter().map(|(n, _, _)| n.clone())),
             StatementKind::Run { args, .. } | StatementKind::Claim(syntax::ClaimKind::GradientCall { args, .. }) => {
                 for a in args.iter().filter(|a| a.keyword.is_some()) {
@@ -324,6 +325,8 @@ struct Resolver<'a> {
     output_decl: Option<(String, Vec<Index>, Span)>,
     /// Each pad's two amounts with where they stand, checked once the sizes are known.
     pads: Vec<(Index, Span)>,
+    /// The tensors a `pad` line names so far.
+    padded: BTreeSet<String>,
     /// The `padding='same'` arguments, with their runs' lines: PyTorch refuses them with
     /// a stride other than 1, checked once the sizes are known.
     same: Vec<(Span, Span)>,
@@ -343,6 +346,7 @@ impl<'a> Resolver<'a> {
             tensors: Vec::new(),
             output_decl: None,
             pads: Vec::new(),
+            padded: BTreeSet::new(),
             same: Vec::new(),
             arity: BTreeMap::new(),
             errors: Vec::new(),
@@ -376,8 +380,8 @@ impl<'a> Resolver<'a> {
             }
         }
         for st in &spec.statements {
-            if let StatementKind::Pad { tensor, before, after } = &st.kind {
-                let padded = self.pad(tensor, before, after);
+            if let StatementKind::Pad { tensor, pairs } = &st.kind {
+                let padded = self.pad(tensor, pairs);
                 self.keep(padded);
             }
         }
@@ -403,15 +407,17 @@ impl<'a> Resolver<'a> {
                 return dims.map(drop);
             }
         };
-        let zero = (Index::zero(), Index::zero());
         let shape = dims.clone().unwrap_or_else(|_| placeholder());
-        self.tensors.push(Tensor { name: name.text.clone(), role, shape, pad: zero });
+        let pad = vec![(Index::zero(), Index::zero()); shape.len()];
+        self.tensors.push(Tensor { name: name.text.clone(), role, shape, pad });
         dims.map(drop)
     }
 
-    /// One `pad` line.
-    fn pad(&mut self, tensor: &syntax::Name, before: &syntax::Expr, after: &syntax::Expr) -> Result<(), ResolveError> {
-        let (a, b) = (self.size_expr(before)?, self.size_expr(after)?);
+    /// One `pad` line: its pairs pad the tensor's last axes, in order.
+    fn pad(&mut self, tensor: &syntax::Name, pairs: &[(syntax::Expr, syntax::Expr)]) -> Result<(), ResolveError> {
+        let amounts = (pairs.iter())
+            .map(|(before, after)| Ok((self.size_expr(before)?, self.size_expr(after)?)))
+            .collect::<Result<Vec<_>, ResolveError>>()?;
         let Some(t) = self.tensors.iter_mut().find(|t| t.name == tensor.text) else {
             return fail_name(
                 &tensor.text,
@@ -420,8 +426,26 @@ impl<'a> Resolver<'a> {
                 Some(self.known_tensors()),
             );
         };
-        t.pad = (a.clone(), b.clone());
-        self.pads.extend([(a, before.span), (b, after.span)]);
+        if let Some((extra, _)) = pairs.get(t.shape.len()) {
+            let axes = match t.shape.len() {
+                1 => "1 axis".to_string(),
+                n => format!("{n} axes"),
+            };
+            let message =
+                format!("`pad {}` gives {} pairs of widths, but `{}` has {axes}", t.name, pairs.len(), t.name);
+            return fail(extra.span, message);
+        }
+        if !self.padded.insert(t.name.clone()) {
+            return fail(
+                tensor.span,
+                format!("`{}` is padded twice: give one pair per axis in one `pad` line", t.name),
+            );
+        }
+        let first = t.shape.len() - amounts.len();
+        for (axis, ((a, b), (before, after))) in amounts.into_iter().zip(pairs).enumerate() {
+            t.pad[first + axis] = (a.clone(), b.clone());
+            self.pads.extend([(a, before.span), (b, after.span)]);
+        }
         Ok(())
     }
 
@@ -1039,10 +1063,10 @@ impl<'a> Resolver<'a> {
             match &st.kind {
                 StatementKind::Let(_) | StatementKind::Upstream(_) => {}
                 StatementKind::Tensor { shape, .. } => shape.iter().for_each(|e| used.extend(expr_name_set(e))),
-                StatementKind::Pad { before, after, .. } => {
+                StatementKind::Pad { pairs, .. } => pairs.iter().for_each(|(before, after)| {
                     used.extend(expr_name_set(before));
                     used.extend(expr_name_set(after));
-                }
+                }),
                 StatementKind::Run { args, .. }
                 | StatementKind::Claim(syntax::ClaimKind::GradientCall { args, .. }) => {
                     let mut names = Vec::new();

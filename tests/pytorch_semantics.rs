@@ -94,9 +94,36 @@ fn forward(op: Op, x: &T, w: &T) -> Vec<f64> {
     }
 }
 
+/// PyTorch's `F.conv2d(F.pad(x, (l, r, t, b)), w)` for x `[H, V]` and w `[P, Q]` (one
+/// channel each), returning the output flattened row-major.
+fn conv2d_padded(x: &T, w: &T, (t, b): (usize, usize), (l, r): (usize, usize)) -> Vec<f64> {
+    let (h, v, p, q) = (x.shape[0] + t + b, x.shape[1] + l + r, w.shape[0], w.shape[1]);
+    let padded = |u: usize, c: usize| match (u.checked_sub(t), c.checked_sub(l)) {
+        (Some(u), Some(c)) if u < x.shape[0] && c < x.shape[1] => x.at(&[u, c]),
+        _ => 0.0,
+    };
+    let mut y = Vec::new();
+    for i in 0..=h - p {
+        for j in 0..=v - q {
+            y.push(
+                (0..p)
+                    .flat_map(|a| (0..q).map(move |c| (a, c)))
+                    .map(|(a, c)| padded(i + a, j + c) * w.at(&[a, c]))
+                    .sum(),
+            );
+        }
+    }
+    y
+}
+
 /// ∂y/∂(x or w), one column per element, by perturbing it by 1 (exact: y is bilinear).
 fn jacobian(op: Op, x: &T, w: &T, wrt_w: bool) -> Vec<Vec<f64>> {
-    let base = forward(op, x, w);
+    jacobian_of(&|x, w| forward(op, x, w), x, w, wrt_w)
+}
+
+/// The Jacobian of any bilinear `forward`, as [`jacobian`] finds it.
+fn jacobian_of(forward: &dyn Fn(&T, &T) -> Vec<f64>, x: &T, w: &T, wrt_w: bool) -> Vec<Vec<f64>> {
+    let base = forward(x, w);
     let count = if wrt_w { w.data.len() } else { x.data.len() };
     let columns: Vec<Vec<f64>> = (0..count)
         .map(|c| {
@@ -106,7 +133,7 @@ fn jacobian(op: Op, x: &T, w: &T, wrt_w: bool) -> Vec<Vec<f64>> {
             } else {
                 x2.data[c] += 1.0;
             }
-            forward(op, &x2, &w2).iter().zip(&base).map(|(a, b)| a - b).collect()
+            forward(&x2, &w2).iter().zip(&base).map(|(a, b)| a - b).collect()
         })
         .collect();
     (0..base.len()).map(|r| columns.iter().map(|col| col[r]).collect()).collect()
@@ -260,6 +287,30 @@ fn transposed_convolutions_match_pytorch() {
     assert_eq!(rows.len(), 11);
     for r in [2, 5, 8] {
         assert!(rows[r].as_array().unwrap().iter().all(|e| e == "0"), "row {r}: {:?}", rows[r]);
+    }
+}
+
+#[test]
+fn a_pad_of_two_axes_is_f_pad_of_both() {
+    // `pad x (1, 1), (0, 2)` pads rows by 1 and 1, columns by 0 and 2:
+    // F.pad(x, (0, 2, 1, 1)), whose pairs run from the last axis back.
+    let (x, w) = (tensor(vec![4, 5], 1.0), tensor(vec![3, 2], 101.0));
+    let forward = |x: &T, w: &T| conv2d_padded(x, w, (1, 1), (0, 2));
+    for (wrt, wrt_w) in [("x", false), ("w", true)] {
+        let reference = jacobian_of(&forward, &x, &w, wrt_w);
+        let ours = table("tests/fixtures/pad_two_axes.conv", wrt, "H=4,V=5,P=3,Q=2");
+        let entries = ours["entries"].as_array().expect("entries");
+        assert_eq!(entries.len(), reference.len(), "∂s/∂{wrt}: rows");
+        assert_eq!(entries.len(), 4 * 6, "the output is (4 + 2 - 3 + 1) × (5 + 2 - 2 + 1)");
+        for (r, (row, expected)) in entries.iter().zip(&reference).enumerate() {
+            let got: Vec<f64> = row
+                .as_array()
+                .expect("a row")
+                .iter()
+                .map(|e| evaluate(e.as_str().expect("a string"), &x, &w))
+                .collect();
+            assert_eq!(&got, expected, "∂s/∂{wrt} row {r}");
+        }
     }
 }
 

@@ -46,13 +46,10 @@ impl<'m> Search<'m> {
         let mut ranges = BTreeMap::new();
         for t in &model.tensors {
             let dims = t.shape.iter().map(|d| d.eval(sizes)).collect::<Result<Vec<_>, _>>().map_err(&err)?;
-            let (before, after) = (t.pad.0.eval(sizes).map_err(&err)?, t.pad.1.eval(sizes).map_err(&err)?);
-            let last = dims.len() - 1;
-            let padded: Vec<(i64, i64)> = dims
-                .iter()
-                .enumerate()
-                .map(|(a, &d)| if a == last { (-before, d - 1 + after) } else { (0, d - 1) })
-                .collect();
+            let padded: Vec<(i64, i64)> = (dims.iter().zip(&t.pad))
+                .map(|(&d, (before, after))| Ok((-before.eval(sizes)?, d - 1 + after.eval(sizes)?)))
+                .collect::<Result<_, _>>()
+                .map_err(&err)?;
             ranges.insert(t.name.as_str(), (t.role, dims, padded));
         }
         let windows = model

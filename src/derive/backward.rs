@@ -37,7 +37,7 @@ pub fn upstream_tensor(model: &Model, derivation: &Derivation) -> Tensor {
         name: model.upstream.clone(),
         role: Role::Input,
         shape: derivation.lengths.clone(),
-        pad: (Index::zero(), Index::zero()),
+        pad: vec![(Index::zero(), Index::zero()); derivation.lengths.len()],
     }
 }
 

@@ -156,9 +156,7 @@ fn term_constraints(model: &Model, term: &Term) -> Result<Option<Vec<Index>>, De
             return Err(unsupported(&format!("the summed index `{t}` is not fixed by a weight index")));
         }
         let tensor = model.tensor(&x.tensor).expect("elements name declared tensors");
-        let last = tensor.shape.len() - 1;
-        for (axis, (e, dim)) in x.index.iter().zip(&tensor.shape).enumerate() {
-            let (before, after) = if axis == last { tensor.pad.clone() } else { (Index::zero(), Index::zero()) };
+        for ((e, dim), (before, after)) in x.index.iter().zip(&tensor.shape).zip(&tensor.pad) {
             // -before ≤ e ≤ dim - 1 + after, for every weight index in its range.
             for q in [e.add(&before), dim.sub(&Index::constant(1)).add(&after).sub(e)] {
                 constraints.push(minimum(&q, &params)?);

@@ -235,14 +235,12 @@ pub enum StatementKind {
         /// One size expression per axis.
         shape: Vec<Expr>,
     },
-    /// `pad x (a, b)`.
+    /// `pad x (a, b)`, or `pad x (t, b), (l, r)` for the last axes in order.
     Pad {
         /// The padded tensor.
         tensor: Name,
-        /// Zeros before the first element.
-        before: Expr,
-        /// Zeros after the last element.
-        after: Expr,
+        /// Per padded axis, the zeros before its first element and after its last.
+        pairs: Vec<(Expr, Expr)>,
     },
     /// `let n = 10, k = 3`.
     Let(Vec<(Name, i64, Span)>),

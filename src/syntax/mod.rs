@@ -593,15 +593,29 @@ impl<'a> Parser<'a> {
         Ok((rest, StatementKind::Tensor { role, name, shape }))
     }
 
-    /// `pad x (before, after)` (after the keyword).
+    /// `pad x (before, after)`, or one pair per axis, `pad x (t, b), (l, r)` (after the
+    /// keyword).
     fn pad(&self, i: &'a str) -> PResult<'a, StatementKind> {
-        let (rest, tensor) = self.name(i, TENSOR_NAME)?;
-        let (rest, _) = self.expect(sp(rest), "`(` and the pad widths", char('('))?;
+        let (mut rest, tensor) = self.name(i, TENSOR_NAME)?;
+        let mut pairs = Vec::new();
+        loop {
+            let (after_pair, pair) = self.pad_pair(rest)?;
+            pairs.push(pair);
+            match comma(after_pair) {
+                Ok((next, _)) => rest = next,
+                Err(_) => break Ok((after_pair, StatementKind::Pad { tensor, pairs })),
+            }
+        }
+    }
+
+    /// One axis's `(before, after)` of a `pad` line.
+    fn pad_pair(&self, i: &'a str) -> PResult<'a, (Expr, Expr)> {
+        let (rest, _) = self.expect(sp(i), "`(` and the pad widths", char('('))?;
         let (rest, before) = self.item(sp(rest))?;
         let (rest, _) = self.expect(sp(rest), "`,`", char(','))?;
         let (rest, after) = self.item(sp(rest))?;
         let (rest, _) = self.expect(sp(rest), "`)`", char(')'))?;
-        Ok((rest, StatementKind::Pad { tensor, before, after }))
+        Ok((rest, (before, after)))
     }
 
     /// `let n = 10, k = 3` (after the keyword).
@@ -1043,8 +1057,9 @@ mod tests {
             StatementKind::Tensor { role, name, shape } => {
                 format!("{role:?} {}[{}]", name.text, show_list(shape))
             }
-            StatementKind::Pad { tensor, before, after } => {
-                format!("pad {} ({}, {})", tensor.text, show(before), show(after))
+            StatementKind::Pad { tensor, pairs } => {
+                let shown: Vec<String> = pairs.iter().map(|(a, b)| format!("({}, {})", show(a), show(b))).collect();
+                format!("pad {} {}", tensor.text, shown.join(", "))
             }
             StatementKind::Let(bindings) => {
                 let b: Vec<_> = bindings.iter().map(|(n, v, _)| format!("{}={v}", n.text)).collect();

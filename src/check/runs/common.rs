@@ -469,11 +469,14 @@ pub(crate) fn pad_hint(
         return Ok(None);
     }
     let wanted = run_padding(run, conv);
-    if input.pad == wanted {
+    let current = input.pad.last().expect("a tensor has at least one axis");
+    if *current == wanted {
         return Ok(None);
     }
     let mut padded = model.clone();
-    padded.tensors.iter_mut().filter(|t| t.name == run.input).for_each(|t| t.pad = wanted.clone());
+    for t in padded.tensors.iter_mut().filter(|t| t.name == run.input) {
+        *t.pad.last_mut().expect("a tensor has at least one axis") = wanted.clone();
+    }
     let Some(ranges) = crate::derive::domain::domain(&padded).ok().and_then(|d| d.at(sizes).ok()) else {
         return Ok(None);
     };
@@ -485,9 +488,9 @@ pub(crate) fn pad_hint(
     let shapes = shapes_of(run, x, w);
     let flipped = with_flipped_kernel(data, &run.weight);
     let line = format!("pad {} ({}, {})", run.input, wanted.0, wanted.1);
-    let change = match input.pad.0.is_zero() && input.pad.1.is_zero() {
+    let change = match current.0.is_zero() && current.1.is_zero() {
         true => format!("add `{line}`"),
-        false => format!("write `{line}` instead of `pad {} ({}, {})`", run.input, input.pad.0, input.pad.1),
+        false => format!("write `{line}` instead of `pad {} ({}, {})`", run.input, current.0, current.1),
     };
     let (f, _) = compiled_outputs(model, sizes, &ranges, &shapes, &[&x.data, &w.data])?;
     if f == engine.data {
