@@ -43,15 +43,41 @@ impl Params {
     }
 }
 
+/// A call's parameters along one spatial axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    /// `stride`.
+    pub stride: Index,
+    /// Zeros before and after the input (`conv`); the transposed call crops the first
+    /// from both ends of its output.
+    pub padding: (Index, Index),
+    /// The transposed call's `output_padding`.
+    pub output_padding: Index,
+    /// `dilation`.
+    pub dilation: Index,
+}
+
+impl Params {
+    /// The parameters of its one spatial axis.
+    pub fn axis(&self) -> Axis {
+        Axis {
+            stride: self.stride.clone(),
+            padding: self.padding.clone(),
+            output_padding: self.output_padding.clone(),
+            dilation: self.dilation.clone(),
+        }
+    }
+}
+
 /// A tensor passed to a call: its name, its shape in the spec, and whether it is passed
-/// reversed along its last axis (`flip(w)`).
+/// reversed along its spatial axes (`flip(w)`).
 #[derive(Debug, Clone, Copy)]
 pub struct Operand<'a> {
     /// The tensor's name.
     pub name: &'a str,
-    /// Its shape as the spec declares it (a 1-D tensor is one channel).
+    /// Its shape as the spec declares it (a tensor of spatial axes only is one channel).
     pub shape: &'a [Index],
-    /// Whether it is reversed along its last axis.
+    /// Whether it is reversed along its spatial axes.
     pub flip: bool,
 }
 
@@ -61,15 +87,18 @@ impl Operand<'_> {
         self.shape[self.shape.len() - 1].clone()
     }
 
-    /// The element at `(channel…, position)`, in the operand's own rank: a 1-D tensor's
-    /// channel indices are dropped (they are 0), a flipped one is read from the end.
-    fn at(&self, channels: &[Index], pos: Index) -> Element {
-        let pos = if self.flip { self.length().sub(&Index::constant(1)).sub(&pos) } else { pos };
-        let mut index: Vec<Index> = match self.shape.len() {
-            1 => Vec::new(),
-            _ => channels.to_vec(),
+    /// The element at `(channel…, position…)` with one position per spatial axis, in the
+    /// operand's own rank: the channel indices of a tensor of spatial axes only are
+    /// dropped (they are 0), a flipped one is read from the end of each spatial axis.
+    fn at(&self, channels: &[Index], pos: Vec<Index>) -> Element {
+        let spatial = &self.shape[self.shape.len() - pos.len()..];
+        let one = Index::constant(1);
+        let pos = pos.into_iter().zip(spatial).map(|(p, len)| if self.flip { len.sub(&one).sub(&p) } else { p });
+        let mut index: Vec<Index> = match self.shape.len() == spatial.len() {
+            true => Vec::new(),
+            false => channels.to_vec(),
         };
-        index.push(pos);
+        index.extend(pos);
         Element { tensor: self.name.to_string(), index }
     }
 }
@@ -97,10 +126,10 @@ fn summed(base: &str, taken: &mut BTreeSet<String>) -> String {
 }
 
 /// Every name the operands, parameters and output names use.
-fn names_of(input: &Operand, weight: &Operand, p: &Params, out: &[String]) -> BTreeSet<String> {
+fn names_of(input: &Operand, weight: &Operand, axes: &[Axis], groups: &Index, out: &[String]) -> BTreeSet<String> {
     let mut taken: BTreeSet<String> = out.iter().cloned().collect();
-    let params = [&p.stride, &p.padding.0, &p.padding.1, &p.output_padding, &p.dilation, &p.groups];
-    taken.extend(input.shape.iter().chain(weight.shape).chain(params).flat_map(|d| d.names()));
+    let params = axes.iter().flat_map(|a| [&a.stride, &a.padding.0, &a.padding.1, &a.output_padding, &a.dilation]);
+    taken.extend(input.shape.iter().chain(weight.shape).chain(params).chain([groups]).flat_map(|d| d.names()));
     taken
 }
 
@@ -112,71 +141,94 @@ fn names_of(input: &Operand, weight: &Operand, p: &Params, out: &[String]) -> BT
 /// `conv1d`: `y_<o,t> = Σ_<c,m> x_<g·C/G + c, S·t + D·m - a> w_<o,c,m>`, `g = o div (O/G)`;
 /// `conv_transpose1d`: `y_<o,t> = Σ_<c,i,m> x_<c, i> w_<c, o - (O/G)·(c div (C/G)), m> [t = S·i + D·m - P]`.
 pub fn formula(op: RunOp, input: &Operand, weight: &Operand, p: &Params, out: &[String]) -> Option<Formula> {
-    let one_d = match (input.shape.len(), weight.shape.len(), out.len()) {
-        (1, 1, 1) => true,
-        (2, 3, 2) => false,
+    formula_nd(op == RunOp::ConvTranspose1d, input, weight, &[p.axis()], &p.groups, out)
+}
+
+/// [`formula`] over any number of spatial axes, one [`Axis`] each (PyTorch's conv2d and
+/// conv3d, or their transposes when `transposed`): the operands are `[*spatial]` (one
+/// channel) or `[C, *spatial]` and `[O, C/G, *kernel]` (transposed: `[C, O/G, *kernel]`),
+/// `out` names the output's channel (where the operands have channels) and each spatial
+/// axis. Each spatial axis reads as in one dimension.
+pub fn formula_nd(
+    transposed: bool,
+    input: &Operand,
+    weight: &Operand,
+    axes: &[Axis],
+    g: &Index,
+    out: &[String],
+) -> Option<Formula> {
+    let d = axes.len();
+    let channels = match (input.shape.len() - d, weight.shape.len().checked_sub(d)?, out.len().checked_sub(d)?) {
+        (0, 0, 0) => false,
+        (1, 2, 1) => true,
         _ => return None,
     };
-    let mut taken = names_of(input, weight, p, out);
-    let t = var(&out[out.len() - 1]);
-    let m = summed("m", &mut taken);
-    let (s, d, g) = (&p.stride, &p.dilation, &p.groups);
-    let tap = var(&m).mul(d);
+    let mut taken = names_of(input, weight, axes, g, out);
+    let ts: Vec<Index> = out[out.len() - d..].iter().map(|n| var(n)).collect();
+    let ms: Vec<String> = axes.iter().map(|_| summed("m", &mut taken)).collect();
+    let taps: Vec<Index> = axes.iter().zip(&ms).map(|(a, m)| var(m).mul(&a.dilation)).collect();
+    let kernel: Vec<Index> = ms.iter().map(|m| var(m)).collect();
     let term = |bound: Vec<String>, elements: Vec<Element>, brackets: Vec<Cond>| Term {
         bound,
         coeff: Index::constant(1),
         elements,
         brackets,
     };
-    let formula = match op {
-        RunOp::Conv1d => {
-            let pos = s.mul(&t).add(&tap).sub(&p.padding.0);
-            if one_d {
-                term(vec![m.clone()], vec![input.at(&[], pos), weight.at(&[], var(&m))], Vec::new())
-            } else {
-                let o = var(&out[0]);
-                let (outs, ins) = (&weight.shape[0], &weight.shape[1]);
-                let outs_per = per_group(outs, g);
-                let group = match (is(g, 1), is(&outs_per, 1)) {
-                    (true, _) => Index::zero(),
-                    (false, true) => o.clone(),
-                    (false, false) => div(&o, &outs_per),
-                };
-                // One input channel per group: no sum over it.
-                let (mut bound, c) = match is(ins, 1) {
-                    true => (Vec::new(), Index::zero()),
-                    false => {
-                        let c = summed("c", &mut taken);
-                        (vec![c.clone()], var(&c))
-                    }
-                };
-                bound.push(m.clone());
-                let channel = group.mul(ins).add(&c);
-                term(bound, vec![input.at(&[channel], pos), weight.at(&[o, c], var(&m))], Vec::new())
-            }
+    let formula = if !transposed {
+        let pos: Vec<Index> =
+            (axes.iter().zip(&ts).zip(&taps)).map(|((a, t), tap)| a.stride.mul(t).add(tap).sub(&a.padding.0)).collect();
+        if !channels {
+            term(ms.clone(), vec![input.at(&[], pos), weight.at(&[], kernel)], Vec::new())
+        } else {
+            let o = var(&out[0]);
+            let (outs, ins) = (&weight.shape[0], &weight.shape[1]);
+            let outs_per = per_group(outs, g);
+            let group = match (is(g, 1), is(&outs_per, 1)) {
+                (true, _) => Index::zero(),
+                (false, true) => o.clone(),
+                (false, false) => div(&o, &outs_per),
+            };
+            // One input channel per group: no sum over it.
+            let (mut bound, c) = match is(ins, 1) {
+                true => (Vec::new(), Index::zero()),
+                false => {
+                    let c = summed("c", &mut taken);
+                    (vec![c.clone()], var(&c))
+                }
+            };
+            bound.extend(ms.iter().cloned());
+            let channel = group.mul(ins).add(&c);
+            term(bound, vec![input.at(&[channel], pos), weight.at(&[o, c], kernel)], Vec::new())
         }
-        RunOp::ConvTranspose1d => {
-            let i = summed("i", &mut taken);
-            let hit = eq(&t, &s.mul(&var(&i)).add(&tap).sub(&p.padding.0));
-            if one_d {
-                term(vec![i.clone(), m.clone()], vec![input.at(&[], var(&i)), weight.at(&[], var(&m))], vec![hit])
-            } else {
-                // Every input channel c reaches the output channels of its group: o is the
-                // weight's o - (O/G)·(c div (C/G)) there, which the weight's range bounds.
-                let o = var(&out[0]);
-                let (ins, outs_per) = (&input.shape[0], &weight.shape[1]);
-                let ins_per = per_group(ins, g);
-                let c = summed("c", &mut taken);
-                let group = per_group(&var(&c), &ins_per);
-                let (within, brackets) = match (is(g, 1), is(outs_per, 1)) {
-                    (true, _) => (o.clone(), vec![hit]),
-                    // One output channel per group: o is c's group.
-                    (false, true) => (Index::zero(), vec![hit, eq(&o, &group)]),
-                    (false, false) => (o.sub(&outs_per.mul(&group)), vec![hit]),
-                };
-                let elements = vec![input.at(&[var(&c)], var(&i)), weight.at(&[var(&c), within], var(&m))];
-                term(vec![c, i.clone(), m.clone()], elements, brackets)
+    } else {
+        let is_: Vec<String> = axes.iter().map(|_| summed("i", &mut taken)).collect();
+        let positions: Vec<Index> = is_.iter().map(|i| var(i)).collect();
+        let hits: Vec<Cond> = (axes.iter().zip(&ts).zip(&taps).zip(&positions))
+            .map(|(((a, t), tap), i)| eq(t, &a.stride.mul(i).add(tap).sub(&a.padding.0)))
+            .collect();
+        let mut bound: Vec<String> = is_.iter().chain(&ms).cloned().collect();
+        if !channels {
+            term(bound, vec![input.at(&[], positions), weight.at(&[], kernel)], hits)
+        } else {
+            // Every input channel c reaches the output channels of its group: o is the
+            // weight's o - (O/G)·(c div (C/G)) there, which the weight's range bounds.
+            let o = var(&out[0]);
+            let (ins, outs_per) = (&input.shape[0], &weight.shape[1]);
+            let ins_per = per_group(ins, g);
+            let c = summed("c", &mut taken);
+            let group = per_group(&var(&c), &ins_per);
+            let (within, mut brackets) = match (is(g, 1), is(outs_per, 1)) {
+                (true, _) => (o.clone(), hits),
+                // One output channel per group: o is c's group.
+                (false, true) => (Index::zero(), hits),
+                (false, false) => (o.sub(&outs_per.mul(&group)), hits),
+            };
+            if !is(g, 1) && is(outs_per, 1) {
+                brackets.push(eq(&o, &group));
             }
+            let elements = vec![input.at(&[var(&c)], positions), weight.at(&[var(&c), within], kernel)];
+            bound.insert(0, c);
+            term(bound, elements, brackets)
         }
     };
     Some(Formula { terms: vec![formula] })
@@ -185,16 +237,20 @@ pub fn formula(op: RunOp, input: &Operand, weight: &Operand, p: &Params, out: &[
 /// The output's length along its last axis: `conv1d`: `(n + a + b - D(k-1) - 1) div S + 1`;
 /// `conv_transpose1d`: `(n - 1)·S - 2P + D(k-1) + output_padding + 1`.
 pub fn output_length(op: RunOp, n: &Index, k: &Index, p: &Params) -> Index {
+    axis_length(op == RunOp::ConvTranspose1d, n, k, &p.axis())
+}
+
+/// The output's length along one spatial axis of input length `n` and kernel length `k`,
+/// as [`output_length`] gives it.
+pub fn axis_length(transposed: bool, n: &Index, k: &Index, a: &Axis) -> Index {
     let one = Index::constant(1);
-    let span = p.dilation.mul(&k.sub(&one));
-    match op {
-        RunOp::Conv1d => {
-            let room = n.add(&p.padding.0).add(&p.padding.1).sub(&span).sub(&one);
-            div(&room, &p.stride).add(&one)
+    let span = a.dilation.mul(&k.sub(&one));
+    match transposed {
+        false => {
+            let room = n.add(&a.padding.0).add(&a.padding.1).sub(&span).sub(&one);
+            div(&room, &a.stride).add(&one)
         }
-        RunOp::ConvTranspose1d => {
-            n.sub(&one).mul(&p.stride).sub(&p.padding.0.scale(2)).add(&span).add(&p.output_padding).add(&one)
-        }
+        true => n.sub(&one).mul(&a.stride).sub(&a.padding.0.scale(2)).add(&span).add(&a.output_padding).add(&one),
     }
 }
 
@@ -266,20 +322,21 @@ impl GradientCall {
     /// one group per channel where `groups` is not 1 (`y_<b,0,t>` with `a = b`).
     fn channels_as_batch_formula(&self, a: &Operand, b: &Operand, out: &[String]) -> Option<(Formula, Index)> {
         let p = &self.params;
-        let mut taken = names_of(a, b, p, out);
+        let mut taken = names_of(a, b, &[p.axis()], &p.groups, out);
         let i = summed("i", &mut taken);
         let t = var(&out[out.len() - 1]);
         let pos = p.stride.mul(&t).add(&p.dilation.mul(&var(&i))).sub(&p.padding.0);
         let length =
             output_length(RunOp::Conv1d, &a.length(), &b.length(), &Params { stride: p.stride.clone(), ..p.clone() });
         let (elements, brackets) = match (a.shape.len(), b.shape.len(), out.len()) {
-            (1, 1, 1) => (vec![a.at(&[], pos), b.at(&[], var(&i))], Vec::new()),
+            (1, 1, 1) => (vec![a.at(&[], vec![pos]), b.at(&[], vec![var(&i)])], Vec::new()),
             (2, 2, 3) => {
                 let (bc, ac) = (var(&out[0]), var(&out[1]));
                 if is(&p.groups, 1) {
-                    (vec![a.at(&[ac], pos), b.at(&[bc], var(&i))], Vec::new())
+                    (vec![a.at(&[ac], vec![pos]), b.at(&[bc], vec![var(&i)])], Vec::new())
                 } else {
-                    (vec![a.at(std::slice::from_ref(&bc), pos), b.at(&[bc], var(&i))], vec![eq(&ac, &Index::zero())])
+                    let elements = vec![a.at(std::slice::from_ref(&bc), vec![pos]), b.at(&[bc], vec![var(&i)])];
+                    (elements, vec![eq(&ac, &Index::zero())])
                 }
             }
             _ => return None,
@@ -452,6 +509,168 @@ mod tests {
                     }
                 }
                 (y, o, len)
+            }
+        }
+    }
+
+    /// Every tuple of indices below `dims`, the last fastest.
+    fn tuples(dims: &[usize]) -> Vec<Vec<usize>> {
+        dims.iter().fold(vec![Vec::new()], |acc, &d| {
+            acc.into_iter().flat_map(|t| (0..d).map(move |i| [t.clone(), vec![i]].concat())).collect()
+        })
+    }
+
+    /// One spatial axis of a call for [`reference_nd`]: stride, padding before and
+    /// after (a transposed call's is symmetric), output_padding and dilation.
+    type AxisP = (usize, usize, usize, usize, usize);
+
+    /// PyTorch's conv2d / conv3d on x `[C, *n]` (zero-padded per axis) and w
+    /// `[O, C/G, *k]`, or their transposes on w `[C, O/G, *k]`, by plain loops over
+    /// every input and kernel element: the output `[O, *len]`, flattened.
+    fn reference_nd(
+        transposed: bool,
+        x: &Array,
+        w: &Array,
+        axes: &[AxisP],
+        g: usize,
+        flip: bool,
+    ) -> (Vec<f64>, Vec<usize>) {
+        let d = axes.len();
+        let (c, n, k) = (x.shape[0], &x.shape[1..], &w.shape[2..]);
+        let o = if transposed { w.shape[1] * g } else { w.shape[0] };
+        let len: Vec<usize> = (0..d)
+            .map(|a| {
+                let (s, before, after, op, dl) = axes[a];
+                match transposed {
+                    false => (n[a] + before + after - dl * (k[a] - 1) - 1) / s + 1,
+                    true => (n[a] - 1) * s + dl * (k[a] - 1) + op + 1 - 2 * before,
+                }
+            })
+            .collect();
+        let flat = |idx: &[usize], dims: &[usize]| idx.iter().zip(dims).fold(0, |acc, (i, d)| acc * d + i);
+        let kernel_at = |m: &[usize]| -> Vec<usize> {
+            m.iter().zip(k).map(|(&mi, &ki)| if flip { ki - 1 - mi } else { mi }).collect()
+        };
+        let wt = |i: usize, j: usize, m: &[usize]| w.data[flat(&[vec![i, j], kernel_at(m)].concat(), &w.shape)];
+        let mut y = vec![0.0; o * len.iter().product::<usize>()];
+        let out_dims = [vec![o], len.clone()].concat();
+        for m in tuples(k) {
+            if !transposed {
+                let per_in = c / g;
+                for (oc, t) in (0..o).flat_map(|oc| tuples(&len).into_iter().map(move |t| (oc, t))) {
+                    let pos: Option<Vec<usize>> = (0..d)
+                        .map(|a| {
+                            let (s, before, _, _, dl) = axes[a];
+                            let p = (t[a] * s + m[a] * dl) as i64 - before as i64;
+                            (0..n[a] as i64).contains(&p).then_some(p as usize)
+                        })
+                        .collect();
+                    let Some(pos) = pos else { continue };
+                    let group = oc / (o / g);
+                    for cl in 0..per_in {
+                        let xv = x.data[flat(&[vec![group * per_in + cl], pos.clone()].concat(), &x.shape)];
+                        y[flat(&[vec![oc], t.clone()].concat(), &out_dims)] += xv * wt(oc, cl, &m);
+                    }
+                }
+            } else {
+                let per_out = w.shape[1];
+                for (ci, i) in (0..c).flat_map(|ci| tuples(n).into_iter().map(move |i| (ci, i))) {
+                    let t: Option<Vec<usize>> = (0..d)
+                        .map(|a| {
+                            let (s, p, _, _, dl) = axes[a];
+                            let t = (i[a] * s + m[a] * dl) as i64 - p as i64;
+                            (0..len[a] as i64).contains(&t).then_some(t as usize)
+                        })
+                        .collect();
+                    let Some(t) = t else { continue };
+                    let group = ci / (c / g);
+                    for ol in 0..per_out {
+                        let xv = x.data[flat(&[vec![ci], i.clone()].concat(), &x.shape)];
+                        y[flat(&[vec![group * per_out + ol], t.clone()].concat(), &out_dims)] += xv * wt(ci, ol, &m);
+                    }
+                }
+            }
+        }
+        (y, out_dims)
+    }
+
+    #[test]
+    fn formulas_over_several_axes_are_pytorchs_definitions() {
+        // (transposed, C, O, groups, spatial input, kernel, axes, flip, channels written)
+        type Case = (bool, usize, usize, usize, Vec<usize>, Vec<usize>, Vec<AxisP>, bool, bool);
+        let cases: Vec<Case> = vec![
+            (false, 1, 1, 1, vec![5, 6], vec![2, 3], vec![(2, 1, 0, 0, 1), (1, 0, 2, 0, 2)], true, false),
+            (false, 4, 6, 2, vec![5, 6], vec![3, 2], vec![(1, 0, 1, 0, 2), (2, 1, 1, 0, 1)], false, true),
+            (false, 3, 3, 3, vec![6, 5], vec![3, 3], vec![(2, 1, 1, 0, 1), (2, 1, 1, 0, 1)], false, true),
+            (
+                false,
+                2,
+                2,
+                1,
+                vec![4, 5, 3],
+                vec![2, 2, 2],
+                vec![(1, 1, 1, 0, 1), (2, 0, 0, 0, 1), (1, 0, 1, 0, 1)],
+                false,
+                true,
+            ),
+            (true, 2, 3, 1, vec![3, 4], vec![3, 2], vec![(2, 1, 1, 1, 1), (1, 0, 0, 0, 2)], false, true),
+            (true, 4, 4, 2, vec![3, 3], vec![2, 2], vec![(2, 0, 0, 1, 1), (1, 1, 1, 0, 1)], true, true),
+            (true, 4, 2, 2, vec![3, 2], vec![2, 3], vec![(1, 0, 0, 0, 1), (3, 1, 1, 2, 1)], false, true),
+            (
+                true,
+                1,
+                1,
+                1,
+                vec![2, 3, 2],
+                vec![2, 2, 2],
+                vec![(2, 0, 0, 1, 1), (1, 1, 1, 0, 1), (2, 0, 0, 1, 1)],
+                false,
+                false,
+            ),
+        ];
+        for (transposed, c, o, g, n, k, axes, flip, channels) in cases {
+            let w_head = if transposed { vec![c, o / g] } else { vec![o, c / g] };
+            let (x_shape, w_shape) = ([vec![c], n.clone()].concat(), [w_head, k.clone()].concat());
+            let (x, w) = (distinct(x_shape.clone(), 1.0), distinct(w_shape.clone(), 101.0));
+            let (expected, out_dims) = reference_nd(transposed, &x, &w, &axes, g, flip);
+            let index = |v: &[usize]| v.iter().map(|&d| Index::constant(d as i64)).collect::<Vec<_>>();
+            let (xs, ws) = if channels { (index(&x_shape), index(&w_shape)) } else { (index(&n), index(&k)) };
+            let params: Vec<Axis> = (axes.iter())
+                .map(|&(s, before, after, op, dl)| Axis {
+                    stride: Index::constant(s as i64),
+                    padding: (Index::constant(before as i64), Index::constant(after as i64)),
+                    output_padding: Index::constant(op as i64),
+                    dilation: Index::constant(dl as i64),
+                })
+                .collect();
+            let spatial: Vec<String> = (0..n.len()).map(|a| format!("t{a}")).collect();
+            let out: Vec<String> =
+                if channels { [vec!["o".to_string()], spatial.clone()].concat() } else { spatial.clone() };
+            let input = Operand { name: "x", shape: &xs, flip: false };
+            let weight = Operand { name: "w", shape: &ws, flip };
+            let groups = Index::constant(g as i64);
+            let case = format!("transposed={transposed} C={c} O={o} G={g} n={n:?} k={k:?} {axes:?} flip={flip}");
+            let f = formula_nd(transposed, &input, &weight, &params, &groups, &out).expect("the ranks fit");
+            for (a, p) in params.iter().enumerate() {
+                let length = axis_length(transposed, &Index::constant(n[a] as i64), &Index::constant(k[a] as i64), p);
+                assert_eq!(length.as_constant(), Some(out_dims[a + 1] as i64), "{case}: the length of axis {a}");
+            }
+            let mut data = BTreeMap::new();
+            data.insert(
+                "x".to_string(),
+                Array { shape: xs.iter().map(|d| d.as_constant().unwrap() as usize).collect(), data: x.data.clone() },
+            );
+            data.insert(
+                "w".to_string(),
+                Array { shape: ws.iter().map(|d| d.as_constant().unwrap() as usize).collect(), data: w.data.clone() },
+            );
+            let shape = |name: &str| data.get(name).map(|a| a.shape.iter().map(|&d| d as i64).collect());
+            for (flat, at) in tuples(&out_dims).into_iter().enumerate() {
+                let mut env = crate::algebra::Env::new();
+                let named = if channels { at.clone() } else { at[1..].to_vec() };
+                env.extend(out.iter().cloned().zip(named.iter().map(|&v| v as i64)));
+                let got = crate::check::numeric(&f.eval(&env, &shape).unwrap(), &data);
+                assert_eq!(got, expected[flat], "{case} at {at:?}");
             }
         }
     }

@@ -158,7 +158,7 @@ fn term_constraints(model: &Model, term: &Term) -> Result<Option<Vec<Index>>, De
         let tensor = model.tensor(&x.tensor).expect("elements name declared tensors");
         for ((e, dim), (before, after)) in x.index.iter().zip(&tensor.shape).zip(&tensor.pad) {
             // -before ≤ e ≤ dim - 1 + after, for every weight index in its range.
-            for q in [e.add(&before), dim.sub(&Index::constant(1)).add(&after).sub(e)] {
+            for q in [e.add(before), dim.sub(&Index::constant(1)).add(after).sub(e)] {
                 constraints.push(minimum(&q, &params)?);
             }
         }
