@@ -138,6 +138,42 @@ pub enum RunOp {
     Conv1d,
     /// `conv_transpose1d`
     ConvTranspose1d,
+    /// `conv2d`
+    Conv2d,
+    /// `conv_transpose2d`
+    ConvTranspose2d,
+    /// `conv3d`
+    Conv3d,
+    /// `conv_transpose3d`
+    ConvTranspose3d,
+}
+
+impl RunOp {
+    /// Its name in PyTorch.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunOp::Conv1d => "conv1d",
+            RunOp::ConvTranspose1d => "conv_transpose1d",
+            RunOp::Conv2d => "conv2d",
+            RunOp::ConvTranspose2d => "conv_transpose2d",
+            RunOp::Conv3d => "conv3d",
+            RunOp::ConvTranspose3d => "conv_transpose3d",
+        }
+    }
+
+    /// How many spatial axes it convolves.
+    pub fn spatial(self) -> usize {
+        match self {
+            RunOp::Conv1d | RunOp::ConvTranspose1d => 1,
+            RunOp::Conv2d | RunOp::ConvTranspose2d => 2,
+            RunOp::Conv3d | RunOp::ConvTranspose3d => 3,
+        }
+    }
+
+    /// Whether it is a transposed convolution.
+    pub fn transposed(self) -> bool {
+        matches!(self, RunOp::ConvTranspose1d | RunOp::ConvTranspose2d | RunOp::ConvTranspose3d)
+    }
 }
 
 /// A `run` line, resolved: the tensors and the parameters as index expressions.
@@ -155,7 +191,9 @@ pub struct Run {
     pub weight: String,
     /// Whether the weight is passed as `flip(w)`.
     pub flip: bool,
-    /// Keyword parameters: name, one or more values, and where they stand.
+    /// Keyword parameters: name, one or more values, and where they stand. For a call of
+    /// several spatial axes, one value per axis (`padding`: a pair per axis, before and
+    /// after, flattened) and one for `groups`.
     pub params: Vec<(String, Vec<Index>, Span)>,
 }
 
@@ -298,6 +336,10 @@ fn run_value_names(v: &syntax::RunValue, out: &mut Vec<syntax::Name>) {
     match v {
         syntax::RunValue::Expr(e) => expr_names(e, out),
         syntax::RunValue::Tuple(es, _) => es.iter().for_each(|e| expr_names(e, out)),
+        syntax::RunValue::Pairs(ps, _) => ps.iter().for_each(|(a, b)| {
+            expr_names(a, out);
+            expr_names(b, out);
+        }),
         syntax::RunValue::Flip(..) | syntax::RunValue::Str(..) => {}
     }
 }
@@ -897,6 +939,13 @@ impl<'a> Resolver<'a> {
         upstream: Option<&str>,
     ) -> Result<(Run, Option<Span>), ResolveError> {
         let (kind, allowed) = run_op(op)?;
+        if upstream.is_some() && kind.spatial() > 1 {
+            return fail_hint(
+                op.span,
+                format!("symconv does not check a gradient's {} call yet", kind.name()),
+                "state the gradient in gather form, claim (∂L/∂x)_<…> = …, which is checked",
+            );
+        }
         let positional: Vec<&syntax::RunArg> = args.iter().filter(|a| a.keyword.is_none()).collect();
         let [x, w] = positional.as_slice() else {
             return fail(span, match upstream {
@@ -932,6 +981,10 @@ impl<'a> Resolver<'a> {
             let values = match &a.value {
                 syntax::RunValue::Expr(e) => vec![self.size_expr(e)?],
                 syntax::RunValue::Tuple(es, _) => es.iter().map(|e| self.size_expr(e)).collect::<Result<_, _>>()?,
+                syntax::RunValue::Pairs(ps, _) => (ps.iter())
+                    .flat_map(|(before, after)| [before, after])
+                    .map(|e| self.size_expr(e))
+                    .collect::<Result<_, _>>()?,
                 syntax::RunValue::Flip(_, span) => return fail(*span, "flip(…) is for the weight argument"),
                 syntax::RunValue::Str(text, span) => match string_padding(kind, &k.text, text, *span)? {
                     Padding::Same if upstream == Some(weight.as_str()) => {
@@ -945,13 +998,14 @@ impl<'a> Resolver<'a> {
                         same = Some(a.span);
                         continue;
                     }
-                    Padding::Valid => vec![Index::zero(), Index::zero()],
+                    Padding::Valid => vec![Index::zero(); 2 * kind.spatial()],
                 },
             };
+            let values = per_axis(kind, &k.text, &a.value, values)?;
             params.push((k.text.clone(), values, a.span));
         }
         if let Some(at) = same {
-            params.push(("padding".into(), self.same_padding(&weight, &params), at));
+            params.push(("padding".into(), self.same_padding(&weight, &params, kind.spatial()), at));
         }
         Ok((Run { text, span, op: kind, input, weight, flip, params }, same))
     }
@@ -980,16 +1034,22 @@ impl<'a> Resolver<'a> {
         Ok((n.text.clone(), flip))
     }
 
-    /// `padding='same'` as PyTorch computes it: `dilation·(k - 1)` zeros in all, half
-    /// before the input, the odd one after, in the sizes' terms.
-    fn same_padding(&self, weight: &str, params: &[(String, Vec<Index>, Span)]) -> Vec<Index> {
+    /// `padding='same'` as PyTorch computes it along each of the `spatial` axes:
+    /// `dilation·(k - 1)` zeros in all, half before the input, the odd one after, in the
+    /// sizes' terms; a pair per axis.
+    fn same_padding(&self, weight: &str, params: &[(String, Vec<Index>, Span)], spatial: usize) -> Vec<Index> {
         let one = Index::constant(1);
-        let dilation =
-            params.iter().find(|(n, _, _)| n == "dilation").and_then(|(_, vs, _)| vs.first()).unwrap_or(&one);
-        let k = self.tensors.iter().find(|t| t.name == weight).and_then(|t| t.shape.last()).unwrap_or(&one);
-        let total = dilation.mul(&k.sub(&one));
-        let before = index::div(&total, &Index::constant(2));
-        vec![before.clone(), total.sub(&before)]
+        let dilations = params.iter().find(|(n, _, _)| n == "dilation").map(|(_, vs, _)| vs.as_slice());
+        let shape = self.tensors.iter().find(|t| t.name == weight).map_or(&[][..], |t| t.shape.as_slice());
+        (0..spatial)
+            .flat_map(|a| {
+                let dilation = dilations.and_then(|vs| vs.get(a).or(vs.first())).unwrap_or(&one);
+                let k = shape.len().checked_sub(spatial - a).and_then(|at| shape.get(at)).unwrap_or(&one);
+                let total = dilation.mul(&k.sub(&one));
+                let before = index::div(&total, &Index::constant(2));
+                [before.clone(), total.sub(&before)]
+            })
+            .collect()
     }
 
     fn run_tensor(&self, a: &syntax::RunArg, role: Role) -> Result<String, ResolveError> {
@@ -1161,12 +1221,77 @@ impl<'a> Resolver<'a> {
 fn run_op(op: &syntax::Name) -> Result<(RunOp, &'static [&'static str]), ResolveError> {
     let text = op.text.as_str();
     let bare = text.strip_prefix("torch.nn.functional.").or_else(|| text.strip_prefix("F.")).unwrap_or(text);
-    match bare {
-        "conv1d" => Ok((RunOp::Conv1d, &["stride", "padding", "dilation", "groups"])),
-        "conv_transpose1d" => {
-            Ok((RunOp::ConvTranspose1d, &["stride", "padding", "output_padding", "dilation", "groups"]))
+    let conv: &'static [&'static str] = &["stride", "padding", "dilation", "groups"];
+    let transposed: &'static [&'static str] = &["stride", "padding", "output_padding", "dilation", "groups"];
+    let ops = [
+        RunOp::Conv1d,
+        RunOp::ConvTranspose1d,
+        RunOp::Conv2d,
+        RunOp::ConvTranspose2d,
+        RunOp::Conv3d,
+        RunOp::ConvTranspose3d,
+    ];
+    match ops.into_iter().find(|o| o.name() == bare) {
+        Some(o) => Ok((o, if o.transposed() { transposed } else { conv })),
+        None => fail_hint(
+            op.span,
+            format!("unknown operation `{text}`"),
+            "use conv1d, conv2d or conv3d, or conv_transpose1d, conv_transpose2d or conv_transpose3d",
+        ),
+    }
+}
+
+/// A keyword argument's values as a run of several spatial axes keeps them: one per
+/// axis (a single value stands for every axis, as in PyTorch), a pair per axis for
+/// `padding` (one value or one per axis: the same before and after), one for `groups`;
+/// a call of one axis keeps them as written. `values` are `value`'s, flattened.
+fn per_axis(
+    op: RunOp,
+    keyword: &str,
+    value: &syntax::RunValue,
+    values: Vec<Index>,
+) -> Result<Vec<Index>, ResolveError> {
+    let d = op.spatial();
+    let span = match value {
+        syntax::RunValue::Expr(e) => e.span,
+        syntax::RunValue::Tuple(_, span) | syntax::RunValue::Pairs(_, span) => *span,
+        syntax::RunValue::Flip(_, span) | syntax::RunValue::Str(_, span) => *span,
+    };
+    let pairs = matches!(value, syntax::RunValue::Pairs(..));
+    let name = op.name();
+    if d == 1 {
+        return match pairs {
+            true => fail(span, "padding takes one value or a pair (before, after)"),
+            false => Ok(values),
+        };
+    }
+    let shown = || values.iter().map(Index::to_string).collect::<Vec<_>>().join(", ");
+    match (keyword, value) {
+        ("groups", syntax::RunValue::Expr(_)) => Ok(values),
+        ("groups", _) => fail(span, format!("{name}(): argument 'groups' must be int, not tuple")),
+        ("padding", syntax::RunValue::Str(..)) => Ok(values),
+        ("padding", syntax::RunValue::Pairs(..)) if op.transposed() => fail_hint(
+            span,
+            format!("{name} takes one padding per axis, applied to both ends"),
+            format!("write padding = ({}) with one value per axis", vec!["p"; d].join(", ")),
+        ),
+        ("padding", syntax::RunValue::Pairs(..)) if values.len() == 2 * d => Ok(values),
+        ("padding", syntax::RunValue::Pairs(..)) => fail(
+            span,
+            format!("padding = ((before, after), …) takes one pair per spatial axis: {name} has {d}"),
+        ),
+        ("padding", _) if values.len() == 1 || values.len() == d => {
+            Ok((0..d).flat_map(|a| [values[a % values.len()].clone(), values[a % values.len()].clone()]).collect())
         }
-        _ => fail_hint(op.span, format!("unknown operation `{text}`"), "use conv1d or conv_transpose1d"),
+        (_, syntax::RunValue::Pairs(..)) => {
+            fail(span, format!("{name}(): argument '{keyword}' must be tuple of ints, not tuple of tuples"))
+        }
+        (_, _) if values.len() == 1 => Ok(vec![values[0].clone(); d]),
+        (_, _) if values.len() == d => Ok(values),
+        _ => fail(
+            span,
+            format!("expected {keyword} to be a single integer value or a list of {d} values to match the convolution dimensions, but got {keyword}=[{}]", shown()),
+        ),
     }
 }
 
@@ -1180,22 +1305,19 @@ enum Padding {
 
 /// A string argument (`padding='same'`), or the error PyTorch gives for it.
 fn string_padding(op: RunOp, keyword: &str, text: &str, span: Span) -> Result<Padding, ResolveError> {
-    let name = match op {
-        RunOp::Conv1d => "conv1d",
-        RunOp::ConvTranspose1d => "conv_transpose1d",
-    };
-    match (op, keyword, text) {
-        (RunOp::Conv1d, "padding", "same") => Ok(Padding::Same),
-        (RunOp::Conv1d, "padding", "valid") => Ok(Padding::Valid),
-        (RunOp::Conv1d, "padding", _) => fail_hint(
+    let name = op.name();
+    match (op.transposed(), keyword, text) {
+        (false, "padding", "same") => Ok(Padding::Same),
+        (false, "padding", "valid") => Ok(Padding::Valid),
+        (false, "padding", _) => fail_hint(
             span,
             format!("Invalid padding string: '{text}'"),
             "PyTorch's padding strings are 'same' and 'valid'",
         ),
-        (RunOp::ConvTranspose1d, "padding", _) => fail_hint(
+        (true, "padding", _) => fail_hint(
             span,
             format!("{name}(): argument 'padding' must be tuple of ints, not str"),
-            "conv_transpose1d takes no padding string: give its padding as a number (padding = 1)",
+            format!("{name} takes no padding string: give its padding as a number (padding = 1)"),
         ),
         (_, "groups", _) => fail(span, format!("{name}(): argument 'groups' must be int, not str")),
         _ => fail(span, format!("{name}(): argument '{keyword}' must be tuple of ints, not str")),
@@ -1207,7 +1329,7 @@ fn string_padding(op: RunOp, keyword: &str, text: &str, span: Span) -> Result<Pa
 fn check_same(run: &Run, same: Option<Span>, values: &Env) -> Result<(), ResolveError> {
     let Some(at) = same else { return Ok(()) };
     match (RunArgs { run, values }).param("stride", 1)?.as_slice() {
-        [1] => Ok(()),
+        stride if stride.iter().all(|s| *s == 1) => Ok(()),
         stride => {
             let stride: Vec<String> = stride.iter().map(i64::to_string).collect();
             let hint = format!(
@@ -1222,6 +1344,9 @@ fn check_same(run: &Run, same: Option<Span>, values: &Env) -> Result<(), Resolve
 /// The checks PyTorch makes of a run's arguments, at the `let` sizes: what it would
 /// reject is an error here.
 fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveError> {
+    if run.op.spatial() > 1 {
+        return check_run_nd(run, tensors, values);
+    }
     let args = RunArgs { run, values };
     let transposed = run.op == RunOp::ConvTranspose1d;
     let (stride, dilation, groups) =
@@ -1246,7 +1371,7 @@ fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveE
         t.shape.iter().map(|d| d.eval(values).map_err(|e| error(run.span, e.to_string()))).collect()
     };
     let (x, w) = (shape(&run.input)?, shape(&run.weight)?);
-    let w = check_channels(&args, transposed, groups, &x, w)?;
+    let w = check_channels(&args, transposed, groups, &x, w, 1)?;
     // PyTorch refuses a convolution without outputs: a padded input shorter than the
     // dilated kernel, or a transposed one whose padding crops everything away.
     let (n, k) = (x[x.len() - 1], w[2]);
@@ -1273,6 +1398,74 @@ fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveE
         return fail(run.span, format!("at {sizes} the output would have length {length}: PyTorch rejects this run"));
     }
     Ok(())
+}
+
+/// [`check_run`] for a call of several spatial axes, whose arguments hold one value per
+/// axis (a pair for `padding`; see [`per_axis`]).
+fn check_run_nd(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveError> {
+    let (args, d, name) = (RunArgs { run, values }, run.op.spatial(), run.op.name());
+    let per_axis = |keyword: &str, default: i64, least: i64, count: usize| -> Result<Vec<i64>, ResolveError> {
+        let vs = args.param(keyword, default)?;
+        let vs = if vs.len() == 1 { vec![vs[0]; count] } else { vs };
+        match vs.iter().all(|v| *v >= least) {
+            true => Ok(vs),
+            false => fail(
+                args.at(keyword),
+                format!("{keyword} = {}: PyTorch needs {keyword} ≥ {least} on every axis", tuple(&vs)),
+            ),
+        }
+    };
+    let (stride, dilation) = (per_axis("stride", 1, 1, d)?, per_axis("dilation", 1, 1, d)?);
+    let padding = per_axis("padding", 0, 0, 2 * d)?;
+    let groups = args.single("groups", 1, 1)?;
+    let output_padding = if run.op.transposed() { per_axis("output_padding", 0, 0, d)? } else { vec![0; d] };
+    if (0..d).any(|a| output_padding[a] >= stride[a] && output_padding[a] >= dilation[a]) {
+        return fail(
+            args.at("output_padding"),
+            format!(
+                "output_padding = {}: PyTorch needs each smaller than the stride {} or the dilation {}",
+                tuple(&output_padding),
+                tuple(&stride),
+                tuple(&dilation)
+            ),
+        );
+    }
+    let shape = |name: &str| -> Result<Vec<i64>, ResolveError> {
+        let t = tensors.iter().find(|t| t.name == name).expect("runs name declared tensors");
+        t.shape.iter().map(|e| e.eval(values).map_err(|e| error(run.span, e.to_string()))).collect()
+    };
+    let (x, w) = (shape(&run.input)?, shape(&run.weight)?);
+    let w = check_channels(&args, run.op.transposed(), groups, &x, w, d)?;
+    let (n, k) = (&x[x.len() - d..], &w[2..]);
+    let sizes: Vec<String> = values.iter().map(|(name, v)| format!("{name} = {v}")).collect();
+    let sizes = sizes.join(", ");
+    for a in 0..d {
+        let span = dilation[a].saturating_mul(k[a] - 1).saturating_add(1);
+        if run.op.transposed() {
+            let length = (n[a].saturating_sub(1).saturating_mul(stride[a]))
+                .saturating_add(span)
+                .saturating_add(output_padding[a])
+                .saturating_sub(padding[2 * a].saturating_mul(2));
+            if length < 1 {
+                return fail(run.span, format!("at {sizes} the output would have length {length} along spatial axis {a}: PyTorch rejects this {name}"));
+            }
+        } else {
+            let padded = n[a].saturating_add(padding[2 * a]).saturating_add(padding[2 * a + 1]);
+            if padded < span {
+                return fail(
+                    run.span,
+                    format!("at {sizes} the padded input ({padded}) is shorter than the dilated kernel ({span}) along spatial axis {a}: PyTorch rejects this {name}"),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Values as a tuple, `(2, 1)`.
+fn tuple(vs: &[i64]) -> String {
+    let shown: Vec<String> = vs.iter().map(i64::to_string).collect();
+    format!("({})", shown.join(", "))
 }
 
 /// A run's keyword arguments at the `let` sizes.
@@ -1307,29 +1500,52 @@ impl RunArgs<'_> {
     }
 }
 
-/// The input's and weight's channels as PyTorch lays them out for the run's groups; the
-/// weight as `[O, C, k]` (a 1-D kernel `[k]` is `[1, 1, k]`).
+/// The input's and weight's channels as PyTorch lays them out for the run's groups, for
+/// `d` spatial axes; the weight as `[O, C, *k]` (a kernel of spatial axes only, `[*k]`,
+/// is `[1, 1, *k]`).
 fn check_channels(
     args: &RunArgs,
     transposed: bool,
     groups: i64,
     x: &[i64],
     w: Vec<i64>,
+    d: usize,
 ) -> Result<Vec<i64>, ResolveError> {
     let span = args.run.span;
-    let channels = match x {
-        [_] => 1,
-        [c, _] => *c,
-        _ => {
+    let channels = match x.len() {
+        r if r == d => 1,
+        r if r == d + 1 => x[0],
+        _ if d == 1 => {
             return fail(span, format!("the engine takes an input of one or two axes ([n] or [C, n]), not {}", x.len()))
         }
+        r => {
+            let name = args.run.op.name();
+            return fail(
+                span,
+                format!("{name} takes an input of {d} or {} axes ([*spatial] or [C, *spatial]), not {r}", d + 1),
+            );
+        }
     };
-    let w = if w.len() == 1 { vec![1, 1, w[0]] } else { w };
-    let [w0, w1, _] = w.as_slice() else {
-        return fail(
-            span,
-            format!("the engine takes a weight of one or three axes ([k] or [O, C, k]), not {}", w.len()),
-        );
+    let w = if w.len() == d { [vec![1, 1], w].concat() } else { w };
+    let (w0, w1) = match w.as_slice() {
+        [w0, w1, kernel @ ..] if kernel.len() == d => (w0, w1),
+        _ if d == 1 => {
+            return fail(
+                span,
+                format!("the engine takes a weight of one or three axes ([k] or [O, C, k]), not {}", w.len()),
+            );
+        }
+        _ => {
+            let name = args.run.op.name();
+            return fail(
+                span,
+                format!(
+                    "{name} takes a weight of {d} or {} axes ([*kernel] or [O, C, *kernel]), not {}",
+                    d + 2,
+                    w.len()
+                ),
+            );
+        }
     };
     let (in_per_group, out_channels) = if transposed { (*w0, w1 * groups) } else { (*w1, *w0) };
     let expected_in = if transposed { channels } else { in_per_group * groups };

@@ -141,7 +141,7 @@ fn names_of(input: &Operand, weight: &Operand, axes: &[Axis], groups: &Index, ou
 /// `conv1d`: `y_<o,t> = Σ_<c,m> x_<g·C/G + c, S·t + D·m - a> w_<o,c,m>`, `g = o div (O/G)`;
 /// `conv_transpose1d`: `y_<o,t> = Σ_<c,i,m> x_<c, i> w_<c, o - (O/G)·(c div (C/G)), m> [t = S·i + D·m - P]`.
 pub fn formula(op: RunOp, input: &Operand, weight: &Operand, p: &Params, out: &[String]) -> Option<Formula> {
-    formula_nd(op == RunOp::ConvTranspose1d, input, weight, &[p.axis()], &p.groups, out)
+    formula_nd(op.transposed(), input, weight, &[p.axis()], &p.groups, out)
 }
 
 /// [`formula`] over any number of spatial axes, one [`Axis`] each (PyTorch's conv2d and
@@ -237,7 +237,7 @@ pub fn formula_nd(
 /// The output's length along its last axis: `conv1d`: `(n + a + b - D(k-1) - 1) div S + 1`;
 /// `conv_transpose1d`: `(n - 1)·S - 2P + D(k-1) + output_padding + 1`.
 pub fn output_length(op: RunOp, n: &Index, k: &Index, p: &Params) -> Index {
-    axis_length(op == RunOp::ConvTranspose1d, n, k, &p.axis())
+    axis_length(op.transposed(), n, k, &p.axis())
 }
 
 /// The output's length along one spatial axis of input length `n` and kernel length `k`,
@@ -254,13 +254,33 @@ pub fn axis_length(transposed: bool, n: &Index, k: &Index, a: &Axis) -> Index {
     }
 }
 
-/// The output's number of channels (for `[C, n]` inputs): `O` of a `conv1d` weight
-/// `[O, C/G, k]`, `G·O/G` of a `conv_transpose1d` weight `[C, O/G, k]`.
-pub fn output_channels(op: RunOp, weight: &[Index], p: &Params) -> Index {
-    match op {
-        RunOp::Conv1d => weight[0].clone(),
-        RunOp::ConvTranspose1d => weight[1].mul(&p.groups),
+/// The output's number of channels (for `[C, *n]` inputs) with `groups`: `O` of a
+/// weight `[O, C/G, *k]`, `G·O/G` of a transposed call's weight `[C, O/G, *k]`.
+pub fn output_channels(op: RunOp, weight: &[Index], groups: &Index) -> Index {
+    match op.transposed() {
+        false => weight[0].clone(),
+        true => weight[1].mul(groups),
     }
+}
+
+/// A run line's parameters along each of its spatial axes, and its groups. (A run of
+/// several axes keeps one value per axis; see [`Run::params`].)
+pub fn axes_of_run(run: &Run) -> (Vec<Axis>, Index) {
+    if run.op.spatial() == 1 {
+        let p = Params::of_run(run);
+        return (vec![p.axis()], p.groups);
+    }
+    let values = |name: &str| run.params.iter().find(|(n, _, _)| n == name).map(|(_, v, _)| v.as_slice());
+    let at = |name: &str, k: usize, default: i64| values(name).map_or(Index::constant(default), |v| v[k].clone());
+    let axes = (0..run.op.spatial())
+        .map(|a| Axis {
+            stride: at("stride", a, 1),
+            padding: (at("padding", 2 * a, 0), at("padding", 2 * a + 1, 0)),
+            output_padding: at("output_padding", a, 0),
+            dilation: at("dilation", a, 1),
+        })
+        .collect();
+    (axes, at("groups", 0, 1))
 }
 
 /// An engine call that computes a gradient, symbolic in the sizes: `op(input, weight)`
@@ -384,10 +404,7 @@ impl GradientCall {
     /// The call's text: symconv's notation (`torch` false) or PyTorch's.
     fn text(&self, show: &dyn Fn(&Index) -> String, channels: bool, torch: bool) -> String {
         let p = &self.params;
-        let name = match self.op {
-            RunOp::Conv1d => "conv1d",
-            RunOp::ConvTranspose1d => "conv_transpose1d",
-        };
+        let name = self.op.name();
         let moved = |t: &str| match (self.channels_as_batch && channels, torch) {
             (true, true) => format!("{t}.transpose(0, 1)"),
             (true, false) => format!("{t}ᵀ"),
@@ -422,9 +439,9 @@ impl GradientCall {
             (true, false) => Some(format!("padding = ({}, {})", show(&p.padding.0), show(&p.padding.1))),
             (true, true) => None,
         };
-        let output_padding = match self.op {
-            RunOp::ConvTranspose1d => keyword("output_padding", &p.output_padding, 0),
-            RunOp::Conv1d => None,
+        let output_padding = match self.op.transposed() {
+            true => keyword("output_padding", &p.output_padding, 0),
+            false => None,
         };
         args.extend(
             [
@@ -470,8 +487,8 @@ mod tests {
         let [s, a, b, op_pad, d, g] = p;
         let (c, n, k) = (x.shape[0], x.shape[1], w.shape[2]);
         let wt = |i: usize, j: usize, m: usize| w.data[(i * w.shape[1] + j) * k + if flip { k - 1 - m } else { m }];
-        match op {
-            RunOp::Conv1d => {
+        match op.transposed() {
+            false => {
                 let (o, per_in) = (w.shape[0], c / g);
                 let len = (n + a + b - d * (k - 1) - 1) / s + 1;
                 let mut y = vec![0.0; o * len];
@@ -490,7 +507,7 @@ mod tests {
                 }
                 (y, o, len)
             }
-            RunOp::ConvTranspose1d => {
+            true => {
                 let per_out = w.shape[1];
                 let o = per_out * g;
                 let len = (n - 1) * s + d * (k - 1) + op_pad + 1 - 2 * a;
@@ -700,9 +717,9 @@ mod tests {
         for &(op, [c, o, n], p, flip) in cases {
             let g = p[5];
             let one_d = c == 1 && o == 1 && g == 1;
-            let w_shape = match op {
-                RunOp::Conv1d => vec![o, c / g, k],
-                RunOp::ConvTranspose1d => vec![c, o / g, k],
+            let w_shape = match op.transposed() {
+                false => vec![o, c / g, k],
+                true => vec![c, o / g, k],
             };
             let (x, w) = (distinct(vec![c, n], 1.0), distinct(w_shape.clone(), 101.0));
             let (expected, outs, len) = reference(op, &x, &w, p, flip);

@@ -10,7 +10,7 @@ use crate::algebra::{Env, Formula, IndexExt};
 use crate::derive::backward::{gradient_call, prove_call, shapes, Gather};
 use crate::derive::{Derivation, Step};
 use crate::engine::{self, Array};
-use crate::model::{Model, Run, RunOp};
+use crate::model::{Model, Run};
 use crate::ops::GradientCall;
 
 /// The engine call named for a gradient.
@@ -60,14 +60,6 @@ impl BackwardReport {
 pub fn upstream_values(shape: &[usize], seed: u64) -> Array {
     let data = signed_permutation(shape.iter().product(), seed ^ 0x5851_f42d_4c95_7f2d);
     Array { shape: shape.to_vec(), data }
-}
-
-/// The call's operation's name.
-fn op_name(op: RunOp) -> &'static str {
-    match op {
-        RunOp::Conv1d => "conv1d",
-        RunOp::ConvTranspose1d => "conv_transpose1d",
-    }
 }
 
 /// The run line the gradients are named for: the first.
@@ -192,8 +184,11 @@ enum Autograd {
 /// the run's output has the formula's shape.
 fn autograd(model: &Model, derivation: &Derivation, sizes: &Env, data: &Values) -> Result<Autograd, CheckError> {
     let Some(run) = run_of(model) else { return Ok(Autograd::None(String::new())) };
-    if run.op == RunOp::ConvTranspose1d {
-        return Ok(Autograd::None("candle has no backward for conv_transpose1d to compare".into()));
+    if run.op.transposed() {
+        return Ok(Autograd::None(format!("candle has no backward for {} to compare", run.op.name())));
+    }
+    if run.op.spatial() > 1 {
+        return Ok(Autograd::None(format!("candle's backward of {} is not compared yet", run.op.name())));
     }
     let conv = conv_of(model, run, sizes, &derivation.limits)?;
     let (x, w) = (laid_out(model, data, &run.input), laid_out(model, data, &run.weight));
@@ -214,7 +209,7 @@ fn call_report(model: &Model, derivation: &Derivation, call: &GradientCall, wrt:
     let engine = concrete(call, sizes);
     let (input, weight) = (call.input.clone(), call.weight.clone());
     CallReport {
-        op: op_name(call.op),
+        op: call.op.name(),
         symbolic: call.symbolic(channels),
         at_sizes: call.at(sizes, channels).unwrap_or_else(|e| e.to_string()),
         torch: call.torch(sizes).unwrap_or_else(|e| e.to_string()),
@@ -231,7 +226,7 @@ fn concrete(call: &GradientCall, sizes: &Env) -> Result<engine::GradientCall, St
     };
     let p = &call.params;
     let conv = engine::Conv {
-        transposed: call.op == RunOp::ConvTranspose1d,
+        transposed: call.op.transposed(),
         stride: at(&p.stride)?,
         padding: (at(&p.padding.0)?, at(&p.padding.1)?),
         output_padding: at(&p.output_padding)?,

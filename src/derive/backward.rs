@@ -292,6 +292,9 @@ pub fn gradient_call(model: &Model, derivation: &Derivation, run: &Run, wrt: &st
     if t.name != x.name && t.name != w.name {
         return Err(format!("the run line does not pass `{}`", t.name));
     }
+    if run.op.spatial() > 1 {
+        return Err(format!("symconv names no single engine call for a gradient of {} yet", run.op.name()));
+    }
     let p = Params::of_run(run);
     let one = Index::constant(1);
     let (n, k) = (x.shape[x.shape.len() - 1].clone(), w.shape[w.shape.len() - 1].clone());
@@ -300,7 +303,7 @@ pub fn gradient_call(model: &Model, derivation: &Derivation, run: &Run, wrt: &st
     // A weight's gradient is one call where each group has one channel on either side
     // (depthwise), or there is one group.
     let one_per_group = w.shape.len() == 3 && w.shape[1] == one && {
-        let outs = ops::output_channels(run.op, &w.shape, &p);
+        let outs = ops::output_channels(run.op, &w.shape, &p.groups);
         crate::algebra::index::div(&outs, &p.groups) == one
     };
     let call = match (run.op, t.name == x.name) {
@@ -323,7 +326,8 @@ pub fn gradient_call(model: &Model, derivation: &Derivation, run: &Run, wrt: &st
                 flip_result: false,
             }
         }
-        (RunOp::ConvTranspose1d, true) => GradientCall {
+        // conv_transpose1d's: the calls of several axes were refused above.
+        (_, true) => GradientCall {
             op: RunOp::Conv1d,
             input: g,
             weight: w.name.clone(),
@@ -343,9 +347,9 @@ pub fn gradient_call(model: &Model, derivation: &Derivation, run: &Run, wrt: &st
             if grouped && !one_per_group {
                 return Err(block_diagonal(&p, &w.name));
             }
-            let (input, weight, padding) = match op {
-                RunOp::Conv1d => (x.name.clone(), g, p.padding.clone()),
-                RunOp::ConvTranspose1d => (g, x.name.clone(), (p.padding.0.clone(), p.padding.0.clone())),
+            let (input, weight, padding) = match op.transposed() {
+                false => (x.name.clone(), g, p.padding.clone()),
+                true => (g, x.name.clone(), (p.padding.0.clone(), p.padding.0.clone())),
             };
             GradientCall {
                 op: RunOp::Conv1d,
@@ -476,7 +480,7 @@ fn call_channels(call: &GradientCall, shapes: &dyn Fn(&str) -> Option<Vec<Index>
             b[0].clone(),
             if call.params.groups == Index::constant(1) { a[0].clone() } else { Index::constant(1) },
         ]),
-        false => Some(vec![ops::output_channels(call.op, &b, &call.params)]),
+        false => Some(vec![ops::output_channels(call.op, &b, &call.params.groups)]),
     }
 }
 
@@ -495,21 +499,25 @@ pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<Fo
     if !linear(&model.formula) {
         return Err(format!("the formula is not linear in {}", x.name));
     }
-    let p = Params::of_run(run);
+    let (axes, groups) = ops::axes_of_run(run);
     let input = Operand { name: &x.name, shape: &x.shape, flip: false };
     let weight = Operand { name: &w.name, shape: &w.shape, flip: run.flip };
     let out = &model.output.indices;
-    let formula = ops::formula(run.op, &input, &weight, &p, out).ok_or("its tensors' ranks do not fit the call")?;
-    let length = ops::output_length(run.op, &input.length(), &weight.length(), &p);
-    let last = derivation.lengths.len() - 1;
-    if !same_length(&length, &derivation.lengths[last], &derivation.limits) {
-        return Err(format!(
-            "its output's length {length} is not the derived {} for every size",
-            derivation.lengths[last]
-        ));
+    let transposed = run.op.transposed();
+    let formula = ops::formula_nd(transposed, &input, &weight, &axes, &groups, out)
+        .ok_or("its tensors' ranks do not fit the call")?;
+    let dims = axes.len();
+    let spatial = |shape: &[Index]| shape[shape.len() - dims..].to_vec();
+    let lengths = &derivation.lengths[derivation.lengths.len() - dims..];
+    for (a, ((n, k), derived)) in spatial(&x.shape).iter().zip(spatial(&w.shape)).zip(lengths).enumerate() {
+        let length = ops::axis_length(transposed, n, &k, &axes[a]);
+        if !same_length(&length, derived, &derivation.limits) {
+            let axis = if dims == 1 { String::new() } else { format!(" along spatial axis {a}") };
+            return Err(format!("its output's length {length}{axis} is not the derived {derived} for every size"));
+        }
     }
-    if out.len() == 2 {
-        let channels = ops::output_channels(run.op, &w.shape, &p);
+    if out.len() == dims + 1 {
+        let channels = ops::output_channels(run.op, &w.shape, &groups);
         if !same_length(&channels, &derivation.lengths[0], &derivation.limits) {
             return Err(format!("its {channels} output channels are not the derived {}", derivation.lengths[0]));
         }

@@ -157,6 +157,8 @@ pub enum RunValue {
     Expr(Expr),
     /// A parenthesised tuple `(a, b)`.
     Tuple(Vec<Expr>, Span),
+    /// A tuple of pairs, `((t, b), (l, r))`: a padding per axis, before and after.
+    Pairs(Vec<(Expr, Expr)>, Span),
     /// `flip(t)`: the tensor `t` reversed along its last axis.
     Flip(Name, Span),
     /// A string, in single or double quotes, as PyTorch takes `padding='same'`: the text

@@ -755,7 +755,8 @@ impl<'a> Parser<'a> {
         Ok((rest, RunArg { keyword, value, span }))
     }
 
-    /// `flip(t)`, a tuple `(a, b, …)`, a string, or an expression.
+    /// `flip(t)`, a tuple `(a, b, …)`, a tuple of pairs `((t, b), (l, r))`, a string, or
+    /// an expression.
     fn run_value(&self, i: &'a str) -> PResult<'a, RunValue> {
         if let Some(quote @ ('\'' | '"')) = i.chars().next() {
             return self.string(i, quote);
@@ -764,6 +765,11 @@ impl<'a> Parser<'a> {
             let (rest, tensor) = self.name(sp(rest), TENSOR_NAME)?;
             let (rest, _) = self.expect(sp(rest), "`)`", char(')'))?;
             return Ok((rest, RunValue::Flip(tensor, self.span(i, rest))));
+        }
+        if i.starts_with('(') && sp(&i[1..]).starts_with('(') {
+            if let (rest, Some(pairs)) = opt(|i| self.list(i, ('(', ')'), |i| self.pad_pair(i))).parse(i)? {
+                return Ok((rest, RunValue::Pairs(pairs, self.span(i, rest))));
+            }
         }
         if i.starts_with('(') {
             if let (rest, Some(items)) = opt(|i| self.list(i, ('(', ')'), |i| self.item(i))).parse(i)? {
@@ -1098,6 +1104,10 @@ mod tests {
         let value = match &arg.value {
             RunValue::Expr(e) => show(e),
             RunValue::Tuple(es, _) => format!("({})", show_list(es)),
+            RunValue::Pairs(ps, _) => {
+                let shown: Vec<String> = ps.iter().map(|(a, b)| format!("({}, {})", show(a), show(b))).collect();
+                format!("({})", shown.join(", "))
+            }
             RunValue::Flip(t, _) => format!("flip({})", t.text),
             RunValue::Str(text, _) => format!("'{text}'"),
         };

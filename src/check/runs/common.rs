@@ -8,7 +8,7 @@ use crate::check::error::{eval_err, shown_sizes, CheckError};
 use crate::derive::Derivation;
 use crate::engine::{Array, Conv, Method};
 use crate::limits::Limits;
-use crate::model::{Model, Role, Run, RunOp};
+use crate::model::{Model, Role, Run};
 use std::collections::BTreeMap;
 
 /// A run line with its verdict.
@@ -125,7 +125,7 @@ pub fn conv_of(model: &Model, run: &Run, sizes: &Env, limits: &Limits) -> Result
     };
     let padding = param("padding", 0)?;
     let conv = Conv {
-        transposed: run.op == RunOp::ConvTranspose1d,
+        transposed: run.op.transposed(),
         stride: param("stride", 1)?[0],
         padding: (padding[0], *padding.get(1).unwrap_or(&padding[0])),
         output_padding: param("output_padding", 0)?[0],
@@ -267,14 +267,16 @@ pub(crate) fn outputs_finding(
     }
 }
 
-/// The report of a run that cannot be executed: the formula reads more tensors than the
-/// run's input and weight.
+/// The report of a run that is not executed: the formula reads more tensors than the
+/// run's input and weight, or the call has several spatial axes, which symconv does not
+/// run on the engine yet.
 pub(crate) fn not_executed(model: &Model, run: &Run) -> Option<RunReport> {
-    (model.tensors.len() != 2).then(|| RunReport {
-        text: run.text.clone(),
-        holds: None,
-        findings: vec!["not executed: the formula has more tensors than the run's input and weight".into()],
-    })
+    let why = match (model.tensors.len(), run.op.spatial()) {
+        (2, 1) => return None,
+        (2, _) => format!("not executed: symconv does not run {} on the engine yet", run.op.name()),
+        _ => "not executed: the formula has more tensors than the run's input and weight".into(),
+    };
+    Some(RunReport { text: run.text.clone(), holds: None, findings: vec![why] })
 }
 
 /// What known conventions explain a disagreement of the outputs, one hint each: the
