@@ -54,6 +54,11 @@ pub enum Command {
         /// Sizes replacing the spec's `let` values, as `n=64,k=5`.
         #[arg(long = "let", value_parser = parse_sizes)]
         sizes: Option<Sizes>,
+        /// Print the receptive field of this output element, as `i=1,j=2` (every index of
+        /// the output, by its name in the spec), instead of the whole table; repeat for
+        /// several. Text only.
+        #[arg(long, value_name = "OUTPUT", value_parser = parse_position)]
+        at: Vec<Position>,
     },
     /// Verify the claims and runs, one line per spec; exit 1 when any fails.
     Check {
@@ -191,6 +196,28 @@ fn parse_sizes(s: &str) -> Result<Sizes, String> {
         out.push((name.trim().to_string(), value));
     }
     Ok(Sizes(out))
+}
+
+/// An output element given on the command line, as `i=1,j=2`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Position {
+    /// As the user wrote it.
+    pub text: String,
+    /// Each index's name and value.
+    pub indices: Vec<(String, i64)>,
+}
+
+fn parse_position(s: &str) -> Result<Position, String> {
+    let mut indices = Vec::new();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').ok_or_else(|| format!("expected index=value, found `{pair}`"))?;
+        let value: i64 = value.trim().parse().map_err(|_| format!("`{}` is not an integer", value.trim()))?;
+        indices.push((name.trim().to_string(), value));
+    }
+    if indices.is_empty() {
+        return Err("expected index=value, as `i=1,j=2`".into());
+    }
+    Ok(Position { text: s.to_string(), indices })
 }
 
 /// Size ranges given on the command line.
@@ -444,7 +471,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Derive { specs, format, sizes, runs, brief } => {
             derive_specs(&specs, format, sizes.as_ref(), runs, brief)
         }
-        Command::Table { spec, wrt, format, sizes } => table(&spec, &wrt, format, sizes.as_ref()),
+        Command::Table { spec, wrt, format, sizes, at } => table(&spec, &wrt, format, sizes.as_ref(), &at),
         Command::Check { specs, sizes, sweep, runs, format } => {
             Ok(check_specs(&specs, sizes.as_ref(), sweep.as_ref(), runs, format))
         }
@@ -495,9 +522,16 @@ fn derive_specs(
     Ok(out)
 }
 
-/// `table`: one Jacobian table. Only its own size limits it; it is checked against brute
-/// force of this Jacobian alone.
-fn table(spec: &Path, wrt: &str, format: Format, sizes: Option<&Sizes>) -> Result<Outcome, Error> {
+/// `table`: one Jacobian table, or the receptive fields of the outputs `at` (text only).
+/// Only its own size limits it; it is checked against brute force of this Jacobian alone.
+fn table(spec: &Path, wrt: &str, format: Format, sizes: Option<&Sizes>, at: &[Position]) -> Result<Outcome, Error> {
+    if let (Some(p), false) = (at.first(), format == Format::Text) {
+        let name = format.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+        return Err(Error::Usage(format!(
+            "--at {}: receptive fields are printed as text only; --format {name} prints every entry, without --at",
+            p.text
+        )));
+    }
     let model = load(spec, sizes)?;
     if model.tensor(wrt).is_none() {
         let names: Vec<&str> = model.tensors.iter().map(|t| t.name.as_str()).collect();
@@ -510,7 +544,13 @@ fn table(spec: &Path, wrt: &str, format: Format, sizes: Option<&Sizes>) -> Resul
     let derivation = derive::derive(&model, &Limits::default())
         .map_err(|error| Error::Derive { path: spec.to_path_buf(), error })?;
     let table = check::checked_table(&model, &derivation, wrt, &model.values).map_err(check_error(spec, &model))?;
-    Ok(Outcome { stdout: render::table(&table, format.into()), ..Outcome::default() })
+    if at.is_empty() {
+        return Ok(Outcome { stdout: render::table(&table, format.into()), ..Outcome::default() });
+    }
+    let rows =
+        at.iter().map(|p| table.output_row(&p.indices).map_err(|why| Error::Usage(format!("--at {}: {why}", p.text))));
+    let rows = rows.collect::<Result<Vec<usize>, Error>>()?;
+    Ok(Outcome { stdout: render::receptive_fields_text(&table, &rows), ..Outcome::default() })
 }
 
 /// `check`: every spec's line, JSON object or JUnit test suite, or its error.
@@ -721,6 +761,15 @@ mod tests {
         assert_eq!(parse_sizes("n=64, k=5"), Ok(Sizes(vec![("n".into(), 64), ("k".into(), 5)])));
         assert!(parse_sizes("n").is_err());
         assert!(parse_sizes("n=-1").is_err());
+    }
+
+    #[test]
+    fn positions_parse() {
+        let p = parse_position("i=1, j=-2").unwrap();
+        assert_eq!((p.text.as_str(), p.indices), ("i=1, j=-2", vec![("i".into(), 1), ("j".into(), -2)]));
+        assert!(parse_position("i").is_err());
+        assert!(parse_position("i=x").is_err());
+        assert!(parse_position(",").is_err());
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Rendering: reports and tables to text, Markdown, CSV, LaTeX and JSON. Pure functions
 //! from data to `String`; nothing here computes a result.
 
+use crate::algebra::formula::show_value;
+use crate::algebra::index::var;
+use crate::algebra::{Element, Index};
+use crate::check::tables::Grid;
 use crate::check::{show_sizes, CallReport, Report, SweepReport, Table, Verdict};
 use crate::derive::{describe, Step};
 use prettytable::{format, Cell, Row};
@@ -50,7 +54,95 @@ fn labelled(t: &Table) -> (Vec<String>, Vec<String>, Vec<Vec<String>>) {
     (cols, rows, t.entry_texts())
 }
 
+/// The widest text table, in columns, that a Jacobian of a convolution with two spatial
+/// axes or more is printed as: a wider one is printed as receptive fields.
+pub const WIDEST_DENSE_TEXT: usize = 120;
+
+/// A table as text: one dense matrix, unless the convolution has two spatial axes or more
+/// and the matrix would be wider than [`WIDEST_DENSE_TEXT`]; then the receptive fields of
+/// the table's default outputs (see [`receptive_fields_text`]).
 fn table_text(t: &Table) -> String {
+    let dense = dense_text(t);
+    let width = dense.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    if t.spatial_axes < 2 || width <= WIDEST_DENSE_TEXT {
+        return dense;
+    }
+    let outputs = t.default_outputs();
+    let shown: Vec<String> = outputs.iter().map(|&r| output_element(t, r)).collect();
+    let intro = format!(
+        "receptive fields of {}: as one matrix, ∂{}/∂{} is {width} columns wide\n\
+         (other outputs: symconv table --at; every entry: symconv table --format csv or json)\n\n",
+        prose_list(&shown),
+        t.output,
+        t.wrt
+    );
+    intro + &receptive_fields_text(t, &outputs)
+}
+
+/// Items as prose: `a`, `a and b`, `a, b and c`.
+fn prose_list(items: &[String]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, others)) => format!("{} and {last}", others.join(", ")),
+    }
+}
+
+/// The output element of row `row`, as `s_<0, 2>`.
+fn output_element(t: &Table, row: usize) -> String {
+    let index = t.rows[row].iter().map(|&v| Index::constant(v)).collect();
+    Element { tensor: t.output.clone(), index }.to_string()
+}
+
+/// The receptive fields of the outputs in the given rows of a table: for each output and
+/// each value of the tensor's leading axes (its channels, and the depth of a 3-D one), a
+/// heading such as `∂s_<1, 2>/∂x_<c, d, u> at c=0` over a grid with the tensor's
+/// second-to-last axis down (`d=0`, `d=1`, …) and its last across (`u=0`, …), or one row
+/// over the last axis for a tensor with one spatial axis. Cells are the table's entries.
+pub fn receptive_fields_text(t: &Table, rows: &[usize]) -> String {
+    let names = &t.index_names.1;
+    let tensor = Element { tensor: t.wrt.clone(), index: names.iter().map(|n| var(n)).collect() };
+    let mut out = Vec::new();
+    for &row in rows {
+        for grid in t.receptive_field(row) {
+            let at = match grid.leading.is_empty() {
+                true => String::new(),
+                false => format!(" at {}", label(&names[..grid.leading.len()], &grid.leading)),
+            };
+            out.push(format!("∂{}/∂{tensor}{at}\n{}", output_element(t, row), grid_text(&grid, names)));
+        }
+    }
+    out.join("\n")
+}
+
+/// One grid as a box-drawn table, labelled with the tensor's index names.
+fn grid_text(grid: &Grid, names: &[String]) -> String {
+    let col_name = &names[names.len() - 1];
+    let cols = grid.cols.iter().map(|c| format!("{col_name}={c}"));
+    let mut table = prettytable::Table::new();
+    table.set_format(box_format());
+    let entries = grid.entries.iter().map(|line| line.iter().map(show_value));
+    match &grid.rows {
+        Some(rows) => {
+            let row_name = &names[names.len() - 2];
+            let corner = format!("{row_name}\\{col_name}");
+            table.set_titles(std::iter::once(corner).chain(cols).map(|c| Cell::new(&c)).collect());
+            for (r, line) in rows.iter().zip(entries) {
+                table.add_row(std::iter::once(format!("{row_name}={r}")).chain(line).map(|c| Cell::new(&c)).collect());
+            }
+        }
+        None => {
+            table.set_titles(cols.map(|c| Cell::new(&c)).collect());
+            for line in entries {
+                table.add_row(line.map(|c| Cell::new(&c)).collect());
+            }
+        }
+    }
+    table.to_string()
+}
+
+/// One dense matrix: a row per output element, a column per element of the tensor.
+fn dense_text(t: &Table) -> String {
     let (cols, rows, entries) = labelled(t);
     let mut table = prettytable::Table::new();
     table.set_format(box_format());
@@ -699,5 +791,34 @@ mod tests {
         assert_eq!(tex_name("α′"), "{\\alpha}'");
         assert_eq!(tex_element("w", &["o".into(), "β".into()]), "w_{o,{\\beta}}");
         assert_eq!(latex_entry("2*w[0] + λ[1,2]"), "2 w_{0} + {\\lambda}_{1,2}");
+    }
+
+    /// The table `∂s/∂wrt` of a spec's source at its `let` sizes.
+    fn table_of(src: &str, wrt: &str) -> Table {
+        let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
+        let derivation = crate::derive::derive(&model, &crate::limits::Limits::default()).unwrap();
+        crate::check::table(&model, &derivation, wrt, &model.values).unwrap()
+    }
+
+    #[test]
+    fn a_receptive_field_of_a_1d_tensor_is_one_row() {
+        let t = table_of("input x[n]\nweight w[k]\nlet n = 4, k = 2\ns_i = Σ x_<i+m> w_m\n", "x");
+        let expected = "\
+∂s_1/∂x_j
+┌─────┬──────┬──────┬─────┐
+│ j=0 │ j=1  │ j=2  │ j=3 │
+├─────┼──────┼──────┼─────┤
+│ 0   │ w[0] │ w[1] │ 0   │
+└─────┴──────┴──────┴─────┘
+";
+        assert_eq!(receptive_fields_text(&t, &[1]), expected);
+    }
+
+    #[test]
+    fn a_1d_convolution_is_one_matrix_however_wide() {
+        let t = table_of("input x[n]\nweight w[k]\nlet n = 40, k = 2\ns_i = Σ x_<i+m> w_m\n", "x");
+        let text = table_text(&t);
+        assert!(text.lines().next().is_some_and(|l| l.chars().count() > WIDEST_DENSE_TEXT), "{text}");
+        assert_eq!(text, dense_text(&t));
     }
 }

@@ -2,13 +2,14 @@
 //! (domain, lengths, closed forms) against brute force.
 
 use super::brute::{fits_in_table, lengths, set, tuples, BruteForce};
-use super::error::{eval_err, ordered, shown_sizes, CheckError};
+use super::error::{eval_err, ordered, show_sizes, shown_sizes, CheckError};
 use crate::algebra::formula::show_value;
+use crate::algebra::index::var;
 use crate::algebra::{Env, Formula, Value};
 use crate::derive::backward::Gather;
 use crate::derive::{Derivation, Derivative};
 use crate::limits::Limits;
-use crate::model::Model;
+use crate::model::{Model, Role};
 
 /// A Jacobian `∂s/∂t` at concrete sizes.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,26 @@ pub struct Table {
     pub cols: Vec<Vec<i64>>,
     /// `entries[r][c]`, exact.
     pub entries: Vec<Vec<Value>>,
+    /// How many of the output's axes are spatial (its last ones; see [`spatial_axes`]).
+    pub spatial_axes: usize,
+}
+
+/// One grid of a receptive field: the entries `∂s[output]/∂t` over the tensor's last two
+/// axes (or its last one), at one value of each of its leading axes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Grid {
+    /// The output element, a value per output axis.
+    pub output: Vec<i64>,
+    /// The values of the tensor's leading axes (its channels, and the depth of a 3-D one);
+    /// empty when it has none.
+    pub leading: Vec<i64>,
+    /// The values of the tensor's second-to-last axis, a row each; `None` when the grid is
+    /// one row over the last axis.
+    pub rows: Option<Vec<i64>>,
+    /// The values of the tensor's last axis, a column each.
+    pub cols: Vec<i64>,
+    /// `entries[r][c]`, taken from the table.
+    pub entries: Vec<Vec<Value>>,
 }
 
 impl Table {
@@ -42,6 +63,104 @@ impl Table {
     pub fn entry_texts(&self) -> Vec<Vec<String>> {
         self.entries.iter().map(|row| row.iter().map(show_value).collect()).collect()
     }
+
+    /// The row of the output element `at`.
+    fn row_of(&self, at: &[i64]) -> Option<usize> {
+        self.rows.iter().position(|r| r == at)
+    }
+
+    /// The column of the tensor element `at`: its row-major position.
+    fn column_of(&self, at: &[i64]) -> usize {
+        at.iter().zip(&self.wrt_shape).fold(0, |flat, (&v, &len)| flat * len + v) as usize
+    }
+
+    /// The rows a receptive-field form shows unless told: the first output, the middle
+    /// one (each index at the middle of its range, rounded down) and the last, each once.
+    pub(crate) fn default_outputs(&self) -> Vec<usize> {
+        let (Some(first), Some(last)) = (self.rows.first(), self.rows.last()) else {
+            return Vec::new();
+        };
+        let middle: Vec<i64> = first.iter().zip(last).map(|(lo, hi)| lo + (hi - lo + 1) / 2).collect();
+        let mut outputs = Vec::new();
+        for at in [first, &middle, last] {
+            if let Some(row) = self.row_of(at).filter(|r| !outputs.contains(r)) {
+                outputs.push(row);
+            }
+        }
+        outputs
+    }
+
+    /// The row of the output element named by `at`, as `[("i", 1), ("j", 2)]`; why not
+    /// when a name is no index of the output, an index is missing or named twice, or a
+    /// value is outside the output.
+    pub(crate) fn output_row(&self, at: &[(String, i64)]) -> Result<usize, String> {
+        let names = &self.index_names.0;
+        let (s, all) = (&self.output, names.join(", "));
+        if let Some((name, _)) = at.iter().find(|(n, _)| !names.contains(n)) {
+            return Err(format!("`{s}` has no index `{name}` (its indices are {all})"));
+        }
+        let mut element = Vec::new();
+        for (axis, name) in names.iter().enumerate() {
+            let values: Vec<i64> = at.iter().filter(|(n, _)| n == name).map(|&(_, v)| v).collect();
+            let &[v] = values.as_slice() else {
+                let how = if values.is_empty() { "no value" } else { "more than one value" };
+                return Err(format!("{how} for `{name}`: name each index of `{s}` once ({all})"));
+            };
+            let (lo, hi) = match (self.rows.first(), self.rows.last()) {
+                (Some(first), Some(last)) => (first[axis], last[axis]),
+                _ => return Err(format!("`{s}` has no elements at {}", show_sizes(&self.sizes))),
+            };
+            if !(lo..=hi).contains(&v) {
+                let sizes = show_sizes(&self.sizes);
+                return Err(format!("{name} = {v} is outside `{s}`, where {lo} ≤ {name} ≤ {hi} (at {sizes})"));
+            }
+            element.push(v);
+        }
+        self.row_of(&element).ok_or_else(|| format!("`{s}` has no element {element:?}"))
+    }
+
+    /// How many of the tensor's last axes a grid of its receptive fields lays out: two
+    /// when the convolution and the tensor have two axes or more, else the last one.
+    pub(crate) fn grid_axes(&self) -> usize {
+        if self.spatial_axes >= 2 && self.wrt_shape.len() >= 2 {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The receptive field of the output in row `row`: a [`Grid`] for each value of the
+    /// tensor's leading axes, in row-major order.
+    pub(crate) fn receptive_field(&self, row: usize) -> Vec<Grid> {
+        let (rank, shown) = (self.wrt_shape.len(), self.grid_axes());
+        let lead = rank - shown;
+        let values = |axis: usize| (0..self.wrt_shape[axis]).collect::<Vec<i64>>();
+        let (rows, cols) = ((shown == 2).then(|| values(rank - 2)), values(rank - 1));
+        let line = |leading: &[i64], r: Option<i64>| -> Vec<Value> {
+            let at = |c: i64| leading.iter().copied().chain(r).chain([c]).collect::<Vec<i64>>();
+            cols.iter().map(|&c| self.entries[row][self.column_of(&at(c))].clone()).collect()
+        };
+        tuples(&self.wrt_shape[..lead].iter().map(|&d| (0, d - 1)).collect::<Vec<_>>())
+            .into_iter()
+            .map(|leading| {
+                let entries = match &rows {
+                    Some(rs) => rs.iter().map(|&r| line(&leading, Some(r))).collect(),
+                    None => vec![line(&leading, None)],
+                };
+                Grid { output: self.rows[row].clone(), leading, rows: rows.clone(), cols: cols.clone(), entries }
+            })
+            .collect()
+    }
+}
+
+/// How many of the output's axes are spatial: those that no weight reads as they are.
+/// An output axis whose index a weight reads as it is (`o` in `w_<o, c, m>`, `c` in a
+/// depthwise `w_<c, 0, m>`) picks a filter: it is a channel.
+fn spatial_axes(model: &Model) -> usize {
+    let is_weight = |tensor: &str| model.tensor(tensor).is_some_and(|t| t.role == Role::Weight);
+    let weights_read = model.formula.terms.iter().flat_map(|t| &t.elements).filter(|e| is_weight(&e.tensor));
+    let picks_a_filter = |name: &String| weights_read.clone().any(|e| e.index.contains(&var(name)));
+    model.output.indices.iter().filter(|name| !picks_a_filter(name)).count()
 }
 
 /// A formula's table over the rows and every element of `wrt`, with the output's index
@@ -107,6 +226,7 @@ pub fn table(model: &Model, derivation: &Derivation, wrt: &str, sizes: &Env) -> 
         wrt_shape,
         rows,
         entries,
+        spatial_axes: spatial_axes(model),
     })
 }
 
@@ -236,7 +356,7 @@ pub fn closed_form_text(model: &Model, d: &Derivative) -> String {
 
 /// `(∂L/∂x)_j` in the gather's names.
 pub fn gather_name(g: &Gather) -> String {
-    let index = g.wrt_indices.iter().map(|n| crate::algebra::index::var(n)).collect();
+    let index = g.wrt_indices.iter().map(|n| var(n)).collect();
     crate::algebra::Element { tensor: format!("(∂L/∂{})", g.wrt), index }.to_string()
 }
 
@@ -248,7 +368,6 @@ pub fn gather_text(model: &Model, g: &Gather) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algebra::index::var;
     use crate::algebra::Index;
 
     #[test]
@@ -286,5 +405,75 @@ mod tests {
         derivation.domain.axes[0].1 = var("n").sub(&Index::constant(1));
         let err = cross_check(&model, &derivation, &model.values).unwrap_err();
         assert!(matches!(&err, CheckError::Bug(why) if why.contains("6 outputs, brute force finds 4")), "{err}");
+    }
+
+    /// The table `∂s/∂wrt` of a spec's source at its `let` sizes.
+    fn table_of(src: &str, wrt: &str) -> Table {
+        let model = crate::model::resolve(&crate::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
+        let derivation = crate::derive::derive(&model, &Limits::default()).unwrap();
+        table(&model, &derivation, wrt, &model.values).unwrap()
+    }
+
+    const CONV2D_CHANNELS: &str = "input x[C, H, V]\nweight w[O, C, P, Q]\nlet C = 2, O = 3, H = 4, V = 4, P = 2, Q = 3\ns_<o,i,j> = Σ_<c,a,b> x_<c, i+a, j+b> w_<o,c,a,b>\n";
+
+    #[test]
+    fn channels_are_the_output_axes_that_pick_a_filter() {
+        let multichannel = "input x[C, n]\nweight w[O, C, k]\nlet n = 8, k = 3, C = 2, O = 3\ns_<o,i> = Σ_<c,m> x_<c, i+m> w_<o,c,m>\n";
+        assert_eq!(table_of(multichannel, "x").spatial_axes, 1);
+        let depthwise =
+            "input x[C, n]\nweight w[C, 1, k]\nlet n = 8, k = 3, C = 3\ns_<c,i> = Σ x_<c, i+m> w_<c, 0, m>\n";
+        assert_eq!(table_of(depthwise, "w").spatial_axes, 1);
+        let conv2d =
+            "input x[H, V]\nweight w[P, Q]\nlet H = 4, V = 5, P = 2, Q = 2\ns_<i,j> = Σ_<a,b> x_<i+a, j+b> w_<a,b>\n";
+        assert_eq!(table_of(conv2d, "x").spatial_axes, 2);
+        let t = table_of(CONV2D_CHANNELS, "w");
+        assert_eq!((t.spatial_axes, t.grid_axes()), (2, 2));
+    }
+
+    #[test]
+    fn the_default_outputs_are_the_first_the_middle_and_the_last() {
+        let t = table_of(CONV2D_CHANNELS, "x");
+        let outputs: Vec<&Vec<i64>> = t.default_outputs().iter().map(|&r| &t.rows[r]).collect();
+        assert_eq!(outputs, [&vec![0, 0, 0], &vec![1, 1, 1], &vec![2, 2, 1]]);
+        // One output: it is all three.
+        let one = "input x[n]\nweight w[k]\nlet n = 3, k = 3\ns_i = Σ x_<i+m> w_m\n";
+        assert_eq!(table_of(one, "x").default_outputs(), [0]);
+    }
+
+    #[test]
+    fn an_output_is_named_by_every_index_once_within_its_range() {
+        let t = table_of(CONV2D_CHANNELS, "x");
+        let at =
+            |pairs: &[(&str, i64)]| t.output_row(&pairs.iter().map(|&(n, v)| (n.to_string(), v)).collect::<Vec<_>>());
+        assert_eq!(at(&[("j", 1), ("o", 2), ("i", 0)]).map(|r| t.rows[r].clone()), Ok(vec![2, 0, 1]));
+        assert!(at(&[("o", 0), ("i", 0), ("k", 0)]).unwrap_err().contains("has no index `k`"));
+        assert!(at(&[("o", 0), ("i", 0)]).unwrap_err().contains("no value for `j`"));
+        assert!(at(&[("o", 0), ("i", 0), ("j", 0), ("j", 1)]).unwrap_err().contains("more than one value for `j`"));
+        assert!(at(&[("o", 3), ("i", 0), ("j", 0)]).unwrap_err().contains("o = 3 is outside `s`, where 0 ≤ o ≤ 2"));
+    }
+
+    #[test]
+    fn a_grid_holds_the_table_entries_of_its_tensor_elements() {
+        let t = table_of(CONV2D_CHANNELS, "x");
+        for row in 0..t.rows.len() {
+            let grids = t.receptive_field(row);
+            assert_eq!(grids.iter().map(|g| g.leading.clone()).collect::<Vec<_>>(), [vec![0], vec![1]]);
+            for g in grids {
+                let rows = g.rows.clone().expect("a grid over (H, V)");
+                assert_eq!((rows.len(), g.cols.len()), (4, 4));
+                for (r, line) in rows.iter().zip(&g.entries) {
+                    for (c, entry) in g.cols.iter().zip(line) {
+                        let col = t.cols.iter().position(|e| *e == [g.leading[0], *r, *c]).unwrap();
+                        assert_eq!(entry, &t.entries[row][col], "row {row}, x_<{}, {r}, {c}>", g.leading[0]);
+                    }
+                }
+            }
+        }
+        // A tensor with one axis, in a convolution with two: one row over it.
+        let separable = "input x[H, V]\nweight u[P]\nlet H = 4, V = 3, P = 2\ns_<i,j> = Σ x_<i+a, j> u_a\n";
+        let t = table_of(separable, "u");
+        let grid = &t.receptive_field(t.rows.len() - 1)[0];
+        assert_eq!((&grid.rows, &grid.cols, grid.entries.len()), (&None, &vec![0, 1], 1));
+        assert_eq!(grid.entries[0].iter().map(show_value).collect::<Vec<_>>(), ["x[2,2]", "x[3,2]"]);
     }
 }
