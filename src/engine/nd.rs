@@ -111,13 +111,15 @@ impl ConvNd {
         if outputs == 0 || inputs == 0 || w.data.is_empty() {
             return Ok(zeros(vec![outputs, inputs]));
         }
-        let mut units = vec![0.0; inputs * inputs];
+        let too_large = || EngineError(format!("a Jacobian of {outputs} outputs by {inputs} inputs is too large"));
+        let square = inputs.checked_mul(inputs).filter(|_| outputs.checked_mul(inputs).is_some());
+        let mut units = vec![0.0; square.ok_or_else(too_large)?];
         (0..inputs).for_each(|e| units[e * inputs + e] = 1.0);
         let batch_shape: Vec<usize> = [inputs].into_iter().chain(x.shape[1..].iter().copied()).collect();
         let units = Array { shape: batch_shape, data: units };
         let y = guarded("jacobian_x", || self.run(&tensor(&units)?, &tensor(w)?, &mut Vec::new()))?;
         // Batch entry e holds column e.
-        Ok(array(&y.reshape((inputs, outputs))?.t()?.contiguous()?)?)
+        array(&y.reshape((inputs, outputs))?.t()?.contiguous()?)
     }
 
     /// `∂y/∂w`, `[output elements, weight elements]`, both flattened row-major (the output
@@ -126,7 +128,9 @@ impl ConvNd {
     pub fn jacobian_w(&self, x: &Array, w: &Array) -> Result<Array, EngineError> {
         let out = self.check(x, w)?;
         let (outputs, weights) = (out.iter().product::<usize>(), w.data.len());
-        let mut jac = vec![0.0; outputs * weights];
+        let entries = outputs.checked_mul(weights);
+        let too_large = || EngineError(format!("a Jacobian of {outputs} outputs by {weights} weights is too large"));
+        let mut jac = vec![0.0; entries.ok_or_else(too_large)?];
         if outputs == 0 || weights == 0 || x.data.is_empty() {
             return Ok(Array { shape: vec![outputs, weights], data: jac });
         }
