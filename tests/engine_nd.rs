@@ -219,6 +219,13 @@ fn conv_transpose2d_with_per_axis_stride_and_output_padding() {
     // output_padding past the uncropped output: zeros there.
     let c = ConvNd { output_padding: vec![2, 0], dilation: vec![1, 2], ..transposed(&[3, 1]) };
     check(&c, &[1, 1, 2, 3], &[1, 2, 2, 2], &[STUFFED_INPUT, DILATED_KERNEL, CROPPED_OUTPUT]);
+    // The padding crops all of the uncropped height: only the output_padding's zero is left.
+    let c = ConvNd { padding: vec![(1, 1), (0, 0)], output_padding: vec![2, 0], ..transposed(&[3, 1]) };
+    let (x, w) = (input(&[1, 1, 1, 2]), weight(&[1, 1, 1, 2]));
+    let (y, used) = c.forward(&x, &w).unwrap();
+    assert_eq!((&y.shape[..], used), (&[1, 1, 1, 3][..], vec![STUFFED_INPUT, CROPPED_OUTPUT]));
+    assert_eq!(y, reference(&c, &x, &w));
+    assert!(y.data.iter().all(|&v| v == 0.0));
 }
 
 #[test]
@@ -257,6 +264,9 @@ fn conv_transpose3d_is_a_sum_of_conv_transpose2d_calls() {
     };
     let expected = [TRANSPOSED_DEPTH_SLICES, PER_GROUP, STUFFED_INPUT, DILATED_KERNEL, CROPPED_OUTPUT];
     check(&c, &[1, 4, 3, 2, 3], &[4, 1, 2, 2, 3], &expected);
+    // Depth stride 3 and dilation 2: the kernel's slice m lands at depths 3i + 2m − 1.
+    let c = ConvNd { padding: vec![(1, 1), (0, 0), (0, 0)], dilation: vec![2, 1, 1], ..transposed(&[3, 1, 1]) };
+    check(&c, &[1, 1, 3, 2, 2], &[1, 2, 3, 2, 2], &[TRANSPOSED_DEPTH_SLICES]);
 }
 
 #[test]
