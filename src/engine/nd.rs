@@ -433,3 +433,20 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> candle_core::Result<T>) -> Result<
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_candle_is_an_error_naming_it() {
+        let panicking = || -> candle_core::Result<()> { panic!("attempt to subtract with overflow") };
+        let error = guarded("autograd", panicking).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the engine (candle) failed: candle panicked in autograd: attempt to subtract with overflow"
+        );
+        let failing = || -> candle_core::Result<()> { Err(candle_core::Error::Msg("refused".into())) };
+        assert_eq!(guarded("forward", failing).unwrap_err().to_string(), "the engine (candle) failed: refused");
+    }
+}
