@@ -4,6 +4,8 @@
 
 use candle_core::{Device, Tensor, Var};
 
+pub mod nd;
+
 /// One call of `conv1d` or `conv_transpose1d`, with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conv {
