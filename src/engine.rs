@@ -60,8 +60,9 @@ pub struct Backward {
 pub struct EngineError(String);
 
 impl From<candle_core::Error> for EngineError {
+    /// Candle's message, without the backtrace it appends when `RUST_BACKTRACE` is set.
     fn from(e: candle_core::Error) -> EngineError {
-        EngineError(e.to_string())
+        EngineError(e.to_string().lines().next().unwrap_or_default().trim_end().to_string())
     }
 }
 

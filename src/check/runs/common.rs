@@ -267,16 +267,14 @@ pub(crate) fn outputs_finding(
     }
 }
 
-/// The report of a run that is not executed: the formula reads more tensors than the
-/// run's input and weight, or the call has several spatial axes, which symconv does not
-/// run on the engine yet.
+/// The report of a run that cannot be executed: the formula reads more tensors than the
+/// run's input and weight.
 pub(crate) fn not_executed(model: &Model, run: &Run) -> Option<RunReport> {
-    let why = match (model.tensors.len(), run.op.spatial()) {
-        (2, 1) => return None,
-        (2, _) => format!("not executed: symconv does not run {} on the engine yet", run.op.name()),
-        _ => "not executed: the formula has more tensors than the run's input and weight".into(),
-    };
-    Some(RunReport { text: run.text.clone(), holds: None, findings: vec![why] })
+    (model.tensors.len() != 2).then(|| RunReport {
+        text: run.text.clone(),
+        holds: None,
+        findings: vec!["not executed: the formula has more tensors than the run's input and weight".into()],
+    })
 }
 
 /// What known conventions explain a disagreement of the outputs, one hint each: the
@@ -422,7 +420,7 @@ pub(crate) fn compare_outputs(
     let ours = engine_shape(lengths(ranges));
     let theirs: Vec<i64> = engine.shape.iter().map(|&d| d as i64).collect();
     let hints = || -> Result<Vec<String>, CheckError> {
-        let flipped = with_flipped_kernel(data, &run.weight);
+        let flipped = with_flipped_kernel(data, &run.weight, 1);
         let shapes = shapes_of(run, x, w);
         let (f, _) = compiled_outputs(model, sizes, ranges, &shapes, &[&x.data, &flipped[&run.weight].data])?;
         Ok(hints(conv, (x, w), formula, &f, &engine.data))
@@ -443,12 +441,17 @@ pub(crate) fn compare_outputs(
     Ok(OutputsFinding { same_shape: true, holds, findings })
 }
 
-/// The values with the weight reversed along its last axis.
-pub(crate) fn with_flipped_kernel(data: &BTreeMap<String, Array>, weight: &str) -> BTreeMap<String, Array> {
+/// The values with the weight reversed along its last `spatial` axes.
+pub(crate) fn with_flipped_kernel(
+    data: &BTreeMap<String, Array>,
+    weight: &str,
+    spatial: usize,
+) -> BTreeMap<String, Array> {
     let mut flipped = data.clone();
     if let Some(a) = flipped.get_mut(weight) {
-        let k = *a.shape.last().unwrap_or(&1);
-        for chunk in a.data.chunks_mut(k.max(1)) {
+        // Reversing every one of the last axes reverses each block of them, flattened.
+        let block: usize = a.shape.iter().rev().take(spatial).product();
+        for chunk in a.data.chunks_mut(block.max(1)) {
             chunk.reverse();
         }
     }
@@ -488,7 +491,7 @@ pub(crate) fn pad_hint(
     }
     let (x, w) = (&data[&run.input], &data[&run.weight]);
     let shapes = shapes_of(run, x, w);
-    let flipped = with_flipped_kernel(data, &run.weight);
+    let flipped = with_flipped_kernel(data, &run.weight, 1);
     let line = format!("pad {} ({}, {})", run.input, wanted.0, wanted.1);
     let change = match current.0.is_zero() && current.1.is_zero() {
         true => format!("add `{line}`"),

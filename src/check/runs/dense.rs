@@ -41,7 +41,7 @@ pub(super) fn run(
     let theirs: Vec<i64> = conv.output_shape(&xl, &wl).iter().map(|&d| d as i64).collect();
     let formula: Vec<f64> = expansions.iter().map(|v| numeric(v, &data)).collect();
     let hints = |engine: &[f64]| {
-        let flipped = with_flipped_kernel(&data, &run.weight);
+        let flipped = with_flipped_kernel(&data, &run.weight, 1);
         let flipped: Vec<f64> = expansions.iter().map(|v| numeric(v, &flipped)).collect();
         hints(&conv, (x, w), &formula, &flipped, engine)
     };
@@ -167,7 +167,7 @@ pub(super) fn run_by_rows(
 
 /// Whether a table's entries (`closed`, as numbers) agree with the engine's Jacobian, and
 /// the finding that says so or counts the disagreements and names the first.
-fn table_finding(t: &Table, closed: &[f64], engine: &[f64], how: &str) -> (bool, String) {
+pub(super) fn table_finding(t: &Table, closed: &[f64], engine: &[f64], how: &str) -> (bool, String) {
     let Some((first, count)) = compare(closed, engine) else {
         return (true, format!("all {} entries of {} agree (engine {how})", closed.len(), t.title));
     };

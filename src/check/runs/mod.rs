@@ -4,6 +4,7 @@
 mod common;
 mod dense;
 mod freivalds;
+mod nd;
 
 pub use common::{conv_of, numeric, run_engine, values, EngineRun, JacobianCheck, RunOptions, RunReport, Weights};
 pub(crate) use common::{number, signed_permutation};
@@ -27,12 +28,24 @@ pub(crate) fn run_all(
     options: RunOptions,
     dense: Option<(&[Value], &[Table])>,
 ) -> Result<Vec<RunReport>, CheckError> {
-    let run = |r: &Run| match dense {
-        Some(_) if options.jacobians == JacobianCheck::Freivalds => {
-            freivalds::run(model, derivation, r, sizes, options)
+    let run = |r: &Run| {
+        if let Some(report) = not_executed(model, r) {
+            return Ok(report);
         }
-        Some((expansions, tables)) => dense::run(model, r, sizes, options, expansions, tables, &derivation.limits),
-        None => large(model, derivation, r, sizes, options),
+        // Runs of several spatial axes are compared entry by entry, where there are tables.
+        match (dense, r.op.spatial()) {
+            (Some((expansions, tables)), 2..) => {
+                nd::run(model, r, sizes, options, expansions, tables, &derivation.limits)
+            }
+            (None, 2..) => Ok(nd::too_large(r)),
+            (Some(_), _) if options.jacobians == JacobianCheck::Freivalds => {
+                freivalds::run(model, derivation, r, sizes, options)
+            }
+            (Some((expansions, tables)), _) => {
+                dense::run(model, r, sizes, options, expansions, tables, &derivation.limits)
+            }
+            (None, _) => large(model, derivation, r, sizes, options),
+        }
     };
     model.runs.iter().map(run).collect()
 }
