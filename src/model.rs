@@ -1824,8 +1824,8 @@ mod tests {
     #[test]
     fn every_statement_is_resolved() {
         let src = "input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ x_l v_<i-l>\n\
-                   claim len(s) = q\nrun conv1d(x, u)\nrun conv2d(x, w)\n";
-        let want = ["unknown tensor `v`", "unknown size `q`", "unknown tensor `u`", "unknown operation `conv2d`"];
+                   claim len(s) = q\nrun conv1d(x, u)\nrun conv4d(x, w)\n";
+        let want = ["unknown tensor `v`", "unknown size `q`", "unknown tensor `u`", "unknown operation `conv4d`"];
         assert_eq!(every_error(src), want);
     }
 
@@ -2038,7 +2038,8 @@ mod tests {
             ("claim ∂L/∂x = conv_transpose1d(g, y)", "y", "unknown tensor `y`"),
             ("claim ∂L/∂x = conv_transpose1d(flip(g), w)", "flip(g)", "flip(…) is for the weight argument"),
             ("claim ∂L/∂x = conv_transpose1d(g, 2)", "2", "expected the name of a tensor: `g`, an input or a weight"),
-            ("claim ∂L/∂x = conv2d(g, w)", "conv2d", "unknown operation `conv2d`"),
+            ("claim ∂L/∂x = conv4d(g, w)", "conv4d", "unknown operation `conv4d`"),
+            ("claim ∂L/∂x = conv2d(g, w)", "conv2d", "symconv does not check a gradient's conv2d call yet"),
             ("claim ∂L/∂x = conv1d(g, w, foo = 1)", "foo", "`conv1d` takes no argument `foo`"),
             ("claim ∂L/∂x = conv1d(g, w, stride = q)", "q", "the size `q` has no value"),
             ("claim ∂L/∂x = conv1d(g, w, padding = 'full')", "'full'", "Invalid padding string: 'full'"),
