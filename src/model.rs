@@ -1331,10 +1331,12 @@ fn check_same(run: &Run, same: Option<Span>, values: &Env) -> Result<(), Resolve
     match (RunArgs { run, values }).param("stride", 1)?.as_slice() {
         stride if stride.iter().all(|s| *s == 1) => Ok(()),
         stride => {
-            let stride: Vec<String> = stride.iter().map(i64::to_string).collect();
+            let (stride, numbers) = match run.op.spatial() {
+                1 => (stride.iter().map(i64::to_string).collect::<Vec<_>>().join(", "), "padding = (before, after)"),
+                _ => (tuple(stride), "a pair per axis, padding = ((top, bottom), (left, right))"),
+            };
             let hint = format!(
-                "stride = {} here: PyTorch pads 'same' only at stride 1; give the padding as numbers, padding = (before, after)",
-                stride.join(", ")
+                "stride = {stride} here: PyTorch pads 'same' only at stride 1; give the padding as numbers, {numbers}"
             );
             fail_hint(at, "padding='same' is not supported for strided convolutions", hint)
         }
