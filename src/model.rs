@@ -1260,9 +1260,12 @@ fn per_axis(
     let pairs = matches!(value, syntax::RunValue::Pairs(..));
     let name = op.name();
     if d == 1 {
-        return match pairs {
-            true => fail(span, "padding takes one value or a pair (before, after)"),
-            false => Ok(values),
+        return match (pairs, keyword) {
+            (true, "padding") => fail(span, "padding takes one value or a pair (before, after)"),
+            (true, _) => {
+                fail(span, format!("{name}(): argument '{keyword}' must be tuple of ints, not tuple of tuples"))
+            }
+            (false, _) => Ok(values),
         };
     }
     let shown = || values.iter().map(Index::to_string).collect::<Vec<_>>().join(", ");
@@ -2026,6 +2029,46 @@ mod tests {
         let spec = parse(src).unwrap();
         assert_eq!(size_names(&spec), ["n", "k", "D"]);
         assert!(resolve(&spec, src, "t", &[]).is_ok());
+    }
+
+    #[test]
+    fn arguments_of_several_axes_are_kept_per_axis() {
+        let run = |args: &str| {
+            let src = format!(
+                "input x[C, H, V]\nweight w[O, C, P, Q]\nlet H = 6, V = 7, P = 2, Q = 3, C = 1, O = 1\n\
+                 s_<o,i,j> = Σ_<c,a,b> x_<c, 2i+a, j+b> w_<o,c,a,b>\nrun conv2d(x, w{args})\n"
+            );
+            let m = resolve(&parse(&src).unwrap(), &src, "t", &[]).map_err(|mut e| e.remove(0).message)?;
+            // At the let sizes: 'same' is written in the sizes' terms.
+            let shown = |(n, vs, _): &(String, Vec<Index>, Span)| {
+                let at: Vec<String> = vs.iter().map(|v| v.eval(&m.values).unwrap().to_string()).collect();
+                format!("{n}={}", at.join(","))
+            };
+            Ok::<_, String>(m.runs[0].params.iter().map(shown).collect::<Vec<_>>().join(" "))
+        };
+        assert_eq!(run(", stride = (2, 1), padding = 1").unwrap(), "stride=2,1 padding=1,1,1,1");
+        assert_eq!(run(", padding = (1, 0), dilation = 2").unwrap(), "padding=1,1,0,0 dilation=2,2");
+        assert_eq!(run(", padding = ((1, 0), (0, 2))").unwrap(), "padding=1,0,0,2");
+        assert_eq!(run(", padding = 'valid', groups = 1").unwrap(), "padding=0,0,0,0 groups=1");
+        assert_eq!(run(", padding = 'same'").unwrap(), "padding=0,1,1,1");
+        assert_eq!(
+            run(", padding = ((1, 0), (0, 2), (0, 0))").unwrap_err(),
+            "padding = ((before, after), …) takes one pair per spatial axis: conv2d has 2"
+        );
+        assert_eq!(
+            run(", dilation = ((1, 0), (0, 2))").unwrap_err(),
+            "conv2d(): argument 'dilation' must be tuple of ints, not tuple of tuples"
+        );
+        let one_d = |args: &str| {
+            let src =
+                format!("input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ x_<i+m> w_m\nrun conv1d(x, w, {args})\n");
+            resolve(&parse(&src).unwrap(), &src, "t", &[]).unwrap_err().remove(0).message
+        };
+        assert_eq!(one_d("padding = ((1, 0), (0, 2))"), "padding takes one value or a pair (before, after)");
+        assert_eq!(
+            one_d("stride = ((1, 0), (0, 2))"),
+            "conv1d(): argument 'stride' must be tuple of ints, not tuple of tuples"
+        );
     }
 
     #[test]
