@@ -258,10 +258,7 @@ fn simplify(
     sizes: &[String],
     steps: Option<&mut Vec<Step>>,
 ) -> Result<Tree, DeriveError> {
-    let mut session = match steps {
-        Some(_) => Session::new(limits),
-        None => Session::quiet(limits),
-    };
+    let mut session = Session::explaining(limits, steps.is_some());
     let id = session.add(start);
     session.run(rules.all())?;
     let best = session.best(id);
@@ -375,10 +372,7 @@ impl Prover {
         let tidied = like_terms(&implied);
         // The closed form with equal indices written alike, as the claim's are.
         let closed = equal_indices(&d.closed);
-        let mut session = match explain {
-            true => Session::new(&self.limits),
-            false => Session::quiet(&self.limits),
-        };
+        let mut session = Session::explaining(&self.limits, explain);
         let (a, b) = (session.add(&closed), session.add(&tidied));
         // Simplification alone often meets the claim; associativity and commutativity,
         // which grow the e-graph much more, run only when it does not.

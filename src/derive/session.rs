@@ -20,13 +20,16 @@ pub struct Session {
 impl Session {
     /// An empty e-graph whose runs stop at `limits`.
     pub fn new(limits: &Limits) -> Session {
-        Session { egraph: EGraph::default().with_explanations_enabled(), limits: *limits }
+        Session::explaining(limits, true)
     }
 
-    /// An empty e-graph without explanations, for results whose proof is not shown (a
-    /// third faster on the small e-graphs of derivations).
-    pub fn quiet(limits: &Limits) -> Session {
-        Session { egraph: EGraph::default(), limits: *limits }
+    /// An empty e-graph that records explanations where `explain`; without, for results
+    /// whose proof is not shown, it is a third faster on the small e-graphs of
+    /// derivations.
+    pub fn explaining(limits: &Limits, explain: bool) -> Session {
+        let egraph = EGraph::default();
+        let egraph = if explain { egraph.with_explanations_enabled() } else { egraph };
+        Session { egraph, limits: *limits }
     }
 
     /// Adds a term, returning its e-class.
