@@ -78,15 +78,22 @@ pub(crate) fn check_all(
     brute: Option<&BruteForce>,
 ) -> Result<Vec<BackwardReport>, CheckError> {
     let err = eval_err(model, sizes);
-    // The tensors, the upstream gradient and the gradients are held at once.
+    // The output's lengths: the upstream gradient's shape.
+    let dims: Vec<usize> = derivation
+        .lengths
+        .iter()
+        .map(|l| l.eval(sizes).map(|v| v.max(0) as usize))
+        .collect::<Result<_, _>>()
+        .map_err(&err)?;
     let count =
         |dims: Option<Vec<i64>>| dims.unwrap_or_default().iter().fold(1u64, |p, &d| p.saturating_mul(d.max(0) as u64));
-    let lengths = derivation.lengths.iter().map(|l| l.eval(sizes).ok()).collect::<Option<Vec<i64>>>();
+    let outputs = dims.iter().fold(1u64, |p, &d| p.saturating_mul(d as u64));
+    // The tensors, the upstream gradient and the gradients are held at once.
     let held = model
         .tensors
         .iter()
         .map(|t| count(model.shape_at(&t.name, sizes)).saturating_mul(2))
-        .fold(count(lengths), u64::saturating_add);
+        .fold(outputs, u64::saturating_add);
     if held > derivation.limits.run_values {
         return Err(CheckError::Limit(format!(
             "at {} the gradients' check would hold {held} values, more than the limit of {}",
@@ -96,7 +103,6 @@ pub(crate) fn check_all(
     }
     // An input's gradient sums over the weights at each entry, a weight's over the
     // outputs: about twice outputs × weights terms, bounded as a run's entries are.
-    let outputs = count(derivation.lengths.iter().map(|l| l.eval(sizes).ok()).collect());
     let weights = model.tensors.iter().filter(|t| t.role == crate::model::Role::Weight);
     let weights = weights.map(|t| count(model.shape_at(&t.name, sizes))).fold(0u64, u64::saturating_add);
     let entries = outputs.saturating_mul(weights).saturating_mul(2);
@@ -108,12 +114,6 @@ pub(crate) fn check_all(
         )));
     }
     let mut data = values(model, sizes, options);
-    let dims: Vec<usize> = derivation
-        .lengths
-        .iter()
-        .map(|l| l.eval(sizes).map(|v| v.max(0) as usize))
-        .collect::<Result<_, _>>()
-        .map_err(&err)?;
     let g = match brute {
         Some(_) => upstream_values(&dims, options.seed),
         None => uniform(&dims, options.seed),
