@@ -186,16 +186,28 @@ impl From<Format> for TableFormat {
 pub struct Sizes(pub Vec<(String, i64)>);
 
 fn parse_sizes(s: &str) -> Result<Sizes, String> {
+    let nonnegative = |name: &str, value: i64| match value < 0 {
+        true => Err(format!("`{name}` = {value}: sizes cannot be negative")),
+        false => Ok(()),
+    };
+    Ok(Sizes(name_values(s, "name", nonnegative)?))
+}
+
+/// `a=1,b=2` as names and integers, each pair accepted by `check` in turn (`what` names
+/// the left side in the message for a pair without `=`).
+fn name_values(
+    s: &str,
+    what: &str,
+    check: impl Fn(&str, i64) -> Result<(), String>,
+) -> Result<Vec<(String, i64)>, String> {
     let mut out = Vec::new();
     for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').ok_or_else(|| format!("expected name=value, found `{pair}`"))?;
+        let (name, value) = pair.split_once('=').ok_or_else(|| format!("expected {what}=value, found `{pair}`"))?;
         let value: i64 = value.trim().parse().map_err(|_| format!("`{}` is not an integer", value.trim()))?;
-        if value < 0 {
-            return Err(format!("`{}` = {value}: sizes cannot be negative", name.trim()));
-        }
+        check(name.trim(), value)?;
         out.push((name.trim().to_string(), value));
     }
-    Ok(Sizes(out))
+    Ok(out)
 }
 
 /// An output element given on the command line, as `i=1,j=2`.
@@ -208,12 +220,7 @@ pub struct Position {
 }
 
 fn parse_position(s: &str) -> Result<Position, String> {
-    let mut indices = Vec::new();
-    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').ok_or_else(|| format!("expected index=value, found `{pair}`"))?;
-        let value: i64 = value.trim().parse().map_err(|_| format!("`{}` is not an integer", value.trim()))?;
-        indices.push((name.trim().to_string(), value));
-    }
+    let indices = name_values(s, "index", |_, _| Ok(()))?;
     if indices.is_empty() {
         return Err("expected index=value, as `i=1,j=2`".into());
     }
