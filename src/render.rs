@@ -656,22 +656,19 @@ pub fn junit_suite(r: &Report, sweep: Option<&SweepReport>) -> JunitSuite {
         };
         cases.push(junit_case(name, &format!("claim {}", c.text), &format!("{what}: {}", c.grounds), outcome));
     }
-    for x in &r.runs {
-        let outcome = match x.holds {
+    // A run or a gradient: agrees, disagrees, or was not executed.
+    let checked = |case: String, holds: Option<bool>, findings: &[String], detail: String| {
+        let outcome = match holds {
             Some(true) => None,
-            Some(false) => Some(("failure", "disagrees", x.findings.join("\n"))),
-            None => Some(("skipped", "not executed", x.detail())),
+            Some(false) => Some(("failure", "disagrees", findings.join("\n"))),
+            None => Some(("skipped", "not executed", detail)),
         };
-        cases.push(junit_case(name, &format!("run {}", x.text), &x.findings.join("\n"), outcome));
-    }
-    for b in &r.backward {
-        let outcome = match b.holds {
-            Some(true) => None,
-            Some(false) => Some(("failure", "disagrees", b.findings.join("\n"))),
-            None => Some(("skipped", "not executed", b.detail())),
-        };
-        cases.push(junit_case(name, &format!("gradient ∂L/∂{}", b.wrt), &b.findings.join("\n"), outcome));
-    }
+        junit_case(name, &case, &findings.join("\n"), outcome)
+    };
+    cases.extend(r.runs.iter().map(|x| checked(format!("run {}", x.text), x.holds, &x.findings, x.detail())));
+    cases.extend(
+        r.backward.iter().map(|b| checked(format!("gradient ∂L/∂{}", b.wrt), b.holds, &b.findings, b.detail())),
+    );
     if let Some(s) = sweep {
         let line = sweep_line(name, s);
         let outcome =
