@@ -5,6 +5,9 @@
 use candle_core::{Device, Tensor, Var};
 
 pub mod nd;
+mod nd_gradient;
+
+pub use nd_gradient::GradientCallNd;
 
 /// One call of `conv1d` or `conv_transpose1d`, with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

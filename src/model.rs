@@ -174,6 +174,18 @@ impl RunOp {
     pub fn transposed(self) -> bool {
         matches!(self, RunOp::ConvTranspose1d | RunOp::ConvTranspose2d | RunOp::ConvTranspose3d)
     }
+
+    /// The convolution of as many spatial axes (`transposed`: its transpose).
+    pub fn of(spatial: usize, transposed: bool) -> RunOp {
+        match (spatial, transposed) {
+            (1, false) => RunOp::Conv1d,
+            (1, true) => RunOp::ConvTranspose1d,
+            (2, false) => RunOp::Conv2d,
+            (2, true) => RunOp::ConvTranspose2d,
+            (_, false) => RunOp::Conv3d,
+            (_, true) => RunOp::ConvTranspose3d,
+        }
+    }
 }
 
 /// A `run` line, resolved: the tensors and the parameters as index expressions.
@@ -939,13 +951,6 @@ impl<'a> Resolver<'a> {
         upstream: Option<&str>,
     ) -> Result<(Run, Option<Span>), ResolveError> {
         let (kind, allowed) = run_op(op)?;
-        if upstream.is_some() && kind.spatial() > 1 {
-            return fail_hint(
-                op.span,
-                format!("symconv does not check a gradient's {} call yet", kind.name()),
-                "state the gradient in gather form, claim (∂L/∂x)_<…> = …, which is checked",
-            );
-        }
         let positional: Vec<&syntax::RunArg> = args.iter().filter(|a| a.keyword.is_none()).collect();
         let [x, w] = positional.as_slice() else {
             return fail(span, match upstream {
@@ -2084,7 +2089,6 @@ mod tests {
             ("claim ∂L/∂x = conv_transpose1d(flip(g), w)", "flip(g)", "flip(…) is for the weight argument"),
             ("claim ∂L/∂x = conv_transpose1d(g, 2)", "2", "expected the name of a tensor: `g`, an input or a weight"),
             ("claim ∂L/∂x = conv4d(g, w)", "conv4d", "unknown operation `conv4d`"),
-            ("claim ∂L/∂x = conv2d(g, w)", "conv2d", "symconv does not check a gradient's conv2d call yet"),
             ("claim ∂L/∂x = conv1d(g, w, foo = 1)", "foo", "`conv1d` takes no argument `foo`"),
             ("claim ∂L/∂x = conv1d(g, w, stride = q)", "q", "the size `q` has no value"),
             ("claim ∂L/∂x = conv1d(g, w, padding = 'full')", "'full'", "Invalid padding string: 'full'"),

@@ -8,41 +8,6 @@ use crate::algebra::{Cond, Element, Env, Formula, Index, IndexExt, Term};
 use crate::model::{Run, RunOp};
 use std::collections::BTreeSet;
 
-/// A call's parameters, symbolic in the sizes; PyTorch's defaults where not written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Params {
-    /// `stride`.
-    pub stride: Index,
-    /// Zeros before and after the input (`conv1d`); `conv_transpose1d` crops the first
-    /// from both ends of its output.
-    pub padding: (Index, Index),
-    /// `conv_transpose1d`'s `output_padding`.
-    pub output_padding: Index,
-    /// `dilation`.
-    pub dilation: Index,
-    /// `groups`.
-    pub groups: Index,
-}
-
-impl Params {
-    /// The parameters of a run line.
-    pub fn of_run(run: &Run) -> Params {
-        let param = |name: &str, default: i64| -> Vec<Index> {
-            run.params.iter().find(|(n, _, _)| n == name).map_or(vec![Index::constant(default)], |(_, v, _)| v.clone())
-        };
-        let padding = param("padding", 0);
-        let before = padding[0].clone();
-        let after = padding.get(1).cloned().unwrap_or_else(|| before.clone());
-        Params {
-            stride: param("stride", 1)[0].clone(),
-            padding: (before, after),
-            output_padding: param("output_padding", 0)[0].clone(),
-            dilation: param("dilation", 1)[0].clone(),
-            groups: param("groups", 1)[0].clone(),
-        }
-    }
-}
-
 /// A call's parameters along one spatial axis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Axis {
@@ -55,18 +20,6 @@ pub struct Axis {
     pub output_padding: Index,
     /// `dilation`.
     pub dilation: Index,
-}
-
-impl Params {
-    /// The parameters of its one spatial axis.
-    pub fn axis(&self) -> Axis {
-        Axis {
-            stride: self.stride.clone(),
-            padding: self.padding.clone(),
-            output_padding: self.output_padding.clone(),
-            dilation: self.dilation.clone(),
-        }
-    }
 }
 
 /// A tensor passed to a call: its name, its shape in the spec, and whether it is passed
@@ -133,23 +86,16 @@ fn names_of(input: &Operand, weight: &Operand, axes: &[Axis], groups: &Index, ou
     taken
 }
 
-/// The formula of `op(input, weight)` with PyTorch's semantics, indexed by `out`: one name
-/// per output axis, `[t]` when both operands are 1-D, `[o, t]` when the input is
-/// `[C, n]` and the weight `[O, C/G, k]` (`conv_transpose1d`: `[C, O/G, k]`). `None` for
-/// other ranks.
+/// The formula of PyTorch's convolution (`transposed`: its transpose) over any number of
+/// spatial axes, one [`Axis`] each, indexed by `out`: one name for the output's channel
+/// (where the operands have channels), then one per spatial axis. The operands are
+/// `[*spatial]` (one channel), or `[C, *spatial]` and `[O, C/G, *kernel]` (transposed:
+/// `[C, O/G, *kernel]`); `None` for other ranks. Each spatial axis reads as in one
+/// dimension:
 ///
 /// `conv1d`: `y_<o,t> = Σ_<c,m> x_<g·C/G + c, S·t + D·m - a> w_<o,c,m>`, `g = o div (O/G)`;
 /// `conv_transpose1d`: `y_<o,t> = Σ_<c,i,m> x_<c, i> w_<c, o - (O/G)·(c div (C/G)), m> [t = S·i + D·m - P]`.
-pub fn formula(op: RunOp, input: &Operand, weight: &Operand, p: &Params, out: &[String]) -> Option<Formula> {
-    formula_nd(op.transposed(), input, weight, &[p.axis()], &p.groups, out)
-}
-
-/// [`formula`] over any number of spatial axes, one [`Axis`] each (PyTorch's conv2d and
-/// conv3d, or their transposes when `transposed`): the operands are `[*spatial]` (one
-/// channel) or `[C, *spatial]` and `[O, C/G, *kernel]` (transposed: `[C, O/G, *kernel]`),
-/// `out` names the output's channel (where the operands have channels) and each spatial
-/// axis. Each spatial axis reads as in one dimension.
-pub fn formula_nd(
+pub fn formula(
     transposed: bool,
     input: &Operand,
     weight: &Operand,
@@ -158,11 +104,12 @@ pub fn formula_nd(
     out: &[String],
 ) -> Option<Formula> {
     let d = axes.len();
-    let channels = match (input.shape.len() - d, weight.shape.len().checked_sub(d)?, out.len().checked_sub(d)?) {
-        (0, 0, 0) => false,
-        (1, 2, 1) => true,
-        _ => return None,
-    };
+    let channels =
+        match (input.shape.len().checked_sub(d)?, weight.shape.len().checked_sub(d)?, out.len().checked_sub(d)?) {
+            (0, 0, 0) => false,
+            (1, 2, 1) => true,
+            _ => return None,
+        };
     let mut taken = names_of(input, weight, axes, g, out);
     let ts: Vec<Index> = out[out.len() - d..].iter().map(|n| var(n)).collect();
     let ms: Vec<String> = axes.iter().map(|_| summed("m", &mut taken)).collect();
@@ -234,14 +181,8 @@ pub fn formula_nd(
     Some(Formula { terms: vec![formula] })
 }
 
-/// The output's length along its last axis: `conv1d`: `(n + a + b - D(k-1) - 1) div S + 1`;
-/// `conv_transpose1d`: `(n - 1)·S - 2P + D(k-1) + output_padding + 1`.
-pub fn output_length(op: RunOp, n: &Index, k: &Index, p: &Params) -> Index {
-    axis_length(op.transposed(), n, k, &p.axis())
-}
-
-/// The output's length along one spatial axis of input length `n` and kernel length `k`,
-/// as [`output_length`] gives it.
+/// The output's length along one spatial axis of input length `n` and kernel length `k`:
+/// `(n + a + b - D(k-1) - 1) div S + 1`; transposed, `(n - 1)·S - 2P + D(k-1) + output_padding + 1`.
 pub fn axis_length(transposed: bool, n: &Index, k: &Index, a: &Axis) -> Index {
     let one = Index::constant(1);
     let span = a.dilation.mul(&k.sub(&one));
@@ -263,19 +204,24 @@ pub fn output_channels(op: RunOp, weight: &[Index], groups: &Index) -> Index {
     }
 }
 
-/// A run line's parameters along each of its spatial axes, and its groups. (A run of
-/// several axes keeps one value per axis; see [`Run::params`].)
+/// A run line's parameters along each of its spatial axes, and its groups: PyTorch's
+/// defaults where not written, one padding value meaning both ends (of every axis, when
+/// it is the only one). (A run of several axes keeps one value per axis, two for padding;
+/// see [`Run::params`].)
 pub fn axes_of_run(run: &Run) -> (Vec<Axis>, Index) {
-    if run.op.spatial() == 1 {
-        let p = Params::of_run(run);
-        return (vec![p.axis()], p.groups);
-    }
+    let d = run.op.spatial();
     let values = |name: &str| run.params.iter().find(|(n, _, _)| n == name).map(|(_, v, _)| v.as_slice());
-    let at = |name: &str, k: usize, default: i64| values(name).map_or(Index::constant(default), |v| v[k].clone());
-    let axes = (0..run.op.spatial())
+    let at = |name: &str, k: usize, default: i64| {
+        values(name).and_then(|v| v.get(k).or(v.last())).cloned().unwrap_or(Index::constant(default))
+    };
+    let padding = |a: usize| match values("padding").map_or(0, <[Index]>::len) == 2 * d {
+        true => (at("padding", 2 * a, 0), at("padding", 2 * a + 1, 0)),
+        false => (at("padding", a, 0), at("padding", a, 0)),
+    };
+    let axes = (0..d)
         .map(|a| Axis {
             stride: at("stride", a, 1),
-            padding: (at("padding", 2 * a, 0), at("padding", 2 * a + 1, 0)),
+            padding: padding(a),
             output_padding: at("output_padding", a, 0),
             dilation: at("dilation", a, 1),
         })
@@ -284,10 +230,10 @@ pub fn axes_of_run(run: &Run) -> (Vec<Axis>, Index) {
 }
 
 /// An engine call that computes a gradient, symbolic in the sizes: `op(input, weight)`
-/// with `params`; for a weight's gradient, with each operand's channels moved to the batch
-/// axis and the result's batch and channel axes swapped back (`channels_as_batch`); then
-/// cropped to `crop = (start, length)` along the last axis and reversed there
-/// (`flip_result`) where the forward call reversed the weight.
+/// with parameters per spatial axis; for a weight's gradient, with each operand's channels
+/// moved to the batch axis and the result's batch and channel axes swapped back
+/// (`channels_as_batch`); then cropped along each spatial axis (`crop`) and reversed along
+/// every spatial axis (`flip_result`) where the forward call reversed the weight.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GradientCall {
     /// The operation called.
@@ -296,15 +242,17 @@ pub struct GradientCall {
     pub input: String,
     /// The tensor passed as its weight.
     pub weight: String,
-    /// Whether the weight is passed reversed along its last axis.
+    /// Whether the weight is passed reversed along its spatial axes.
     pub flip_weight: bool,
-    /// Its parameters.
-    pub params: Params,
+    /// Its parameters along each spatial axis.
+    pub axes: Vec<Axis>,
+    /// Its groups.
+    pub groups: Index,
     /// Channels as the batch: `op(inputᵀ, weightᵀ)ᵀ` (see the type's doc).
     pub channels_as_batch: bool,
-    /// The part of the last axis kept: `(start, length)`.
-    pub crop: Option<(Index, Index)>,
-    /// Whether the result is reversed along its last axis.
+    /// The part of each spatial axis kept, `(start, length)`; `None` keeps all of it.
+    pub crop: Vec<Option<(Index, Index)>>,
+    /// Whether the result is reversed along its spatial axes.
     pub flip_result: bool,
 }
 
@@ -313,56 +261,78 @@ pub type Shapes<'a> = &'a dyn Fn(&str) -> Option<Vec<Index>>;
 
 impl GradientCall {
     /// The call's formula in the spec's layouts, indexed by `out` (the gradient's tensor's
-    /// index names), and the length of its last axis before any crop. `None` where the
-    /// ranks do not fit.
-    pub fn formula(&self, shapes: Shapes, out: &[String]) -> Option<(Formula, Index)> {
+    /// index names), and the lengths of its spatial axes before any crop. `None` where
+    /// the ranks do not fit.
+    pub fn formula(&self, shapes: Shapes, out: &[String]) -> Option<(Formula, Vec<Index>)> {
         let (a, b) = (shapes(&self.input)?, shapes(&self.weight)?);
         let input = Operand { name: &self.input, shape: &a, flip: false };
         let weight = Operand { name: &self.weight, shape: &b, flip: self.flip_weight };
-        let last = out.last()?.clone();
-        let p = &self.params;
-        let (mut f, length) = if self.channels_as_batch {
+        let d = self.axes.len();
+        let (mut f, lengths) = if self.channels_as_batch {
             self.channels_as_batch_formula(&input, &weight, out)?
         } else {
-            let f = formula(self.op, &input, &weight, p, out)?;
-            (f, output_length(self.op, &input.length(), &weight.length(), p))
+            let f = formula(self.op.transposed(), &input, &weight, &self.axes, &self.groups, out)?;
+            (f, self.lengths(&a, &b, self.op.transposed())?)
         };
-        if let Some((start, len)) = &self.crop {
-            f = f.substitute(&last, &var(&last).add(start));
+        let names = out.get(out.len().checked_sub(d)?..)?;
+        for (axis, name) in names.iter().enumerate() {
+            let kept = self.crop.get(axis).cloned().flatten();
+            let length = match &kept {
+                Some((start, length)) => {
+                    f = f.substitute(name, &var(name).add(start));
+                    length.clone()
+                }
+                None => lengths[axis].clone(),
+            };
             if self.flip_result {
-                f = f.substitute(&last, &len.sub(&Index::constant(1)).sub(&var(&last)));
+                f = f.substitute(name, &length.sub(&Index::constant(1)).sub(&var(name)));
             }
-        } else if self.flip_result {
-            f = f.substitute(&last, &length.sub(&Index::constant(1)).sub(&var(&last)));
         }
-        Some((f, length))
+        Some((f, lengths))
     }
 
-    /// `conv1d(inputᵀ, weightᵀ)ᵀ` (see [`GradientCall`]): `y_<b,a,t> = Σ_i A_<a, S·t + D·i - pad> B_<b,i>`,
-    /// one group per channel where `groups` is not 1 (`y_<b,0,t>` with `a = b`).
-    fn channels_as_batch_formula(&self, a: &Operand, b: &Operand, out: &[String]) -> Option<(Formula, Index)> {
-        let p = &self.params;
-        let mut taken = names_of(a, b, &[p.axis()], &p.groups, out);
-        let i = summed("i", &mut taken);
-        let t = var(&out[out.len() - 1]);
-        let pos = p.stride.mul(&t).add(&p.dilation.mul(&var(&i))).sub(&p.padding.0);
-        let length =
-            output_length(RunOp::Conv1d, &a.length(), &b.length(), &Params { stride: p.stride.clone(), ..p.clone() });
-        let (elements, brackets) = match (a.shape.len(), b.shape.len(), out.len()) {
-            (1, 1, 1) => (vec![a.at(&[], vec![pos]), b.at(&[], vec![var(&i)])], Vec::new()),
-            (2, 2, 3) => {
-                let (bc, ac) = (var(&out[0]), var(&out[1]));
-                if is(&p.groups, 1) {
-                    (vec![a.at(&[ac], vec![pos]), b.at(&[bc], vec![var(&i)])], Vec::new())
-                } else {
-                    let elements = vec![a.at(std::slice::from_ref(&bc), vec![pos]), b.at(&[bc], vec![var(&i)])];
-                    (elements, vec![eq(&ac, &Index::zero())])
+    /// The call's output lengths along its spatial axes, once cropped.
+    pub fn cropped_lengths(&self, lengths: &[Index]) -> Vec<Index> {
+        let kept = |a: usize| self.crop.get(a).cloned().flatten().map(|(_, length)| length);
+        (0..lengths.len()).map(|a| kept(a).unwrap_or_else(|| lengths[a].clone())).collect()
+    }
+
+    /// The output's spatial lengths for operands of shapes `a` and `b`.
+    fn lengths(&self, a: &[Index], b: &[Index], transposed: bool) -> Option<Vec<Index>> {
+        let d = self.axes.len();
+        let (n, k) = (a.get(a.len().checked_sub(d)?..)?, b.get(b.len().checked_sub(d)?..)?);
+        Some((0..d).map(|i| axis_length(transposed, &n[i], &k[i], &self.axes[i])).collect())
+    }
+
+    /// `conv(inputᵀ, weightᵀ)ᵀ` (see [`GradientCall`]):
+    /// `y_<b,a,t…> = Σ_<i…> A_<a, S·t + D·i - pad, …> B_<b, i, …>`, one group per channel
+    /// where `groups` is not 1 (`y_<b,0,t…>` with `a = b`).
+    fn channels_as_batch_formula(&self, a: &Operand, b: &Operand, out: &[String]) -> Option<(Formula, Vec<Index>)> {
+        let d = self.axes.len();
+        let mut taken = names_of(a, b, &self.axes, &self.groups, out);
+        let is_: Vec<String> = self.axes.iter().map(|_| summed("i", &mut taken)).collect();
+        let ts = out.get(out.len().checked_sub(d)?..)?;
+        let pos: Vec<Index> = (self.axes.iter().zip(ts).zip(&is_))
+            .map(|((p, t), i)| p.stride.mul(&var(t)).add(&p.dilation.mul(&var(i))).sub(&p.padding.0))
+            .collect();
+        let taps: Vec<Index> = is_.iter().map(|i| var(i)).collect();
+        let lengths = self.lengths(a.shape, b.shape, false)?;
+        let (elements, brackets) =
+            match (a.shape.len().checked_sub(d)?, b.shape.len().checked_sub(d)?, out.len().checked_sub(d)?) {
+                (0, 0, 0) => (vec![a.at(&[], pos), b.at(&[], taps)], Vec::new()),
+                (1, 1, 2) => {
+                    let (bc, ac) = (var(&out[0]), var(&out[1]));
+                    if is(&self.groups, 1) {
+                        (vec![a.at(&[ac], pos), b.at(&[bc], taps)], Vec::new())
+                    } else {
+                        let elements = vec![a.at(std::slice::from_ref(&bc), pos), b.at(&[bc], taps)];
+                        (elements, vec![eq(&ac, &Index::zero())])
+                    }
                 }
-            }
-            _ => return None,
-        };
-        let term = Term { bound: vec![i], coeff: Index::constant(1), elements, brackets };
-        Some((Formula { terms: vec![term] }, length))
+                _ => return None,
+            };
+        let term = Term { bound: is_, coeff: Index::constant(1), elements, brackets };
+        Some((Formula { terms: vec![term] }, lengths))
     }
 
     /// The call as a formula of the sizes, e.g.
@@ -380,7 +350,7 @@ impl GradientCall {
     }
 
     /// One Python expression over `torch`, `F`, the upstream gradient and the spec's
-    /// tensors in PyTorch's layouts (inputs `[1, C, n]`, weights `[O, C/G, k]`, the
+    /// tensors in PyTorch's layouts (inputs `[1, C, *n]`, weights `[O, C/G, *k]`, the
     /// upstream gradient shaped like the engine's output) that evaluates to the gradient
     /// in its tensor's layout, at concrete sizes.
     pub fn torch(&self, sizes: &Env) -> Result<String, crate::algebra::EvalError> {
@@ -390,66 +360,88 @@ impl GradientCall {
     }
 
     fn check_values(&self, sizes: &Env) -> Result<(), crate::algebra::EvalError> {
-        let p = &self.params;
-        for q in [&p.stride, &p.padding.0, &p.padding.1, &p.output_padding, &p.dilation, &p.groups] {
-            q.eval(sizes)?;
+        for a in &self.axes {
+            for q in [&a.stride, &a.padding.0, &a.padding.1, &a.output_padding, &a.dilation] {
+                q.eval(sizes)?;
+            }
         }
-        if let Some((s, l)) = &self.crop {
+        self.groups.eval(sizes)?;
+        for (s, l) in self.crop.iter().flatten() {
             s.eval(sizes)?;
             l.eval(sizes)?;
         }
         Ok(())
     }
 
+    /// Whether a convolution's padding differs between the ends of some axis: the call
+    /// then pads its input first (PyTorch's conv takes one padding per axis).
+    fn pads_first(&self) -> bool {
+        !self.op.transposed() && self.axes.iter().any(|a| a.padding.0 != a.padding.1)
+    }
+
     /// The call's text: symconv's notation (`torch` false) or PyTorch's.
     fn text(&self, show: &dyn Fn(&Index) -> String, channels: bool, torch: bool) -> String {
-        let p = &self.params;
         let name = self.op.name();
+        let d = self.axes.len();
         let moved = |t: &str| match (self.channels_as_batch && channels, torch) {
             (true, true) => format!("{t}.transpose(0, 1)"),
             (true, false) => format!("{t}ᵀ"),
             _ => t.to_string(),
         };
-        let unpadded = self.op == RunOp::Conv1d && p.padding.0 != p.padding.1;
+        // PyTorch's flip and F.pad name the spatial axes from the last.
+        let spatial_dims = (1..=d).rev().map(|a| format!("-{a}")).collect::<Vec<_>>().join(", ");
+        let unpadded = self.pads_first();
         let mut input = self.input.clone();
         if torch && unpadded {
-            input = format!("F.pad({input}, ({}, {}))", show(&p.padding.0), show(&p.padding.1));
+            let pairs = self.axes.iter().rev().flat_map(|a| [show(&a.padding.0), show(&a.padding.1)]);
+            input = format!("F.pad({input}, ({}))", pairs.collect::<Vec<_>>().join(", "));
         }
         let weight = match (self.flip_weight, torch) {
-            (true, true) => format!("{}.flip(-1)", self.weight),
+            (true, true) => format!("{}.flip({spatial_dims})", self.weight),
             (true, false) => format!("flip({})", self.weight),
             _ => self.weight.clone(),
         };
         // With groups, each channel of the input is its own group already: only the
         // weight's channels move (see engine::GradientCall).
-        let input = if is(&p.groups, 1) { moved(&input) } else { input };
+        let input = if is(&self.groups, 1) { moved(&input) } else { input };
         let mut args = vec![input, moved(&weight)];
-        let keyword = |k: &str, v: &Index, default: i64| {
-            let shown = show(v);
-            (!is(v, default) && shown != default.to_string()).then(|| {
-                if torch {
-                    format!("{k}={shown}")
-                } else {
-                    format!("{k} = {shown}")
-                }
-            })
+        let keyword = |k: &str, shown: String| if torch { format!("{k}={shown}") } else { format!("{k} = {shown}") };
+        // One value per axis, written once where every axis has it; none where that is
+        // PyTorch's default.
+        let per_axis = |k: &str, value: &dyn Fn(&Axis) -> &Index, default: i64| {
+            let shown: Vec<String> = self.axes.iter().map(|a| show(value(a))).collect();
+            let defaults =
+                self.axes.iter().zip(&shown).all(|(a, s)| is(value(a), default) || *s == default.to_string());
+            match (defaults, shown.iter().all(|s| *s == shown[0])) {
+                (true, _) => None,
+                (false, true) => Some(keyword(k, shown[0].clone())),
+                (false, false) => Some(keyword(k, format!("({})", shown.join(", ")))),
+            }
         };
         let padding = match (unpadded, torch) {
-            (false, _) => keyword("padding", &p.padding.0, 0),
-            (true, false) => Some(format!("padding = ({}, {})", show(&p.padding.0), show(&p.padding.1))),
+            (false, _) => per_axis("padding", &|a| &a.padding.0, 0),
+            (true, false) => {
+                let pairs: Vec<String> =
+                    self.axes.iter().map(|a| format!("({}, {})", show(&a.padding.0), show(&a.padding.1))).collect();
+                Some(match d {
+                    1 => format!("padding = {}", pairs[0]),
+                    _ => format!("padding = ({})", pairs.join(", ")),
+                })
+            }
             (true, true) => None,
         };
         let output_padding = match self.op.transposed() {
-            true => keyword("output_padding", &p.output_padding, 0),
+            true => per_axis("output_padding", &|a| &a.output_padding, 0),
             false => None,
         };
+        let groups = (!is(&self.groups, 1) && show(&self.groups) != "1").then(|| keyword("groups", show(&self.groups)));
         args.extend(
             [
-                keyword("stride", &p.stride, 1),
+                per_axis("stride", &|a| &a.stride, 1),
                 padding,
                 output_padding,
-                keyword("dilation", &p.dilation, 1),
-                keyword("groups", &p.groups, 1),
+                per_axis("dilation", &|a| &a.dilation, 1),
+                groups,
             ]
             .into_iter()
             .flatten(),
@@ -459,17 +451,34 @@ impl GradientCall {
         if self.channels_as_batch && channels {
             call = if torch { format!("{call}.transpose(0, 1)") } else { format!("({call})ᵀ") };
         }
-        if let Some((start, len)) = &self.crop {
-            let end = start.add(len);
+        if self.crop.iter().any(Option::is_some) {
+            let slices: Vec<String> = (0..d)
+                .map(|a| match self.crop.get(a).cloned().flatten() {
+                    None => ":".to_string(),
+                    Some((start, len)) if is(&start, 0) => {
+                        if torch {
+                            format!(":{}", show(&len))
+                        } else {
+                            format!(": {}", show(&len))
+                        }
+                    }
+                    Some((start, len)) => {
+                        let end = show(&start.add(&len));
+                        if torch {
+                            format!("{}:{end}", show(&start))
+                        } else {
+                            format!("{} : {end}", show(&start))
+                        }
+                    }
+                })
+                .collect();
             call = match torch {
-                true if is(start, 0) => format!("{call}[..., :{}]", show(len)),
-                true => format!("{call}[..., {}:{}]", show(start), show(&end)),
-                false if is(start, 0) => format!("{call}[: {}]", show(len)),
-                false => format!("{call}[{} : {}]", show(start), show(&end)),
+                true => format!("{call}[..., {}]", slices.join(", ")),
+                false => format!("{call}[{}]", slices.join(", ")),
             };
         }
         if self.flip_result {
-            call = if torch { format!("{call}.flip(-1)") } else { format!("flip({call})") };
+            call = if torch { format!("{call}.flip({spatial_dims})") } else { format!("flip({call})") };
         }
         call
     }
@@ -667,7 +676,7 @@ mod tests {
             let weight = Operand { name: "w", shape: &ws, flip };
             let groups = Index::constant(g as i64);
             let case = format!("transposed={transposed} C={c} O={o} G={g} n={n:?} k={k:?} {axes:?} flip={flip}");
-            let f = formula_nd(transposed, &input, &weight, &params, &groups, &out).expect("the ranks fit");
+            let f = formula(transposed, &input, &weight, &params, &groups, &out).expect("the ranks fit");
             for (a, p) in params.iter().enumerate() {
                 let length = axis_length(transposed, &Index::constant(n[a] as i64), &Index::constant(k[a] as i64), p);
                 assert_eq!(length.as_constant(), Some(out_dims[a + 1] as i64), "{case}: the length of axis {a}");
@@ -725,18 +734,19 @@ mod tests {
             let (expected, outs, len) = reference(op, &x, &w, p, flip);
             let index = |v: &[usize]| v.iter().map(|&d| Index::constant(d as i64)).collect::<Vec<_>>();
             let (xs, ws) = if one_d { (index(&[n]), index(&[k])) } else { (index(&[c, n]), index(&w_shape)) };
-            let params = Params {
+            let axis = Axis {
                 stride: Index::constant(p[0] as i64),
                 padding: (Index::constant(p[1] as i64), Index::constant(p[2] as i64)),
                 output_padding: Index::constant(p[3] as i64),
                 dilation: Index::constant(p[4] as i64),
-                groups: Index::constant(g as i64),
             };
+            let groups = Index::constant(g as i64);
             let out: Vec<String> = if one_d { vec!["t".into()] } else { vec!["o".into(), "t".into()] };
             let input = Operand { name: "x", shape: &xs, flip: false };
             let weight = Operand { name: "w", shape: &ws, flip };
-            let f = formula(op, &input, &weight, &params, &out).expect("the ranks fit");
-            let length = output_length(op, &input.length(), &weight.length(), &params);
+            let f = formula(op.transposed(), &input, &weight, std::slice::from_ref(&axis), &groups, &out)
+                .expect("the ranks fit");
+            let length = axis_length(op.transposed(), &input.length(), &weight.length(), &axis);
             assert_eq!(length.as_constant(), Some(len as i64), "{op:?} {p:?}: the length");
             let mut data = BTreeMap::new();
             let flat = |a: &Array, d: Vec<usize>| Array { shape: d, data: a.data.clone() };

@@ -103,12 +103,13 @@ fn a_true_convolution_run_without_flip_disagrees_with_a_hint() {
 }
 
 #[test]
-fn gradients_of_runs_of_several_axes_stand_in_gather_form() {
+fn gradients_of_runs_of_several_axes_are_named_calls_that_agree() {
     let report = derive("run_conv2d_strided");
     for gradient in report["backward"].as_array().expect("backward") {
-        assert_eq!(gradient["call"], Value::Null, "{gradient}");
+        assert!(gradient["call"]["torch"].as_str().is_some_and(|t| t.starts_with("F.conv")), "{gradient}");
+        assert_eq!(gradient["holds"], Value::Bool(true), "{gradient}");
         let detail = gradient["detail"].as_str().unwrap();
-        assert!(detail.contains("symconv names no single engine call for a gradient of conv2d yet"), "{detail}");
         assert!(detail.contains("the gather form equals brute force's Jᵀg"), "{detail}");
+        assert!(detail.contains("on the engine (composed exactly: "), "{detail}");
     }
 }

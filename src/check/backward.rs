@@ -6,12 +6,13 @@ use super::brute::{element_at, BruteForce};
 use super::error::{eval_err, named, shown_sizes, CheckError};
 use super::runs::{conv_of, number, numeric, signed_permutation, values, RunOptions};
 use crate::algebra::compiled::{Compiled, Shape};
-use crate::algebra::{Env, Formula, IndexExt};
+use crate::algebra::{Env, Formula, Index, IndexExt};
 use crate::derive::backward::{gradient_call, prove_call, shapes, Gather};
 use crate::derive::{Derivation, Step};
+use crate::engine::nd::ConvNd;
 use crate::engine::{self, Array};
 use crate::model::{Model, Run};
-use crate::ops::GradientCall;
+use crate::ops::{self, Axis, GradientCall};
 
 /// The engine call named for a gradient.
 #[derive(Debug, Clone)]
@@ -171,8 +172,8 @@ struct Shared<'a> {
 enum Autograd {
     /// Both pullbacks by `g`, and the run's input.
     Pulled {
-        /// The pullbacks.
-        pulled: engine::Backward,
+        /// `gᵀ·∂y/∂x` and `gᵀ·∂y/∂w`, shaped as the engine lays out the input and the weight.
+        pulled: (Array, Array),
         /// The run's input tensor.
         input: String,
     },
@@ -184,11 +185,11 @@ enum Autograd {
 /// the run's output has the formula's shape.
 fn autograd(model: &Model, derivation: &Derivation, sizes: &Env, data: &Values) -> Result<Autograd, CheckError> {
     let Some(run) = run_of(model) else { return Ok(Autograd::None(String::new())) };
+    if run.op.spatial() > 1 {
+        return Ok(autograd_nd(model, run, sizes, data));
+    }
     if run.op.transposed() {
         return Ok(Autograd::None(format!("candle has no backward for {} to compare", run.op.name())));
-    }
-    if run.op.spatial() > 1 {
-        return Ok(Autograd::None(format!("candle's backward of {} is not compared yet", run.op.name())));
     }
     let conv = conv_of(model, run, sizes, &derivation.limits)?;
     let (x, w) = (laid_out(model, data, &run.input), laid_out(model, data, &run.weight));
@@ -200,7 +201,36 @@ fn autograd(model: &Model, derivation: &Derivation, sizes: &Env, data: &Values) 
             "the run's output has another shape than the formula's: its backward is not compared".into(),
         ));
     }
-    Ok(Autograd::Pulled { pulled: conv.backward(&x, &w, &v)?, input: run.input.clone() })
+    let pulled = conv.backward(&x, &w, &v)?;
+    Ok(Autograd::Pulled { pulled: (pulled.x, pulled.w), input: run.input.clone() })
+}
+
+/// Candle's autograd `vᵀJ` of a run line of several spatial axes for `v = g`, through the
+/// exact composition the engine runs; where candle fails (see the README's engine
+/// faults), why, and the gradients are checked without it.
+fn autograd_nd(model: &Model, run: &Run, sizes: &Env, data: &Values) -> Autograd {
+    let (axes, groups) = ops::axes_of_run(run);
+    let conv = match conv_nd(run.op.transposed(), &axes, &groups, run.flip, sizes) {
+        Ok(conv) => conv,
+        Err(why) => return Autograd::None(format!("candle's backward of {} is not compared: {why}", run.op.name())),
+    };
+    let batched = |a: Array| Array { shape: [&[1], a.shape.as_slice()].concat(), data: a.data };
+    let (x, w) = (batched(laid_out(model, data, &run.input)), laid_out(model, data, &run.weight));
+    let g = &data[&model.upstream];
+    let shape = conv.output_shape(&x.shape, &w.shape);
+    if shape.iter().product::<usize>() != g.data.len()
+        || g.shape.len() < axes.len()
+        || shape[2..] != g.shape[g.shape.len() - axes.len()..]
+    {
+        return Autograd::None(
+            "the run's output has another shape than the formula's: its backward is not compared".into(),
+        );
+    }
+    let v = Array { shape, data: g.data.clone() };
+    match conv.autograd(&x, &w, &v) {
+        Ok(pulled) => Autograd::Pulled { pulled, input: run.input.clone() },
+        Err(e) => Autograd::None(format!("candle's autograd vᵀJ of {} is not compared: {e}", run.op.name())),
+    }
 }
 
 /// The named call's report, with its proof.
@@ -218,27 +248,84 @@ fn call_report(model: &Model, derivation: &Derivation, call: &GradientCall, wrt:
     }
 }
 
+/// A named call at concrete sizes, as the engine runs it: one spatial axis, or several.
+enum Concrete {
+    /// `conv1d` or `conv_transpose1d`.
+    One(engine::GradientCall),
+    /// A call of 2 or 3 spatial axes.
+    Nd(engine::GradientCallNd),
+}
+
+impl Concrete {
+    /// The gradient in its tensor's engine layout, and the compositions that made a call
+    /// of several axes (see [`engine::nd::ConvNd::forward`]).
+    fn run(&self, input: &Array, weight: &Array) -> Result<(Array, Vec<&'static str>), engine::EngineError> {
+        match self {
+            Concrete::One(call) => Ok((call.run(input, weight)?, Vec::new())),
+            Concrete::Nd(call) => call.run(input, weight),
+        }
+    }
+
+    fn footprint(&self, input: &[usize], weight: &[usize]) -> u64 {
+        match self {
+            Concrete::One(call) => call.footprint(input, weight),
+            Concrete::Nd(call) => call.footprint(input, weight),
+        }
+    }
+
+    fn candle(&self, input: &str, weight: &str) -> String {
+        match self {
+            Concrete::One(call) => call.candle(input, weight),
+            Concrete::Nd(call) => call.candle(input, weight),
+        }
+    }
+}
+
+/// A size at concrete sizes, as a count.
+fn count_at(p: &Index, sizes: &Env) -> Result<usize, String> {
+    let v = p.eval(sizes).map_err(|e| e.to_string())?;
+    usize::try_from(v).map_err(|_| format!("{p} is {v} at these sizes"))
+}
+
+/// A call of several spatial axes at concrete sizes.
+fn conv_nd(transposed: bool, axes: &[Axis], groups: &Index, flip: bool, sizes: &Env) -> Result<ConvNd, String> {
+    let at = |p: &Index| count_at(p, sizes);
+    Ok(ConvNd {
+        transposed,
+        stride: axes.iter().map(|a| at(&a.stride)).collect::<Result<_, _>>()?,
+        padding: axes.iter().map(|a| Ok((at(&a.padding.0)?, at(&a.padding.1)?))).collect::<Result<_, String>>()?,
+        output_padding: axes.iter().map(|a| at(&a.output_padding)).collect::<Result<_, _>>()?,
+        dilation: axes.iter().map(|a| at(&a.dilation)).collect::<Result<_, _>>()?,
+        groups: at(groups)?,
+        flip,
+    })
+}
+
 /// The call at concrete sizes, as the engine runs it.
-fn concrete(call: &GradientCall, sizes: &Env) -> Result<engine::GradientCall, String> {
-    let at = |p: &crate::algebra::Index| -> Result<usize, String> {
-        let v = p.eval(sizes).map_err(|e| e.to_string())?;
-        usize::try_from(v).map_err(|_| format!("{p} is {v} at these sizes"))
-    };
-    let p = &call.params;
-    let conv = engine::Conv {
-        transposed: call.op.transposed(),
-        stride: at(&p.stride)?,
-        padding: (at(&p.padding.0)?, at(&p.padding.1)?),
-        output_padding: at(&p.output_padding)?,
-        dilation: at(&p.dilation)?,
-        groups: at(&p.groups)?,
-        flip: call.flip_weight,
-    };
-    let crop = match &call.crop {
-        Some((s, l)) => Some((at(s)?, at(l)?)),
-        None => None,
-    };
-    Ok(engine::GradientCall { conv, channels_as_batch: call.channels_as_batch, crop, flip_result: call.flip_result })
+fn concrete(call: &GradientCall, sizes: &Env) -> Result<Concrete, String> {
+    let at = |p: &Index| count_at(p, sizes);
+    let crop = (call.crop.iter())
+        .map(|c| c.as_ref().map(|(s, l)| Ok((at(s)?, at(l)?))).transpose())
+        .collect::<Result<Vec<_>, String>>()?;
+    if let [axis] = call.axes.as_slice() {
+        let conv = engine::Conv {
+            transposed: call.op.transposed(),
+            stride: at(&axis.stride)?,
+            padding: (at(&axis.padding.0)?, at(&axis.padding.1)?),
+            output_padding: at(&axis.output_padding)?,
+            dilation: at(&axis.dilation)?,
+            groups: at(&call.groups)?,
+            flip: call.flip_weight,
+        };
+        let (channels_as_batch, flip_result) = (call.channels_as_batch, call.flip_result);
+        return Ok(Concrete::One(engine::GradientCall { conv, channels_as_batch, crop: crop[0], flip_result }));
+    }
+    Ok(Concrete::Nd(engine::GradientCallNd {
+        conv: conv_nd(call.op.transposed(), &call.axes, &call.groups, call.flip_weight, sizes)?,
+        channels_as_batch: call.channels_as_batch,
+        crop,
+        flip_result: call.flip_result,
+    }))
 }
 
 /// Upstream gradients at sizes past brute force have entries uniform in
@@ -378,7 +465,7 @@ fn with_autograd(
     let place = |c: usize| named(gather.wrt_indices.iter().zip(&element_at(c, &dims)));
     let agrees = match autograd {
         Autograd::Pulled { pulled, input } => {
-            let by_autograd = if gather.wrt == *input { &pulled.x } else { &pulled.w };
+            let by_autograd = if gather.wrt == *input { &pulled.0 } else { &pulled.1 };
             match first_difference(&by_autograd.data, &expected) {
                 None => {
                     report.findings.push("candle's autograd vᵀJ agrees at every entry".into());
@@ -456,16 +543,21 @@ fn named_call(
             findings.push(format!("the call {} does not run on the engine: {e}", named_call.at_sizes));
             false
         }
-        Ok(by_call) => match first_difference(&by_call.data, expected) {
+        Ok((by_call, compositions)) => match first_difference(&by_call.data, expected) {
             None => {
-                findings.push(format!("the call {} on the engine agrees at every entry", named_call.at_sizes));
+                findings.push(format!(
+                    "the call {} on the engine{} agrees at every entry",
+                    named_call.at_sizes,
+                    composed(&compositions)
+                ));
                 true
             }
             Some(c) => {
                 let got = by_call.data.get(c).copied().map_or("nothing".into(), number);
                 findings.push(format!(
-                    "the call {} on the engine gives {got} at {}, Jᵀg is {}",
+                    "the call {} on the engine{} gives {got} at {}, Jᵀg is {}",
                     named_call.at_sizes,
+                    composed(&compositions),
                     place(c),
                     expected.get(c).copied().map_or("nothing".into(), number)
                 ));
@@ -499,15 +591,25 @@ fn evaluate(
         .collect()
 }
 
-/// A tensor of `data` in the engine's layout: an input `[n]` as `[1, n]`, a weight `[k]`
-/// as `[1, 1, k]`.
+/// How the engine composed a call, for a finding: nothing where one candle call made it.
+fn composed(compositions: &[&str]) -> String {
+    match compositions {
+        [] => String::new(),
+        _ => format!(" (composed exactly: {})", compositions.join("; ")),
+    }
+}
+
+/// A tensor of `data` in the engine's layout: a tensor of spatial axes only (as many as
+/// the run line's) as one channel, an input `[*n]` as `[1, *n]`, a weight `[*k]` as
+/// `[1, 1, *k]`.
 fn laid_out(model: &Model, data: &Values, name: &str) -> Array {
     let a = &data[name];
+    let spatial = run_of(model).map_or(1, |r| r.op.spatial());
     let weight = model.tensor(name).is_some_and(|t| t.role == crate::model::Role::Weight);
-    let shape = match (a.shape.as_slice(), weight) {
-        (&[n], false) => vec![1, n],
-        (&[k], true) => vec![1, 1, k],
-        (s, _) => s.to_vec(),
+    let shape = match (a.shape.len() == spatial, weight) {
+        (true, false) => [&[1], a.shape.as_slice()].concat(),
+        (true, true) => [&[1, 1], a.shape.as_slice()].concat(),
+        (false, _) => a.shape.clone(),
     };
     Array { shape, data: a.data.clone() }
 }
@@ -537,7 +639,7 @@ pub fn gradient_values(
         return Ok((derived, None));
     };
     let engine_call = concrete(&call, sizes).map_err(CheckError::Sizes)?;
-    let by_call = engine_call.run(&laid_out(model, data, &call.input), &laid_out(model, data, &call.weight))?;
+    let (by_call, _) = engine_call.run(&laid_out(model, data, &call.input), &laid_out(model, data, &call.weight))?;
     Ok((derived, Some(by_call.data)))
 }
 

@@ -149,12 +149,16 @@ pub(crate) enum AsJacobian {
         kind: ClaimKind,
         /// The coefficient, as printed.
         coefficient: String,
-        /// A call's length along the last axis, `t`'s there, and whether they are proved equal.
-        length: Option<(Index, Index, bool)>,
+        /// A call's lengths against its tensor's.
+        length: Option<CallLengths>,
     },
     /// A call whose tensors' ranks do not fit it: refuted, for this reason.
     Unfit(String),
 }
+
+/// A call's lengths along its spatial axes, its tensor's there, and whether the e-graph
+/// proved them equal.
+pub(crate) type CallLengths = (Vec<Index>, Vec<Index>, bool);
 
 /// A claim as the Jacobian claim that settles it (see [`AsJacobian`]).
 pub(crate) fn as_jacobian(model: &Model, derivation: &Derivation, kind: &ClaimKind) -> Result<AsJacobian, CheckError> {
@@ -184,9 +188,9 @@ pub(crate) fn as_jacobian(model: &Model, derivation: &Derivation, kind: &ClaimKi
     let g_i = crate::algebra::Element { tensor: model.upstream.clone(), index };
     let printed = format!("its coefficient of {g_i}, {}", coefficient.show(&model.sizes));
     let length = call.as_ref().map(|call| {
-        let (length, proved) = call_length(model, derivation, call, wrt).expect("a call with a formula has a length");
+        let (lengths, proved) = call_length(model, derivation, call, wrt).expect("a call with a formula has a length");
         let t = model.tensor(wrt).expect("a claim's tensor is the model's");
-        (length, t.shape[t.shape.len() - 1].clone(), proved)
+        (lengths.clone(), t.shape[t.shape.len() - lengths.len()..].to_vec(), proved)
     });
     let kind = ClaimKind::Derivative {
         wrt: wrt.clone(),
@@ -197,10 +201,30 @@ pub(crate) fn as_jacobian(model: &Model, derivation: &Derivation, kind: &ClaimKi
     Ok(AsJacobian::Gradient { kind, coefficient: printed, length })
 }
 
-/// Where a call's output length differs from its tensor's, at these sizes.
-pub(crate) fn length_differs(model: &Model, length: &Index, want: &Index, wrt: &str, sizes: &Env) -> Option<String> {
-    let (a, b) = (length.eval(sizes).ok()?, want.eval(sizes).ok()?);
-    (a != b).then(|| format!("at {} the call's output has length {a}, `{wrt}` has {b}", shown_sizes(model, sizes)))
+/// Where a call's output length differs from its tensor's along a spatial axis, at these
+/// sizes.
+pub(crate) fn length_differs(
+    model: &Model,
+    lengths: &[Index],
+    wanted: &[Index],
+    wrt: &str,
+    sizes: &Env,
+) -> Option<String> {
+    lengths.iter().zip(wanted).enumerate().find_map(|(axis, (length, want))| {
+        let (a, b) = (length.eval(sizes).ok()?, want.eval(sizes).ok()?);
+        let along = if lengths.len() == 1 { String::new() } else { format!(" along spatial axis {axis}") };
+        (a != b).then(|| {
+            format!("at {} the call's output has length {a}{along}, `{wrt}` has {b}", shown_sizes(model, sizes))
+        })
+    })
+}
+
+/// Lengths as written in a report: one, or a tuple of one per spatial axis.
+fn shown_lengths(lengths: &[Index]) -> String {
+    match lengths {
+        [one] => one.to_string(),
+        _ => format!("({})", lengths.iter().map(Index::to_string).collect::<Vec<_>>().join(", ")),
+    }
 }
 
 /// A gradient claim's verdict: its Jacobian claim's, and a call's length checked over the
@@ -210,7 +234,7 @@ fn gradient(
     derivation: &Derivation,
     prover: &Prover,
     text: &str,
-    (kind, coefficient, length): (&ClaimKind, &str, Option<&(Index, Index, bool)>),
+    (kind, coefficient, length): (&ClaimKind, &str, Option<&CallLengths>),
     at: &Validation,
 ) -> Result<ClaimReport, CheckError> {
     let ClaimKind::Derivative { wrt, .. } = kind else { unreachable!("a gradient claim is a Jacobian claim") };
@@ -231,8 +255,11 @@ fn gradient(
         }
         (None, false) if report.verdict == Verdict::Proved => {
             report.verdict = Verdict::Checked;
-            report.grounds =
-                format!("{}; its length {length} is `{wrt}`'s at every size checked, not proved", report.grounds);
+            report.grounds = format!(
+                "{}; its length {} is `{wrt}`'s at every size checked, not proved",
+                report.grounds,
+                shown_lengths(length)
+            );
             report.proof.clear();
         }
         _ => {}

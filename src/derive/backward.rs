@@ -13,7 +13,7 @@ use crate::algebra::index::{modulo, var};
 use crate::algebra::{Element, Formula, Index, IndexExt};
 use crate::limits::Limits;
 use crate::model::{Model, Output, Role, Run, RunOp, Tensor};
-use crate::ops::{self, GradientCall, Operand, Params};
+use crate::ops::{self, Axis, GradientCall, Operand};
 use std::collections::BTreeSet;
 
 /// `∂L/∂t` for one tensor `t`, in gather form.
@@ -292,79 +292,87 @@ pub fn gradient_call(model: &Model, derivation: &Derivation, run: &Run, wrt: &st
     if t.name != x.name && t.name != w.name {
         return Err(format!("the run line does not pass `{}`", t.name));
     }
-    if run.op.spatial() > 1 {
-        return Err(format!("symconv names no single engine call for a gradient of {} yet", run.op.name()));
-    }
-    let p = Params::of_run(run);
-    let one = Index::constant(1);
-    let (n, k) = (x.shape[x.shape.len() - 1].clone(), w.shape[w.shape.len() - 1].clone());
+    let (axes, groups) = ops::axes_of_run(run);
+    let d = axes.len();
+    let spatial = |shape: &[Index]| shape[shape.len() - d..].to_vec();
+    let (ns, ks) = (spatial(&x.shape), spatial(&w.shape));
+    let (zero, one) = (Index::zero(), Index::constant(1));
     let g = model.upstream.clone();
-    let grouped = p.groups.as_constant().is_none_or(|c| c != 1);
+    let grouped = groups.as_constant().is_none_or(|c| c != 1);
     // A weight's gradient is one call where each group has one channel on either side
     // (depthwise), or there is one group.
-    let one_per_group = w.shape.len() == 3 && w.shape[1] == one && {
-        let outs = ops::output_channels(run.op, &w.shape, &p.groups);
-        crate::algebra::index::div(&outs, &p.groups) == one
+    let one_per_group = w.shape.len() == d + 2 && w.shape[1] == one && {
+        let outs = ops::output_channels(run.op, &w.shape, &groups);
+        crate::algebra::index::div(&outs, &groups) == one
     };
-    let call = match (run.op, t.name == x.name) {
-        (RunOp::Conv1d, true) => {
-            let span = p.dilation.mul(&k.sub(&one));
-            let symmetric = p.padding.0 == p.padding.1;
-            let room = n.add(&p.padding.0).add(&p.padding.1).sub(&span).sub(&one);
-            let (padding, crop) = match symmetric {
-                true => (p.padding.clone(), None),
-                false => ((Index::zero(), Index::zero()), Some((p.padding.0.clone(), n.clone()))),
-            };
+    let (conv, transpose) = (RunOp::of(d, false), RunOp::of(d, true));
+    // A transposed call takes one padding per axis, cropped from both ends.
+    let symmetric = |a: &Axis| Axis { padding: (a.padding.0.clone(), a.padding.0.clone()), ..a.clone() };
+    let call = match (run.op.transposed(), t.name == x.name) {
+        // Per axis: a symmetric padding is the transpose's; an asymmetric one is cropped
+        // from the transpose's unpadded output.
+        (false, true) => {
+            let (axes, crop) = (axes.iter().zip(ns.iter().zip(&ks)))
+                .map(|(a, (n, k))| {
+                    let room = n.add(&a.padding.0).add(&a.padding.1).sub(&a.dilation.mul(&k.sub(&one))).sub(&one);
+                    let output_padding = modulo(&room, &a.stride);
+                    match a.padding.0 == a.padding.1 {
+                        true => (Axis { output_padding, ..a.clone() }, None),
+                        false => {
+                            let unpadded = Axis { padding: (zero.clone(), zero.clone()), output_padding, ..a.clone() };
+                            (unpadded, Some((a.padding.0.clone(), n.clone())))
+                        }
+                    }
+                })
+                .unzip();
             GradientCall {
-                op: RunOp::ConvTranspose1d,
+                op: transpose,
                 input: g,
                 weight: w.name.clone(),
                 flip_weight: run.flip,
-                params: Params { padding, output_padding: modulo(&room, &p.stride), ..p.clone() },
+                axes,
+                groups,
                 channels_as_batch: false,
                 crop,
                 flip_result: false,
             }
         }
-        // conv_transpose1d's: the calls of several axes were refused above.
-        (_, true) => GradientCall {
-            op: RunOp::Conv1d,
+        (true, true) => GradientCall {
+            op: conv,
             input: g,
             weight: w.name.clone(),
             flip_weight: run.flip,
-            params: Params {
-                padding: (p.padding.0.clone(), p.padding.0.clone()),
-                output_padding: Index::zero(),
-                ..p.clone()
-            },
+            axes: axes.iter().map(|a| Axis { output_padding: zero.clone(), ..symmetric(a) }).collect(),
+            groups,
             channels_as_batch: false,
-            crop: None,
+            crop: vec![None; d],
             flip_result: false,
         },
         // A weight's gradient: the input and the upstream gradient correlated, channels
         // as the batch, stride and dilation exchanged.
-        (op, false) => {
+        (transposed, false) => {
             if grouped && !one_per_group {
-                return Err(block_diagonal(&p, &w.name));
+                return Err(block_diagonal(run.op, &groups, &w.name));
             }
-            let (input, weight, padding) = match op.transposed() {
-                false => (x.name.clone(), g, p.padding.clone()),
-                true => (g, x.name.clone(), (p.padding.0.clone(), p.padding.0.clone())),
+            let (input, weight) = match transposed {
+                false => (x.name.clone(), g),
+                true => (g, x.name.clone()),
+            };
+            let exchanged = |a: &Axis| Axis {
+                stride: a.dilation.clone(),
+                dilation: a.stride.clone(),
+                padding: if transposed { symmetric(a).padding } else { a.padding.clone() },
+                output_padding: zero.clone(),
             };
             GradientCall {
-                op: RunOp::Conv1d,
+                op: conv,
                 input,
                 weight,
                 flip_weight: false,
-                params: Params {
-                    stride: p.dilation.clone(),
-                    dilation: p.stride.clone(),
-                    padding,
-                    output_padding: Index::zero(),
-                    groups: p.groups.clone(),
-                },
+                axes: axes.iter().map(exchanged).collect(),
+                groups,
                 channels_as_batch: true,
-                crop: None,
+                crop: vec![None; d],
                 flip_result: run.flip,
             }
         }
@@ -373,23 +381,25 @@ pub fn gradient_call(model: &Model, derivation: &Derivation, run: &Run, wrt: &st
 }
 
 /// Why a weight's gradient with groups of more than one channel is no single call.
-fn block_diagonal(p: &Params, w: &str) -> String {
+fn block_diagonal(op: RunOp, groups: &Index, w: &str) -> String {
     format!(
-        "with groups = {} and more than one channel per group on a side, ∂L/∂{w} is the block diagonal \
-         of a conv1d over every pair of channels, not one call",
-        p.groups
+        "with groups = {groups} and more than one channel per group on a side, ∂L/∂{w} is the block diagonal \
+         of a {} over every pair of channels, not one call",
+        RunOp::of(op.spatial(), false).name()
     )
 }
 
-/// The call, cropped to the tensor's length where its output's length is not provably
-/// that.
+/// The call, cropped to the tensor's length along each spatial axis where its output's
+/// length is not provably that.
 fn cropped(model: &Model, derivation: &Derivation, mut call: GradientCall, t: &Tensor) -> GradientCall {
     let shapes = shapes(model, derivation);
     let names: Vec<String> = (0..t.shape.len()).map(|a| format!("#{a}")).collect();
-    let Some((_, length)) = call.formula(&shapes, &names) else { return call };
-    let want = &t.shape[t.shape.len() - 1];
-    if call.crop.is_none() && !same_length(&length, want, &derivation.limits) {
-        call.crop = Some((Index::zero(), want.clone()));
+    let Some((_, lengths)) = call.formula(&shapes, &names) else { return call };
+    let wanted = &t.shape[t.shape.len() - lengths.len()..];
+    for (a, (length, want)) in lengths.iter().zip(wanted).enumerate() {
+        if call.crop[a].is_none() && !same_length(length, want, &derivation.limits) {
+            call.crop[a] = Some((Index::zero(), want.clone()));
+        }
     }
     call
 }
@@ -416,27 +426,35 @@ fn same_length(a: &Index, b: &Index, limits: &Limits) -> bool {
 /// A claim's call `op(a, b, …)` (a run line's call on the spec's tensors and the upstream
 /// gradient) as a gradient call.
 pub fn claimed_call(call: &Run) -> GradientCall {
+    let (axes, groups) = ops::axes_of_run(call);
     GradientCall {
         op: call.op,
         input: call.input.clone(),
         weight: call.weight.clone(),
         flip_weight: call.flip,
-        params: Params::of_run(call),
+        crop: vec![None; axes.len()],
+        axes,
+        groups,
         channels_as_batch: false,
-        crop: None,
         flip_result: false,
     }
 }
 
-/// The length of a call's output along its last axis, and whether it is `t`'s length for
-/// every size (by the e-graph's length rules).
-pub fn call_length(model: &Model, derivation: &Derivation, call: &GradientCall, wrt: &str) -> Option<(Index, bool)> {
+/// The lengths of a call's output along its spatial axes, and whether they are `t`'s
+/// for every size (by the e-graph's length rules).
+pub fn call_length(
+    model: &Model,
+    derivation: &Derivation,
+    call: &GradientCall,
+    wrt: &str,
+) -> Option<(Vec<Index>, bool)> {
     let t = model.tensor(wrt)?;
     let names: Vec<String> = (0..t.shape.len()).map(|a| format!("#{a}")).collect();
-    let (_, length) = call.formula(&shapes(model, derivation), &names)?;
-    let length = call.crop.as_ref().map_or(length, |(_, l)| l.clone());
-    let same = same_length(&length, &t.shape[t.shape.len() - 1], &derivation.limits);
-    Some((length, same))
+    let (_, lengths) = call.formula(&shapes(model, derivation), &names)?;
+    let lengths = call.cropped_lengths(&lengths);
+    let wanted = t.shape.get(t.shape.len().checked_sub(lengths.len())?..)?;
+    let same = lengths.iter().zip(wanted).all(|(l, want)| same_length(l, want, &derivation.limits));
+    Some((lengths, same))
 }
 
 /// The proof that a call computes `∂L/∂t`: its output has `t`'s shape, and its
@@ -446,15 +464,18 @@ pub fn prove_call(model: &Model, derivation: &Derivation, call: &GradientCall, w
     let d = derivation.derivative(wrt).ok_or_else(|| format!("`{wrt}` is not a tensor of the spec"))?;
     let t = model.tensor(wrt).expect("a derivative's tensor is the model's");
     let shapes = shapes(model, derivation);
-    let (formula, length) =
+    let (formula, lengths) =
         call.formula(&shapes, &d.wrt_indices).ok_or("its tensors' ranks do not fit the call".to_string())?;
-    let want = &t.shape[t.shape.len() - 1];
-    let got = call.crop.as_ref().map_or(length, |(_, l)| l.clone());
-    if !same_length(&got, want, &derivation.limits) {
-        return Err(format!("its output's length {got} is not {want} for every size"));
+    let lengths = call.cropped_lengths(&lengths);
+    let wanted = &t.shape[t.shape.len() - lengths.len()..];
+    for (a, (got, want)) in lengths.iter().zip(wanted).enumerate() {
+        if !same_length(got, want, &derivation.limits) {
+            let axis = if lengths.len() == 1 { String::new() } else { format!(" along spatial axis {a}") };
+            return Err(format!("its output's length {got}{axis} is not {want} for every size"));
+        }
     }
     if let Some(channels) = call_channels(call, &shapes) {
-        if t.shape.len() > 1 && channels != t.shape[..t.shape.len() - 1] {
+        if t.shape.len() > lengths.len() && channels != t.shape[..t.shape.len() - lengths.len()] {
             let shown: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
             return Err(format!("its output's channels are [{}], not those of `{wrt}`", shown.join(", ")));
         }
@@ -472,15 +493,14 @@ pub fn prove_call(model: &Model, derivation: &Derivation, call: &GradientCall, w
 /// The channel axes of a call's output, where its operands have channels.
 fn call_channels(call: &GradientCall, shapes: &dyn Fn(&str) -> Option<Vec<Index>>) -> Option<Vec<Index>> {
     let (a, b) = (shapes(&call.input)?, shapes(&call.weight)?);
-    if a.len() < 2 {
+    if a.len() <= call.axes.len() {
         return None;
     }
     match call.channels_as_batch {
-        true => Some(vec![
-            b[0].clone(),
-            if call.params.groups == Index::constant(1) { a[0].clone() } else { Index::constant(1) },
-        ]),
-        false => Some(vec![ops::output_channels(call.op, &b, &call.params.groups)]),
+        true => {
+            Some(vec![b[0].clone(), if call.groups == Index::constant(1) { a[0].clone() } else { Index::constant(1) }])
+        }
+        false => Some(vec![ops::output_channels(call.op, &b, &call.groups)]),
     }
 }
 
@@ -504,7 +524,7 @@ pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<Fo
     let weight = Operand { name: &w.name, shape: &w.shape, flip: run.flip };
     let out = &model.output.indices;
     let transposed = run.op.transposed();
-    let formula = ops::formula_nd(transposed, &input, &weight, &axes, &groups, out)
+    let formula = ops::formula(transposed, &input, &weight, &axes, &groups, out)
         .ok_or("its tensors' ranks do not fit the call")?;
     let dims = axes.len();
     let spatial = |shape: &[Index]| shape[shape.len() - dims..].to_vec();

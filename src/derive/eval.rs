@@ -367,7 +367,16 @@ impl<'t> Fast<'t> {
             },
             Tree::Add(a, b) => Ok(self.tree(a, env)?.add(self.tree(b, env)?, self.count())),
             Tree::Mul(a, b) => {
-                let x = self.tree(a, env)?;
+                let x = match self.tree(a, env) {
+                    Ok(x) => x,
+                    // A step's form of 0 may leave a name unbound in one factor (finite for
+                    // any value of it): the other factor being 0 settles the product.
+                    Err(Fail::Eval(EvalError::Unbound(name))) => match self.tree(b, env)? {
+                        y if y.is_zero() => return Ok(Row::Same(Num::ZERO)),
+                        _ => return Err(Fail::Eval(EvalError::Unbound(name))),
+                    },
+                    Err(e) => return Err(e),
+                };
                 if x.is_zero() {
                     return Ok(Row::Same(Num::ZERO));
                 }
@@ -387,6 +396,7 @@ impl<'t> Fast<'t> {
                     Err(e) => Err(e),
                 }
             }
+            Tree::Diff(b, target) if constant_in(b, target) => Ok(Row::Same(Num::ZERO)),
             Tree::Diff(b, target) => match self.columns {
                 Some(cols) if cols.is_target(target) => match self.dual(b, env, cols.tensor, cols.dims) {
                     Ok((_, tangent)) => Ok(Row::Cols(tangent)),
@@ -458,7 +468,13 @@ impl<'t> Fast<'t> {
                 Ok((a + c, merge(da, dc)))
             }
             Tree::Mul(x, y) => {
-                let ((a, da), (c, dc)) = (self.dual(x, env, tensor, dims)?, self.dual(y, env, tensor, dims)?);
+                let (a, da) = self.dual(x, env, tensor, dims)?;
+                // 0 times anything, with no tangent: 0 (the other factor may read a name
+                // that a step's form of 0 leaves unbound).
+                if a.is_zero() && da.is_empty() {
+                    return Ok((Num::ZERO, Vec::new()));
+                }
+                let (c, dc) = self.dual(y, env, tensor, dims)?;
                 Ok((a * c, merge(scale(dc, a), scale(da, c))))
             }
             Tree::Sum(v, body) => {
@@ -472,6 +488,7 @@ impl<'t> Fast<'t> {
                 })?;
                 Ok((value, tangent))
             }
+            Tree::Diff(inner, target) if constant_in(inner, target) => Ok((Num::ZERO, Vec::new())),
             Tree::Diff(..) => Err(Fail::Eval(EvalError::Unbounded("a derivative of a derivative".into()))),
         }
     }
@@ -652,6 +669,7 @@ fn exact<'t>(tree: &'t Tree, env: &mut Scope<'t>, shapes: Shapes) -> Result<Valu
             .map_err(Fail::into_error)?;
             acc
         }
+        Tree::Diff(b, target) if constant_in(b, target) => Value::zero(),
         Tree::Diff(b, target) => {
             let index = target.index.iter().map(|p| env.index(p)).collect::<Result<Vec<_>, _>>()?;
             let dims = shapes.get(&target.tensor).ok_or_else(|| EvalError::Unbound(target.tensor.clone()))?;
@@ -661,6 +679,17 @@ fn exact<'t>(tree: &'t Tree, env: &mut Scope<'t>, shapes: Shapes) -> Result<Valu
             derivative(&exact(b, env, shapes)?, &ElemRef { tensor: target.tensor.clone(), index })
         }
     })
+}
+
+/// Whether `b` is a leaf that is constant in `target`'s tensor: its derivative is 0
+/// whatever its indices are (a step may show `∂w_<…>/∂x` with an index that no Σ binds,
+/// as a form of 0).
+fn constant_in(b: &Tree, target: &Element) -> bool {
+    match b {
+        Tree::Leaf(Leaf::Element(e)) => e.tensor != target.tensor,
+        Tree::Leaf(_) => true,
+        _ => false,
+    }
 }
 
 /// `∂p/∂e`, formally.
@@ -770,6 +799,7 @@ impl<'t> Plan<'t> {
             Tree::Leaf(_) => Plan::All,
             Tree::Mul(a, b) => Plan::Meet(vec![Plan::of(a, v, shapes), Plan::of(b, v, shapes)]),
             Tree::Add(a, b) => Plan::Join(vec![Plan::of(a, v, shapes), Plan::of(b, v, shapes)]),
+            Tree::Diff(b, target) if constant_in(b, target) => Plan::Empty,
             Tree::Diff(b, _) => Plan::of(b, v, shapes),
             Tree::Sum(u, _) if u == v => Plan::All,
             Tree::Sum(u, b) => {
@@ -871,6 +901,26 @@ mod tests {
         assert_eq!(value(&t, &Env::new(), &shapes), Err(EvalError::Unbounded("l".into())));
         let zero = Tree::Sum("l".into(), Box::new(Tree::Leaf(Leaf::Value(Index::zero()))));
         assert_eq!(value(&zero, &Env::new(), &shapes), Ok(Value::zero()));
+    }
+
+    #[test]
+    fn a_derivative_of_another_tensor_is_zero_whatever_its_indices() {
+        // Σ_u ∂w_<u, v>/∂x_0 with v bound by nothing: a step may show 0 in this form.
+        let element = |t: &str, index| Element { tensor: t.into(), index };
+        let dw = Tree::Diff(
+            Box::new(Tree::Leaf(Leaf::Element(element("w", vec![var("u"), var("v")])))),
+            element("x", vec![Index::zero()]),
+        );
+        let t = Tree::Sum("u".into(), Box::new(dw));
+        let shapes: BTreeMap<String, Vec<i64>> =
+            [("x".to_string(), vec![4]), ("w".to_string(), vec![3, 3])].into_iter().collect();
+        assert_eq!(value(&t, &Env::new(), &shapes), Ok(Value::zero()));
+        // The same of x itself still reads its indices.
+        let dx = Tree::Diff(
+            Box::new(Tree::Leaf(Leaf::Element(element("x", vec![var("v")])))),
+            element("x", vec![Index::zero()]),
+        );
+        assert_eq!(value(&dx, &Env::new(), &shapes), Err(EvalError::Unbound("v".into())));
     }
 
     #[test]
