@@ -666,7 +666,7 @@ impl<'a> Resolver<'a> {
             self.keep(checked);
         }
         for call in calls {
-            let checked = self.check_same(call, values);
+            let checked = self.check_same(call, values).and_then(|()| check_arguments(call, values).map(|_| ()));
             self.keep(checked);
         }
         let pads: Vec<Result<(), ResolveError>> = (self.pads.iter())
@@ -1351,6 +1351,72 @@ fn check_same(run: &Run, same: Option<Span>, values: &Env) -> Result<(), Resolve
     }
 }
 
+/// A call's arguments at the `let` sizes, per spatial axis (`padding`: as written in 1-D,
+/// a pair per axis otherwise).
+struct Arguments {
+    stride: Vec<i64>,
+    dilation: Vec<i64>,
+    groups: i64,
+    padding: Vec<i64>,
+    output_padding: Vec<i64>,
+}
+
+/// PyTorch's checks of a call's arguments that need no shapes, at the `let` sizes: a
+/// run's first checks, and all that a gradient claim's call gets (its shapes involve the
+/// upstream gradient, which has none declared).
+fn check_arguments(run: &Run, values: &Env) -> Result<Arguments, ResolveError> {
+    let (args, d) = (RunArgs { run, values }, run.op.spatial());
+    if d == 1 {
+        let transposed = run.op == RunOp::ConvTranspose1d;
+        let (stride, dilation, groups) =
+            (args.single("stride", 1, 1)?, args.single("dilation", 1, 1)?, args.single("groups", 1, 1)?);
+        let padding = args.param("padding", 0)?;
+        match (transposed, padding.as_slice()) {
+            (_, [p]) | (false, [p, _]) if *p < 0 => return fail(args.at("padding"), "PyTorch needs padding ≥ 0"),
+            (false, [_, b]) if *b < 0 => return fail(args.at("padding"), "PyTorch needs padding ≥ 0"),
+            (false, [_] | [_, _]) | (true, [_]) => {}
+            (false, _) => return fail(args.at("padding"), "padding takes one value or a pair (before, after)"),
+            (true, _) => return fail(args.at("padding"), "conv_transpose1d takes one padding, applied to both ends"),
+        }
+        let output_padding = if transposed { args.single("output_padding", 0, 0)? } else { 0 };
+        if transposed && output_padding >= stride && output_padding >= dilation {
+            return fail(
+                args.at("output_padding"),
+                format!("output_padding = {output_padding}: PyTorch needs it smaller than the stride ({stride}) or the dilation ({dilation})"),
+            );
+        }
+        let (stride, dilation, output_padding) = (vec![stride], vec![dilation], vec![output_padding]);
+        return Ok(Arguments { stride, dilation, groups, padding, output_padding });
+    }
+    let per_axis = |keyword: &str, default: i64, least: i64, count: usize| -> Result<Vec<i64>, ResolveError> {
+        let vs = args.param(keyword, default)?;
+        let vs = if vs.len() == 1 { vec![vs[0]; count] } else { vs };
+        match vs.iter().all(|v| *v >= least) {
+            true => Ok(vs),
+            false => fail(
+                args.at(keyword),
+                format!("{keyword} = {}: PyTorch needs {keyword} ≥ {least} on every axis", tuple(&vs)),
+            ),
+        }
+    };
+    let (stride, dilation) = (per_axis("stride", 1, 1, d)?, per_axis("dilation", 1, 1, d)?);
+    let padding = per_axis("padding", 0, 0, 2 * d)?;
+    let groups = args.single("groups", 1, 1)?;
+    let output_padding = if run.op.transposed() { per_axis("output_padding", 0, 0, d)? } else { vec![0; d] };
+    if (0..d).any(|a| output_padding[a] >= stride[a] && output_padding[a] >= dilation[a]) {
+        return fail(
+            args.at("output_padding"),
+            format!(
+                "output_padding = {}: PyTorch needs each smaller than the stride {} or the dilation {}",
+                tuple(&output_padding),
+                tuple(&stride),
+                tuple(&dilation)
+            ),
+        );
+    }
+    Ok(Arguments { stride, dilation, groups, padding, output_padding })
+}
+
 /// The checks PyTorch makes of a run's arguments, at the `let` sizes: what it would
 /// reject is an error here.
 fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveError> {
@@ -1359,23 +1425,8 @@ fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveE
     }
     let args = RunArgs { run, values };
     let transposed = run.op == RunOp::ConvTranspose1d;
-    let (stride, dilation, groups) =
-        (args.single("stride", 1, 1)?, args.single("dilation", 1, 1)?, args.single("groups", 1, 1)?);
-    let padding = args.param("padding", 0)?;
-    match (transposed, padding.as_slice()) {
-        (_, [p]) | (false, [p, _]) if *p < 0 => return fail(args.at("padding"), "PyTorch needs padding ≥ 0"),
-        (false, [_, b]) if *b < 0 => return fail(args.at("padding"), "PyTorch needs padding ≥ 0"),
-        (false, [_] | [_, _]) | (true, [_]) => {}
-        (false, _) => return fail(args.at("padding"), "padding takes one value or a pair (before, after)"),
-        (true, _) => return fail(args.at("padding"), "conv_transpose1d takes one padding, applied to both ends"),
-    }
-    let output_padding = if transposed { args.single("output_padding", 0, 0)? } else { 0 };
-    if transposed && output_padding >= stride && output_padding >= dilation {
-        return fail(
-            args.at("output_padding"),
-            format!("output_padding = {output_padding}: PyTorch needs it smaller than the stride ({stride}) or the dilation ({dilation})"),
-        );
-    }
+    let Arguments { stride, dilation, groups, padding, output_padding } = check_arguments(run, values)?;
+    let (stride, dilation, output_padding) = (stride[0], dilation[0], output_padding[0]);
     let shape = |name: &str| -> Result<Vec<i64>, ResolveError> {
         let t = tensors.iter().find(|t| t.name == name).expect("runs name declared tensors");
         t.shape.iter().map(|d| d.eval(values).map_err(|e| error(run.span, e.to_string()))).collect()
@@ -1414,32 +1465,7 @@ fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveE
 /// axis (a pair for `padding`; see [`per_axis`]).
 fn check_run_nd(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveError> {
     let (args, d, name) = (RunArgs { run, values }, run.op.spatial(), run.op.name());
-    let per_axis = |keyword: &str, default: i64, least: i64, count: usize| -> Result<Vec<i64>, ResolveError> {
-        let vs = args.param(keyword, default)?;
-        let vs = if vs.len() == 1 { vec![vs[0]; count] } else { vs };
-        match vs.iter().all(|v| *v >= least) {
-            true => Ok(vs),
-            false => fail(
-                args.at(keyword),
-                format!("{keyword} = {}: PyTorch needs {keyword} ≥ {least} on every axis", tuple(&vs)),
-            ),
-        }
-    };
-    let (stride, dilation) = (per_axis("stride", 1, 1, d)?, per_axis("dilation", 1, 1, d)?);
-    let padding = per_axis("padding", 0, 0, 2 * d)?;
-    let groups = args.single("groups", 1, 1)?;
-    let output_padding = if run.op.transposed() { per_axis("output_padding", 0, 0, d)? } else { vec![0; d] };
-    if (0..d).any(|a| output_padding[a] >= stride[a] && output_padding[a] >= dilation[a]) {
-        return fail(
-            args.at("output_padding"),
-            format!(
-                "output_padding = {}: PyTorch needs each smaller than the stride {} or the dilation {}",
-                tuple(&output_padding),
-                tuple(&stride),
-                tuple(&dilation)
-            ),
-        );
-    }
+    let Arguments { stride, dilation, groups, padding, output_padding } = check_arguments(run, values)?;
     let shape = |name: &str| -> Result<Vec<i64>, ResolveError> {
         let t = tensors.iter().find(|t| t.name == name).expect("runs name declared tensors");
         t.shape.iter().map(|e| e.eval(values).map_err(|e| error(run.span, e.to_string()))).collect()
@@ -2016,12 +2042,28 @@ mod tests {
         assert_eq!(&src[run.span.start..run.span.end], run.text);
         let params: Vec<&str> = run.params.iter().map(|(n, _, _)| n.as_str()).collect();
         assert_eq!(params, ["stride", "padding", "output_padding"]);
-        // PyTorch's run checks do not apply: `g` has no declared shape, and
-        // output_padding = 5 is the call's to answer for.
         let (wrt, run, _) = call("claim dL/dw = F.conv1d(x, g, stride = 1, dilation = 2)");
         assert_eq!((wrt.as_str(), run.op, run.input.as_str(), run.weight.as_str()), ("w", RunOp::Conv1d, "x", "g"));
-        let (_, run, _) = call("claim d L / d x = torch.nn.functional.conv_transpose1d(g, w, output_padding = 5)");
-        assert_eq!(run.text, "torch.nn.functional.conv_transpose1d(g, w, output_padding = 5)");
+        let (_, run, _) =
+            call("claim d L / d x = torch.nn.functional.conv_transpose1d(g, w, output_padding = 1, stride = 2)");
+        assert_eq!(run.text, "torch.nn.functional.conv_transpose1d(g, w, output_padding = 1, stride = 2)");
+        // PyTorch's checks of the arguments alone apply (those of the shapes cannot: `g`
+        // has none declared).
+        for (line, culprit, says) in [
+            (
+                "claim ∂L/∂x = F.conv_transpose1d(g, w, output_padding = 5)",
+                "output_padding = 5",
+                "output_padding = 5: PyTorch needs it smaller than the stride (1) or the dilation (1)",
+            ),
+            (
+                "claim ∂L/∂x = conv_transpose2d(g, w, stride = (0, 1))",
+                "stride = (0, 1)",
+                "stride = (0, 1): PyTorch needs stride ≥ 1 on every axis",
+            ),
+        ] {
+            let (message, at, _) = claim_error(line);
+            assert_eq!((message.as_str(), at.as_str()), (says, culprit), "{line}");
+        }
         let (_, run, _) = call("claim ∂L/∂w = conv1d(x, flip(g))");
         assert_eq!((run.weight.as_str(), run.flip), ("g", true));
         let (_, run, _) = call("claim ∂L/∂x = conv1d(g, flip(w), padding = 'same')");

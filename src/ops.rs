@@ -291,6 +291,38 @@ impl GradientCall {
         Some((f, lengths))
     }
 
+    /// Why PyTorch refuses the call on operands of these shapes at `sizes`, where it does:
+    /// its groups do not fit their channels (a tensor of spatial axes only is one channel).
+    pub fn misfit(&self, shapes: Shapes, sizes: &Env) -> Option<String> {
+        let (a, b) = (shapes(&self.input)?, shapes(&self.weight)?);
+        let d = self.axes.len();
+        // Channels moved to the batch, or ranks that fit no call ([`GradientCall::formula`]
+        // says so): nothing to check here.
+        if self.channels_as_batch || ![d, d + 1].contains(&a.len()) || ![d, d + 2].contains(&b.len()) {
+            return None;
+        }
+        let at = |shape: &[Index], axis: usize| match shape.len() > d {
+            true => shape.get(axis)?.eval(sizes).ok(),
+            false => Some(1),
+        };
+        let (g, c, outer, inner) = (self.groups.eval(sizes).ok()?, at(&a, 0)?, at(&b, 0)?, at(&b, 1)?);
+        let (input, weight) = (&self.input, &self.weight);
+        let size = format!("weight `{weight}` of size [{outer}, {inner}, …]");
+        let why = match self.op.transposed() {
+            false if inner.checked_mul(g) != Some(c) => format!(
+                "given groups={g}, {size}, expected `{input}` to have {} channels, but got {c} channels instead",
+                inner.saturating_mul(g)
+            ),
+            false if g < 1 || outer % g != 0 => format!("out_channels ({outer}) must be divisible by groups ({g})"),
+            true if outer != c => format!(
+                "given transposed=1, {size}, expected `{input}` to have {outer} channels, but got {c} channels instead"
+            ),
+            true if g < 1 || c % g != 0 => format!("in_channels ({c}) must be divisible by groups ({g})"),
+            _ => return None,
+        };
+        Some(format!("PyTorch refuses it: {why}"))
+    }
+
     /// The call's output lengths along its spatial axes, once cropped.
     pub fn cropped_lengths(&self, lengths: &[Index]) -> Vec<Index> {
         let kept = |a: usize| self.crop.get(a).cloned().flatten().map(|(_, length)| length);

@@ -5,6 +5,8 @@
 
 use symconv::check::{report, RunOptions};
 use symconv::derive::backward::gradient_call;
+use symconv::engine::nd::ConvNd;
+use symconv::engine::Array;
 
 /// One spatial axis of a call: stride, padding before and after, output_padding, dilation.
 type AxisP = (usize, usize, usize, usize, usize);
@@ -327,7 +329,7 @@ fn gradient_calls_are_written_as_pytorch_takes_them() {
 fn claims(src: &str) -> Vec<(symconv::check::Verdict, String)> {
     let model = symconv::model::resolve(&symconv::syntax::parse(src).unwrap(), src, "t", &[]).unwrap();
     let derivation = symconv::derive::derive(&model, &symconv::limits::Limits::default()).unwrap();
-    let report = report(model, derivation, false, RunOptions::default()).unwrap();
+    let report = report(model, derivation, false, RunOptions::default()).unwrap_or_else(|e| panic!("{e}\n{src}"));
     report.claims.into_iter().map(|c| (c.verdict, c.grounds)).collect()
 }
 
@@ -347,4 +349,199 @@ fn claims_of_n_d_gradient_calls_are_proved_or_refuted() {
     let one_d = "input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ x_l w_<i-l>\nclaim ∂L/∂x = conv2d(g, w)\n";
     let [(verdict, grounds)] = claims(one_d).try_into().expect("one claim");
     assert_eq!((verdict, grounds.as_str()), (Verdict::Refuted, "the call's tensors have ranks that do not fit it"));
+}
+
+/// A gradient's call as a claim writes it: one PyTorch call on `g` and `w`.
+#[derive(Clone, Debug)]
+struct Call {
+    transposed: bool,
+    stride: Vec<usize>,
+    padding: Vec<usize>,
+    output_padding: Vec<usize>,
+    dilation: Vec<usize>,
+    groups: usize,
+    flip: bool,
+}
+
+impl Call {
+    /// `∂L/∂x` of a case whose call needs no crop: the transpose of its run, per axis.
+    fn of_input_gradient(case: &Case) -> Call {
+        let per_axis = |f: &dyn Fn(usize) -> usize| (0..case.n.len()).map(f).collect::<Vec<_>>();
+        let output_padding = per_axis(&|a| {
+            let (s, p, _, _, dl) = case.axes[a];
+            match case.transposed {
+                true => 0,
+                false => (case.n[a] + 2 * p - dl * (case.k[a] - 1) - 1) % s,
+            }
+        });
+        Call {
+            transposed: !case.transposed,
+            stride: per_axis(&|a| case.axes[a].0),
+            padding: per_axis(&|a| case.axes[a].1),
+            output_padding,
+            dilation: per_axis(&|a| case.axes[a].4),
+            groups: case.channels.2,
+            flip: case.flip,
+        }
+    }
+
+    fn text(&self) -> String {
+        let tuple = |v: &[usize]| format!("({})", v.iter().map(usize::to_string).collect::<Vec<_>>().join(", "));
+        let d = self.stride.len();
+        let op = if self.transposed { format!("conv_transpose{d}d") } else { format!("conv{d}d") };
+        let w = if self.flip { "flip(w)" } else { "w" };
+        let mut text = format!("{op}(g, {w}, stride = {}, padding = {}", tuple(&self.stride), tuple(&self.padding));
+        if self.transposed {
+            text += &format!(", output_padding = {}", tuple(&self.output_padding));
+        }
+        text + &format!(", dilation = {}, groups = {})", tuple(&self.dilation), self.groups)
+    }
+
+    fn engine(&self) -> ConvNd {
+        ConvNd {
+            transposed: self.transposed,
+            stride: self.stride.clone(),
+            padding: self.padding.iter().map(|&p| (p, p)).collect(),
+            output_padding: self.output_padding.clone(),
+            dilation: self.dilation.clone(),
+            groups: self.groups,
+            flip: self.flip,
+        }
+    }
+
+    /// Every call one change away: one axis's stride, padding, output_padding or dilation
+    /// one more or one less, two axes' values swapped, the kernel flipped or not, other
+    /// groups.
+    fn mutants(&self) -> Vec<Call> {
+        let mut out = Vec::new();
+        let fields: [fn(&mut Call) -> &mut Vec<usize>; 4] =
+            [|c| &mut c.stride, |c| &mut c.padding, |c| &mut c.output_padding, |c| &mut c.dilation];
+        // A convolution has no output_padding: only a transposed call's changes.
+        let fields = if self.transposed { &fields[..] } else { &[fields[0], fields[1], fields[3]][..] };
+        for field in fields {
+            for a in 0..self.stride.len() {
+                for delta in [-1i64, 1] {
+                    let mut m = self.clone();
+                    let v = &mut field(&mut m)[a];
+                    match usize::try_from(*v as i64 + delta) {
+                        Ok(changed) => *v = changed,
+                        Err(_) => continue,
+                    }
+                    out.push(m);
+                }
+                for b in a + 1..self.stride.len() {
+                    let mut m = self.clone();
+                    field(&mut m).swap(a, b);
+                    out.push(m);
+                }
+            }
+        }
+        out.push(Call { flip: !self.flip, ..self.clone() });
+        for groups in [1, 2 * self.groups] {
+            if groups != self.groups {
+                out.push(Call { groups, ..self.clone() });
+            }
+        }
+        out
+    }
+}
+
+/// Distinct integers, from `start` by 3.
+fn distinct(shape: Vec<usize>, start: f64) -> Array {
+    let len = shape.iter().product();
+    Array { data: (0..len).map(|i| start + 3.0 * i as f64).collect(), shape }
+}
+
+/// Adversarial claims: every call one change away from a proved `∂L/∂x` call, claimed in
+/// one spec. No claim may be proved or checked where the engine finds it false at the
+/// spec's sizes: the truth is `Jᵀg` from the run line's Jacobian on the engine (unit
+/// inputs), against the claimed call run on the engine.
+#[test]
+fn claimed_calls_one_change_away_get_no_false_verdict() {
+    use symconv::check::Verdict;
+    let mut refuted = 0;
+    for (name, case) in cases() {
+        let base = Call::of_input_gradient(&case);
+        // Only calls a claim can state: no crop (asymmetric padding) and no channels moved.
+        if !case.transposed && case.axes.iter().any(|a| a.1 != a.2) {
+            continue;
+        }
+        let run = Call {
+            transposed: case.transposed,
+            output_padding: case.axes.iter().map(|a| a.3).collect(),
+            ..base.clone()
+        };
+        let (c, _, _) = case.channels;
+        let lead = |spatial: &[usize], head: &[usize]| [head, spatial].concat();
+        let x = distinct(lead(&case.n, &[1, c.max(1)]), 1.0);
+        let w_head = match (c, case.transposed) {
+            (0, _) => vec![1, 1],
+            (_, false) => vec![case.channels.1, c / case.channels.2],
+            (_, true) => vec![c, case.channels.1 / case.channels.2],
+        };
+        let w = distinct(lead(&case.k, &w_head), 101.0);
+        let conv = run.engine();
+        let out_shape = conv.output_shape(&x.shape, &w.shape);
+        let g = distinct(out_shape.clone(), -40.0);
+        let jacobian = conv.jacobian_x(&x, &w).unwrap();
+        let inputs = x.data.len();
+        let truth: Vec<f64> =
+            (0..inputs).map(|j| (0..g.data.len()).map(|r| jacobian.data[r * inputs + j] * g.data[r]).sum()).collect();
+        let holds = |call: &Call| {
+            let engine = call.engine();
+            engine.output_shape(&g.shape, &w.shape) == x.shape
+                && engine.forward(&g, &w).is_ok_and(|(y, _)| y.data == truth)
+        };
+        assert!(holds(&base), "{name}: the named call is not the truth on the engine");
+        let mut spec = case.spec();
+        let mut kept = vec![base.clone()];
+        for m in base.mutants() {
+            let line = format!("claim ∂L/∂x = {}\n", m.text());
+            // A call PyTorch refuses (an output_padding past the stride, groups that do
+            // not divide the channels) is an error of the spec: left out.
+            let trial = spec.clone() + &line;
+            if symconv::model::resolve(&symconv::syntax::parse(&trial).unwrap(), &trial, name, &[]).is_ok() {
+                spec = trial;
+                kept.push(m);
+            }
+        }
+        let spec = spec.replacen("run ", "# run ", 1);
+        let spec = spec + &format!("claim ∂L/∂x = {}\n", base.text());
+        let reports = claims(&spec);
+        let (own, mutants) = reports.split_last().expect("the named call's claim");
+        let own_verdict = if case.proves { Verdict::Proved } else { Verdict::Checked };
+        assert_eq!(own.0, own_verdict, "{name}: {}: {}", base.text(), own.1);
+        for ((verdict, grounds), call) in mutants.iter().zip(&kept[1..]) {
+            let truth = holds(call);
+            assert!(
+                truth || *verdict == Verdict::Refuted,
+                "{name}: {} is false on the engine at the spec's sizes, but {verdict:?}: {grounds}",
+                call.text()
+            );
+            refuted += usize::from(*verdict == Verdict::Refuted);
+        }
+    }
+    assert!(refuted >= 20, "only {refuted} mutants refuted");
+}
+
+#[test]
+fn a_claimed_call_whose_groups_do_not_fit_its_channels_is_refuted() {
+    use symconv::check::Verdict;
+    // One channel cannot be split in 2 groups: the index formula would not see the groups,
+    // and this was once proved.
+    let one_d = "input x[n]\nweight w[k]\nlet n = 10, k = 3\ns_i = Σ x_<i+m> w_m\n\
+                 claim ∂L/∂x = conv_transpose1d(g, w, groups = 2)\nclaim ∂L/∂x = conv_transpose1d(g, w)\n";
+    assert_eq!(
+        claims(one_d),
+        [
+            (Verdict::Refuted, "PyTorch refuses it: in_channels (1) must be divisible by groups (2)".to_string()),
+            (Verdict::Proved, claims(one_d)[1].1.clone()),
+        ]
+    );
+    let grouped = "input x[4, H, V]\nweight w[4, 2, P, Q]\nlet H = 4, V = 5, P = 2, Q = 2\n\
+                   s_<o, i, j> = Σ_<c, a, b> x_<2(o div 2) + c, i + a, j + b> w_<o, c, a, b>\n\
+                   claim ∂L/∂x = conv_transpose2d(g, w, groups = 3)\n";
+    let [(verdict, grounds)] = claims(grouped).try_into().expect("one claim");
+    assert_eq!(verdict, Verdict::Refuted);
+    assert_eq!(grounds, "PyTorch refuses it: in_channels (4) must be divisible by groups (3)");
 }

@@ -172,6 +172,10 @@ pub(crate) fn as_jacobian(model: &Model, derivation: &Derivation, kind: &ClaimKi
         (ClaimKind::Gradient { wrt_indices, value, .. }, _) => {
             derivation.in_own_names(model, value, &[], wrt_indices, d)
         }
+        (_, Some(call)) if call.misfit(&shapes(model, derivation), &model.values).is_some() => {
+            let why = call.misfit(&shapes(model, derivation), &model.values).unwrap_or_default();
+            return Ok(AsJacobian::Unfit(why));
+        }
         (_, Some(call)) => match call.formula(&shapes(model, derivation), &d.wrt_indices) {
             Some((f, _)) => f,
             None => return Ok(AsJacobian::Unfit("the call's tensors have ranks that do not fit it".into())),
