@@ -32,9 +32,9 @@ const VECTOR: &str = "·vector";
 
 /// The engine's call as Freivalds' check uses it: linear in its input and in its weight.
 trait Linear: Sync {
-    /// The output, for an input and a weight in the engine's layout, and the
-    /// compositions that made it (see [`crate::engine::nd`]).
-    fn forward(&self, x: &Array, w: &Array) -> Result<(Array, Vec<&'static str>), CheckError>;
+    /// The output, for an input and a weight in the engine's layout, and for calls that
+    /// compose, the compositions that made it (see [`crate::engine::nd`]).
+    fn forward(&self, x: &Array, w: &Array) -> Result<(Array, Option<Vec<&'static str>>), CheckError>;
     /// The output and `vᵀ·J` of both Jacobians by the engine's backward pass, or `None`
     /// where it has none for this call.
     fn backward(&self, x: &Array, w: &Array, v: &Array) -> Result<Option<Backward>, CheckError>;
@@ -43,8 +43,8 @@ trait Linear: Sync {
 }
 
 impl Linear for Conv {
-    fn forward(&self, x: &Array, w: &Array) -> Result<(Array, Vec<&'static str>), CheckError> {
-        Ok((Conv::forward(self, x, w)?, Vec::new()))
+    fn forward(&self, x: &Array, w: &Array) -> Result<(Array, Option<Vec<&'static str>>), CheckError> {
+        Ok((Conv::forward(self, x, w)?, None))
     }
 
     fn backward(&self, x: &Array, w: &Array, v: &Array) -> Result<Option<Backward>, CheckError> {
@@ -63,8 +63,9 @@ impl Linear for Conv {
 /// candle's conv2d backward fails on some shapes. Its backward, where it runs, only pins
 /// a disagreeing row to an entry.
 impl Linear for ConvNd {
-    fn forward(&self, x: &Array, w: &Array) -> Result<(Array, Vec<&'static str>), CheckError> {
-        Ok(ConvNd::forward(self, x, w)?)
+    fn forward(&self, x: &Array, w: &Array) -> Result<(Array, Option<Vec<&'static str>>), CheckError> {
+        let (y, compositions) = ConvNd::forward(self, x, w)?;
+        Ok((y, Some(compositions)))
     }
 
     fn backward(&self, x: &Array, w: &Array, v: &Array) -> Result<Option<Backward>, CheckError> {
@@ -174,8 +175,8 @@ impl ClosedFormSide<'_> {
 /// and `vᵀ·J` (both) where it has a backward pass.
 struct EngineSide {
     output: Array,
-    /// The compositions that made the output.
-    compositions: Vec<&'static str>,
+    /// The compositions that made the output, for calls that compose (N-D).
+    compositions: Option<Vec<&'static str>>,
     times: [Vec<Array>; 2],
     transposed_times: Option<[Array; 2]>,
 }
@@ -320,8 +321,8 @@ impl Check<'_> {
         }
         let (mut holds, outputs) = compare_outputs(&products.formula, &products.engine.output)?;
         findings.extend(outputs);
-        if !products.engine.compositions.is_empty() {
-            findings.push(super::nd::composition_finding(self.run, &products.engine.compositions));
+        if let Some(compositions) = &products.engine.compositions {
+            findings.push(super::nd::composition_finding(self.run, compositions));
         }
         for (which, d) in ds.into_iter().enumerate() {
             let first = FirstDisagreement {

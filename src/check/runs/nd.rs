@@ -220,10 +220,11 @@ fn by_rows(
     let jx = conv.jacobian_x_rows(&xl, &wl, derivation.limits.run_values as usize)?;
     let (jw, passes) = conv.jacobian_w_rows(&xl, &wl)?;
     let how_x = format!(
-        "by {} forward passes on {} probes, each the sum of unit inputs that no output reads two of",
-        jx.calls, jx.probes
+        "by {} on {} probes, each the sum of unit inputs that no output reads two of",
+        forward_passes(jx.calls),
+        jx.probes
     );
-    let how_w = format!("on unit weights, {passes} forward passes");
+    let how_w = format!("on unit weights, {}", forward_passes(passes));
     let by_rows = RowsAt { rows: &rows, shapes: &shapes, slices: &slices };
     for (tensor, engine_rows, how) in [(&run.input, &jx.rows, how_x), (&run.weight, &jw, how_w)] {
         let (agrees, finding) = rows_finding(model, derivation, sizes, tensor, &by_rows, engine_rows, &how)?;
@@ -246,6 +247,14 @@ fn by_rows(
         );
     }
     report(holds, parts)
+}
+
+/// `one forward pass`, `12 forward passes`.
+fn forward_passes(count: usize) -> String {
+    match count {
+        1 => "one forward pass".into(),
+        _ => format!("{count} forward passes"),
+    }
 }
 
 /// What the engine ran: one call, or the compositions.
