@@ -4,8 +4,8 @@
 //! disagreement is pinned to one entry with unit vectors.
 
 use super::common::{
-    compare, compare_outputs, compiled_outputs, engine_shape, not_executed, number, setup, shapes_of, JacobianCheck,
-    RunOptions, RunReport, Setup,
+    compare, compare_outputs, compiled_outputs, compiled_outputs_along, engine_shape, not_executed, number, setup,
+    shapes_of, JacobianCheck, RunOptions, RunReport, Setup,
 };
 use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::formula::{Element, Term};
@@ -115,6 +115,9 @@ struct ClosedFormSide<'a> {
     /// The spec's input and weight, as the compiled terms address them.
     shapes: Vec<Shape>,
     data: [&'a [f64]; 2],
+    /// Whether the sums run along their last free index innermost (N-D runs; see
+    /// [`Compiled::sums_along`]).
+    along: bool,
 }
 
 impl ClosedFormSide<'_> {
@@ -152,18 +155,22 @@ impl ClosedFormSide<'_> {
         let err = eval_err(self.model, self.sizes);
         let mut shapes = self.shapes.clone();
         shapes.push(Shape { name: VECTOR.into(), dims });
-        let terms = d
-            .closed_form
-            .terms
-            .iter()
-            .map(|t| {
-                let mut t: Term = t.clone();
-                t.elements.push(Element { tensor: VECTOR.into(), index: index.clone() });
-                Compiled::new(&t, free, &enumerated, self.sizes, &shapes)
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&err)?;
-        Compiled::sums(&terms, over, &[self.data[0], self.data[1], &vector.data]).map_err(err)
+        let data = [self.data[0], self.data[1], &vector.data];
+        let with_vector = |t: &Term| {
+            let mut t: Term = t.clone();
+            t.elements.push(Element { tensor: VECTOR.into(), index: index.clone() });
+            t
+        };
+        let (Some((last, outer)), true) = (free.split_last(), self.along) else {
+            let compile = |t| Compiled::new(&with_vector(t), free, &enumerated, self.sizes, &shapes);
+            let terms = d.closed_form.terms.iter().map(compile).collect::<Result<Vec<_>, _>>().map_err(&err)?;
+            return Compiled::sums(&terms, over, &data).map_err(err);
+        };
+        let inner = over[over.len() - 1];
+        let enumerated: Vec<_> = [(last.clone(), Some(inner))].into_iter().chain(enumerated).collect();
+        let compile = |t| Compiled::new(&with_vector(t), outer, &enumerated, self.sizes, &shapes);
+        let terms = d.closed_form.terms.iter().map(compile).collect::<Result<Vec<_>, _>>().map_err(&err)?;
+        Compiled::sums_along(&terms, &over[..over.len() - 1], inner, &data).map_err(err)
     }
 
     fn dims(&self, tensor: &str) -> Vec<i64> {
@@ -224,7 +231,7 @@ fn run_exact_below(
         let outputs = compare_outputs(model, sizes, run, &conv, &rows, &data, &formula, &output)?;
         return report(Some(false), [vec![at], outputs.findings].concat());
     }
-    let closed = ClosedFormSide { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data] };
+    let closed = ClosedFormSide { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data], along: false };
     let out_shape = [o, l];
     let check = Check { derivation, run, data: &data, closed: &closed, engine: &conv, x: &xl, w: &wl, out: &out_shape };
     let compare_outputs = |formula: &[f64], output: &Array| {
@@ -254,19 +261,20 @@ pub(super) fn run_nd(
     let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds, findings });
     let out_shape = conv.output_shape(&xl.shape, &wl.shape);
     let ours = super::nd::laid_out_shape(&lengths(&rows), d, 1);
-    let compare_outputs = |output: &Array| super::nd::compare_outputs_nd(model, sizes, run, d, &rows, &data, output);
+    let compare_outputs = |formula: Option<&[f64]>, output: &Array| {
+        super::nd::compare_outputs_nd(model, sizes, run, d, &rows, &data, formula, output)
+    };
     let composition = |compositions: &[&str]| super::nd::composition_finding(run, compositions);
     if ours != out_shape {
         let (output, compositions) = conv.forward(&xl, &wl)?;
-        let outputs = compare_outputs(&output)?;
+        let outputs = compare_outputs(None, &output)?;
         return report(Some(false), [vec![at, composition(&compositions)], outputs.findings].concat());
     }
     let shapes = shapes_of(run, x, w);
-    let closed = ClosedFormSide { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data] };
+    let closed = ClosedFormSide { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data], along: true };
     let check = Check { derivation, run, data: &data, closed: &closed, engine: conv, x: &xl, w: &wl, out: &out_shape };
-    let (holds, findings) = check.judge(options, EXACT, |_: &[f64], output: &Array| {
-        // The formula's outputs are compiled again there, with the hint's flipped kernel.
-        compare_outputs(output).map(|o| (o.holds, o.findings))
+    let (holds, findings) = check.judge(options, EXACT, |formula: &[f64], output: &Array| {
+        compare_outputs(Some(formula), output).map(|o| (o.holds, o.findings))
     })?;
     report(holds, [vec![at], findings].concat())
 }
@@ -392,7 +400,10 @@ fn random_products(
         let (engine, mine) = std::thread::scope(|scope| {
             let engine = scope.spawn(|| engine_side(engine, xl, wl, &us, (!twice).then_some(&v)));
             let mine = (|| -> Result<_, CheckError> {
-                let outputs = compiled_outputs(closed.model, closed.sizes, &closed.rows, &closed.shapes, &slices)?;
+                let outputs = match closed.along {
+                    true => compiled_outputs_along(closed.model, closed.sizes, &closed.rows, &closed.shapes, &slices)?,
+                    false => compiled_outputs(closed.model, closed.sizes, &closed.rows, &closed.shapes, &slices)?,
+                };
                 let mut per = Vec::new();
                 for (d, us) in ds.into_iter().zip(&us) {
                     let times = us.iter().map(|u| closed.times(d, u)).collect::<Result<Vec<_>, _>>()?;
@@ -604,8 +615,14 @@ mod tests {
         let (xl, wl) = (layout(x, false), layout(wa, true));
         let rows = derivation.domain.at(&sizes).unwrap();
         let shapes = shapes_of(line, x, wa);
-        let closed =
-            ClosedFormSide { model: &model, sizes: &sizes, rows: rows.clone(), shapes, data: [&x.data, &wa.data] };
+        let closed = ClosedFormSide {
+            model: &model,
+            sizes: &sizes,
+            rows: rows.clone(),
+            shapes,
+            data: [&x.data, &wa.data],
+            along: false,
+        };
         let conv = conv_of(&model, line, &sizes, &derivation.limits).unwrap();
         let d = &derivation.derivatives[0];
         let first = FirstDisagreement {

@@ -4,7 +4,7 @@
 //! composition where candle lacks the call, and the detail names it.
 
 use super::common::{
-    compare, compiled_outputs, numeric, outputs_finding, shapes_of, values, with_flipped_kernel, JacobianCheck,
+    compare, compiled_outputs_along, numeric, outputs_finding, shapes_of, values, with_flipped_kernel, JacobianCheck,
     OutputsFinding, RunOptions, RunReport, Weights,
 };
 use super::dense::{rows_finding, table_finding, RowsAt};
@@ -208,7 +208,7 @@ fn by_rows(
     let (xl, wl) = (laid_out(x, d, 1), laid_out(w, d, 2));
     let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
     let (output, compositions) = conv.forward(&xl, &wl)?;
-    let outputs = compare_outputs_nd(model, sizes, run, d, &ranges, &data, &output)?;
+    let outputs = compare_outputs_nd(model, sizes, run, d, &ranges, &data, None, &output)?;
     let (mut holds, mut parts) = (outputs.holds, [vec![at], outputs.findings].concat());
     parts.push(composition_finding(run, &compositions));
     if !outputs.same_shape {
@@ -267,7 +267,7 @@ pub(super) fn composition_finding(run: &Run, compositions: &[&str]) -> String {
 }
 
 /// Compares the formula's outputs at sizes too large for tables (compiled over the
-/// domain `ranges`) with the engine's `[1, O, *out]`: the shapes, then every output, with
+/// domain `ranges`, unless given) with the engine's `[1, O, *out]`: the shapes, then every output, with
 /// a hint where the formula with the kernel flipped along every spatial axis agrees.
 pub(super) fn compare_outputs_nd(
     model: &Model,
@@ -276,6 +276,7 @@ pub(super) fn compare_outputs_nd(
     d: usize,
     ranges: &[(i64, i64)],
     data: &BTreeMap<String, Array>,
+    formula: Option<&[f64]>,
     engine: &Array,
 ) -> Result<OutputsFinding, CheckError> {
     let (x, w) = (&data[&run.input], &data[&run.weight]);
@@ -286,14 +287,17 @@ pub(super) fn compare_outputs_nd(
         return Ok(OutputsFinding { same_shape: false, holds: false, findings: vec![finding] });
     }
     let shapes = shapes_of(run, x, w);
-    let (formula, _) = compiled_outputs(model, sizes, ranges, &shapes, &[&x.data, &w.data])?;
+    let formula = match formula {
+        Some(formula) => formula.to_vec(),
+        None => compiled_outputs_along(model, sizes, ranges, &shapes, &[&x.data, &w.data])?.0,
+    };
     let bad = compare(&formula, &engine.data)
         .map(|(first, count)| (count, tuple(first, ranges), formula[first], engine.data[first]));
     let holds = bad.is_none();
     let mut findings = vec![outputs_finding(model, &lengths(ranges), formula.len(), bad)];
     if !holds {
         let flipped = with_flipped_kernel(data, &run.weight, d);
-        let (f, _) = compiled_outputs(model, sizes, ranges, &shapes, &[&x.data, &flipped[&run.weight].data])?;
+        let (f, _) = compiled_outputs_along(model, sizes, ranges, &shapes, &[&x.data, &flipped[&run.weight].data])?;
         if f == engine.data {
             findings.push(match run.flip {
                 true => "hint: the formula is a cross-correlation, but the run flips the kernel: drop flip(w)".into(),
