@@ -232,16 +232,21 @@ impl Compiled {
             .fold(1usize, |p, &(lo, hi)| p.saturating_mul(hi.saturating_sub(lo).saturating_add(1).max(0) as usize));
         let mut out = vec![0.0; rows.saturating_mul(len)];
         let mut abs = vec![0.0; len];
+        let largest: Vec<f64> = data.iter().map(|d| d.iter().fold(0.0f64, |m, v| m.max(v.abs()))).collect();
         let (mut bound, mut at): (f64, Vec<i64>) = (0.0, outer.iter().map(|&(lo, _)| lo).collect());
         let mut flats = Vec::new();
         for row in out.chunks_mut(len.max(1)).take(rows) {
+            // Per output, the summands' absolute values: those added one by one in `abs`,
+            // and for the runs added at once, a bound for any output in `runs`.
             abs.iter_mut().for_each(|a| *a = 0.0);
+            let mut runs = 0.0;
             for t in terms {
                 let mut vals = vec![0; t.slots.len()];
                 vals[..at.len()].copy_from_slice(&at);
                 let (slot, first) = (at.len(), inner.0);
-                match t.affine && t.derived.is_empty() && t.order.last().is_some_and(|e| e.slot == slot) {
-                    true => t.spread(0, &mut vals, data, &mut flats, (first, row, &mut abs))?,
+                // Indices solved for (set_derived) are not read: the summands are all it needs.
+                match t.affine && t.order.last().is_some_and(|e| e.slot == slot) {
+                    true => t.spread(0, &mut vals, data, &mut flats, (first, row, &mut runs), &largest)?,
                     false => t.assign(0, &mut vals, data, &mut flats, &mut |vals, v| {
                         let i = (vals[slot] - first) as usize;
                         row[i] += v;
@@ -249,7 +254,7 @@ impl Compiled {
                     })?,
                 }
             }
-            bound = abs.iter().fold(bound, |m, &a| m.max(a));
+            bound = bound.max(abs.iter().fold(0.0f64, |m, &a| m.max(a)) + runs);
             for (axis, &(lo, hi)) in outer.iter().enumerate().rev() {
                 if at[axis] < hi {
                     at[axis] += 1;
@@ -262,59 +267,57 @@ impl Compiled {
     }
 
     /// [`Compiled::sums_along`]'s loops: the innermost one runs along the outputs' index
-    /// (`first` its first value), adding each summand into `row` and its absolute value
-    /// into `abs`; a constant coefficient with one element moving by ±1 along it and the
-    /// others fixed is one scaled slice added at once.
+    /// (`first` its first value), adding each summand into `row`, and to `runs` a bound on
+    /// the absolute value of any one summand of the run (an output gets one summand of
+    /// each run; `largest`: each tensor's largest absolute value). A constant coefficient
+    /// with one element moving by ±1 along it and the others fixed is one scaled slice
+    /// added at once.
     fn spread(
         &self,
         level: usize,
         vals: &mut [i64],
         data: &[&[f64]],
         flats: &mut Vec<(usize, i64, i64)>,
-        (first, row, abs): (i64, &mut [f64], &mut [f64]),
+        (first, row, runs): (i64, &mut [f64], &mut f64),
+        largest: &[f64],
     ) -> Result<(), EvalError> {
         let e = &self.order[level];
         if level + 1 < self.order.len() {
             let (lo, hi) = self.bounds(e, vals)?;
             for v in lo..=hi {
                 vals[e.slot] = v;
-                self.spread(level + 1, vals, data, flats, (first, row, abs))?;
+                self.spread(level + 1, vals, data, flats, (first, row, runs), largest)?;
             }
             return Ok(());
         }
         let Some((lo, hi, (cb, cs))) = self.affine_run(e.slot, vals, flats)? else { return Ok(()) };
         let (a, b) = ((lo - first) as usize, (hi - first) as usize);
         let fixed: f64 = flats.iter().filter(|f| f.2 == 0).fold(cb as f64, |p, &(t, f, _)| p * data[t][f as usize]);
-        let moving: Vec<&(usize, i64, i64)> = flats.iter().filter(|f| f.2 != 0).collect();
-        match (cs, moving.as_slice()) {
-            (0, []) => {
+        let mut moving = flats.iter().filter(|f| f.2 != 0);
+        match (cs, moving.next(), moving.next()) {
+            (0, None, _) => {
                 row[a..=b].iter_mut().for_each(|o| *o += fixed);
-                abs[a..=b].iter_mut().for_each(|o| *o += fixed.abs());
+                *runs += fixed.abs();
             }
-            (0, [&(t, f, s)]) if s.abs() == 1 => {
+            (0, Some(&(t, f, s)), None) if s.abs() == 1 => {
                 let (x0, x1) = (f + s * lo, f + s * hi);
                 let slice = &data[t][x0.min(x1) as usize..=x0.max(x1) as usize];
                 let add = |(o, x): (&mut f64, &f64)| *o += fixed * x;
-                let add_abs = |(o, x): (&mut f64, &f64)| *o += (fixed * x).abs();
                 match s {
-                    1 => {
-                        row[a..=b].iter_mut().zip(slice).for_each(add);
-                        abs[a..=b].iter_mut().zip(slice).for_each(add_abs);
-                    }
-                    _ => {
-                        row[a..=b].iter_mut().zip(slice.iter().rev()).for_each(add);
-                        abs[a..=b].iter_mut().zip(slice.iter().rev()).for_each(add_abs);
-                    }
+                    1 => row[a..=b].iter_mut().zip(slice).for_each(add),
+                    _ => row[a..=b].iter_mut().zip(slice.iter().rev()).for_each(add),
                 }
+                *runs += fixed.abs() * largest[t];
             }
             _ => {
+                let mut most = 0.0f64;
                 for v in lo..=hi {
                     let value =
                         flats.iter().fold((cb + cs * v) as f64, |p, &(t, f, s)| p * data[t][(f + s * v) as usize]);
-                    let i = (v - first) as usize;
-                    row[i] += value;
-                    abs[i] += value.abs();
+                    row[(v - first) as usize] += value;
+                    most = most.max(value.abs());
                 }
+                *runs += most;
             }
         }
         Ok(())

@@ -30,6 +30,10 @@ const EXACT: f64 = 9_007_199_254_740_992.0;
 /// of a spec can have it.
 const VECTOR: &str = "·vector";
 
+/// The name of the index that runs in place of the input's last index, less S times the
+/// output's, in `J·u` along the outputs' last index: no spec can have it.
+const SHIFT: &str = "·shift";
+
 /// The engine's call as Freivalds' check uses it: linear in its input and in its weight.
 trait Linear: Sync {
     /// The output, for an input and a weight in the engine's layout, and for calls that
@@ -118,6 +122,9 @@ struct ClosedFormSide<'a> {
     /// Whether the sums run along their last free index innermost (N-D runs; see
     /// [`Compiled::sums_along`]).
     along: bool,
+    /// The input's name and the stride along the last axis, for a convolution's `J·u`
+    /// along the outputs' last index (see [`ClosedFormSide::sums`]).
+    shift: Option<(String, i64)>,
 }
 
 impl ClosedFormSide<'_> {
@@ -167,7 +174,33 @@ impl ClosedFormSide<'_> {
             return Compiled::sums(&terms, over, &data).map_err(err);
         };
         let inner = over[over.len() - 1];
+        // J·u of the input of a convolution of stride S along its last axis: that axis's
+        // index l runs as S·j + β, β over the kernel's positions and the like, so that
+        // the innermost loop along j is long (a bijection of l for each j; the vector's
+        // element keeps l in its range).
+        let mut enumerated = enumerated;
+        let shifted = match (&self.shift, enumerated.pop()) {
+            (Some((tensor, stride)), Some((l, Some((lo, hi)))))
+                if *tensor == d.wrt && free == self.model.output.indices =>
+            {
+                let by = var(last).scale(*stride).add(&var(SHIFT));
+                enumerated.push((SHIFT.to_string(), Some((lo - stride * inner.1, hi - stride * inner.0))));
+                Some((l, by))
+            }
+            (_, Some(e)) => {
+                enumerated.push(e);
+                None
+            }
+            (_, None) => None,
+        };
         let enumerated: Vec<_> = [(last.clone(), Some(inner))].into_iter().chain(enumerated).collect();
+        let with_vector = |t| {
+            let t = with_vector(t);
+            match &shifted {
+                Some((l, by)) => t.substitute(l, by),
+                None => t,
+            }
+        };
         let compile = |t| Compiled::new(&with_vector(t), outer, &enumerated, self.sizes, &shapes);
         let terms = d.closed_form.terms.iter().map(compile).collect::<Result<Vec<_>, _>>().map_err(&err)?;
         Compiled::sums_along(&terms, &over[..over.len() - 1], inner, &data).map_err(err)
@@ -231,7 +264,15 @@ fn run_exact_below(
         let outputs = compare_outputs(model, sizes, run, &conv, &rows, &data, &formula, &output)?;
         return report(Some(false), [vec![at], outputs.findings].concat());
     }
-    let closed = ClosedFormSide { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data], along: false };
+    let closed = ClosedFormSide {
+        model,
+        sizes,
+        rows: rows.clone(),
+        shapes,
+        data: [&x.data, &w.data],
+        along: false,
+        shift: None,
+    };
     let out_shape = [o, l];
     let check = Check { derivation, run, data: &data, closed: &closed, engine: &conv, x: &xl, w: &wl, out: &out_shape };
     let compare_outputs = |formula: &[f64], output: &Array| {
@@ -271,7 +312,9 @@ pub(super) fn run_nd(
         return report(Some(false), [vec![at, composition(&compositions)], outputs.findings].concat());
     }
     let shapes = shapes_of(run, x, w);
-    let closed = ClosedFormSide { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data], along: true };
+    let shift = (!conv.transposed).then(|| (run.input.clone(), conv.stride[d - 1] as i64));
+    let closed =
+        ClosedFormSide { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data], along: true, shift };
     let check = Check { derivation, run, data: &data, closed: &closed, engine: conv, x: &xl, w: &wl, out: &out_shape };
     let (holds, findings) = check.judge(options, EXACT, |formula: &[f64], output: &Array| {
         compare_outputs(Some(formula), output).map(|o| (o.holds, o.findings))
@@ -622,6 +665,7 @@ mod tests {
             shapes,
             data: [&x.data, &wa.data],
             along: false,
+            shift: None,
         };
         let conv = conv_of(&model, line, &sizes, &derivation.limits).unwrap();
         let d = &derivation.derivatives[0];
