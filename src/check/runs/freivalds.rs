@@ -303,7 +303,7 @@ pub(super) fn run_nd(
     let out_shape = conv.output_shape(&xl.shape, &wl.shape);
     let ours = super::nd::laid_out_shape(&lengths(&rows), d, 1);
     let compare_outputs = |formula: Option<&[f64]>, output: &Array| {
-        super::nd::compare_outputs_nd(model, sizes, run, d, &rows, &data, formula, output)
+        super::nd::compare_outputs_nd(model, sizes, run, d, &rows, &data, (formula, output))
     };
     let composition = |compositions: &[&str]| super::nd::composition_finding(run, compositions);
     if ours != out_shape {

@@ -208,7 +208,7 @@ fn by_rows(
     let (xl, wl) = (laid_out(x, d, 1), laid_out(w, d, 2));
     let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
     let (output, compositions) = conv.forward(&xl, &wl)?;
-    let outputs = compare_outputs_nd(model, sizes, run, d, &ranges, &data, None, &output)?;
+    let outputs = compare_outputs_nd(model, sizes, run, d, &ranges, &data, (None, &output))?;
     let (mut holds, mut parts) = (outputs.holds, [vec![at], outputs.findings].concat());
     parts.push(composition_finding(run, &compositions));
     if !outputs.same_shape {
@@ -276,8 +276,7 @@ pub(super) fn compare_outputs_nd(
     d: usize,
     ranges: &[(i64, i64)],
     data: &BTreeMap<String, Array>,
-    formula: Option<&[f64]>,
-    engine: &Array,
+    (formula, engine): (Option<&[f64]>, &Array),
 ) -> Result<OutputsFinding, CheckError> {
     let (x, w) = (&data[&run.input], &data[&run.weight]);
     let ours: Vec<i64> = laid_out_shape(&lengths(ranges), d, 1).into_iter().map(|v| v as i64).collect();
