@@ -19,22 +19,24 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn time(args: &[&str], runs: usize) -> Vec<Duration> {
+/// The times of `runs` runs of `symconv ARGS`, sorted, and the first line of its error
+/// where it fails (which is printed: a failing run is timed all the same).
+fn time(args: &[&str], runs: usize) -> (Vec<Duration>, Option<String>) {
+    let mut failed = None;
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let start = Instant::now();
-            let status = Command::new(env!("CARGO_BIN_EXE_symconv"))
-                .args(args)
-                .stdout(Stdio::null())
-                .status()
-                .expect("symconv runs");
+            let out = Command::new(env!("CARGO_BIN_EXE_symconv")).args(args).output().expect("symconv runs");
             let elapsed = start.elapsed();
-            assert!(status.success(), "symconv {args:?} failed");
+            if !out.status.success() {
+                let error = String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or_default().to_string();
+                failed = Some(format!("exit {:?}: {error}", out.status.code()));
+            }
             elapsed
         })
         .collect();
     times.sort();
-    times
+    (times, failed)
 }
 
 /// The peak resident memory of one run of symconv, in kB: this bench runs itself as
@@ -55,8 +57,11 @@ fn ms(d: Duration) -> f64 {
 /// Times `symconv ARGS` `runs` times and prints the median, the 90th percentile and the
 /// minimum (and the peak memory where asked); gives the median.
 fn report(label: &str, args: &[&str], runs: usize, memory: bool) -> Duration {
-    let t = time(args, runs);
+    let (t, failed) = time(args, runs);
     let memory = if memory { format!("   peak {:.1} MB", peak_memory(args) / 1024.0) } else { String::new() };
+    if let Some(why) = failed {
+        println!("{label}: symconv {} failed, timed all the same ({why})", args.join(" "));
+    }
     println!(
         "{label:<58} median {:8.2} ms   p90 {:8.2} ms   min {:8.2} ms   ({runs} runs){memory}",
         ms(t[runs / 2]),
@@ -78,8 +83,8 @@ fn jax_python() -> Option<String> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--peak-memory") {
-        let status = Command::new(env!("CARGO_BIN_EXE_symconv")).args(&args[2..]).stdout(Stdio::null()).status();
-        assert!(status.expect("symconv runs").success());
+        let status = Command::new(env!("CARGO_BIN_EXE_symconv")).args(&args[2..]).output();
+        status.expect("symconv runs");
         // SAFETY: getrusage only writes the struct it is given.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) }, 0);

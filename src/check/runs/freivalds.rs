@@ -439,9 +439,10 @@ fn random_products(
             (0..rounds).map(|_| draw.vector(&xl.shape, range)).collect(),
             (0..rounds).map(|_| draw.vector(&wl.shape, range)).collect(),
         ];
-        let v = draw.vector(out, range);
+        // Drawn after the u's, so that they do not depend on whether it is drawn.
+        let v = (!twice).then(|| draw.vector(out, range));
         let (engine, mine) = std::thread::scope(|scope| {
-            let engine = scope.spawn(|| engine_side(engine, xl, wl, &us, (!twice).then_some(&v)));
+            let engine = scope.spawn(|| engine_side(engine, xl, wl, &us, v.as_ref()));
             let mine = (|| -> Result<_, CheckError> {
                 let outputs = match closed.along {
                     true => compiled_outputs_along(closed.model, closed.sizes, &closed.rows, &closed.shapes, &slices)?,
@@ -450,7 +451,10 @@ fn random_products(
                 let mut per = Vec::new();
                 for (d, us) in ds.into_iter().zip(&us) {
                     let times = us.iter().map(|u| closed.times(d, u)).collect::<Result<Vec<_>, _>>()?;
-                    let back = if twice { None } else { Some(closed.transposed_times(d, &v)?) };
+                    let back = match &v {
+                        Some(v) => Some(closed.transposed_times(d, v)?),
+                        None => None,
+                    };
                     per.push((times, back));
                 }
                 Ok((outputs, per))
