@@ -241,8 +241,8 @@ impl ConvNd {
     /// `∂y/∂x` as sparse rows, by a compressed Jacobian (Curtis, Powell and Reid): the
     /// call is linear in `x`, and which inputs each output reads is fixed by the call's
     /// parameters (stride, dilation, padding, kernel extent, groups; see
-    /// [`ConvNd::read_along`]), not by the values. Inputs of one color (a channel within
-    /// their group, and a residue of each position modulo [`ConvNd::spacing`]) are read by
+    /// `ConvNd::read_along`), not by the values. Inputs of one color (a channel within
+    /// their group, and a residue of each position modulo `ConvNd::spacing`) are read by
     /// no output in common, so one forward pass on the sum of their unit inputs gives, at
     /// each output, the derivative by the one input of that color it reads: all colors
     /// (`C/G · Π spacing` probes, in batches of at most `most` values in and out) give
