@@ -60,7 +60,7 @@ impl Limits {
         run_values: 1 << 24,
         compared_entries: 4_000_000,
         every_entry: 1 << 27,
-        run_entries: 1 << 30,
+        run_entries: 1 << 31,
         widest_sum: 1 << 20,
         egraph_nodes: 20_000,
         egraph_iterations: 400,

@@ -213,6 +213,116 @@ impl Compiled {
         Ok((out, bound))
     }
 
+    /// The sums of `terms` at every tuple of the box `outer` (the free slots but the last)
+    /// by the last free index `inner`, row-major, and the largest sum of the summands'
+    /// absolute values at any tuple (see [`Compiled::sums`]). Each term must have been
+    /// compiled with the last free index as its first enumerated one (ranging over
+    /// `inner`): its loops then run along that index innermost where they can, adding a
+    /// run of the summands into a run of outputs at once, which keeps the work per
+    /// summand small where the summed indices' runs are short (a 2-D kernel's 3 columns).
+    pub fn sums_along(
+        terms: &[Compiled],
+        outer: &[(i64, i64)],
+        inner: (i64, i64),
+        data: &[&[f64]],
+    ) -> Result<(Vec<f64>, f64), EvalError> {
+        let len = inner.1.saturating_sub(inner.0).saturating_add(1).max(0) as usize;
+        let rows = outer
+            .iter()
+            .fold(1usize, |p, &(lo, hi)| p.saturating_mul(hi.saturating_sub(lo).saturating_add(1).max(0) as usize));
+        let mut out = vec![0.0; rows.saturating_mul(len)];
+        let mut abs = vec![0.0; len];
+        let largest: Vec<f64> = data.iter().map(|d| d.iter().fold(0.0f64, |m, v| m.max(v.abs()))).collect();
+        let (mut bound, mut at): (f64, Vec<i64>) = (0.0, outer.iter().map(|&(lo, _)| lo).collect());
+        let mut flats = Vec::new();
+        for row in out.chunks_mut(len.max(1)).take(rows) {
+            // Per output, the summands' absolute values: those added one by one in `abs`,
+            // and for the runs added at once, a bound for any output in `runs`.
+            abs.iter_mut().for_each(|a| *a = 0.0);
+            let mut runs = 0.0;
+            for t in terms {
+                let mut vals = vec![0; t.slots.len()];
+                vals[..at.len()].copy_from_slice(&at);
+                let (slot, first) = (at.len(), inner.0);
+                // Indices solved for (set_derived) are not read: the summands are all it needs.
+                match t.affine && t.order.last().is_some_and(|e| e.slot == slot) {
+                    true => t.spread(0, &mut vals, data, &mut flats, (first, row, &mut runs), &largest)?,
+                    false => t.assign(0, &mut vals, data, &mut flats, &mut |vals, v| {
+                        let i = (vals[slot] - first) as usize;
+                        row[i] += v;
+                        abs[i] += v.abs();
+                    })?,
+                }
+            }
+            bound = bound.max(abs.iter().fold(0.0f64, |m, &a| m.max(a)) + runs);
+            for (axis, &(lo, hi)) in outer.iter().enumerate().rev() {
+                if at[axis] < hi {
+                    at[axis] += 1;
+                    break;
+                }
+                at[axis] = lo;
+            }
+        }
+        Ok((out, bound))
+    }
+
+    /// [`Compiled::sums_along`]'s loops: the innermost one runs along the outputs' index
+    /// (`first` its first value), adding each summand into `row`, and to `runs` a bound on
+    /// the absolute value of any one summand of the run (an output gets one summand of
+    /// each run; `largest`: each tensor's largest absolute value). A constant coefficient
+    /// with one element moving by ±1 along it and the others fixed is one scaled slice
+    /// added at once.
+    fn spread(
+        &self,
+        level: usize,
+        vals: &mut [i64],
+        data: &[&[f64]],
+        flats: &mut Vec<(usize, i64, i64)>,
+        (first, row, runs): (i64, &mut [f64], &mut f64),
+        largest: &[f64],
+    ) -> Result<(), EvalError> {
+        let e = &self.order[level];
+        if level + 1 < self.order.len() {
+            let (lo, hi) = self.bounds(e, vals)?;
+            for v in lo..=hi {
+                vals[e.slot] = v;
+                self.spread(level + 1, vals, data, flats, (first, row, runs), largest)?;
+            }
+            return Ok(());
+        }
+        let Some((lo, hi, (cb, cs))) = self.affine_run(e.slot, vals, flats)? else { return Ok(()) };
+        let (a, b) = ((lo - first) as usize, (hi - first) as usize);
+        let fixed: f64 = flats.iter().filter(|f| f.2 == 0).fold(cb as f64, |p, &(t, f, _)| p * data[t][f as usize]);
+        let mut moving = flats.iter().filter(|f| f.2 != 0);
+        match (cs, moving.next(), moving.next()) {
+            (0, None, _) => {
+                row[a..=b].iter_mut().for_each(|o| *o += fixed);
+                *runs += fixed.abs();
+            }
+            (0, Some(&(t, f, s)), None) if s.abs() == 1 => {
+                let (x0, x1) = (f + s * lo, f + s * hi);
+                let slice = &data[t][x0.min(x1) as usize..=x0.max(x1) as usize];
+                let add = |(o, x): (&mut f64, &f64)| *o += fixed * x;
+                match s {
+                    1 => row[a..=b].iter_mut().zip(slice).for_each(add),
+                    _ => row[a..=b].iter_mut().zip(slice.iter().rev()).for_each(add),
+                }
+                *runs += fixed.abs() * largest[t];
+            }
+            _ => {
+                let mut most = 0.0f64;
+                for v in lo..=hi {
+                    let value =
+                        flats.iter().fold((cb + cs * v) as f64, |p, &(t, f, s)| p * data[t][(f + s * v) as usize]);
+                    row[(v - first) as usize] += value;
+                    most = most.max(value.abs());
+                }
+                *runs += most;
+            }
+        }
+        Ok(())
+    }
+
     fn assign(
         &self,
         level: usize,
@@ -691,6 +801,40 @@ mod tests {
                 assert_eq!(sums[r], expected, "row {row} of {t:?}");
             }
             assert!(bound >= sums.iter().fold(0.0f64, |m, v| m.max(v.abs())));
+        }
+    }
+
+    #[test]
+    fn sums_along_the_last_free_index_are_the_sums() {
+        // s_<i,j> = Σ_<a,b> x_<i+a, j+b> w_<a,b> (a 2-D valid cross-correlation) and
+        // Σ_<a,b> x_<i+a, j-b> w_<a,b> [b ≤ j] times j + 1 (a moving coefficient, a bracket).
+        let (h, v, p, q) = (6i64, 7i64, 2i64, 3i64);
+        let x: Vec<f64> = (0..h * v).map(|e| (e * 37 % 19 - 9) as f64).collect();
+        let w: Vec<f64> = (0..p * q).map(|e| (e * 5 % 7 - 3) as f64).collect();
+        let shapes = [Shape { name: "x".into(), dims: vec![h, v] }, Shape { name: "w".into(), dims: vec![p, q] }];
+        let (i, j, a, b) = (var("i"), var("j"), var("a"), var("b"));
+        let term = |col: Index, coeff: Index, brackets| Term {
+            bound: vec!["a".into(), "b".into()],
+            coeff,
+            elements: vec![
+                Element { tensor: "x".into(), index: vec![i.add(&a), col] },
+                Element { tensor: "w".into(), index: vec![a.clone(), b.clone()] },
+            ],
+            brackets,
+        };
+        let terms = [
+            term(j.add(&b), Index::constant(1), vec![]),
+            term(j.sub(&b), j.add(&Index::constant(1)), vec![le(&b, &j)]),
+        ];
+        let (rows, cols) = ((-1, h - p + 1), (0, v - 1));
+        let free = ["i".to_string(), "j".to_string()];
+        for t in &terms {
+            let plain = Compiled::new(t, &free, &[], &Env::new(), &shapes).unwrap();
+            let (expected, bound) = Compiled::sums(&[plain], &[rows, cols], &[&x, &w]).unwrap();
+            let along = Compiled::new(t, &free[..1], &[("j".into(), Some(cols))], &Env::new(), &shapes).unwrap();
+            let (found, found_bound) = Compiled::sums_along(&[along], &[rows], cols, &[&x, &w]).unwrap();
+            assert_eq!(found, expected, "{t:?}");
+            assert!(found_bound <= bound && found_bound >= found.iter().fold(0.0f64, |m, s| m.max(s.abs())));
         }
     }
 

@@ -56,7 +56,10 @@ impl<'m> Search<'m> {
             .output
             .indices
             .iter()
-            .map(|i| weight_window(model, &ranges, i, sizes).unwrap_or((-radius, radius)))
+            .map(|i| {
+                let window = weight_window(model, &ranges, i, sizes).or_else(|| input_window(model, &ranges, i, sizes));
+                window.unwrap_or((-radius, radius))
+            })
             .collect();
         Ok(Search { windows, ranges: Some(ranges), radius })
     }
@@ -157,6 +160,92 @@ fn weight_window(model: &Model, ranges: &Ranges, index: &str, sizes: &Env) -> Op
         window = Some(window.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
     }
     window
+}
+
+/// The values an output index can take at all when every weight-using term reads an
+/// input at `c·index + r` (`c` a constant, not 0), `r` made of sizes and of summed indices
+/// that index a weight directly (`x_<c, 2i+a-1, j+b>` with `w_<o,c,a,b>`): a term that
+/// uses the weight keeps those summed indices in the weight's range, and the input's
+/// index in its padded range. The union over the terms of the values that allows.
+fn input_window(model: &Model, ranges: &Ranges, index: &str, sizes: &Env) -> Option<(i64, i64)> {
+    let mut window: Option<(i64, i64)> = None;
+    for term in &model.formula.terms {
+        let role = |e: &&crate::algebra::Element| ranges.get(e.tensor.as_str()).map(|r| r.0);
+        let weights: Vec<_> = term.elements.iter().filter(|e| role(e) == Some(Role::Weight)).collect();
+        if weights.is_empty() {
+            continue;
+        }
+        // Each summed index's range, where a weight's index is ±it plus sizes.
+        let summed = |b: &str| -> Option<(i64, i64)> {
+            let mut range: Option<(i64, i64)> = None;
+            for e in &weights {
+                for (p, &d) in e.index.iter().zip(&ranges[e.tensor.as_str()].1) {
+                    let Some((c, rest)) = p.linear_in(b) else { continue };
+                    let Some(r) =
+                        rest.names().iter().all(|n| model.sizes.contains(n)).then(|| rest.eval(sizes).ok()).flatten()
+                    else {
+                        continue;
+                    };
+                    let found = match c.as_constant() {
+                        Some(1) => (-r, d - 1 - r),
+                        Some(-1) => (r - d + 1, r),
+                        _ => continue,
+                    };
+                    range = Some(range.map_or(found, |(lo, hi)| (lo.max(found.0), hi.min(found.1))));
+                }
+            }
+            range
+        };
+        let mut found: Option<(i64, i64)> = None;
+        for e in term.elements.iter().filter(|e| role(e) == Some(Role::Input)) {
+            for (p, &(lo, hi)) in e.index.iter().zip(&ranges[e.tensor.as_str()].2) {
+                let Some((c, mut rest)) = p.linear_in(index) else { continue };
+                let Some(c) = c.as_constant().filter(|&c| c != 0) else { continue };
+                // r's least and greatest values over the summed indices' ranges.
+                let (mut least, mut most, mut known) = (0i64, 0i64, true);
+                for b in &term.bound {
+                    let Some((a, r2)) = rest.linear_in(b) else { continue };
+                    let Some(a) = a.as_constant() else {
+                        known = false;
+                        break;
+                    };
+                    if a != 0 {
+                        let Some((blo, bhi)) = summed(b) else {
+                            known = false;
+                            break;
+                        };
+                        least = least.saturating_add((a * blo).min(a * bhi));
+                        most = most.saturating_add((a * blo).max(a * bhi));
+                    }
+                    rest = r2;
+                }
+                let only_sizes = rest.names().iter().all(|n| model.sizes.contains(n));
+                let Some(r) = (known && only_sizes).then(|| rest.eval(sizes).ok()).flatten() else { continue };
+                // lo ≤ c·index + r ≤ hi for some r in [r + least, r + most].
+                let (a, b) = (lo - r - most, hi - r - least);
+                let w = if c > 0 { (div_ceil(a, c), a_floor(b, c)) } else { (div_ceil(b, c), a_floor(a, c)) };
+                found = Some(found.map_or(w, |(l, h)| (l.max(w.0), h.min(w.1))));
+            }
+        }
+        let (lo, hi) = found?;
+        window = Some(window.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+    }
+    window
+}
+
+/// `⌈a / c⌉` for `c ≠ 0`.
+fn div_ceil(a: i64, c: i64) -> i64 {
+    -a_floor(-a, c)
+}
+
+/// `⌊a / c⌋` for `c ≠ 0`.
+fn a_floor(a: i64, c: i64) -> i64 {
+    let q = a / c;
+    if (a % c != 0) && ((a < 0) != (c < 0)) {
+        q - 1
+    } else {
+        q
+    }
 }
 
 /// Each tensor's role, shape and padded range at the sizes being checked.

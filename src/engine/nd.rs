@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use candle_core::{Device, Tensor, Var};
 
-use super::{array, tensor, Array, EngineError};
+use super::{array, tensor, Array, EngineError, SparseRows};
 
 /// The input zero-padded per axis (`pad_with_zeros`), then a call with padding 0.
 pub const EXPLICIT_PADDING: &str = "explicit zero padding";
@@ -170,6 +170,212 @@ impl ConvNd {
             None => Ok(none),
         };
         Ok((pullback(&xv, no_x)?, pullback(&wv, no_w)?))
+    }
+
+    /// How many values one call on an input shaped `x` and a weight shaped `w` holds at
+    /// once, at most: the input as padded (a transposed call's: with zeros inserted for
+    /// its stride) and the output before any selection or crop (a 3-D call's: once per
+    /// depth of the kernel, stacked before the sum). Saturating, for any parameters.
+    pub fn footprint(&self, x: &[usize], w: &[usize]) -> u64 {
+        let at = |s: &[usize], i: usize| s.get(i).copied().unwrap_or(0) as u64;
+        let axes = self.stride.len();
+        let (mut input, mut output) = (at(x, 1), at(w, if self.transposed { 1 } else { 0 }));
+        if self.transposed {
+            output = output.saturating_mul(self.groups as u64);
+        }
+        for a in 0..axes {
+            let (n, k) = (at(x, a + 2), at(w, a + 2));
+            let (s, d) =
+                (self.stride.get(a).copied().unwrap_or(1) as u64, self.dilation.get(a).copied().unwrap_or(1) as u64);
+            let (before, after) = self.padding.get(a).map_or((0, 0), |&(b, e)| (b as u64, e as u64));
+            let span = d.saturating_mul(k.saturating_sub(1)).saturating_add(1);
+            let (i, o) = if self.transposed {
+                let stuffed = n.saturating_sub(1).saturating_mul(s).saturating_add(1);
+                let op = self.output_padding.get(a).copied().unwrap_or(0) as u64;
+                (stuffed, stuffed.saturating_add(span).saturating_add(op))
+            } else {
+                let padded = n.saturating_add(before).saturating_add(after);
+                (padded, padded)
+            };
+            input = input.saturating_mul(i);
+            output = output.saturating_mul(o);
+        }
+        if axes == 3 {
+            output = output.saturating_mul(at(w, 2).max(1));
+        }
+        input.saturating_add(output)
+    }
+
+    /// The input positions along spatial axis `a` (input length `n`, kernel length `k`)
+    /// that output position `t` reads: `t·S + m·D - before` for a convolution, the `i`
+    /// with `i·S + m·D - p = t` for a transposed one, for every kernel position `m`. This
+    /// is the call's semantics (PyTorch's, which the compositions keep exactly); every
+    /// other input is multiplied by no weight in that output.
+    fn read_along(&self, a: usize, t: usize, n: usize, k: usize) -> Vec<usize> {
+        let (s, d, p) = (self.stride[a] as i64, self.dilation[a] as i64, self.padding[a].0 as i64);
+        (0..k as i64)
+            .filter_map(|m| {
+                let i = match self.transposed {
+                    true => {
+                        let q = t as i64 + p - m * d;
+                        (q >= 0 && q % s == 0).then_some(q / s)?
+                    }
+                    false => t as i64 * s + m * d - p,
+                };
+                (0..n as i64).contains(&i).then_some(i as usize)
+            })
+            .collect()
+    }
+
+    /// How far apart two input positions along axis `a` must be for no output to read
+    /// both: the kernel's span `D(k-1) + 1` for a convolution (an output reads positions
+    /// `m·D` apart), `⌈span / S⌉` for a transposed one (inputs `S` apart land `S` apart).
+    fn spacing(&self, a: usize, k: usize) -> usize {
+        let span = self.dilation[a] * k.saturating_sub(1) + 1;
+        match self.transposed {
+            true => span.div_ceil(self.stride[a]),
+            false => span,
+        }
+    }
+
+    /// `∂y/∂x` as sparse rows, by a compressed Jacobian (Curtis, Powell and Reid): the
+    /// call is linear in `x`, and which inputs each output reads is fixed by the call's
+    /// parameters (stride, dilation, padding, kernel extent, groups; see
+    /// `ConvNd::read_along`), not by the values. Inputs of one color (a channel within
+    /// their group, and a residue of each position modulo `ConvNd::spacing`) are read by
+    /// no output in common, so one forward pass on the sum of their unit inputs gives, at
+    /// each output, the derivative by the one input of that color it reads: all colors
+    /// (`C/G · Π spacing` probes, in batches of at most `most` values in and out) give
+    /// every entry of every row's receptive field, and every other entry is 0 by the
+    /// call's semantics. An output whose value on a probe comes from no input it reads
+    /// contradicts that structure, and is reported in `stray`.
+    pub fn jacobian_x_rows(&self, x: &Array, w: &Array, most: usize) -> Result<CompressedRows, EngineError> {
+        let out = self.check(x, w)?;
+        let axes = self.stride.len();
+        let (c, n, k) = (x.shape[1], &x.shape[2..], &w.shape[2..]);
+        let (o, l) = (out[1], &out[2..]);
+        let (outputs, inputs) = (out.iter().product::<usize>(), x.data.len());
+        let mut found = CompressedRows { rows: vec![Vec::new(); outputs], probes: 0, calls: 0, stray: None };
+        if outputs == 0 || inputs == 0 || w.data.is_empty() {
+            return Ok(found);
+        }
+        let (ipg, opg) = (c / self.groups, o / self.groups);
+        let spacing: Vec<usize> = (0..axes).map(|a| self.spacing(a, k[a])).collect();
+        let residues: usize = spacing.iter().product();
+        let colors = ipg * residues;
+        let (plane, lout): (usize, usize) = (n.iter().product(), l.iter().product());
+        let color_of: Vec<u32> = (0..inputs)
+            .map(|j| {
+                let (mut rest, mut r, mut scale) = (j % plane, 0, 1);
+                for a in (0..axes).rev() {
+                    r += (rest % n[a]) % spacing[a] * scale;
+                    rest /= n[a];
+                    scale *= spacing[a];
+                }
+                ((j / plane) % ipg * residues + r) as u32
+            })
+            .collect();
+        // The spatial offsets each output position reads.
+        let along: Vec<Vec<Vec<usize>>> =
+            (0..axes).map(|a| (0..l[a]).map(|t| self.read_along(a, t, n[a], k[a])).collect()).collect();
+        let fields: Vec<Vec<usize>> = (0..lout)
+            .map(|pos| {
+                let mut t = vec![0; axes];
+                let mut rest = pos;
+                for a in (0..axes).rev() {
+                    t[a] = rest % l[a];
+                    rest /= l[a];
+                }
+                (0..axes).fold(vec![0usize], |offsets, a| {
+                    let stride: usize = n[a + 1..].iter().product();
+                    offsets.iter().flat_map(|&f| along[a][t[a]].iter().map(move |&p| f + p * stride)).collect()
+                })
+            })
+            .collect();
+        let per_call = (most / (inputs + outputs)).clamp(1, colors);
+        let (mut stray_count, mut first_stray) = (0usize, None);
+        for first in (0..colors).step_by(per_call) {
+            let count = per_call.min(colors - first);
+            let mut units = vec![0.0; count * inputs];
+            for (j, &color) in color_of.iter().enumerate() {
+                let color = color as usize;
+                if (first..first + count).contains(&color) {
+                    units[(color - first) * inputs + j] = 1.0;
+                }
+            }
+            let shape: Vec<usize> = [count].into_iter().chain(x.shape[1..].iter().copied()).collect();
+            let units = Array { shape, data: units };
+            let y = guarded("jacobian_x", || self.run(&tensor(&units)?, &tensor(w)?, &mut Vec::new()))?;
+            let y = y.flatten_all()?.to_vec1::<f64>()?;
+            found.calls += 1;
+            let mut attributed = vec![false; y.len()];
+            for (r, row) in found.rows.iter_mut().enumerate() {
+                let group = r / lout / opg.max(1);
+                for ch in group * ipg..(group + 1) * ipg {
+                    for &offset in &fields[r % lout] {
+                        let j = ch * plane + offset;
+                        let color = color_of[j] as usize;
+                        if (first..first + count).contains(&color) {
+                            let e = (color - first) * outputs + r;
+                            row.push((j, y[e]));
+                            attributed[e] = true;
+                        }
+                    }
+                }
+            }
+            for (e, _) in y.iter().zip(&attributed).enumerate().filter(|(_, (&v, &seen))| v != 0.0 && !seen) {
+                stray_count += 1;
+                first_stray.get_or_insert(e % outputs);
+            }
+        }
+        found.rows.iter_mut().for_each(|row| row.sort_by_key(|&(j, _)| j));
+        found.probes = colors;
+        found.stray = first_stray.map(|r| (r, stray_count));
+        Ok(found)
+    }
+
+    /// `∂y/∂w` as sparse rows, and the forward passes it took: the call is linear in `w`,
+    /// and an output channel reads only its own weights (`w[o, ·]` of a convolution; of a
+    /// transposed one, `w[c, o mod O/G]` for the channels c of its group). So one pass on
+    /// a weight with a 1 at the same kernel position and input channel (within its group)
+    /// for every output channel gives, at each output, the derivative by its own one of
+    /// them: `C/G · Π k` passes give every entry of every row's weights, and every other
+    /// entry is 0 by the call's semantics.
+    pub fn jacobian_w_rows(&self, x: &Array, w: &Array) -> Result<(SparseRows, usize), EngineError> {
+        let out = self.check(x, w)?;
+        let (outputs, weights) = (out.iter().product::<usize>(), w.data.len());
+        let mut rows: SparseRows = vec![Vec::new(); outputs];
+        if outputs == 0 || weights == 0 || x.data.is_empty() {
+            return Ok((rows, 0));
+        }
+        let (c, o, lout) = (x.shape[1], out[1], out[2..].iter().product::<usize>());
+        let (ipg, opg) = (c / self.groups, o / self.groups);
+        let (a0, a1, kk) = (w.shape[0], w.shape[1], w.shape[2..].iter().product::<usize>());
+        // A convolution's weight is [O, C/G, *k]; a transposed one's [C, O/G, *k].
+        let channels = if self.transposed { ipg } else { a1 };
+        let input = tensor(x)?;
+        for (q, m) in (0..channels).flat_map(|q| (0..kk).map(move |m| (q, m))) {
+            let mut unit = vec![0.0; weights];
+            match self.transposed {
+                false => (0..a0).for_each(|oc| unit[(oc * a1 + q) * kk + m] = 1.0),
+                true => (q..a0)
+                    .step_by(ipg.max(1))
+                    .for_each(|ch| (0..a1).for_each(|oo| unit[(ch * a1 + oo) * kk + m] = 1.0)),
+            }
+            let unit = Array { shape: w.shape.clone(), data: unit };
+            let y = guarded("jacobian_w", || self.run(&input, &tensor(&unit)?, &mut Vec::new()))?;
+            let y = y.flatten_all()?.to_vec1::<f64>()?;
+            for (r, row) in rows.iter_mut().enumerate() {
+                let och = r / lout;
+                let col = match self.transposed {
+                    false => (och * a1 + q) * kk + m,
+                    true => (((och / opg.max(1)) * ipg + q) * a1 + och % opg.max(1)) * kk + m,
+                };
+                row.push((col, y[r]));
+            }
+        }
+        rows.iter_mut().for_each(|row| row.sort_by_key(|&(j, _)| j));
+        Ok((rows, channels * kk))
     }
 
     /// The output's shape, once the shapes and parameters are found to be a call PyTorch
@@ -360,6 +566,21 @@ impl ConvNd {
         record(used, DILATED_KERNEL);
         Ok((insert_zeros(&insert_zeros(w, 2, d0)?, 3, d1)?, 1))
     }
+}
+
+/// `∂y/∂x` found by [`ConvNd::jacobian_x_rows`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompressedRows {
+    /// Per output (flattened row-major, without the batch axis), the inputs it reads
+    /// (flattened likewise) with their derivatives, by input.
+    pub rows: SparseRows,
+    /// How many probes (sums of unit inputs whose fields do not meet) it took.
+    pub probes: usize,
+    /// How many forward passes (each on a batch of probes) it took.
+    pub calls: usize,
+    /// An output with a value on some probe that no input it reads accounts for, and how
+    /// many such values there are: the engine departed from the call's structure.
+    pub stray: Option<(usize, usize)>,
 }
 
 /// An array of zeros of this shape.

@@ -393,6 +393,31 @@ pub(crate) fn compiled_outputs(
     Compiled::sums(&terms, ranges, data).map_err(err)
 }
 
+/// [`compiled_outputs`], with the loops running along the output's last axis innermost
+/// (see [`Compiled::sums_along`]): the N-D runs' sums, whose kernels are short along
+/// every axis.
+pub(crate) fn compiled_outputs_along(
+    model: &Model,
+    sizes: &Env,
+    ranges: &[(i64, i64)],
+    shapes: &[Shape],
+    data: &[&[f64]],
+) -> Result<(Vec<f64>, f64), CheckError> {
+    let err = eval_err(model, sizes);
+    let Some((last, outer)) = model.output.indices.split_last() else {
+        return compiled_outputs(model, sizes, ranges, shapes, data);
+    };
+    let inner = ranges[ranges.len() - 1];
+    let terms = model
+        .formula
+        .terms
+        .iter()
+        .map(|t| Compiled::new(t, outer, &[(last.clone(), Some(inner))], sizes, shapes))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&err)?;
+    Compiled::sums_along(&terms, &ranges[..ranges.len() - 1], inner, data).map_err(err)
+}
+
 /// What the formula's outputs and the engine's have shown.
 pub(crate) struct OutputsFinding {
     /// Whether the shapes agree.

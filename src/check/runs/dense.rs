@@ -6,7 +6,7 @@ use super::common::{
     number, numeric, outputs_finding, pad_hint, run_laid_out, setup, shapes_of, values, with_flipped_kernel,
     RunOptions, RunReport, Setup, Weights,
 };
-use crate::algebra::compiled::Compiled;
+use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::{Env, EvalError, Value};
 use crate::check::brute::{element_at, tuples};
 use crate::check::error::{eval_err, named, shown_sizes, CheckError};
@@ -94,7 +94,6 @@ pub(super) fn run_by_rows(
     options: RunOptions,
 ) -> Result<RunReport, CheckError> {
     // Only `large` calls this, after checking the run can be executed.
-    let err = eval_err(model, sizes);
     let Setup { at, conv, data, xl, wl, ranges } = setup(model, derivation, run, sizes, options)?;
     let (x, w) = (&data[&run.input], &data[&run.weight]);
     let output = conv.forward(&xl, &wl)?;
@@ -117,52 +116,83 @@ pub(super) fn run_by_rows(
         .map(|row| row.iter().copied().enumerate().filter(|&(_, v)| v != 0.0).collect())
         .collect();
     let how_x = method_text(method);
+    let by_rows = RowsAt { rows: &rows, shapes: &shapes, slices: &slices };
     for (tensor, engine_rows, how) in [(&run.input, &rows_x, how_x), (&run.weight, &dense_w, "on unit weights")] {
-        let d = derivation.derivative(tensor).expect("runs name declared tensors");
-        let dims: Vec<i64> = data[tensor].shape.iter().map(|&v| v as i64).collect();
-        let enumerated: Vec<(String, Option<(i64, i64)>)> =
-            d.wrt_indices.iter().zip(&dims).map(|(n, &len)| (n.clone(), Some((0, len - 1)))).collect();
-        let closed = d
-            .closed_form
-            .terms
-            .iter()
-            .map(|t| Compiled::new(t, &model.output.indices, &enumerated, sizes, &shapes))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&err)?;
-        let (mut entries, mut count, mut first) = (0usize, 0usize, None);
-        for (r, row) in rows.iter().enumerate() {
-            let ours = closed_form_row(&closed, row, &slices, &dims).map_err(&err)?;
-            let theirs: Vec<(usize, f64)> = engine_rows[r].iter().copied().filter(|&(_, v)| v != 0.0).collect();
-            entries += ours.len().max(theirs.len());
-            if ours == theirs {
-                continue;
-            }
-            for (col, closed_value, engine_value) in row_differences(&ours, &theirs) {
-                count += 1;
-                first.get_or_insert((r, col, closed_value, engine_value));
-            }
+        let (agrees, finding) = rows_finding(model, derivation, sizes, tensor, &by_rows, engine_rows, how)?;
+        holds &= agrees;
+        parts.push(finding);
+    }
+    report(holds, parts)
+}
+
+/// Where a Jacobian is compared row by row: the output tuples (the rows, in order), the
+/// run's input and weight as compiled terms address them, and their values.
+pub(super) struct RowsAt<'a> {
+    pub rows: &'a [Vec<i64>],
+    pub shapes: &'a [Shape],
+    pub slices: &'a [&'a [f64]],
+}
+
+/// Compares every entry of `∂s/∂tensor` with the engine's, row by row: the closed form
+/// compiled, its entries that are not 0 against the engine's row (`engine_rows`, each by
+/// column; zeros in it are dropped); an entry in neither is 0 in both. Gives whether all
+/// agree, and the finding that says so or counts the disagreements and names the first.
+pub(super) fn rows_finding(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+    tensor: &str,
+    at: &RowsAt,
+    engine_rows: &[Vec<(usize, f64)>],
+    how: &str,
+) -> Result<(bool, String), CheckError> {
+    let err = eval_err(model, sizes);
+    let d = derivation.derivative(tensor).expect("runs name declared tensors");
+    let dims = at.shapes.iter().find(|s| s.name == tensor).map(|s| s.dims.clone()).unwrap_or_default();
+    let enumerated: Vec<(String, Option<(i64, i64)>)> =
+        d.wrt_indices.iter().zip(&dims).map(|(n, &len)| (n.clone(), Some((0, len - 1)))).collect();
+    let closed = d
+        .closed_form
+        .terms
+        .iter()
+        .map(|t| Compiled::new(t, &model.output.indices, &enumerated, sizes, at.shapes))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&err)?;
+    let (mut entries, mut count, mut first) = (0usize, 0usize, None);
+    for (r, row) in at.rows.iter().enumerate() {
+        let ours = closed_form_row(&closed, row, at.slices, &dims).map_err(&err)?;
+        let theirs: Vec<(usize, f64)> = engine_rows[r].iter().copied().filter(|&(_, v)| v != 0.0).collect();
+        entries += ours.len().max(theirs.len());
+        if ours == theirs {
+            continue;
         }
-        let total = rows.len() * data[tensor].data.len();
-        let title = d.name(model);
-        match first {
-            None => parts.push(format!(
-                "all {total} entries of {title} agree (engine {how}), compared row by row over the {entries} that are not 0"
-            )),
-            Some((r, col, a, b)) => {
-                holds = false;
-                let element = element_at(col, &dims);
-                let names = model.output.indices.iter().chain(&d.wrt_indices);
-                let place = named(names.zip(rows[r].iter().chain(&element)));
-                parts.push(format!(
+        for (col, closed_value, engine_value) in row_differences(&ours, &theirs) {
+            count += 1;
+            first.get_or_insert((r, col, closed_value, engine_value));
+        }
+    }
+    let total = at.rows.len() * dims.iter().product::<i64>().max(0) as usize;
+    let title = d.name(model);
+    Ok(match first {
+        None => (
+            true,
+            format!("all {total} entries of {title} agree (engine {how}), compared row by row over the {entries} that are not 0"),
+        ),
+        Some((r, col, a, b)) => {
+            let element = element_at(col, &dims);
+            let names = model.output.indices.iter().chain(&d.wrt_indices);
+            let place = named(names.zip(at.rows[r].iter().chain(&element)));
+            (
+                false,
+                format!(
                     "{count} of {total} entries of {title} disagree (engine {how}), first at {}: the closed form gives {}, the engine {}",
                     place,
                     number(a),
                     number(b)
-                ));
-            }
+                ),
+            )
         }
-    }
-    report(holds, parts)
+    })
 }
 
 /// Whether a table's entries (`closed`, as numbers) agree with the engine's Jacobian, and

@@ -4,8 +4,8 @@
 //! disagreement is pinned to one entry with unit vectors.
 
 use super::common::{
-    compare, compare_outputs, compiled_outputs, engine_shape, not_executed, number, setup, shapes_of, JacobianCheck,
-    RunOptions, RunReport, Setup,
+    compare, compare_outputs, compiled_outputs, compiled_outputs_along, engine_shape, not_executed, number, setup,
+    shapes_of, JacobianCheck, RunOptions, RunReport, Setup,
 };
 use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::formula::{Element, Term};
@@ -14,8 +14,10 @@ use crate::algebra::{Env, Index};
 use crate::check::brute::{element_at, lengths, tuple};
 use crate::check::error::{eval_err, named, CheckError};
 use crate::derive::{Derivation, Derivative};
-use crate::engine::{Array, Conv};
+use crate::engine::nd::ConvNd;
+use crate::engine::{Array, Backward, Conv};
 use crate::model::{Model, Run};
+use std::collections::BTreeMap;
 
 /// The random vectors' entries are uniform in `[-RANGE, RANGE]`, or in a smaller range
 /// where the sums would pass 2⁵³.
@@ -27,6 +29,58 @@ const EXACT: f64 = 9_007_199_254_740_992.0;
 /// The name of the extra factor `u_<j>` or `v_<i>` in a closed form's terms: no tensor
 /// of a spec can have it.
 const VECTOR: &str = "·vector";
+
+/// The name of the index that runs in place of the input's last index, less S times the
+/// output's, in `J·u` along the outputs' last index: no spec can have it.
+const SHIFT: &str = "·shift";
+
+/// The engine's call as Freivalds' check uses it: linear in its input and in its weight.
+trait Linear: Sync {
+    /// The output, for an input and a weight in the engine's layout, and for calls that
+    /// compose, the compositions that made it (see [`crate::engine::nd`]).
+    fn forward(&self, x: &Array, w: &Array) -> Result<(Array, Option<Vec<&'static str>>), CheckError>;
+    /// The output and `vᵀ·J` of both Jacobians by the engine's backward pass, or `None`
+    /// where it has none for this call.
+    fn backward(&self, x: &Array, w: &Array, v: &Array) -> Result<Option<Backward>, CheckError>;
+    /// Why the check takes `J·u` twice rather than `J·u` and `vᵀ·J`, where it does.
+    fn twice(&self) -> Option<&'static str>;
+}
+
+impl Linear for Conv {
+    fn forward(&self, x: &Array, w: &Array) -> Result<(Array, Option<Vec<&'static str>>), CheckError> {
+        Ok((Conv::forward(self, x, w)?, None))
+    }
+
+    fn backward(&self, x: &Array, w: &Array, v: &Array) -> Result<Option<Backward>, CheckError> {
+        match self.transposed {
+            true => Ok(None),
+            false => Ok(Some(Conv::backward(self, x, w, v)?)),
+        }
+    }
+
+    fn twice(&self) -> Option<&'static str> {
+        self.transposed.then_some("candle has no backward for conv_transpose1d")
+    }
+}
+
+/// The N-D calls take `J·u` twice: their Jacobians come from forward passes, since
+/// candle's conv2d backward fails on some shapes. Its backward, where it runs, only pins
+/// a disagreeing row to an entry.
+impl Linear for ConvNd {
+    fn forward(&self, x: &Array, w: &Array) -> Result<(Array, Option<Vec<&'static str>>), CheckError> {
+        let (y, compositions) = ConvNd::forward(self, x, w)?;
+        Ok((y, Some(compositions)))
+    }
+
+    fn backward(&self, x: &Array, w: &Array, v: &Array) -> Result<Option<Backward>, CheckError> {
+        let Ok((gx, gw)) = self.autograd(x, w, v) else { return Ok(None) };
+        Ok(Some(Backward { output: ConvNd::forward(self, x, w)?.0, x: gx, w: gw }))
+    }
+
+    fn twice(&self) -> Option<&'static str> {
+        Some("the N-D Jacobians come from forward passes")
+    }
+}
 
 /// Seeded integers, uniform in a range.
 struct Draw(u64);
@@ -65,6 +119,12 @@ struct ClosedFormSide<'a> {
     /// The spec's input and weight, as the compiled terms address them.
     shapes: Vec<Shape>,
     data: [&'a [f64]; 2],
+    /// Whether the sums run along their last free index innermost (N-D runs; see
+    /// [`Compiled::sums_along`]).
+    along: bool,
+    /// The input's name and the stride along the last axis, for a convolution's `J·u`
+    /// along the outputs' last index (see [`ClosedFormSide::sums`]).
+    shift: Option<(String, i64)>,
 }
 
 impl ClosedFormSide<'_> {
@@ -102,18 +162,48 @@ impl ClosedFormSide<'_> {
         let err = eval_err(self.model, self.sizes);
         let mut shapes = self.shapes.clone();
         shapes.push(Shape { name: VECTOR.into(), dims });
-        let terms = d
-            .closed_form
-            .terms
-            .iter()
-            .map(|t| {
-                let mut t: Term = t.clone();
-                t.elements.push(Element { tensor: VECTOR.into(), index: index.clone() });
-                Compiled::new(&t, free, &enumerated, self.sizes, &shapes)
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&err)?;
-        Compiled::sums(&terms, over, &[self.data[0], self.data[1], &vector.data]).map_err(err)
+        let data = [self.data[0], self.data[1], &vector.data];
+        let with_vector = |t: &Term| {
+            let mut t: Term = t.clone();
+            t.elements.push(Element { tensor: VECTOR.into(), index: index.clone() });
+            t
+        };
+        let (Some((last, outer)), true) = (free.split_last(), self.along) else {
+            let compile = |t| Compiled::new(&with_vector(t), free, &enumerated, self.sizes, &shapes);
+            let terms = d.closed_form.terms.iter().map(compile).collect::<Result<Vec<_>, _>>().map_err(&err)?;
+            return Compiled::sums(&terms, over, &data).map_err(err);
+        };
+        let inner = over[over.len() - 1];
+        // J·u of the input of a convolution of stride S along its last axis: that axis's
+        // index l runs as S·j + β, β over the kernel's positions and the like, so that
+        // the innermost loop along j is long (a bijection of l for each j; the vector's
+        // element keeps l in its range).
+        let mut enumerated = enumerated;
+        let shifted = match (&self.shift, enumerated.pop()) {
+            (Some((tensor, stride)), Some((l, Some((lo, hi)))))
+                if *tensor == d.wrt && free == self.model.output.indices =>
+            {
+                let by = var(last).scale(*stride).add(&var(SHIFT));
+                enumerated.push((SHIFT.to_string(), Some((lo - stride * inner.1, hi - stride * inner.0))));
+                Some((l, by))
+            }
+            (_, Some(e)) => {
+                enumerated.push(e);
+                None
+            }
+            (_, None) => None,
+        };
+        let enumerated: Vec<_> = [(last.clone(), Some(inner))].into_iter().chain(enumerated).collect();
+        let with_vector = |t| {
+            let t = with_vector(t);
+            match &shifted {
+                Some((l, by)) => t.substitute(l, by),
+                None => t,
+            }
+        };
+        let compile = |t| Compiled::new(&with_vector(t), outer, &enumerated, self.sizes, &shapes);
+        let terms = d.closed_form.terms.iter().map(compile).collect::<Result<Vec<_>, _>>().map_err(&err)?;
+        Compiled::sums_along(&terms, &over[..over.len() - 1], inner, &data).map_err(err)
     }
 
     fn dims(&self, tensor: &str) -> Vec<i64> {
@@ -125,6 +215,8 @@ impl ClosedFormSide<'_> {
 /// and `vᵀ·J` (both) where it has a backward pass.
 struct EngineSide {
     output: Array,
+    /// The compositions that made the output, for calls that compose (N-D).
+    compositions: Option<Vec<&'static str>>,
     times: [Vec<Array>; 2],
     transposed_times: Option<[Array; 2]>,
 }
@@ -172,49 +264,135 @@ fn run_exact_below(
         let outputs = compare_outputs(model, sizes, run, &conv, &rows, &data, &formula, &output)?;
         return report(Some(false), [vec![at], outputs.findings].concat());
     }
-    let closed = ClosedFormSide { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data] };
-    let derivative = |t: &String| derivation.derivative(t).expect("runs name declared tensors");
-    let ds = [derivative(&run.input), derivative(&run.weight)];
-    let products = random_products(&closed, &conv, (&xl, &wl), ds, options.seed, exact)?;
-    let why = if options.jacobians == JacobianCheck::Freivalds {
-        "as asked".to_string()
-    } else {
-        let entries = |t: &String| data[t].data.len() * products.formula.len();
-        format!(
-            "the Jacobians have {} and {} entries, too many to compare one by one",
-            entries(&run.input),
-            entries(&run.weight)
-        )
+    let closed = ClosedFormSide {
+        model,
+        sizes,
+        rows: rows.clone(),
+        shapes,
+        data: [&x.data, &w.data],
+        along: false,
+        shift: None,
     };
-    let mut findings = vec![at, format!("Freivalds' check of the Jacobians ({why})")];
-    let range = products.range;
-    if products.largest >= exact {
-        findings.push(format!(
-            "not decided: the sums reach {:e}, beyond 2⁵³, where f64 stops being exact (with u, v in \
-             [-{range}, {range}]); use smaller sizes",
-            products.largest
-        ));
-        return report(None, findings);
+    let out_shape = [o, l];
+    let check = Check { derivation, run, data: &data, closed: &closed, engine: &conv, x: &xl, w: &wl, out: &out_shape };
+    let compare_outputs = |formula: &[f64], output: &Array| {
+        compare_outputs(model, sizes, run, &conv, &rows, &data, formula, output).map(|o| (o.holds, o.findings))
+    };
+    let (holds, findings) = check.judge(options, exact, compare_outputs)?;
+    report(holds, [vec![at], findings].concat())
+}
+
+/// Runs one `run` line of several spatial axes with Freivalds' check of both Jacobians:
+/// the outputs are compared one by one (the formula compiled), the Jacobians through
+/// `J·u` for two random integer `u` each, the engine on `u`.
+pub(super) fn run_nd(
+    model: &Model,
+    derivation: &Derivation,
+    run: &Run,
+    sizes: &Env,
+    options: RunOptions,
+    conv: &ConvNd,
+) -> Result<RunReport, CheckError> {
+    let at = format!("at {} with seed {}", crate::check::error::shown_sizes(model, sizes), options.seed);
+    let d = conv.stride.len();
+    let data = super::common::values(model, sizes, options);
+    let (x, w) = (&data[&run.input], &data[&run.weight]);
+    let (xl, wl) = (super::nd::laid_out(x, d, 1), super::nd::laid_out(w, d, 2));
+    let rows = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
+    let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds, findings });
+    let out_shape = conv.output_shape(&xl.shape, &wl.shape);
+    let ours = super::nd::laid_out_shape(&lengths(&rows), d, 1);
+    let compare_outputs = |formula: Option<&[f64]>, output: &Array| {
+        super::nd::compare_outputs_nd(model, sizes, run, d, &rows, &data, (formula, output))
+    };
+    let composition = |compositions: &[&str]| super::nd::composition_finding(run, compositions);
+    if ours != out_shape {
+        let (output, compositions) = conv.forward(&xl, &wl)?;
+        let outputs = compare_outputs(None, &output)?;
+        return report(Some(false), [vec![at, composition(&compositions)], outputs.findings].concat());
     }
-    let outputs = compare_outputs(model, sizes, run, &conv, &rows, &data, &products.formula, &products.engine.output)?;
-    let mut holds = outputs.holds;
-    findings.extend(outputs.findings);
-    for (which, d) in ds.into_iter().enumerate() {
-        let first = FirstDisagreement {
-            closed: &closed,
-            conv: &conv,
-            x: &xl,
-            w: &wl,
-            rows: &rows,
-            tensor: &data[&d.wrt],
-            is_x: which == 0,
-            d,
+    let shapes = shapes_of(run, x, w);
+    let shift = (!conv.transposed).then(|| (run.input.clone(), conv.stride[d - 1] as i64));
+    let closed =
+        ClosedFormSide { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data], along: true, shift };
+    let check = Check { derivation, run, data: &data, closed: &closed, engine: conv, x: &xl, w: &wl, out: &out_shape };
+    let (holds, findings) = check.judge(options, EXACT, |formula: &[f64], output: &Array| {
+        compare_outputs(Some(formula), output).map(|o| (o.holds, o.findings))
+    })?;
+    report(holds, [vec![at], findings].concat())
+}
+
+/// One run's Freivalds' check: the closed forms' side, the engine's, and where both read.
+struct Check<'a> {
+    derivation: &'a Derivation,
+    run: &'a Run,
+    data: &'a BTreeMap<String, Array>,
+    closed: &'a ClosedFormSide<'a>,
+    engine: &'a dyn Linear,
+    /// The input and the weight in the engine's layout.
+    x: &'a Array,
+    w: &'a Array,
+    /// The engine's output shape.
+    out: &'a [usize],
+}
+
+impl Check<'_> {
+    /// Draws the vectors, compares the outputs (by `compare_outputs`, given the formula's
+    /// and the engine's) and both Jacobians' products: whether all agree (`None` where
+    /// the sums pass `exact`), and the findings.
+    fn judge(
+        &self,
+        options: RunOptions,
+        exact: f64,
+        compare_outputs: impl FnOnce(&[f64], &Array) -> Result<(bool, Vec<String>), CheckError>,
+    ) -> Result<(Option<bool>, Vec<String>), CheckError> {
+        let (data, run) = (self.data, self.run);
+        let derivative = |t: &String| self.derivation.derivative(t).expect("runs name declared tensors");
+        let ds = [derivative(&run.input), derivative(&run.weight)];
+        let products = random_products(self.closed, self.engine, (self.x, self.w), self.out, ds, options.seed, exact)?;
+        let why = if options.jacobians == JacobianCheck::Freivalds {
+            "as asked".to_string()
+        } else {
+            let entries = |t: &String| data[t].data.len() * products.formula.len();
+            format!(
+                "the Jacobians have {} and {} entries, too many to compare one by one",
+                entries(&run.input),
+                entries(&run.weight)
+            )
         };
-        let (agrees, finding) = first.judge(&products, which)?;
-        holds &= agrees;
-        findings.push(finding);
+        let mut findings = vec![format!("Freivalds' check of the Jacobians ({why})")];
+        let range = products.range;
+        if products.largest >= exact {
+            findings.push(format!(
+                "not decided: the sums reach {:e}, beyond 2⁵³, where f64 stops being exact (with u, v in \
+                 [-{range}, {range}]); use smaller sizes",
+                products.largest
+            ));
+            return Ok((None, findings));
+        }
+        let (mut holds, outputs) = compare_outputs(&products.formula, &products.engine.output)?;
+        findings.extend(outputs);
+        if let Some(compositions) = &products.engine.compositions {
+            findings.push(super::nd::composition_finding(self.run, compositions));
+        }
+        for (which, d) in ds.into_iter().enumerate() {
+            let first = FirstDisagreement {
+                closed: self.closed,
+                engine: self.engine,
+                x: self.x,
+                w: self.w,
+                out: self.out,
+                rows: &self.closed.rows,
+                tensor: &data[&d.wrt],
+                is_x: which == 0,
+                d,
+            };
+            let (agrees, finding) = first.judge(&products, which)?;
+            holds &= agrees;
+            findings.push(finding);
+        }
+        Ok((Some(holds), findings))
     }
-    report(Some(holds), findings)
 }
 
 /// The products of both sides for Freivalds' check, and the range their vectors were
@@ -242,32 +420,41 @@ type ClosedFormProducts = (Vec<(Vec<f64>, f64)>, Option<(Vec<f64>, f64)>);
 /// smaller range.
 fn random_products(
     closed: &ClosedFormSide,
-    conv: &Conv,
+    engine: &dyn Linear,
     (xl, wl): (&Array, &Array),
+    out: &[usize],
     ds: [&Derivative; 2],
     seed: u64,
     exact: f64,
 ) -> Result<Products, CheckError> {
-    let [o, l] = conv.output_shape(xl, wl);
     let slices = [closed.data[0], closed.data[1]];
     let mut range = RANGE;
     loop {
         let mut draw = Draw(seed ^ 0x5851_f42d_4c95_7f2d);
-        // Two u per tensor where the engine has no backward pass (conv_transpose1d), else one u and one v.
-        let rounds = if conv.transposed { 2 } else { 1 };
+        // Two u per tensor where the engine has no backward pass (conv_transpose1d) or the
+        // check uses none (N-D calls), else one u and one v.
+        let twice = engine.twice().is_some();
+        let rounds = if twice { 2 } else { 1 };
         let us: [Vec<Array>; 2] = [
             (0..rounds).map(|_| draw.vector(&xl.shape, range)).collect(),
             (0..rounds).map(|_| draw.vector(&wl.shape, range)).collect(),
         ];
-        let v = draw.vector(&[o, l], range);
+        // Drawn after the u's, so that they do not depend on whether it is drawn.
+        let v = (!twice).then(|| draw.vector(out, range));
         let (engine, mine) = std::thread::scope(|scope| {
-            let engine = scope.spawn(|| engine_side(conv, xl, wl, &us, &v));
+            let engine = scope.spawn(|| engine_side(engine, xl, wl, &us, v.as_ref()));
             let mine = (|| -> Result<_, CheckError> {
-                let outputs = compiled_outputs(closed.model, closed.sizes, &closed.rows, &closed.shapes, &slices)?;
+                let outputs = match closed.along {
+                    true => compiled_outputs_along(closed.model, closed.sizes, &closed.rows, &closed.shapes, &slices)?,
+                    false => compiled_outputs(closed.model, closed.sizes, &closed.rows, &closed.shapes, &slices)?,
+                };
                 let mut per = Vec::new();
                 for (d, us) in ds.into_iter().zip(&us) {
                     let times = us.iter().map(|u| closed.times(d, u)).collect::<Result<Vec<_>, _>>()?;
-                    let back = if conv.transposed { None } else { Some(closed.transposed_times(d, &v)?) };
+                    let back = match &v {
+                        Some(v) => Some(closed.transposed_times(d, v)?),
+                        None => None,
+                    };
                     per.push((times, back));
                 }
                 Ok((outputs, per))
@@ -288,25 +475,33 @@ fn random_products(
 
 /// The engine's output and products: `J·u` for each `u` of the input and of the weight,
 /// and `vᵀ·J` by its backward pass where it has one.
-fn engine_side(conv: &Conv, xl: &Array, wl: &Array, us: &[Vec<Array>; 2], v: &Array) -> Result<EngineSide, CheckError> {
+fn engine_side(
+    engine: &dyn Linear,
+    xl: &Array,
+    wl: &Array,
+    us: &[Vec<Array>; 2],
+    v: Option<&Array>,
+) -> Result<EngineSide, CheckError> {
     let times = [
-        us[0].iter().map(|u| conv.forward(u, wl)).collect::<Result<Vec<_>, _>>()?,
-        us[1].iter().map(|u| conv.forward(xl, u)).collect::<Result<Vec<_>, _>>()?,
+        us[0].iter().map(|u| Ok(engine.forward(u, wl)?.0)).collect::<Result<Vec<_>, CheckError>>()?,
+        us[1].iter().map(|u| Ok(engine.forward(xl, u)?.0)).collect::<Result<Vec<_>, CheckError>>()?,
     ];
-    if conv.transposed {
-        return Ok(EngineSide { output: conv.forward(xl, wl)?, times, transposed_times: None });
-    }
-    let back = conv.backward(xl, wl, v)?;
-    Ok(EngineSide { output: back.output, times, transposed_times: Some([back.x, back.w]) })
+    let (output, compositions) = engine.forward(xl, wl)?;
+    let Some(v) = v else { return Ok(EngineSide { output, compositions, times, transposed_times: None }) };
+    let back =
+        engine.backward(xl, wl, v)?.ok_or_else(|| CheckError::Bug("the engine lost its backward pass".into()))?;
+    Ok(EngineSide { output, compositions, times, transposed_times: Some([back.x, back.w]) })
 }
 
 /// What locates the first disagreeing entry of one Jacobian, from a disagreement of
 /// `J·u` or `vᵀ·J`.
 struct FirstDisagreement<'a> {
     closed: &'a ClosedFormSide<'a>,
-    conv: &'a Conv,
+    engine: &'a dyn Linear,
     x: &'a Array,
     w: &'a Array,
+    /// The engine's output shape.
+    out: &'a [usize],
     rows: &'a [(i64, i64)],
     tensor: &'a Array,
     is_x: bool,
@@ -338,11 +533,12 @@ impl FirstDisagreement<'_> {
         let how = if self.is_x { "the engine on u" } else { "the engine with u as the weights" };
         Ok(match wrong {
             Some(why) => (false, format!("{name} disagrees: {why}")),
-            None if self.conv.transposed => (
+            None if self.engine.twice().is_some() => (
                 true,
                 format!(
                     "{name}: J·u agrees for two random integer u in [-{range}, {range}] (Freivalds; {how}, twice: \
-                 candle has no backward for conv_transpose1d): a wrong {name} passes with probability at most {odds}"
+                 {}): a wrong {name} passes with probability at most {odds}",
+                    self.engine.twice().unwrap_or_default()
                 ),
             ),
             None => (
@@ -365,11 +561,10 @@ impl FirstDisagreement<'_> {
             closed_form_and_engine(closed, engine),
             self.rows_count(),
         );
-        if self.conv.transposed {
+        let e = unit(self.out, r);
+        let Some(back) = self.engine.backward(self.x, self.w, &e)? else {
             return Ok(format!("{what}, so that row of the Jacobian is wrong"));
-        }
-        let e = unit(&engine_shape(lengths(self.rows)).iter().map(|&d| d as usize).collect::<Vec<_>>(), r);
-        let back = self.conv.backward(self.x, self.w, &e)?;
+        };
         let engine = if self.is_x { back.x } else { back.w };
         let (mine, _) = self.closed.transposed_times(self.d, &e)?;
         let (c, _) = compare(&mine, &engine.data).ok_or_else(inconsistent)?;
@@ -390,7 +585,7 @@ impl FirstDisagreement<'_> {
             self.tensor.data.len()
         );
         let e = unit(if self.is_x { &self.x.shape } else { &self.w.shape }, c);
-        let engine = if self.is_x { self.conv.forward(&e, self.w)? } else { self.conv.forward(self.x, &e)? };
+        let (engine, _) = if self.is_x { self.engine.forward(&e, self.w)? } else { self.engine.forward(self.x, &e)? };
         let (mine, _) = self.closed.times(self.d, &e)?;
         let (r, _) = compare(&mine, &engine.data).ok_or_else(inconsistent)?;
         Ok(format!(
@@ -467,12 +662,28 @@ mod tests {
         let (xl, wl) = (layout(x, false), layout(wa, true));
         let rows = derivation.domain.at(&sizes).unwrap();
         let shapes = shapes_of(line, x, wa);
-        let closed =
-            ClosedFormSide { model: &model, sizes: &sizes, rows: rows.clone(), shapes, data: [&x.data, &wa.data] };
+        let closed = ClosedFormSide {
+            model: &model,
+            sizes: &sizes,
+            rows: rows.clone(),
+            shapes,
+            data: [&x.data, &wa.data],
+            along: false,
+            shift: None,
+        };
         let conv = conv_of(&model, line, &sizes, &derivation.limits).unwrap();
         let d = &derivation.derivatives[0];
-        let first =
-            FirstDisagreement { closed: &closed, conv: &conv, x: &xl, w: &wl, rows: &rows, tensor: x, is_x: true, d };
+        let first = FirstDisagreement {
+            closed: &closed,
+            engine: &conv,
+            x: &xl,
+            w: &wl,
+            out: &[1, 6],
+            rows: &rows,
+            tensor: x,
+            is_x: true,
+            d,
+        };
         let (i, j, wrong, right) = first_wrong_entry(9, 4, w, Some(5));
         assert_eq!(j, 5);
         let found = first.column(5, 1, 0.0, 0.0).unwrap();

@@ -32,12 +32,16 @@ pub(crate) fn run_all(
         if let Some(report) = not_executed(model, r) {
             return Ok(report);
         }
-        // Runs of several spatial axes are compared entry by entry, where there are tables.
+        // Runs of several spatial axes: entry by entry against the tables where there are
+        // some, otherwise as 1-D runs at large sizes.
         match (dense, r.op.spatial()) {
+            (Some(_), 2..) if options.jacobians == JacobianCheck::Freivalds => {
+                nd::large(model, derivation, r, sizes, options)
+            }
             (Some((expansions, tables)), 2..) => {
                 nd::run(model, r, sizes, options, expansions, tables, &derivation.limits)
             }
-            (None, 2..) => Ok(nd::too_large(r)),
+            (None, 2..) => nd::large(model, derivation, r, sizes, options),
             (Some(_), _) if options.jacobians == JacobianCheck::Freivalds => {
                 freivalds::run(model, derivation, r, sizes, options)
             }

@@ -3,16 +3,22 @@
 //! Jacobians (found on unit inputs) with the closed forms'. The engine's call is an exact
 //! composition where candle lacks the call, and the detail names it.
 
-use super::common::{compare, numeric, outputs_finding, values, with_flipped_kernel, RunOptions, RunReport, Weights};
-use super::dense::table_finding;
+use super::common::{
+    compare, compiled_outputs_along, numeric, outputs_finding, shapes_of, values, with_flipped_kernel, JacobianCheck,
+    OutputsFinding, RunOptions, RunReport, Weights,
+};
+use super::dense::{rows_finding, table_finding, RowsAt};
 use crate::algebra::{Env, Index, IndexExt, Value};
-use crate::check::error::{eval_err, shown_sizes, CheckError};
+use crate::check::brute::{element_count, lengths, tuple, tuples};
+use crate::check::error::{eval_err, named, shown_sizes, CheckError};
 use crate::check::tables::Table;
+use crate::derive::Derivation;
 use crate::engine::nd::ConvNd;
 use crate::engine::Array;
 use crate::limits::Limits;
 use crate::model::{Model, Run};
 use crate::ops;
+use std::collections::BTreeMap;
 
 /// Runs one `run` line of several spatial axes and compares its output shape, its
 /// outputs (the formula's `expansions`) and both Jacobians (the closed forms' `tables`).
@@ -70,11 +76,7 @@ pub(super) fn run(
             }
         });
     }
-    let how = match compositions.as_slice() {
-        [] => format!("one candle {} call", run.op.name()),
-        steps => format!("candle by {}", steps.join(", ")),
-    };
-    parts.push(format!("the engine ran {} as {how}", run.op.name()));
+    parts.push(composition_finding(run, &compositions));
     let jacobians = [(&run.input, conv.jacobian_x(&x, &w)?), (&run.weight, conv.jacobian_w(&x, &w)?)];
     parts.push(autograd_finding(&conv, &x, &w, &output, [&jacobians[0].1, &jacobians[1].1]));
     for (tensor, jacobian) in jacobians {
@@ -115,15 +117,201 @@ fn autograd_finding(conv: &ConvNd, x: &Array, w: &Array, v: &Array, jacobians: [
     }
 }
 
-/// The report of a run of several spatial axes at sizes too large for tables, which
-/// symconv does not compare yet.
-pub(super) fn too_large(run: &Run) -> RunReport {
-    let why = format!("not executed: {} runs are compared only at sizes small enough for tables", run.op.name());
-    RunReport { text: run.text.clone(), holds: None, findings: vec![why] }
+/// Runs one `run` line of several spatial axes at sizes too large for tables, as
+/// [`super::large`] runs a 1-D one: every entry row by row (see [`by_rows`]) while the
+/// entries to compare stay within
+/// [`Limits::compared_entries`](crate::limits::Limits::compared_entries) (or when asked,
+/// [`Limits::every_entry`](crate::limits::Limits::every_entry)), Freivalds' check beyond
+/// (or when asked). Sizes past the limits of values and entries a run may have are
+/// refused, never cut down.
+pub(super) fn large(
+    model: &Model,
+    derivation: &Derivation,
+    run: &Run,
+    sizes: &Env,
+    options: RunOptions,
+) -> Result<RunReport, CheckError> {
+    let limits = &derivation.limits;
+    let conv = conv_nd_of(model, run, sizes)?;
+    let d = conv.stride.len();
+    let shape = |name: &str, channels| laid_out_shape(&model.shape_at(name, sizes).unwrap_or_default(), d, channels);
+    let (x, w) = (shape(&run.input, 1), shape(&run.weight, 2));
+    let outputs = element_count(&lengths(&derivation.domain.at(sizes).map_err(eval_err(model, sizes))?));
+    let count = |s: &[usize]| s.iter().fold(1u64, |p, &v| p.saturating_mul(v as u64));
+    let held = count(&x).saturating_add(count(&w)).saturating_add(outputs);
+    let refused = |what: String| {
+        Err(CheckError::RunLimit {
+            span: run.span,
+            message: format!("at {} this run {what}", shown_sizes(model, sizes)),
+        })
+    };
+    if held > limits.run_values {
+        return refused(format!(
+            "would hold {held} values in its input, weight and output, more than the limit of {}",
+            limits.run_values
+        ));
+    }
+    let footprint = conv.footprint(&x, &w);
+    if footprint > limits.run_values {
+        return refused(format!(
+            "would hold {footprint} values in the engine (its padded input and its output), more than the limit of {}",
+            limits.run_values
+        ));
+    }
+    // An output reads C/G channels by the kernel's positions of the input, and as many weights.
+    let field = (x[1] / conv.groups.max(1)) as u64 * count(&w[2..]);
+    let entries = outputs.saturating_mul(field.saturating_mul(2));
+    if entries > limits.run_entries {
+        return refused(format!(
+            "has Jacobians with {entries} entries that can be nonzero, more than the limit of {} \
+             that a check may go through",
+            limits.run_entries
+        ));
+    }
+    if options.jacobians == JacobianCheck::EveryEntry && entries > limits.every_entry {
+        return refused(format!(
+            "has Jacobians with {entries} entries that can be nonzero, more than the {} that fit in \
+             memory row by row (--jacobians every-entry); Freivalds' check (auto) needs none of them",
+            limits.every_entry
+        ));
+    }
+    let every_entry = match options.jacobians {
+        JacobianCheck::EveryEntry => true,
+        JacobianCheck::Freivalds => false,
+        JacobianCheck::Auto => entries <= limits.compared_entries,
+    };
+    match every_entry {
+        true => by_rows(model, derivation, run, sizes, options, &conv),
+        false => super::freivalds::run_nd(model, derivation, run, sizes, options, &conv),
+    }
+}
+
+/// Runs one `run` line of several spatial axes without tables, comparing every entry:
+/// the outputs with the formula compiled at the sizes, and every entry of both
+/// Jacobians row by row with the closed forms compiled (see [`rows_finding`]). The
+/// engine's Jacobians are found by forward passes: `∂s/∂x` compressed, several inputs
+/// whose fields do not meet probed at once ([`ConvNd::jacobian_x_rows`]), `∂s/∂w` one
+/// pass per weight of an output channel ([`ConvNd::jacobian_w_rows`]).
+fn by_rows(
+    model: &Model,
+    derivation: &Derivation,
+    run: &Run,
+    sizes: &Env,
+    options: RunOptions,
+    conv: &ConvNd,
+) -> Result<RunReport, CheckError> {
+    let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds: Some(holds), findings });
+    let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
+    let d = conv.stride.len();
+    let data = values(model, sizes, options);
+    let (x, w) = (&data[&run.input], &data[&run.weight]);
+    let (xl, wl) = (laid_out(x, d, 1), laid_out(w, d, 2));
+    let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
+    let (output, compositions) = conv.forward(&xl, &wl)?;
+    let outputs = compare_outputs_nd(model, sizes, run, d, &ranges, &data, (None, &output))?;
+    let (mut holds, mut parts) = (outputs.holds, [vec![at], outputs.findings].concat());
+    parts.push(composition_finding(run, &compositions));
+    if !outputs.same_shape {
+        return report(false, parts);
+    }
+    let rows = tuples(&ranges);
+    let shapes = shapes_of(run, x, w);
+    let slices = [x.data.as_slice(), w.data.as_slice()];
+    let jx = conv.jacobian_x_rows(&xl, &wl, derivation.limits.run_values as usize)?;
+    let (jw, passes) = conv.jacobian_w_rows(&xl, &wl)?;
+    let how_x = format!(
+        "by {} on {} probes, each the sum of unit inputs that no output reads two of",
+        forward_passes(jx.calls),
+        jx.probes
+    );
+    let how_w = format!("on unit weights, {}", forward_passes(passes));
+    let by_rows = RowsAt { rows: &rows, shapes: &shapes, slices: &slices };
+    for (tensor, engine_rows, how) in [(&run.input, &jx.rows, how_x), (&run.weight, &jw, how_w)] {
+        let (agrees, finding) = rows_finding(model, derivation, sizes, tensor, &by_rows, engine_rows, &how)?;
+        holds &= agrees;
+        parts.push(finding);
+    }
+    if let Some((r, count)) = jx.stray {
+        holds = false;
+        let place = named(model.output.indices.iter().zip(&rows[r]));
+        parts.push(format!(
+            "the engine's output at {place} took {count} values on the probes from inputs it does not read by \
+             the call's parameters: its ∂s/∂x is not the call's, and the entries above may be wrong"
+        ));
+    }
+    if options.weights == Weights::Ones {
+        parts.push(
+            "the weights are all ones, which cannot tell one weight from another: \
+             run with distinct weights to check the kernel's orientation"
+                .into(),
+        );
+    }
+    report(holds, parts)
+}
+
+/// `one forward pass`, `12 forward passes`.
+fn forward_passes(count: usize) -> String {
+    match count {
+        1 => "one forward pass".into(),
+        _ => format!("{count} forward passes"),
+    }
+}
+
+/// What the engine ran: one call, or the compositions.
+pub(super) fn composition_finding(run: &Run, compositions: &[&str]) -> String {
+    let how = match compositions {
+        [] => format!("one candle {} call", run.op.name()),
+        steps => format!("candle by {}", steps.join(", ")),
+    };
+    format!("the engine ran {} as {how}", run.op.name())
+}
+
+/// Compares the formula's outputs at sizes too large for tables (compiled over the
+/// domain `ranges`, unless given) with the engine's `[1, O, *out]`: the shapes, then every output, with
+/// a hint where the formula with the kernel flipped along every spatial axis agrees.
+pub(super) fn compare_outputs_nd(
+    model: &Model,
+    sizes: &Env,
+    run: &Run,
+    d: usize,
+    ranges: &[(i64, i64)],
+    data: &BTreeMap<String, Array>,
+    (formula, engine): (Option<&[f64]>, &Array),
+) -> Result<OutputsFinding, CheckError> {
+    let (x, w) = (&data[&run.input], &data[&run.weight]);
+    let ours: Vec<i64> = laid_out_shape(&lengths(ranges), d, 1).into_iter().map(|v| v as i64).collect();
+    let theirs: Vec<i64> = engine.shape.iter().map(|&v| v as i64).collect();
+    if ours != theirs {
+        let finding = format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine");
+        return Ok(OutputsFinding { same_shape: false, holds: false, findings: vec![finding] });
+    }
+    let shapes = shapes_of(run, x, w);
+    let formula = match formula {
+        Some(formula) => formula.to_vec(),
+        None => compiled_outputs_along(model, sizes, ranges, &shapes, &[&x.data, &w.data])?.0,
+    };
+    let bad = compare(&formula, &engine.data)
+        .map(|(first, count)| (count, tuple(first, ranges), formula[first], engine.data[first]));
+    let holds = bad.is_none();
+    let mut findings = vec![outputs_finding(model, &lengths(ranges), formula.len(), bad)];
+    if !holds {
+        let flipped = with_flipped_kernel(data, &run.weight, d);
+        let (f, _) = compiled_outputs_along(model, sizes, ranges, &shapes, &[&x.data, &flipped[&run.weight].data])?;
+        if f == engine.data {
+            findings.push(match run.flip {
+                true => "hint: the formula is a cross-correlation, but the run flips the kernel: drop flip(w)".into(),
+                false => format!(
+                    "hint: the formula is a true convolution, {} a cross-correlation: use flip(w)",
+                    run.op.name()
+                ),
+            });
+        }
+    }
+    Ok(OutputsFinding { same_shape: true, holds, findings })
 }
 
 /// The engine's call for a run line at the sizes.
-fn conv_nd_of(model: &Model, run: &Run, sizes: &Env) -> Result<ConvNd, CheckError> {
+pub(super) fn conv_nd_of(model: &Model, run: &Run, sizes: &Env) -> Result<ConvNd, CheckError> {
     let (axes, groups) = ops::axes_of_run(run);
     let at =
         |p: &Index| -> Result<usize, CheckError> { Ok(p.eval(sizes).map_err(eval_err(model, sizes))?.max(0) as usize) };
@@ -142,14 +330,14 @@ fn conv_nd_of(model: &Model, run: &Run, sizes: &Env) -> Result<ConvNd, CheckErro
 /// tensor of spatial axes only with `channels` axes of 1 before them (an input `[H, V]` is
 /// `[1, 1, H, V]`, a weight `[P, Q]` is `[1, 1, P, Q]`; an input `[C, H, V]` is
 /// `[1, C, H, V]`).
-fn laid_out(a: &Array, d: usize, channels: usize) -> Array {
+pub(super) fn laid_out(a: &Array, d: usize, channels: usize) -> Array {
     let shape = laid_out_shape(&a.shape.iter().map(|&v| v as i64).collect::<Vec<_>>(), d, channels);
     Array { shape, data: a.data.clone() }
 }
 
 /// The shape of [`laid_out`]: an input's (`channels` 1) or output's gets the batch axis,
 /// a weight's (`channels` 2) does not.
-fn laid_out_shape(shape: &[i64], d: usize, channels: usize) -> Vec<usize> {
+pub(super) fn laid_out_shape(shape: &[i64], d: usize, channels: usize) -> Vec<usize> {
     let dims: Vec<usize> = shape.iter().map(|&v| v.max(0) as usize).collect();
     let padded = match dims.len() == d {
         true => [vec![1; channels], dims].concat(),
