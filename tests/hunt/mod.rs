@@ -196,9 +196,22 @@ fn sum_over(t: &Term, k: usize, env: &mut Env, shapes: &[(String, Vec<i64>)], wi
     };
     for value in -window..=window {
         env.insert(v.clone(), value);
-        sum_over(t, k + 1, env, shapes, window, out);
+        if !vanishes(t, env, shapes) {
+            sum_over(t, k + 1, env, shapes, window, out);
+        }
     }
     env.remove(v);
+}
+
+/// Whether a term is 0 whatever values its unbound names take: a bracket whose names all
+/// have values is false, or an axis of an element whose index has a value is outside its
+/// tensor. (The plain loops over several summed indices, as an N-D spec has, stay short.)
+fn vanishes(t: &Term, env: &Env, shapes: &[(String, Vec<i64>)]) -> bool {
+    t.brackets.iter().any(|c| c.eval(env) == Ok(false))
+        || t.elements.iter().any(|e| {
+            let dims = &shapes.iter().find(|(n, _)| *n == e.tensor).expect("a declared tensor").1;
+            e.index.iter().zip(dims).any(|(p, &d)| p.eval(env).is_ok_and(|i| i < 0 || i >= d))
+        })
 }
 
 /// `∂p/∂t[at]`, formally.
