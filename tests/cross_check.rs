@@ -48,7 +48,12 @@ fn symbolic_results_and_claims_agree_with_brute_force_over_a_sweep() {
             // Every spatial size and a kernel size vary; the sizes where the output is
             // empty are skipped, and at least a third of the sets are checked.
             assert!(ranges.len() >= 3 && sets >= 30, "{}: {ranges:?}", path.display());
-            assert!(3 * report.checked >= sets as usize, "{}: only {} of {sets} size sets checked", path.display(), report.checked);
+            assert!(
+                3 * report.checked >= sets as usize,
+                "{}: only {} of {sets} size sets checked",
+                path.display(),
+                report.checked
+            );
             nd += 1;
         }
         assert!(report.failures.is_empty(), "{}: {:?}", path.display(), report.failures);

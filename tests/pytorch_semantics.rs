@@ -478,7 +478,8 @@ fn conv2d_channels_and_groups_match_pytorch() {
 #[test]
 fn conv_transpose2d_matches_pytorch() {
     // F.conv_transpose2d(x, w, stride=(2, 1), padding=(1, 0), output_padding=(1, 0)).
-    let op = Nd { transposed: true, stride: vec![2, 1], pad: vec![(1, 1), (0, 0)], output_padding: vec![1, 0], ..nd(2) };
+    let op =
+        Nd { transposed: true, stride: vec![2, 1], pad: vec![(1, 1), (0, 0)], output_padding: vec![1, 0], ..nd(2) };
     check_nd("conv_transpose2d", "H=3,V=4,P=3,Q=2", op.clone(), vec![1, 3, 4], vec![1, 1, 3, 2]);
     check_nd("conv_transpose2d", "H=2,V=3,P=2,Q=3", op, vec![1, 2, 3], vec![1, 1, 2, 3]);
 }
