@@ -227,12 +227,8 @@ fn forward_nd(op: &Nd, x: &T, w: &T) -> Vec<f64> {
     }
 }
 
-/// ∂y/∂(x or w), one column per element, by perturbing it by 1 (exact: y is bilinear).
-fn jacobian(op: Op, x: &T, w: &T, wrt_w: bool) -> Vec<Vec<f64>> {
-    jacobian_of(&|x, w| forward(op, x, w), x, w, wrt_w)
-}
-
-/// The Jacobian of any bilinear `forward`, as [`jacobian`] finds it.
+/// ∂y/∂(x or w) of a bilinear `forward`, one column per element, by perturbing it by 1
+/// (exact: y is bilinear).
 fn jacobian_of(forward: &dyn Fn(&T, &T) -> Vec<f64>, x: &T, w: &T, wrt_w: bool) -> Vec<Vec<f64>> {
     let base = forward(x, w);
     let count = if wrt_w { w.data.len() } else { x.data.len() };
