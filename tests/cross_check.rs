@@ -1,26 +1,62 @@
 //! Every symbolic result of every shipped spec — the domain, the lengths and each closed
 //! form — and every claim agree with brute force from the definition at every size in a
-//! sweep (`n = 1..12`, `k = 1..5`, other sizes at their `let` values), not only at the
-//! `let` sizes.
+//! sweep, not only at the `let` sizes: `n = 1..12`, `k = 1..5` for a 1-D spec; for a spec
+//! of several spatial axes, every spatial size of the input from 1 to its `let` value and
+//! the kernel's first spatial size from 1 to its `let` value (32 to 120 size sets each).
+//! Other sizes keep their `let` values.
 
 mod common;
 
+use symconv::algebra::IndexExt;
 use symconv::check::{self, SizeRange};
 use symconv::cli::load;
 use symconv::derive;
+use symconv::model::{Model, Role};
+
+/// The sweep of a spec of several spatial axes: x's spatial sizes, then w's first
+/// spatial size, each from 1 to its `let` value.
+fn nd_ranges(model: &Model) -> Vec<SizeRange> {
+    let spatial = model.runs[0].op.spatial();
+    let axes = |role: Role| -> Vec<String> {
+        let t = model.tensors.iter().find(|t| t.role == role).expect("an input and a weight");
+        t.shape[t.shape.len() - spatial..].iter().flat_map(|d| d.names()).collect()
+    };
+    let mut names = axes(Role::Input);
+    names.extend(axes(Role::Weight).into_iter().take(1));
+    names.into_iter().map(|name| SizeRange { hi: model.values[&name], name, lo: 1 }).collect()
+}
 
 #[test]
 fn symbolic_results_and_claims_agree_with_brute_force_over_a_sweep() {
     let specs = common::shipped_specs();
-    assert!(specs.len() >= 15, "the shipped specs are here");
-    let ranges = [SizeRange { name: "n".into(), lo: 1, hi: 12 }, SizeRange { name: "k".into(), lo: 1, hi: 5 }];
+    assert!(specs.len() >= 28, "the shipped specs are here");
+    let mut nd = 0;
     for path in specs {
         let model = load(&path, None).expect("shipped specs load");
         let derivation = derive::derive(&model, &symconv::limits::Limits::default()).expect("shipped specs derive");
+        let ranges = match model.runs[0].op.spatial() {
+            1 => vec![SizeRange { name: "n".into(), lo: 1, hi: 12 }, SizeRange { name: "k".into(), lo: 1, hi: 5 }],
+            _ => nd_ranges(&model),
+        };
+        let sets: i64 = ranges.iter().map(|r| r.hi - r.lo + 1).product();
         let report = check::sweep_check(&model, &derivation, &[], &ranges, &|| ())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(report.checked >= 40, "{}: only {} size sets checked", path.display(), report.checked);
-        assert_eq!(report.checked + report.skipped, 60);
+        assert_eq!(report.checked + report.skipped, sets as usize, "{}", path.display());
+        if ranges.len() == 2 {
+            assert!(report.checked >= 40, "{}: only {} size sets checked", path.display(), report.checked);
+        } else {
+            // Every spatial size and a kernel size vary; the sizes where the output is
+            // empty are skipped, and at least a third of the sets are checked.
+            assert!(ranges.len() >= 3 && sets >= 30, "{}: {ranges:?}", path.display());
+            assert!(
+                3 * report.checked >= sets as usize,
+                "{}: only {} of {sets} size sets checked",
+                path.display(),
+                report.checked
+            );
+            nd += 1;
+        }
         assert!(report.failures.is_empty(), "{}: {:?}", path.display(), report.failures);
     }
+    assert!(nd >= 11, "{nd} specs of several spatial axes swept");
 }

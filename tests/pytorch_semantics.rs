@@ -1,6 +1,7 @@
 //! Every shipped spec's Jacobian tables against PyTorch's semantics, computed here from
-//! scratch: a plain-loop `conv1d` / `conv_transpose1d` exactly as PyTorch defines them
-//! (cross-correlation, zero padding, stride, dilation, groups, output_padding), with the
+//! scratch: a plain-loop `conv1d` / `conv_transpose1d`, and their N-D forms (`conv2d`,
+//! `conv_transpose2d`, `conv3d`), exactly as PyTorch defines them (cross-correlation, zero
+//! padding, stride, dilation, groups, output_padding, per spatial axis), with the
 //! Jacobians found one perturbation at a time, as the seed test did with autograd. Inputs
 //! and weights are distinct integers, so every number is exact and no two weights can be
 //! confused. symconv's symbolic entries (`table --format json`) are evaluated at the same
@@ -116,12 +117,118 @@ fn conv2d_padded(x: &T, w: &T, (t, b): (usize, usize), (l, r): (usize, usize)) -
     y
 }
 
-/// ∂y/∂(x or w), one column per element, by perturbing it by 1 (exact: y is bilinear).
-fn jacobian(op: Op, x: &T, w: &T, wrt_w: bool) -> Vec<Vec<f64>> {
-    jacobian_of(&|x, w| forward(op, x, w), x, w, wrt_w)
+/// PyTorch's N-D call, one value per spatial axis: `conv2d(F.pad(x, pad), w, stride,
+/// dilation, groups)` (`pad` a pair per axis, before and after), or `conv_transpose2d(x, w,
+/// stride, padding, output_padding, dilation, groups)` (`pad` symmetric: `(p, p)`), and
+/// the same with three axes.
+#[derive(Clone)]
+struct Nd {
+    transposed: bool,
+    stride: Vec<usize>,
+    pad: Vec<(usize, usize)>,
+    output_padding: Vec<usize>,
+    dilation: Vec<usize>,
+    groups: usize,
 }
 
-/// The Jacobian of any bilinear `forward`, as [`jacobian`] finds it.
+/// An [`Nd`] with `axes` spatial axes and PyTorch's defaults.
+fn nd(axes: usize) -> Nd {
+    Nd {
+        transposed: false,
+        stride: vec![1; axes],
+        pad: vec![(0, 0); axes],
+        output_padding: vec![0; axes],
+        dilation: vec![1; axes],
+        groups: 1,
+    }
+}
+
+/// Every index tuple below `dims`, row-major.
+fn positions(dims: &[usize]) -> Vec<Vec<usize>> {
+    dims.iter().fold(vec![Vec::new()], |acc, &d| {
+        acc.into_iter().flat_map(|p| (0..d).map(move |i| [p.clone(), vec![i]].concat())).collect()
+    })
+}
+
+/// PyTorch's N-D forward pass on x `[C_in, *spatial]` and w (`[C_out, C_in/G, *kernel]`, or
+/// `[C_in, C_out/G, *kernel]` when transposed), returning `[C_out, *out]` flattened
+/// row-major: each output sums `x[c, t·S + m·D - pad_before] · w[o, c, m]` over the input
+/// channels of its group and the kernel, the input read as 0 outside its shape; transposed,
+/// each input `x[c, i]` adds `x[c, i] · w[c, o, m]` to output `i·S + m·D - p`.
+fn forward_nd(op: &Nd, x: &T, w: &T) -> Vec<f64> {
+    let (cin, spatial) = (x.shape[0], &x.shape[1..]);
+    let kernel = &w.shape[2..];
+    let g = op.groups;
+    let axes = 0..spatial.len();
+    let kernel_taps = positions(kernel);
+    if !op.transposed {
+        let cout = w.shape[0];
+        let lens: Vec<usize> = axes
+            .clone()
+            .map(|a| {
+                let (before, after) = op.pad[a];
+                (spatial[a] + before + after - op.dilation[a] * (kernel[a] - 1) - 1) / op.stride[a] + 1
+            })
+            .collect();
+        let per_in = cin / g;
+        let mut y = Vec::new();
+        for o in 0..cout {
+            let group = o / (cout / g);
+            for t in positions(&lens) {
+                let mut sum = 0.0;
+                for cl in 0..per_in {
+                    for m in &kernel_taps {
+                        let pos: Vec<i64> = axes
+                            .clone()
+                            .map(|a| (t[a] * op.stride[a] + m[a] * op.dilation[a]) as i64 - op.pad[a].0 as i64)
+                            .collect();
+                        if pos.iter().zip(spatial).all(|(&p, &n)| (0..n as i64).contains(&p)) {
+                            let at: Vec<usize> =
+                                [vec![group * per_in + cl], pos.iter().map(|&p| p as usize).collect()].concat();
+                            sum += x.at(&at) * w.at(&[vec![o, cl], m.clone()].concat());
+                        }
+                    }
+                }
+                y.push(sum);
+            }
+        }
+        y
+    } else {
+        let per_out = w.shape[1];
+        let cout = per_out * g;
+        let lens: Vec<usize> = axes
+            .clone()
+            .map(|a| {
+                (spatial[a] - 1) * op.stride[a] + op.dilation[a] * (kernel[a] - 1) + op.output_padding[a] + 1
+                    - 2 * op.pad[a].0
+            })
+            .collect();
+        let size: usize = lens.iter().product();
+        let mut y = vec![0.0; cout * size];
+        for c in 0..cin {
+            let group = c / (cin / g);
+            for ol in 0..per_out {
+                for i in positions(spatial) {
+                    for m in &kernel_taps {
+                        let t: Vec<i64> = axes
+                            .clone()
+                            .map(|a| (i[a] * op.stride[a] + m[a] * op.dilation[a]) as i64 - op.pad[a].0 as i64)
+                            .collect();
+                        if t.iter().zip(&lens).all(|(&p, &n)| (0..n as i64).contains(&p)) {
+                            let flat = t.iter().zip(&lens).fold(0, |acc, (&p, &n)| acc * n + p as usize);
+                            let value = x.at(&[vec![c], i.clone()].concat()) * w.at(&[vec![c, ol], m.clone()].concat());
+                            y[(group * per_out + ol) * size + flat] += value;
+                        }
+                    }
+                }
+            }
+        }
+        y
+    }
+}
+
+/// ∂y/∂(x or w) of a bilinear `forward`, one column per element, by perturbing it by 1
+/// (exact: y is bilinear).
 fn jacobian_of(forward: &dyn Fn(&T, &T) -> Vec<f64>, x: &T, w: &T, wrt_w: bool) -> Vec<Vec<f64>> {
     let base = forward(x, w);
     let count = if wrt_w { w.data.len() } else { x.data.len() };
@@ -184,10 +291,22 @@ fn tensor(shape: Vec<usize>, start: f64) -> T {
 
 /// Checks both tables of a spec against the reference; returns ∂s/∂x's entries.
 fn check(spec: &str, sizes: &str, op: Op, x_shape: Vec<usize>, w_shape: Vec<usize>) -> Value {
+    check_with(spec, sizes, &|x, w| forward(op, x, w), x_shape, w_shape)
+}
+
+/// Checks both tables of a spec against the Jacobians of the plain-loop `forward` at
+/// distinct integer tensors of the given shapes; returns ∂s/∂x's entries.
+fn check_with(
+    spec: &str,
+    sizes: &str,
+    forward: &dyn Fn(&T, &T) -> Vec<f64>,
+    x_shape: Vec<usize>,
+    w_shape: Vec<usize>,
+) -> Value {
     let (x, w) = (tensor(x_shape, 1.0), tensor(w_shape, 101.0));
     let mut first = Value::Null;
     for (wrt, wrt_w) in [("x", false), ("w", true)] {
-        let reference = jacobian(op, &x, &w, wrt_w);
+        let reference = jacobian_of(forward, &x, &w, wrt_w);
         let ours = table(spec, wrt, sizes);
         let entries = ours["entries"].as_array().expect("entries");
         assert_eq!(
@@ -311,6 +430,88 @@ fn a_pad_of_two_axes_is_f_pad_of_both() {
                 .collect();
             assert_eq!(&got, expected, "∂s/∂{wrt} row {r}");
         }
+    }
+}
+
+/// A shipped N-D spec against the plain-loop [`forward_nd`], at the sizes given.
+fn check_nd(spec: &str, sizes: &str, op: Nd, x_shape: Vec<usize>, w_shape: Vec<usize>) {
+    check_with(spec, sizes, &|x, w| forward_nd(&op, x, w), x_shape, w_shape);
+}
+
+#[test]
+fn conv2d_specs_match_pytorch() {
+    // One channel: x [1, H, V], w [1, 1, P, Q]; each at its `let` sizes and at others.
+    check_nd("conv2d_valid", "H=5,V=6,P=2,Q=3", nd(2), vec![1, 5, 6], vec![1, 1, 2, 3]);
+    check_nd("conv2d_valid", "H=4,V=3,P=3,Q=1", nd(2), vec![1, 4, 3], vec![1, 1, 3, 1]);
+    let same = |p: usize, q: usize| Nd { pad: vec![((p - 1) / 2, p / 2), ((q - 1) / 2, q / 2)], ..nd(2) };
+    check_nd("conv2d_same", "H=5,V=6,P=3,Q=3", same(3, 3), vec![1, 5, 6], vec![1, 1, 3, 3]);
+    // An even kernel: PyTorch's 'same' puts the odd zero after.
+    check_nd("conv2d_same", "H=4,V=5,P=2,Q=4", same(2, 4), vec![1, 4, 5], vec![1, 1, 2, 4]);
+    let strided = Nd { stride: vec![2, 1], ..nd(2) };
+    check_nd("conv2d_strided", "H=7,V=5,P=3,Q=2", strided.clone(), vec![1, 7, 5], vec![1, 1, 3, 2]);
+    check_nd("conv2d_strided", "H=6,V=4,P=2,Q=3", strided, vec![1, 6, 4], vec![1, 1, 2, 3]);
+    let dilated = Nd { dilation: vec![1, 2], ..nd(2) };
+    check_nd("conv2d_dilated", "H=5,V=7,P=2,Q=3", dilated.clone(), vec![1, 5, 7], vec![1, 1, 2, 3]);
+    check_nd("conv2d_dilated", "H=3,V=6,P=3,Q=2", dilated, vec![1, 3, 6], vec![1, 1, 3, 2]);
+    // F.conv2d(F.pad(x, (0, 1, 1, 2)), w, stride=2).
+    let asymmetric = Nd { stride: vec![2, 2], pad: vec![(1, 2), (0, 1)], ..nd(2) };
+    check_nd("conv2d_asymmetric", "H=6,V=5,P=3,Q=2", asymmetric.clone(), vec![1, 6, 5], vec![1, 1, 3, 2]);
+    check_nd("conv2d_asymmetric", "H=5,V=6,P=2,Q=3", asymmetric, vec![1, 5, 6], vec![1, 1, 2, 3]);
+}
+
+#[test]
+fn conv2d_channels_and_groups_match_pytorch() {
+    check_nd("conv2d_multichannel", "C=2,O=3,H=4,V=5,P=2,Q=3", nd(2), vec![2, 4, 5], vec![3, 2, 2, 3]);
+    let depthwise = Nd { stride: vec![2, 2], groups: 2, ..nd(2) };
+    check_nd("conv2d_depthwise", "C=2,H=7,V=5,P=3,Q=2", depthwise, vec![2, 7, 5], vec![2, 1, 3, 2]);
+    let depthwise = Nd { stride: vec![2, 2], groups: 3, ..nd(2) };
+    check_nd("conv2d_depthwise", "C=3,H=5,V=6,P=2,Q=2", depthwise, vec![3, 5, 6], vec![3, 1, 2, 2]);
+    let grouped = Nd { groups: 2, ..nd(2) };
+    check_nd("conv2d_grouped", "H=4,V=4,P=2,Q=2", grouped.clone(), vec![4, 4, 4], vec![6, 2, 2, 2]);
+    check_nd("conv2d_grouped", "H=3,V=5,P=1,Q=3", grouped, vec![4, 3, 5], vec![6, 2, 1, 3]);
+}
+
+#[test]
+fn conv_transpose2d_matches_pytorch() {
+    // F.conv_transpose2d(x, w, stride=(2, 1), padding=(1, 0), output_padding=(1, 0)).
+    let op =
+        Nd { transposed: true, stride: vec![2, 1], pad: vec![(1, 1), (0, 0)], output_padding: vec![1, 0], ..nd(2) };
+    check_nd("conv_transpose2d", "H=3,V=4,P=3,Q=2", op.clone(), vec![1, 3, 4], vec![1, 1, 3, 2]);
+    check_nd("conv_transpose2d", "H=2,V=3,P=2,Q=3", op, vec![1, 2, 3], vec![1, 1, 2, 3]);
+}
+
+#[test]
+fn conv3d_specs_match_pytorch() {
+    check_nd("conv3d_valid", "Z=4,H=5,V=3,R=2,P=3,Q=2", nd(3), vec![1, 4, 5, 3], vec![1, 1, 2, 3, 2]);
+    check_nd("conv3d_valid", "Z=3,H=3,V=4,R=3,P=1,Q=2", nd(3), vec![1, 3, 3, 4], vec![1, 1, 3, 1, 2]);
+    // F.conv3d(x, w, stride=(1, 2, 2), padding=(1, 0, 1)).
+    let op = Nd { stride: vec![1, 2, 2], pad: vec![(1, 1), (0, 0), (1, 1)], ..nd(3) };
+    check_nd("conv3d_strided_padded", "Z=3,H=5,V=4,R=2,P=3,Q=2", op.clone(), vec![1, 3, 5, 4], vec![1, 1, 2, 3, 2]);
+    check_nd("conv3d_strided_padded", "Z=2,H=4,V=5,R=3,P=2,Q=3", op, vec![1, 2, 4, 5], vec![1, 1, 3, 2, 3]);
+}
+
+#[test]
+fn the_n_d_reference_with_one_axis_is_the_1_d_one() {
+    // The plain loops of N-D and of 1-D are written apart; on one axis they must agree,
+    // for every parameter the 1-D reference has.
+    let ops = [
+        Op { stride: 2, pad: (2, 1), dilation: 2, ..CONV },
+        Op { groups: 2, pad: (0, 3), ..CONV },
+        Op { transposed: true, stride: 3, pad: (1, 1), output_padding: 2, dilation: 2, ..CONV },
+        Op { transposed: true, groups: 2, ..CONV },
+    ];
+    for op in ops {
+        let w_shape = if op.transposed { vec![4, 3, 3] } else { vec![6, 4 / op.groups, 3] };
+        let (x, w) = (tensor(vec![4, 9], 1.0), tensor(w_shape, 101.0));
+        let one = Nd {
+            transposed: op.transposed,
+            stride: vec![op.stride],
+            pad: vec![op.pad],
+            output_padding: vec![op.output_padding],
+            dilation: vec![op.dilation],
+            groups: op.groups,
+        };
+        assert_eq!(forward_nd(&one, &x, &w), forward(op, &x, &w));
     }
 }
 

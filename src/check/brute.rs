@@ -52,13 +52,19 @@ impl<'m> Search<'m> {
                 .map_err(&err)?;
             ranges.insert(t.name.as_str(), (t.role, dims, padded));
         }
+        // An output index no weight bounds is searched as far as it can reach: scaled only
+        // by the summed indices' coefficients and its own divisors (`2i + a` reaches less
+        // far than `i`, not twice as far).
         let windows = model
             .output
             .indices
             .iter()
             .map(|i| {
                 let window = weight_window(model, &ranges, i, sizes).or_else(|| input_window(model, &ranges, i, sizes));
-                window.unwrap_or((-radius, radius))
+                window.unwrap_or_else(|| {
+                    let reach = search_radius(model, sizes, Some(i));
+                    (-reach, reach)
+                })
             })
             .collect();
         Ok(Search { windows, ranges: Some(ranges), radius })

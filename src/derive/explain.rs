@@ -8,23 +8,32 @@ use std::rc::Rc;
 
 /// The steps from `from` to `to`, which must be equal in `egraph`, from egg's
 /// explanation. A step that only regroups a product prints like the one before it; its
-/// rule is then added to that step's rules rather than shown as a step of its own.
+/// rule is then added to that step's rules rather than shown as a step of its own. A step
+/// that prints like an earlier one closes a detour (egg's explanations can wander, e.g.
+/// through a rule and back reversed): the steps since that one are dropped.
 pub fn steps(egraph: &mut EGraph, from: &Tree, to: &Tree, sizes: &[String]) -> Vec<Step> {
     let explanation = egraph.explain_equivalence(&from.to_expr(), &to.to_expr());
     let mut steps: Vec<Step> = Vec::new();
-    let mut previous = from.show(sizes);
+    // `shown[k]`: the term after `k` steps, as printed.
+    let mut shown = vec![from.show(sizes)];
     let Some(first) = explanation.explanation_trees.first() else { return steps };
     let mut current = initial_term(first);
     walk(&explanation.explanation_trees, &mut Vec::new(), &mut current, &mut |rule, whole| {
         let step = Step::new(rule, Tree::from_flat(whole), sizes);
-        match steps.last_mut() {
-            Some(last) if step.expr == previous => {
+        match (steps.last_mut(), shown.iter().position(|e| *e == step.expr)) {
+            (Some(last), Some(k)) if k + 1 == shown.len() => {
                 last.rule = format!("{}, {}", last.rule, step.rule);
                 last.term = step.term;
             }
-            _ => steps.push(step),
+            (_, Some(k)) => {
+                steps.truncate(k);
+                shown.truncate(k + 1);
+            }
+            (_, None) => {
+                shown.push(step.expr.clone());
+                steps.push(step);
+            }
         }
-        previous = steps.last().map(|s| s.expr.clone()).unwrap_or_default();
     });
     steps
 }

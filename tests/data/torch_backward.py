@@ -6,8 +6,9 @@
 #   cargo build && python3 tests/data/torch_backward.py
 #
 # For each spec: the run line is evaluated as PyTorch code (its sizes bound to the `let`
-# values, `div`/`mod` as Python's `//`/`%`, padding pairs applied with F.pad), on distinct
-# integer x and w in PyTorch's layouts; `out.backward(g)` with a distinct integer g gives
+# values, `div`/`mod` as Python's `//`/`%`, padding pairs applied with F.pad, conv2d, conv3d
+# and their transposes as F's, flip over every spatial axis), on distinct integer x and w
+# in PyTorch's layouts; `out.backward(g)` with a distinct integer g gives
 # autograd's gradients; each `torch` expression of `symconv derive --format json` is
 # evaluated on the same tensors. Both are saved, with the tensors, as exact integers.
 
@@ -41,7 +42,8 @@ def distinct(shape, offset):
 
 
 def flip(w):
-    return w.flip(-1)
+    # Every spatial axis: w is [O, C/groups, *kernel].
+    return w.flip(list(range(2, w.dim())))
 
 
 def conv1d(x, w, stride=1, padding=0, dilation=1, groups=1):
@@ -59,6 +61,22 @@ def conv_transpose1d(x, w, stride=1, padding=0, output_padding=0, dilation=1, gr
     )
 
 
+def nd(conv):
+    """PyTorch's conv2d or conv3d as a run line writes it: `padding` one value, one per
+    axis (symmetric), a pair per axis `((t, b), (l, r))` (F.pad first: its pairs run from
+    the last axis back), 'same' or 'valid'."""
+
+    def call(x, w, stride=1, padding=0, dilation=1, groups=1):
+        if padding == "valid":
+            padding = 0
+        if isinstance(padding, tuple) and padding and isinstance(padding[0], tuple):
+            pairs = [p for pair in reversed(padding) for p in pair]
+            return conv(F.pad(x, pairs), w, stride=stride, dilation=dilation, groups=groups)
+        return conv(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+    return call
+
+
 def python(text):
     text = re.sub(r"\bdiv\b", "//", text)
     text = re.sub(r"\bmod\b", "%", text)
@@ -73,12 +91,15 @@ for path in sorted(glob.glob("specs/*.conv")):
     w_table = symconv("table", path, "--wrt", "w", "--format", "json")
     sizes = x_table["sizes"]
     run = derived["runs"][0]["text"]
-    transposed = run.startswith("conv_transpose1d")
+    spatial = 3 if "3d(" in run else 2 if "2d(" in run else 1
     x_shape = x_table["wrt_shape"]
     w_shape = w_table["wrt_shape"]
-    x = distinct([1] + ([1] if len(x_shape) == 1 else []) + x_shape, 0).requires_grad_()
-    w = distinct(([1, 1] if len(w_shape) == 1 else []) + w_shape, 1).requires_grad_()
-    env = dict(sizes, x=x, w=w, flip=flip, conv1d=conv1d, conv_transpose1d=conv_transpose1d)
+    # A tensor of spatial axes only is one channel: x [1, 1, *spatial], w [1, 1, *kernel].
+    x = distinct([1] + ([1] if len(x_shape) == spatial else []) + x_shape, 0).requires_grad_()
+    w = distinct(([1, 1] if len(w_shape) == spatial else []) + w_shape, 1).requires_grad_()
+    env = dict(sizes, x=x, w=w, flip=flip, conv1d=conv1d, conv_transpose1d=conv_transpose1d,
+               conv2d=nd(F.conv2d), conv3d=nd(F.conv3d), conv_transpose2d=F.conv_transpose2d,
+               conv_transpose3d=F.conv_transpose3d)
     out = eval(python(run), {}, env)
     g = distinct(list(out.shape), 2)
     out.backward(g)

@@ -73,6 +73,8 @@ pub struct Spec {
     pub derivation: Derivation,
     /// The brute force at each size set tried.
     pub at: Vec<Truth>,
+    /// The spatial axes its run line convolves (1 for a 1-D spec).
+    pub spatial: usize,
 }
 
 /// The definition at one size set, by plain loops.
@@ -99,6 +101,7 @@ pub fn shipped(dir: &Path) -> Vec<Spec> {
 
 fn spec(path: &Path) -> Spec {
     let mut model = symconv::cli::load(path, None).expect("shipped specs load");
+    let spatial = model.runs.first().map_or(1, |r| r.op.spatial());
     model.claims.clear();
     model.runs.clear();
     let derivation = derive::derive(&model, &symconv::limits::Limits::default()).expect("shipped specs derive");
@@ -114,7 +117,7 @@ fn spec(path: &Path) -> Spec {
         sets.push(model.values.iter().map(|(n, &v)| (n.clone(), if model.least(n) == 0 { 0 } else { v })).collect());
     }
     let at = sets.into_iter().filter_map(|sizes| truth(&model, sizes)).collect();
-    Spec { name: model.name.clone(), model, derivation, at }
+    Spec { name: model.name.clone(), model, derivation, at, spatial }
 }
 
 /// Brute force by plain loops at one size set; `None` where a tensor or the output is
@@ -196,9 +199,22 @@ fn sum_over(t: &Term, k: usize, env: &mut Env, shapes: &[(String, Vec<i64>)], wi
     };
     for value in -window..=window {
         env.insert(v.clone(), value);
-        sum_over(t, k + 1, env, shapes, window, out);
+        if !vanishes(t, env, shapes) {
+            sum_over(t, k + 1, env, shapes, window, out);
+        }
     }
     env.remove(v);
+}
+
+/// Whether a term is 0 whatever values its unbound names take: a bracket whose names all
+/// have values is false, or an axis of an element whose index has a value is outside its
+/// tensor. (The plain loops over several summed indices, as an N-D spec has, stay short.)
+fn vanishes(t: &Term, env: &Env, shapes: &[(String, Vec<i64>)]) -> bool {
+    t.brackets.iter().any(|c| c.eval(env) == Ok(false))
+        || t.elements.iter().any(|e| {
+            let dims = &shapes.iter().find(|(n, _)| *n == e.tensor).expect("a declared tensor").1;
+            e.index.iter().zip(dims).any(|(p, &d)| p.eval(env).is_ok_and(|i| i < 0 || i >= d))
+        })
 }
 
 /// `∂p/∂t[at]`, formally.
@@ -231,7 +247,9 @@ pub fn mutant(spec: &Spec, rng: &mut Rng) -> Claim {
     taken.insert(m.output.name.clone());
     // Renamed indices: the claim's own names, apart from the derivation's.
     if rng.one_in(2) {
-        let pool = ["a", "b", "c", "e", "p", "t", "u", "v", "y", "z"];
+        // Enough names for an N-D spec (three output indices, four of a weight), most of
+        // which the formula uses already; a 1-D spec takes the first ones, as before.
+        let pool = ["a", "b", "c", "e", "p", "t", "u", "v", "y", "z", "d", "f", "h", "k", "l", "m", "n", "o", "q", "r"];
         let mut fresh = pool.iter().map(|s| s.to_string()).filter(|s| !taken.contains(s) && !f.names().contains(s));
         let new_out: Vec<String> = out.iter().map(|_| fresh.next().expect("enough names")).collect();
         let new_wrt: Vec<String> = wrt.iter().map(|_| fresh.next().expect("enough names")).collect();
