@@ -4,15 +4,14 @@
 
 use super::brute::{element_at, BruteForce};
 use super::error::{eval_err, named, shown_sizes, CheckError};
-use super::runs::{conv_of, number, numeric, signed_permutation, values, RunOptions};
+use super::runs::{conv_nd, conv_of, number, numeric, signed_permutation, values, RunOptions};
 use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::{Env, Formula, Index, IndexExt};
 use crate::derive::backward::{gradient_call, prove_call, shapes, Gather};
 use crate::derive::{Derivation, Step};
-use crate::engine::nd::ConvNd;
 use crate::engine::{self, Array};
 use crate::model::{Model, Run};
-use crate::ops::{self, Axis, GradientCall};
+use crate::ops::{self, GradientCall};
 
 /// The engine call named for a gradient.
 #[derive(Debug, Clone)]
@@ -285,20 +284,6 @@ impl Concrete {
 fn count_at(p: &Index, sizes: &Env) -> Result<usize, String> {
     let v = p.eval(sizes).map_err(|e| e.to_string())?;
     usize::try_from(v).map_err(|_| format!("{p} is {v} at these sizes"))
-}
-
-/// A call of several spatial axes at concrete sizes.
-fn conv_nd(transposed: bool, axes: &[Axis], groups: &Index, flip: bool, sizes: &Env) -> Result<ConvNd, String> {
-    let at = |p: &Index| count_at(p, sizes);
-    Ok(ConvNd {
-        transposed,
-        stride: axes.iter().map(|a| at(&a.stride)).collect::<Result<_, _>>()?,
-        padding: axes.iter().map(|a| Ok((at(&a.padding.0)?, at(&a.padding.1)?))).collect::<Result<_, String>>()?,
-        output_padding: axes.iter().map(|a| at(&a.output_padding)).collect::<Result<_, _>>()?,
-        dilation: axes.iter().map(|a| at(&a.dilation)).collect::<Result<_, _>>()?,
-        groups: at(groups)?,
-        flip,
-    })
 }
 
 /// The call at concrete sizes, as the engine runs it.

@@ -8,6 +8,7 @@ mod nd;
 
 pub use common::{conv_of, numeric, run_engine, values, EngineRun, JacobianCheck, RunOptions, RunReport, Weights};
 pub(crate) use common::{number, signed_permutation};
+pub(crate) use nd::conv_nd;
 
 use super::brute::{element_count, lengths};
 use super::error::{eval_err, shown_sizes, CheckError};
@@ -92,27 +93,37 @@ fn large(
     let channels = if x.len() > 1 { x[0] as u64 } else { 1 } / conv.groups.max(1) as u64;
     let field = channels.max(1).saturating_mul(*w.last().unwrap_or(&1) as u64);
     let entries = outputs.saturating_mul(field.saturating_add(element_count(&w)));
+    let by_rows = match every_entry(entries, limits, options) {
+        Ok(by_rows) => by_rows,
+        Err(why) => return refused(why),
+    };
+    match by_rows {
+        true => dense::run_by_rows(model, derivation, run, sizes, options),
+        false => freivalds::run(model, derivation, run, sizes, options),
+    }
+}
+
+/// Whether a run whose Jacobians have `entries` entries that can be nonzero compares every
+/// entry (else Freivalds' check), as asked and within the limits; past them, why it is
+/// refused.
+fn every_entry(entries: u64, limits: &crate::limits::Limits, options: RunOptions) -> Result<bool, String> {
     if entries > limits.run_entries {
-        return refused(format!(
+        return Err(format!(
             "has Jacobians with {entries} entries that can be nonzero, more than the limit of {} \
              that a check may go through",
             limits.run_entries
         ));
     }
     if options.jacobians == JacobianCheck::EveryEntry && entries > limits.every_entry {
-        return refused(format!(
+        return Err(format!(
             "has Jacobians with {entries} entries that can be nonzero, more than the {} that fit in \
              memory row by row (--jacobians every-entry); Freivalds' check (auto) needs none of them",
             limits.every_entry
         ));
     }
-    let by_rows = match options.jacobians {
+    Ok(match options.jacobians {
         JacobianCheck::EveryEntry => true,
         JacobianCheck::Freivalds => false,
         JacobianCheck::Auto => entries <= limits.compared_entries,
-    };
-    match by_rows {
-        true => dense::run_by_rows(model, derivation, run, sizes, options),
-        false => freivalds::run(model, derivation, run, sizes, options),
-    }
+    })
 }

@@ -4,8 +4,8 @@
 //! composition where candle lacks the call, and the detail names it.
 
 use super::common::{
-    compare, compiled_outputs_along, numeric, outputs_finding, shapes_of, values, with_flipped_kernel, JacobianCheck,
-    OutputsFinding, RunOptions, RunReport, Weights,
+    compare, compiled_outputs_along, numeric, outputs_finding, shapes_of, values, with_flipped_kernel, OutputsFinding,
+    RunOptions, RunReport, Weights,
 };
 use super::dense::{rows_finding, table_finding, RowsAt};
 use crate::algebra::{Env, Index, IndexExt, Value};
@@ -17,7 +17,7 @@ use crate::engine::nd::ConvNd;
 use crate::engine::Array;
 use crate::limits::Limits;
 use crate::model::{Model, Run};
-use crate::ops;
+use crate::ops::{self, Axis};
 use std::collections::BTreeMap;
 
 /// Runs one `run` line of several spatial axes and compares its output shape, its
@@ -161,24 +161,9 @@ pub(super) fn large(
     // An output reads C/G channels by the kernel's positions of the input, and as many weights.
     let field = (x[1] / conv.groups.max(1)) as u64 * count(&w[2..]);
     let entries = outputs.saturating_mul(field.saturating_mul(2));
-    if entries > limits.run_entries {
-        return refused(format!(
-            "has Jacobians with {entries} entries that can be nonzero, more than the limit of {} \
-             that a check may go through",
-            limits.run_entries
-        ));
-    }
-    if options.jacobians == JacobianCheck::EveryEntry && entries > limits.every_entry {
-        return refused(format!(
-            "has Jacobians with {entries} entries that can be nonzero, more than the {} that fit in \
-             memory row by row (--jacobians every-entry); Freivalds' check (auto) needs none of them",
-            limits.every_entry
-        ));
-    }
-    let every_entry = match options.jacobians {
-        JacobianCheck::EveryEntry => true,
-        JacobianCheck::Freivalds => false,
-        JacobianCheck::Auto => entries <= limits.compared_entries,
+    let every_entry = match super::every_entry(entries, limits, options) {
+        Ok(every_entry) => every_entry,
+        Err(why) => return refused(why),
     };
     match every_entry {
         true => by_rows(model, derivation, run, sizes, options, &conv),
@@ -313,16 +298,31 @@ pub(super) fn compare_outputs_nd(
 /// The engine's call for a run line at the sizes.
 pub(super) fn conv_nd_of(model: &Model, run: &Run, sizes: &Env) -> Result<ConvNd, CheckError> {
     let (axes, groups) = ops::axes_of_run(run);
-    let at =
-        |p: &Index| -> Result<usize, CheckError> { Ok(p.eval(sizes).map_err(eval_err(model, sizes))?.max(0) as usize) };
+    conv_nd(run.op.transposed(), &axes, &groups, run.flip, sizes)
+        .map_err(|why| CheckError::Sizes(format!("at {}: {why}", shown_sizes(model, sizes))))
+}
+
+/// A call of several spatial axes at concrete sizes; `Err` names a parameter that is no
+/// count there.
+pub(crate) fn conv_nd(
+    transposed: bool,
+    axes: &[Axis],
+    groups: &Index,
+    flip: bool,
+    sizes: &Env,
+) -> Result<ConvNd, String> {
+    let at = |p: &Index| -> Result<usize, String> {
+        let v = p.eval(sizes).map_err(|e| e.to_string())?;
+        usize::try_from(v).map_err(|_| format!("{p} is {v} at these sizes"))
+    };
     Ok(ConvNd {
-        transposed: run.op.transposed(),
+        transposed,
         stride: axes.iter().map(|a| at(&a.stride)).collect::<Result<_, _>>()?,
-        padding: axes.iter().map(|a| Ok((at(&a.padding.0)?, at(&a.padding.1)?))).collect::<Result<_, CheckError>>()?,
+        padding: axes.iter().map(|a| Ok((at(&a.padding.0)?, at(&a.padding.1)?))).collect::<Result<_, String>>()?,
         output_padding: axes.iter().map(|a| at(&a.output_padding)).collect::<Result<_, _>>()?,
         dilation: axes.iter().map(|a| at(&a.dilation)).collect::<Result<_, _>>()?,
-        groups: at(&groups)?,
-        flip: run.flip,
+        groups: at(groups)?,
+        flip,
     })
 }
 
