@@ -376,7 +376,8 @@ impl<'f> SlottedTerm<'f> {
             }
             monomial.push(ElemRef { tensor: tensor.to_string(), index: index.clone() });
         }
-        out.add_assign(&Value::monomial(self.coeff.eval(names, vals)?, monomial));
+        // As `out.add_assign(&Value::monomial(c, monomial))`, without the copy.
+        out.add_term(monomial, self.coeff.eval(names, vals)?);
         Ok(())
     }
 }
@@ -589,6 +590,35 @@ mod tests {
         derivation.domain.axes[0].1 = var("n").sub(&Index::constant(1));
         let err = cross_check(&model, &derivation, &model.values).unwrap_err();
         assert!(matches!(&err, CheckError::Bug(why) if why.contains("6 outputs, brute force finds 4")), "{err}");
+    }
+
+    #[test]
+    fn tables_by_slots_agree_with_tables_by_names() {
+        // Every shipped spec's closed forms and Jacobian claims (strides, dilations, pads,
+        // div and mod), tabled both ways at its `let` sizes.
+        let mut specs: Vec<_> = std::fs::read_dir("specs").unwrap().map(|e| e.unwrap().path()).collect();
+        specs.sort();
+        for path in specs.iter().filter(|p| p.extension().is_some_and(|e| e == "conv")) {
+            let model = crate::cli::load(path, None).unwrap();
+            let derivation = crate::derive::derive(&model, &Limits::default()).unwrap();
+            let sizes = &model.values;
+            let rows = domain_rows(&derivation, &model, sizes).unwrap();
+            let mut formulas: Vec<(Formula, &Derivative)> =
+                derivation.derivatives.iter().map(|d| (d.closed_form.clone(), d)).collect();
+            for c in &model.claims {
+                if let crate::model::ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } = &c.kind {
+                    let d = derivation.derivative(wrt).unwrap();
+                    formulas.push((derivation.in_own_names(&model, value, out_indices, wrt_indices, d), d));
+                }
+            }
+            for (f, d) in &formulas {
+                let fast = formula_table(&model, sizes, f, &d.wrt, &d.wrt_indices, &rows, &derivation.limits);
+                let dims = model.shape_at(&d.wrt, sizes).unwrap();
+                let cols = tuples(&dims.iter().map(|&n| (0, n - 1)).collect::<Vec<_>>());
+                let by_names = table_by_names(&model, sizes, f, &d.wrt_indices, &rows, &cols);
+                assert_eq!(fast, by_names, "{} of {}", path.display(), d.name(&model));
+            }
+        }
     }
 
     /// The table `∂s/∂wrt` of a spec's source at its `let` sizes.
