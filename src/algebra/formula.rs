@@ -329,6 +329,43 @@ impl Formula {
     }
 }
 
+impl Formula {
+    /// The formula ready to be evaluated at many names with the same shapes: each
+    /// summation's limits worked out once (see [`Formula::eval`], which it agrees with).
+    pub fn at_shapes<'f>(&'f self, shape: &'f dyn Fn(&str) -> Option<Vec<i64>>) -> AtShapes<'f> {
+        let terms = self.terms.iter().map(|t| (t, (!t.bound.is_empty()).then(|| t.summation(shape)))).collect();
+        AtShapes { terms, shape }
+    }
+}
+
+/// A formula at fixed shapes (see [`Formula::at_shapes`]).
+pub struct AtShapes<'f> {
+    terms: Vec<(&'f Term, Option<Summation<'f>>)>,
+    shape: &'f dyn Fn(&str) -> Option<Vec<i64>>,
+}
+
+impl AtShapes<'_> {
+    /// The exact value at the given names, as [`Formula::eval`] finds it; `env` is as it
+    /// was after.
+    pub fn eval(&self, env: &mut Env) -> Result<Value, EvalError> {
+        let mut out = Value::zero();
+        for (t, summation) in &self.terms {
+            match summation {
+                None => out.add_assign(&t.eval_bound(env, self.shape)?),
+                Some(summation) => {
+                    let mut sum = Value::zero();
+                    summation.for_each(env, None, &mut |env| {
+                        sum.add_assign(&t.eval_bound(env, self.shape)?);
+                        Ok(true)
+                    })?;
+                    out.add_assign(&sum);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl fmt::Display for Element {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let simple = |p: &Index| {

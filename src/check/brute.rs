@@ -316,11 +316,21 @@ pub(crate) fn set(env: &mut Env, name: &str, value: i64) {
 
 /// Every tuple in a box of inclusive ranges, row-major.
 pub fn tuples(ranges: &[(i64, i64)]) -> Vec<Vec<i64>> {
-    let mut out = vec![Vec::new()];
-    for &(lo, hi) in ranges {
-        out = out.into_iter().flat_map(|t| (lo..=hi).map(move |v| [t.clone(), vec![v]].concat())).collect();
+    let count = box_size(ranges.iter().copied());
+    let mut out = Vec::with_capacity(count.min(1 << 16) as usize);
+    if count == 0 {
+        return out;
     }
-    out
+    let mut at: Vec<i64> = ranges.iter().map(|&(lo, _)| lo).collect();
+    loop {
+        out.push(at.clone());
+        // The next tuple: the last axis that is not at its end steps, the later ones restart.
+        let Some(axis) = (0..ranges.len()).rev().find(|&a| at[a] < ranges[a].1) else { return out };
+        at[axis] += 1;
+        for (v, &(lo, _)) in at[axis + 1..].iter_mut().zip(&ranges[axis + 1..]) {
+            *v = lo;
+        }
+    }
 }
 
 /// The row-major tuple of a flat position in a box of inclusive ranges.
@@ -353,12 +363,18 @@ pub fn brute_jacobian(
 /// The formula at each row, expanded exactly into a polynomial in the tensors' elements.
 pub fn expand(model: &Model, sizes: &Env, rows: &[Vec<i64>]) -> Result<Vec<Value>, CheckError> {
     let err = eval_err(model, sizes);
-    let shape = |t: &str| model.shape_at(t, sizes);
+    // Each tensor's shape evaluated once: the same at every row.
+    let shapes: BTreeMap<&str, Option<Vec<i64>>> =
+        model.tensors.iter().map(|t| (t.name.as_str(), model.shape_at(&t.name, sizes))).collect();
+    let shape = |t: &str| shapes.get(t).cloned().unwrap_or_else(|| model.shape_at(t, sizes));
+    let formula = model.formula.at_shapes(&shape);
     let mut env = sizes.clone();
     rows.iter()
         .map(|i| {
-            env.extend(model.output.indices.iter().cloned().zip(i.iter().copied()));
-            model.formula.eval(&env, &shape).map_err(&err)
+            for (name, &v) in model.output.indices.iter().zip(i) {
+                set(&mut env, name, v);
+            }
+            formula.eval(&mut env).map_err(&err)
         })
         .collect()
 }
@@ -374,11 +390,15 @@ fn differentiate(
     let dims =
         model.shape_at(wrt, sizes).ok_or_else(|| CheckError::Sizes(format!("`{wrt}` has no shape at these sizes")))?;
     fits_in_table(model, sizes, wrt, &dims, expansions.len(), limits)?;
-    let cols = tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>());
-    let col_of: BTreeMap<&Vec<i64>, usize> = cols.iter().enumerate().map(|(c, t)| (t, c)).collect();
+    let count = element_count(&dims) as usize;
+    // The row-major position of an element of `wrt` (each one in an expansion is inside it).
+    let col_of = |at: &[i64]| -> usize {
+        assert!(at.len() == dims.len() && at.iter().zip(&dims).all(|(&v, &d)| (0..d).contains(&v)), "{wrt}{at:?}");
+        at.iter().zip(&dims).fold(0, |flat, (&v, &d)| flat * d as usize + v as usize)
+    };
     let mut table = Vec::new();
     for s in expansions {
-        let mut row = vec![Value::zero(); cols.len()];
+        let mut row = vec![Value::zero(); count];
         for (m, c) in s.terms() {
             let mut seen: Vec<&ElemRef> = Vec::new();
             for e in m.iter().filter(|e| e.tensor == wrt) {
@@ -390,7 +410,7 @@ fn differentiate(
                 let mut rest = m.clone();
                 let at = rest.iter().position(|x| x == e).expect("e is in m");
                 rest.remove(at);
-                let col = col_of[&e.index];
+                let col = col_of(&e.index);
                 row[col].add_term(rest, c.saturating_mul(times));
             }
         }
@@ -529,6 +549,14 @@ mod tests {
     use super::*;
     use crate::algebra::formula::show_value;
     use crate::limits::Limits;
+
+    #[test]
+    fn tuples_are_row_major() {
+        assert_eq!(tuples(&[(0, 1), (2, 4)]), [[0, 2], [0, 3], [0, 4], [1, 2], [1, 3], [1, 4]]);
+        assert_eq!(tuples(&[(-1, -1)]), [[-1]]);
+        assert_eq!(tuples(&[]), [Vec::<i64>::new()]);
+        assert!(tuples(&[(0, 2), (1, 0)]).is_empty());
+    }
 
     #[test]
     fn brute_force_finds_the_valid_domain() {

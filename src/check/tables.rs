@@ -3,9 +3,9 @@
 
 use super::brute::{fits_in_table, lengths, set, tuples, BruteForce};
 use super::error::{eval_err, ordered, show_sizes, shown_sizes, CheckError};
-use crate::algebra::formula::show_value;
-use crate::algebra::index::var;
-use crate::algebra::{Env, Formula, Value};
+use crate::algebra::formula::{show_value, ElemRef};
+use crate::algebra::index::{var, IndexAtom};
+use crate::algebra::{Cond, Env, EvalError, Formula, Index, IndexExt, Term, Value};
 use crate::derive::backward::Gather;
 use crate::derive::{Derivation, Derivative};
 use crate::limits::Limits;
@@ -174,11 +174,49 @@ pub(crate) fn formula_table(
     rows: &[Vec<i64>],
     limits: &Limits,
 ) -> Result<Vec<Vec<Value>>, CheckError> {
-    let err = eval_err(model, sizes);
     let shape = |t: &str| model.shape_at(t, sizes);
     let dims = shape(wrt).unwrap_or_default();
     fits_in_table(model, sizes, wrt, &dims, rows.len(), limits)?;
     let cols = tuples(&dims.iter().map(|&d| (0, d - 1)).collect::<Vec<_>>());
+    let out_names = &model.output.indices;
+    let names = Names { out: out_names, wrt: wrt_names, sizes };
+    // Every name of a row and a column is set at each entry: slots can stand for them.
+    let whole = wrt_names.len() == dims.len() && rows.iter().all(|i| i.len() == out_names.len());
+    let terms = whole.then(|| f.terms.iter().map(|t| SlottedTerm::new(t, &names, &shape)).collect()).flatten();
+    let Some(terms) = terms else { return table_by_names(model, sizes, f, wrt_names, rows, &cols) };
+    let terms: Vec<SlottedTerm> = terms;
+    let mut vals = vec![0; out_names.len() + wrt_names.len()];
+    let mut index = Vec::new();
+    let mut table = Vec::with_capacity(rows.len());
+    for i in rows {
+        vals[..i.len()].copy_from_slice(i);
+        let mut row = Vec::with_capacity(cols.len());
+        for j in &cols {
+            vals[i.len()..].copy_from_slice(j);
+            let mut entry = Value::zero();
+            let fast = terms.iter().try_for_each(|t| t.add_to(&mut entry, &names, &vals, &mut index));
+            if fast.is_err() {
+                // The error as the evaluation by names tells it.
+                entry = entry_by_names(model, sizes, f, wrt_names, i, j)?;
+            }
+            row.push(entry);
+        }
+        table.push(row);
+    }
+    Ok(table)
+}
+
+/// [`formula_table`] by evaluating every entry with its names in a map.
+fn table_by_names(
+    model: &Model,
+    sizes: &Env,
+    f: &Formula,
+    wrt_names: &[String],
+    rows: &[Vec<i64>],
+    cols: &[Vec<i64>],
+) -> Result<Vec<Vec<Value>>, CheckError> {
+    let err = eval_err(model, sizes);
+    let shape = |t: &str| model.shape_at(t, sizes);
     let mut table = Vec::new();
     let mut env = sizes.clone();
     for i in rows {
@@ -186,7 +224,7 @@ pub(crate) fn formula_table(
         for (name, &v) in model.output.indices.iter().zip(i) {
             set(&mut env, name, v);
         }
-        for j in &cols {
+        for j in cols {
             for (name, &v) in wrt_names.iter().zip(j) {
                 set(&mut env, name, v);
             }
@@ -195,6 +233,153 @@ pub(crate) fn formula_table(
         table.push(row);
     }
     Ok(table)
+}
+
+/// One entry of [`formula_table`], evaluated with its names in a map.
+fn entry_by_names(
+    model: &Model,
+    sizes: &Env,
+    f: &Formula,
+    wrt_names: &[String],
+    row: &[i64],
+    col: &[i64],
+) -> Result<Value, CheckError> {
+    let mut env = sizes.clone();
+    for (name, &v) in model.output.indices.iter().zip(row).chain(wrt_names.iter().zip(col)) {
+        set(&mut env, name, v);
+    }
+    f.eval(&env, &|t: &str| model.shape_at(t, sizes)).map_err(eval_err(model, sizes))
+}
+
+/// An index expression compiled for a table: its terms in their canonical order, each a
+/// coefficient times the value of a slot (`Some`) or times 1, with sizes folded in; or
+/// `None` where a term is not of that form, evaluated by name.
+struct Slotted<'f> {
+    linear: Option<Vec<(Option<usize>, i64)>>,
+    general: &'f Index,
+}
+
+/// How names are looked up in a table's entry: the tensor's index names (the last of a
+/// name wins, as they are set last), then the output's, then the sizes.
+struct Names<'a> {
+    out: &'a [String],
+    wrt: &'a [String],
+    sizes: &'a Env,
+}
+
+impl Names<'_> {
+    fn slot(&self, name: &str) -> Option<usize> {
+        let wrt = self.wrt.iter().rposition(|n| n == name).map(|k| self.out.len() + k);
+        wrt.or_else(|| self.out.iter().rposition(|n| n == name))
+    }
+
+    fn value(&self, name: &str, vals: &[i64]) -> Option<i64> {
+        self.slot(name).map(|s| vals[s]).or_else(|| self.sizes.get(name).copied())
+    }
+}
+
+impl<'f> Slotted<'f> {
+    fn new(p: &'f Index, names: &Names) -> Slotted<'f> {
+        let linear = p
+            .terms()
+            .map(|(m, c)| match m.as_slice() {
+                [] => Some((None, c)),
+                [IndexAtom::Var(v)] => match names.slot(v) {
+                    Some(s) => Some((Some(s), c)),
+                    None => Some((None, c.checked_mul(*names.sizes.get(&**v)?)?)),
+                },
+                _ => None,
+            })
+            .collect();
+        Slotted { linear, general: p }
+    }
+
+    /// The value, by the same checked steps as [`IndexExt::eval_by`]: an error exactly
+    /// where that one fails (the error itself may read differently).
+    fn eval(&self, names: &Names, vals: &[i64]) -> Result<i64, EvalError> {
+        let Some(linear) = &self.linear else { return self.general.eval_by(&|n| names.value(n, vals)) };
+        let mut total: i64 = 0;
+        for &(slot, c) in linear {
+            let t = match slot {
+                Some(s) => c.checked_mul(vals[s]),
+                None => Some(c),
+            };
+            total = t.and_then(|t| total.checked_add(t)).ok_or(EvalError::Overflow(String::new()))?;
+        }
+        Ok(total)
+    }
+}
+
+/// A bracket compiled for a table.
+enum SlottedCond<'f> {
+    Ge0(Slotted<'f>),
+    Eq0(Slotted<'f>),
+    Ne0(Slotted<'f>),
+    Other(&'f Cond),
+}
+
+/// A term without Σ compiled for a table (see [`Term::eval`], which it agrees with).
+struct SlottedTerm<'f> {
+    brackets: Vec<SlottedCond<'f>>,
+    /// Each element's tensor, its shape and its index.
+    elements: Vec<(&'f str, Vec<i64>, Vec<Slotted<'f>>)>,
+    coeff: Slotted<'f>,
+}
+
+impl<'f> SlottedTerm<'f> {
+    /// `None` for a term with a Σ or an element of a tensor without a shape.
+    fn new(t: &'f Term, names: &Names, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Option<SlottedTerm<'f>> {
+        if !t.bound.is_empty() {
+            return None;
+        }
+        let brackets = t
+            .brackets
+            .iter()
+            .map(|c| match c {
+                Cond::Ge0(p) => SlottedCond::Ge0(Slotted::new(p, names)),
+                Cond::Eq0(p) => SlottedCond::Eq0(Slotted::new(p, names)),
+                Cond::Ne0(p) => SlottedCond::Ne0(Slotted::new(p, names)),
+                other => SlottedCond::Other(other),
+            })
+            .collect();
+        let elements = t
+            .elements
+            .iter()
+            .map(|e| {
+                Some((e.tensor.as_str(), shape(&e.tensor)?, e.index.iter().map(|p| Slotted::new(p, names)).collect()))
+            })
+            .collect::<Option<_>>()?;
+        Some(SlottedTerm { brackets, elements, coeff: Slotted::new(&t.coeff, names) })
+    }
+
+    /// The term's value added to `out`, by the steps of [`Term::eval`] in its order.
+    fn add_to(&self, out: &mut Value, names: &Names, vals: &[i64], index: &mut Vec<i64>) -> Result<(), EvalError> {
+        for c in &self.brackets {
+            let holds = match c {
+                SlottedCond::Ge0(p) => p.eval(names, vals)? >= 0,
+                SlottedCond::Eq0(p) => p.eval(names, vals)? == 0,
+                SlottedCond::Ne0(p) => p.eval(names, vals)? != 0,
+                SlottedCond::Other(c) => c.eval_by(&|n| names.value(n, vals))?,
+            };
+            if !holds {
+                return Ok(());
+            }
+        }
+        let mut monomial = Vec::with_capacity(self.elements.len());
+        for (tensor, dims, at) in &self.elements {
+            index.clear();
+            for p in at {
+                index.push(p.eval(names, vals)?);
+            }
+            if index.iter().zip(dims).any(|(&i, &d)| i < 0 || i >= d) {
+                return Ok(());
+            }
+            monomial.push(ElemRef { tensor: tensor.to_string(), index: index.clone() });
+        }
+        // As `out.add_assign(&Value::monomial(c, monomial))`, without the copy.
+        out.add_term(monomial, self.coeff.eval(names, vals)?);
+        Ok(())
+    }
 }
 
 /// The rows of the symbolic domain at the given sizes.
@@ -405,6 +590,35 @@ mod tests {
         derivation.domain.axes[0].1 = var("n").sub(&Index::constant(1));
         let err = cross_check(&model, &derivation, &model.values).unwrap_err();
         assert!(matches!(&err, CheckError::Bug(why) if why.contains("6 outputs, brute force finds 4")), "{err}");
+    }
+
+    #[test]
+    fn tables_by_slots_agree_with_tables_by_names() {
+        // Every shipped spec's closed forms and Jacobian claims (strides, dilations, pads,
+        // div and mod), tabled both ways at its `let` sizes.
+        let mut specs: Vec<_> = std::fs::read_dir("specs").unwrap().map(|e| e.unwrap().path()).collect();
+        specs.sort();
+        for path in specs.iter().filter(|p| p.extension().is_some_and(|e| e == "conv")) {
+            let model = crate::cli::load(path, None).unwrap();
+            let derivation = crate::derive::derive(&model, &Limits::default()).unwrap();
+            let sizes = &model.values;
+            let rows = domain_rows(&derivation, &model, sizes).unwrap();
+            let mut formulas: Vec<(Formula, &Derivative)> =
+                derivation.derivatives.iter().map(|d| (d.closed_form.clone(), d)).collect();
+            for c in &model.claims {
+                if let crate::model::ClaimKind::Derivative { wrt, out_indices, wrt_indices, value } = &c.kind {
+                    let d = derivation.derivative(wrt).unwrap();
+                    formulas.push((derivation.in_own_names(&model, value, out_indices, wrt_indices, d), d));
+                }
+            }
+            for (f, d) in &formulas {
+                let fast = formula_table(&model, sizes, f, &d.wrt, &d.wrt_indices, &rows, &derivation.limits);
+                let dims = model.shape_at(&d.wrt, sizes).unwrap();
+                let cols = tuples(&dims.iter().map(|&n| (0, n - 1)).collect::<Vec<_>>());
+                let by_names = table_by_names(&model, sizes, f, &d.wrt_indices, &rows, &cols);
+                assert_eq!(fast, by_names, "{} of {}", path.display(), d.name(&model));
+            }
+        }
     }
 
     /// The table `∂s/∂wrt` of a spec's source at its `let` sizes.
