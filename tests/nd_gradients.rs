@@ -544,4 +544,10 @@ fn a_claimed_call_whose_groups_do_not_fit_its_channels_is_refuted() {
     let [(verdict, grounds)] = claims(grouped).try_into().expect("one claim");
     assert_eq!(verdict, Verdict::Refuted);
     assert_eq!(grounds, "PyTorch refuses it: in_channels (4) must be divisible by groups (3)");
+    // Groups that PyTorch takes, but whose output has other channels than the tensor: the
+    // coefficient is compared over the tensor's indices only, so the channels are compared
+    // first.
+    let more = grouped.replace("groups = 3", "groups = 4");
+    let [(verdict, grounds)] = claims(&more).try_into().expect("one claim");
+    assert_eq!((verdict, grounds.as_str()), (Verdict::Refuted, "the call's output has 8 channels, `x` has 4"));
 }

@@ -7,10 +7,11 @@ use super::tables::{cross_check_against, first_difference, formula_table};
 use super::validate::{self, Claimed, Validation};
 use crate::algebra::formula::show_value;
 use crate::algebra::{Env, Formula, Index, IndexExt};
-use crate::derive::backward::{call_length, claimed_call, shapes};
+use crate::derive::backward::{call_channels, call_length, claimed_call, shapes};
 use crate::derive::{Derivation, Derivative, Prover, Step};
 use crate::limits::Limits;
 use crate::model::{ClaimKind, Model};
+use crate::ops::GradientCall;
 
 /// How a claim was settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +157,22 @@ pub(crate) enum AsJacobian {
     Unfit(String),
 }
 
+/// Why a claimed call's output is not `wrt`'s gradient by its channels alone, where it
+/// has other channels than `wrt` (the coefficient is compared over `wrt`'s indices only,
+/// so channels past them would go unseen).
+fn other_channels(model: &Model, derivation: &Derivation, call: &GradientCall, wrt: &str) -> Option<String> {
+    let t = model.tensor(wrt)?;
+    let channels = call_channels(call, &shapes(model, derivation))?;
+    let own = &t.shape[..t.shape.len().checked_sub(call.axes.len())?];
+    let at = |c: &[Index]| c.iter().map(|c| c.eval(&model.values).ok()).collect::<Option<Vec<i64>>>();
+    let (theirs, ours) = (at(&channels)?, at(own)?);
+    // A tensor of spatial axes only is one channel.
+    let ours = if ours.is_empty() { vec![1; theirs.len().min(1)] } else { ours };
+    let product = |v: &[i64]| v.iter().product::<i64>();
+    (product(&theirs) != product(&ours))
+        .then(|| format!("the call's output has {} channels, `{wrt}` has {}", product(&theirs), product(&ours)))
+}
+
 /// A call's lengths along its spatial axes, its tensor's there, and whether the e-graph
 /// proved them equal.
 pub(crate) type CallLengths = (Vec<Index>, Vec<Index>, bool);
@@ -175,6 +192,9 @@ pub(crate) fn as_jacobian(model: &Model, derivation: &Derivation, kind: &ClaimKi
         (_, Some(call)) if call.misfit(&shapes(model, derivation), &model.values).is_some() => {
             let why = call.misfit(&shapes(model, derivation), &model.values).unwrap_or_default();
             return Ok(AsJacobian::Unfit(why));
+        }
+        (_, Some(call)) if other_channels(model, derivation, call, wrt).is_some() => {
+            return Ok(AsJacobian::Unfit(other_channels(model, derivation, call, wrt).unwrap_or_default()));
         }
         (_, Some(call)) => match call.formula(&shapes(model, derivation), &d.wrt_indices) {
             Some((f, _)) => f,

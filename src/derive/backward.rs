@@ -491,7 +491,7 @@ pub fn prove_call(model: &Model, derivation: &Derivation, call: &GradientCall, w
 }
 
 /// The channel axes of a call's output, where its operands have channels.
-fn call_channels(call: &GradientCall, shapes: &dyn Fn(&str) -> Option<Vec<Index>>) -> Option<Vec<Index>> {
+pub fn call_channels(call: &GradientCall, shapes: &dyn Fn(&str) -> Option<Vec<Index>>) -> Option<Vec<Index>> {
     let (a, b) = (shapes(&call.input)?, shapes(&call.weight)?);
     if a.len() <= call.axes.len() {
         return None;
