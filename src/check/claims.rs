@@ -11,7 +11,7 @@ use crate::derive::backward::{call_channels, call_length, claimed_call, shapes};
 use crate::derive::{Derivation, Derivative, Prover, Step};
 use crate::limits::Limits;
 use crate::model::{ClaimKind, Model};
-use crate::ops::GradientCall;
+use crate::ops::{GradientCall, Shapes};
 
 /// How a claim was settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,9 +160,9 @@ pub(crate) enum AsJacobian {
 /// Why a claimed call's output is not `wrt`'s gradient by its channels alone, where it
 /// has other channels than `wrt` (the coefficient is compared over `wrt`'s indices only,
 /// so channels past them would go unseen).
-fn other_channels(model: &Model, derivation: &Derivation, call: &GradientCall, wrt: &str) -> Option<String> {
+fn other_channels(model: &Model, shapes: Shapes, call: &GradientCall, wrt: &str) -> Option<String> {
     let t = model.tensor(wrt)?;
-    let channels = call_channels(call, &shapes(model, derivation))?;
+    let channels = call_channels(call, shapes)?;
     let own = &t.shape[..t.shape.len().checked_sub(call.axes.len())?];
     let at = |c: &[Index]| c.iter().map(|c| c.eval(&model.values).ok()).collect::<Option<Vec<i64>>>();
     let (theirs, ours) = (at(&channels)?, at(own)?);
@@ -189,17 +189,17 @@ pub(crate) fn as_jacobian(model: &Model, derivation: &Derivation, kind: &ClaimKi
         (ClaimKind::Gradient { wrt_indices, value, .. }, _) => {
             derivation.in_own_names(model, value, &[], wrt_indices, d)
         }
-        (_, Some(call)) if call.misfit(&shapes(model, derivation), &model.values).is_some() => {
-            let why = call.misfit(&shapes(model, derivation), &model.values).unwrap_or_default();
-            return Ok(AsJacobian::Unfit(why));
+        (_, Some(call)) => {
+            let shapes = shapes(model, derivation);
+            let unfit = call.misfit(&shapes, &model.values).or_else(|| other_channels(model, &shapes, call, wrt));
+            if let Some(why) = unfit {
+                return Ok(AsJacobian::Unfit(why));
+            }
+            match call.formula(&shapes, &d.wrt_indices) {
+                Some((f, _)) => f,
+                None => return Ok(AsJacobian::Unfit("the call's tensors have ranks that do not fit it".into())),
+            }
         }
-        (_, Some(call)) if other_channels(model, derivation, call, wrt).is_some() => {
-            return Ok(AsJacobian::Unfit(other_channels(model, derivation, call, wrt).unwrap_or_default()));
-        }
-        (_, Some(call)) => match call.formula(&shapes(model, derivation), &d.wrt_indices) {
-            Some((f, _)) => f,
-            None => return Ok(AsJacobian::Unfit("the call's tensors have ranks that do not fit it".into())),
-        },
         _ => unreachable!("a gradient claim is in gather form or a call"),
     };
     let coefficient = derivation.upstream_coefficient(model, &own, &d.wrt_indices).map_err(|e| {
