@@ -543,6 +543,17 @@ fn run_padding(run: &Run, conv: &Conv) -> (Index, Index) {
     }
 }
 
+/// The finding that all-ones weights cannot tell one weight from another, where the run
+/// has them; `example` names two that they confuse, if any (` (w_0 from w_2)`).
+pub(super) fn ones_finding(options: RunOptions, example: &str) -> Option<String> {
+    (options.weights == Weights::Ones).then(|| {
+        format!(
+            "the weights are all ones, which cannot tell one weight from another{example}: \
+             run with distinct weights to check the kernel's orientation"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::number;

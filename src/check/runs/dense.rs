@@ -3,8 +3,8 @@
 
 use super::common::{
     compare, compare_outputs, compiled_outputs, conv_of, engine_shape, hints, layout, method_text, not_executed,
-    number, numeric, outputs_finding, pad_hint, run_laid_out, setup, shapes_of, values, with_flipped_kernel,
-    RunOptions, RunReport, Setup, Weights,
+    number, numeric, ones_finding, outputs_finding, pad_hint, run_laid_out, setup, shapes_of, values,
+    with_flipped_kernel, RunOptions, RunReport, Setup,
 };
 use crate::algebra::compiled::{Compiled, Shape};
 use crate::algebra::{Env, EvalError, Value};
@@ -73,13 +73,7 @@ pub(super) fn run(
         holds &= agrees;
         parts.push(finding);
     }
-    if options.weights == Weights::Ones {
-        parts.push(
-            "the weights are all ones, which cannot tell one weight from another (w_0 from w_2): \
-             run with distinct weights to check the kernel's orientation"
-                .into(),
-        );
-    }
+    parts.extend(ones_finding(options, " (w_0 from w_2)"));
     report(holds, parts)
 }
 

@@ -15,6 +15,7 @@ use super::error::{eval_err, shown_sizes, CheckError};
 use super::tables::Table;
 use crate::algebra::{Env, Value};
 use crate::derive::Derivation;
+use crate::limits::Limits;
 use crate::model::{Model, Run};
 use common::not_executed;
 
@@ -76,18 +77,8 @@ fn large(
         (model.shape_at(&run.input, sizes).unwrap_or_default(), model.shape_at(&run.weight, sizes).unwrap_or_default());
     let outputs = element_count(&lengths(&derivation.domain.at(sizes).map_err(eval_err(model, sizes))?));
     let held = element_count(&x).saturating_add(element_count(&w)).saturating_add(outputs);
-    let refused = |what: String| {
-        Err(CheckError::RunLimit {
-            span: run.span,
-            message: format!("at {} this run {what}", shown_sizes(model, sizes)),
-        })
-    };
-    if held > limits.run_values {
-        return refused(format!(
-            "would hold {held} values in its input, weight and output, more than the limit of {}",
-            limits.run_values
-        ));
-    }
+    within_values(model, run, sizes, held, limits)?;
+    let refused = |what: String| Err(refusal(model, run, sizes, what));
     // An output reads a receptive field of C/G channels by k positions, and every weight.
     let conv = conv_of(model, run, sizes, limits)?;
     let channels = if x.len() > 1 { x[0] as u64 } else { 1 } / conv.groups.max(1) as u64;
@@ -106,7 +97,7 @@ fn large(
 /// Whether a run whose Jacobians have `entries` entries that can be nonzero compares every
 /// entry (else Freivalds' check), as asked and within the limits; past them, why it is
 /// refused.
-fn every_entry(entries: u64, limits: &crate::limits::Limits, options: RunOptions) -> Result<bool, String> {
+fn every_entry(entries: u64, limits: &Limits, options: RunOptions) -> Result<bool, String> {
     if entries > limits.run_entries {
         return Err(format!(
             "has Jacobians with {entries} entries that can be nonzero, more than the limit of {} \
@@ -126,4 +117,26 @@ fn every_entry(entries: u64, limits: &crate::limits::Limits, options: RunOptions
         JacobianCheck::Freivalds => false,
         JacobianCheck::Auto => entries <= limits.compared_entries,
     })
+}
+
+/// A run refused at `sizes`: it `what`, past a limit.
+fn refusal(model: &Model, run: &Run, sizes: &Env, what: String) -> CheckError {
+    CheckError::RunLimit { span: run.span, message: format!("at {} this run {what}", shown_sizes(model, sizes)) }
+}
+
+/// Refuses a run whose input, weight and output would hold `held` values, more than the
+/// limit.
+fn within_values(model: &Model, run: &Run, sizes: &Env, held: u64, limits: &Limits) -> Result<(), CheckError> {
+    match held > limits.run_values {
+        true => Err(refusal(
+            model,
+            run,
+            sizes,
+            format!(
+                "would hold {held} values in its input, weight and output, more than the limit of {}",
+                limits.run_values
+            ),
+        )),
+        false => Ok(()),
+    }
 }

@@ -4,8 +4,8 @@
 //! composition where candle lacks the call, and the detail names it.
 
 use super::common::{
-    compare, compiled_outputs_along, numeric, outputs_finding, shapes_of, values, with_flipped_kernel, OutputsFinding,
-    RunOptions, RunReport, Weights,
+    compare, compiled_outputs_along, numeric, ones_finding, outputs_finding, shapes_of, values, with_flipped_kernel,
+    OutputsFinding, RunOptions, RunReport,
 };
 use super::dense::{rows_finding, table_finding, RowsAt};
 use crate::algebra::{Env, Index, IndexExt, Value};
@@ -86,13 +86,7 @@ pub(super) fn run(
         holds &= agrees;
         parts.push(finding);
     }
-    if options.weights == Weights::Ones {
-        parts.push(
-            "the weights are all ones, which cannot tell one weight from another: \
-             run with distinct weights to check the kernel's orientation"
-                .into(),
-        );
-    }
+    parts.extend(ones_finding(options, ""));
     report(holds, parts)
 }
 
@@ -139,18 +133,8 @@ pub(super) fn large(
     let outputs = element_count(&lengths(&derivation.domain.at(sizes).map_err(eval_err(model, sizes))?));
     let count = |s: &[usize]| s.iter().fold(1u64, |p, &v| p.saturating_mul(v as u64));
     let held = count(&x).saturating_add(count(&w)).saturating_add(outputs);
-    let refused = |what: String| {
-        Err(CheckError::RunLimit {
-            span: run.span,
-            message: format!("at {} this run {what}", shown_sizes(model, sizes)),
-        })
-    };
-    if held > limits.run_values {
-        return refused(format!(
-            "would hold {held} values in its input, weight and output, more than the limit of {}",
-            limits.run_values
-        ));
-    }
+    super::within_values(model, run, sizes, held, limits)?;
+    let refused = |what: String| Err(super::refusal(model, run, sizes, what));
     let footprint = conv.footprint(&x, &w);
     if footprint > limits.run_values {
         return refused(format!(
@@ -224,13 +208,7 @@ fn by_rows(
              the call's parameters: its ∂s/∂x is not the call's, and the entries above may be wrong"
         ));
     }
-    if options.weights == Weights::Ones {
-        parts.push(
-            "the weights are all ones, which cannot tell one weight from another: \
-             run with distinct weights to check the kernel's orientation"
-                .into(),
-        );
-    }
+    parts.extend(ones_finding(options, ""));
     report(holds, parts)
 }
 
