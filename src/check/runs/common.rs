@@ -382,15 +382,21 @@ pub(crate) fn compiled_outputs(
     shapes: &[Shape],
     data: &[&[f64]],
 ) -> Result<(Vec<f64>, f64), CheckError> {
-    let err = eval_err(model, sizes);
-    let terms = model
-        .formula
-        .terms
-        .iter()
-        .map(|t| Compiled::new(t, &model.output.indices, &[], sizes, shapes))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(&err)?;
-    Compiled::sums(&terms, ranges, data).map_err(err)
+    let terms = formula_compiled(model, sizes, shapes, &model.output.indices, &[])?;
+    Compiled::sums(&terms, ranges, data).map_err(eval_err(model, sizes))
+}
+
+/// The formula's terms compiled at the sizes, with the `free` output indices given and
+/// the `inner` ones enumerated (see [`Compiled::new`]).
+fn formula_compiled(
+    model: &Model,
+    sizes: &Env,
+    shapes: &[Shape],
+    free: &[String],
+    inner: &[(String, Option<(i64, i64)>)],
+) -> Result<Vec<Compiled>, CheckError> {
+    let terms = model.formula.terms.iter().map(|t| Compiled::new(t, free, inner, sizes, shapes));
+    terms.collect::<Result<Vec<_>, _>>().map_err(eval_err(model, sizes))
 }
 
 /// [`compiled_outputs`], with the loops running along the output's last axis innermost
@@ -403,19 +409,12 @@ pub(crate) fn compiled_outputs_along(
     shapes: &[Shape],
     data: &[&[f64]],
 ) -> Result<(Vec<f64>, f64), CheckError> {
-    let err = eval_err(model, sizes);
     let Some((last, outer)) = model.output.indices.split_last() else {
         return compiled_outputs(model, sizes, ranges, shapes, data);
     };
     let inner = ranges[ranges.len() - 1];
-    let terms = model
-        .formula
-        .terms
-        .iter()
-        .map(|t| Compiled::new(t, outer, &[(last.clone(), Some(inner))], sizes, shapes))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(&err)?;
-    Compiled::sums_along(&terms, &ranges[..ranges.len() - 1], inner, data).map_err(err)
+    let terms = formula_compiled(model, sizes, shapes, outer, &[(last.clone(), Some(inner))])?;
+    Compiled::sums_along(&terms, &ranges[..ranges.len() - 1], inner, data).map_err(eval_err(model, sizes))
 }
 
 /// What the formula's outputs and the engine's have shown.
