@@ -121,8 +121,9 @@ impl GradientCallNd {
             true => [&weight[..1], &[1], &weight[1..]].concat(),
             false => weight.to_vec(),
         };
-        let out = count(&self.conv.output_shape(&x, &w));
-        let positions = count(&self.conv.output_shape(&x, &w)[2..]).max(count(&input[input.len() - d..]));
+        let shape = self.conv.output_shape(&x, &w);
+        let out = count(&shape);
+        let positions = count(&shape[2..]).max(count(&input[input.len() - d..]));
         let unfolded =
             positions.saturating_mul(channels).saturating_mul(kernel).saturating_mul(self.conv.groups as u64);
         count(input).saturating_add(count(weight)).saturating_add(out).saturating_add(unfolded)
