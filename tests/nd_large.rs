@@ -210,3 +210,40 @@ fn compressed_jacobians_are_the_engines_entry_for_entry() {
         assert!(compressed.probes < x.data.len() / 2, "{call:?}: {} probes", compressed.probes);
     }
 }
+
+/// Where the gradients' check would sum more terms than `run_entries` but the run's does
+/// not, the run is checked and the gradients are reported as checked at the validation's
+/// sizes and not run at the spec's: nothing fails, nothing is claimed that did not run.
+#[test]
+fn gradients_past_their_limit_are_reported_not_run_while_the_run_is_checked() {
+    use symconv::check::{report, RunOptions};
+    let src = std::fs::read_to_string("tests/fixtures/nd_large_strided.conv").unwrap();
+    let model = symconv::model::resolve(&symconv::syntax::parse(&src).unwrap(), &src, "nd_large_strided", &[]).unwrap();
+    // O = 3, C = 2, H = 30, V = 28, P = 3, Q = 2, stride (2, 1), padding ((1, 1), (0, 1)).
+    let outputs = 3 * ((30 + 2 - 3) / 2 + 1) * (28 + 1 - 2 + 1);
+    let (weights, field) = (3 * 2 * 3 * 2, 2 * 3 * 2);
+    let terms = outputs * weights * 2;
+    assert!(outputs * field * 2 < terms - 1, "the run's entries stay within the limit");
+    let limits = symconv::limits::Limits { run_entries: terms - 1, ..Default::default() };
+    let derivation = symconv::derive::derive(&model, &limits).unwrap();
+    let r = report(model, derivation, false, RunOptions::default()).expect("the spec is checked, not refused");
+    assert_eq!(r.runs[0].holds, Some(true), "{:?}", r.runs[0]);
+    assert_eq!(r.backward.len(), 2);
+    for b in &r.backward {
+        assert_eq!(b.holds, None, "∂L/∂{}: {:?}", b.wrt, b.findings);
+        let detail = b.detail();
+        assert!(detail.contains("the gather form equals brute force's Jᵀg"), "checked at the validation's sizes: {detail}");
+        let why = format!(
+            "not run at C = 2, H = 30, V = 28, O = 3, P = 3, Q = 2: the gradients' check could sum up to {terms} \
+             terms, more than the limit of {}",
+            terms - 1
+        );
+        assert!(detail.contains(&why), "{detail}");
+        // The call is named at the spec's sizes: H - P = 27 and V = 28 (∂L/∂x), P = 3 (∂L/∂w).
+        let call = b.call.as_ref().expect("both gradients have a named call");
+        let at = if b.wrt == "x" { "output_padding = (1, 0))[:, : 28]" } else { ")ᵀ[: 3, :]" };
+        assert!(call.at_sizes.ends_with(at), "{}", call.at_sizes);
+    }
+    let line = symconv::render::check_line(&r);
+    assert!(line.contains("ok: ") && line.contains("1 runs agree; 2 gradients not run at these sizes"), "{line}");
+}

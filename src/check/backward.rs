@@ -78,40 +78,9 @@ pub(crate) fn check_all(
     brute: Option<&BruteForce>,
 ) -> Result<Vec<BackwardReport>, CheckError> {
     let err = eval_err(model, sizes);
-    // The output's lengths: the upstream gradient's shape.
-    let dims: Vec<usize> = derivation
-        .lengths
-        .iter()
-        .map(|l| l.eval(sizes).map(|v| v.max(0) as usize))
-        .collect::<Result<_, _>>()
-        .map_err(&err)?;
-    let count =
-        |dims: Option<Vec<i64>>| dims.unwrap_or_default().iter().fold(1u64, |p, &d| p.saturating_mul(d.max(0) as u64));
-    let outputs = dims.iter().fold(1u64, |p, &d| p.saturating_mul(d as u64));
-    // The tensors, the upstream gradient and the gradients are held at once.
-    let held = model
-        .tensors
-        .iter()
-        .map(|t| count(model.shape_at(&t.name, sizes)).saturating_mul(2))
-        .fold(outputs, u64::saturating_add);
-    if held > derivation.limits.run_values {
-        return Err(CheckError::Limit(format!(
-            "at {} the gradients' check would hold {held} values, more than the limit of {}",
-            shown_sizes(model, sizes),
-            derivation.limits.run_values
-        )));
-    }
-    // An input's gradient sums over the weights at each entry, a weight's over the
-    // outputs: about twice outputs × weights terms, bounded as a run's entries are.
-    let weights = model.tensors.iter().filter(|t| t.role == crate::model::Role::Weight);
-    let weights = weights.map(|t| count(model.shape_at(&t.name, sizes))).fold(0u64, u64::saturating_add);
-    let entries = outputs.saturating_mul(weights).saturating_mul(2);
-    if entries > derivation.limits.run_entries {
-        return Err(CheckError::Limit(format!(
-            "at {} the gradients' check would sum {entries} terms, more than the limit of {}",
-            shown_sizes(model, sizes),
-            derivation.limits.run_entries
-        )));
+    let dims = upstream_dims(derivation, sizes).map_err(&err)?;
+    if let Some(why) = past_limits(model, derivation, sizes).map_err(&err)? {
+        return Err(CheckError::Limit(format!("at {} {why}", shown_sizes(model, sizes))));
     }
     let mut data = values(model, sizes, options);
     let g = match brute {
@@ -142,6 +111,71 @@ pub(crate) fn check_all(
         let autograd = pending.join().map_err(|_| CheckError::Bug("the engine's backward panicked".into()))??;
         Ok(with(checked, &autograd))
     })
+}
+
+/// The upstream gradient's shape at `sizes`: the output's lengths.
+fn upstream_dims(derivation: &Derivation, sizes: &Env) -> Result<Vec<usize>, crate::algebra::EvalError> {
+    derivation.lengths.iter().map(|l| l.eval(sizes).map(|v| v.max(0) as usize)).collect()
+}
+
+/// Why the gradients' check at `sizes` is past the limits, if it is: the values it holds
+/// (the tensors, the upstream gradient and the gradients) or the terms it sums (an
+/// input's gradient sums over the weights at each entry, a weight's over the outputs:
+/// at most twice outputs × weights terms), bounded as a run's values and entries are.
+pub(crate) fn past_limits(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+) -> Result<Option<String>, crate::algebra::EvalError> {
+    let count =
+        |dims: Option<Vec<i64>>| dims.unwrap_or_default().iter().fold(1u64, |p, &d| p.saturating_mul(d.max(0) as u64));
+    let outputs = upstream_dims(derivation, sizes)?.iter().fold(1u64, |p, &d| p.saturating_mul(d as u64));
+    let held = model
+        .tensors
+        .iter()
+        .map(|t| count(model.shape_at(&t.name, sizes)).saturating_mul(2))
+        .fold(outputs, u64::saturating_add);
+    let limits = &derivation.limits;
+    if held > limits.run_values {
+        return Ok(Some(format!(
+            "the gradients' check would hold {held} values, more than the limit of {}",
+            limits.run_values
+        )));
+    }
+    let weights = model.tensors.iter().filter(|t| t.role == crate::model::Role::Weight);
+    let weights = weights.map(|t| count(model.shape_at(&t.name, sizes))).fold(0u64, u64::saturating_add);
+    let entries = outputs.saturating_mul(weights).saturating_mul(2);
+    Ok((entries > limits.run_entries).then(|| {
+        format!(
+            "the gradients' check could sum up to {entries} terms, more than the limit of {}",
+            limits.run_entries
+        )
+    }))
+}
+
+/// The gradients checked at smaller sizes (`checked`), reported at `sizes`, where their
+/// check is past the limits (`why`): the calls named at `sizes`, nothing run there. A
+/// gradient that disagreed at the smaller sizes still disagrees.
+pub(crate) fn not_run(
+    model: &Model,
+    derivation: &Derivation,
+    sizes: &Env,
+    checked: Vec<BackwardReport>,
+    why: &str,
+) -> Vec<BackwardReport> {
+    checked
+        .into_iter()
+        .map(|mut b| {
+            if let (Ok(_), Some(run)) = (&b.call, run_of(model)) {
+                if let Ok(call) = gradient_call(model, derivation, run, &b.wrt) {
+                    b.call = Ok(call_report(model, derivation, &call, &b.wrt, sizes));
+                }
+            }
+            b.holds = b.holds.filter(|&h| !h);
+            b.findings.push(format!("not run at {}: {why}", shown_sizes(model, sizes)));
+            b
+        })
+        .collect()
 }
 
 /// Every gradient at `sizes` checked on the engine against its gather form compiled (as

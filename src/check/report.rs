@@ -114,7 +114,8 @@ pub fn report(
 
 /// Every gradient checked at `sizes`: against brute force there where it fits, else, after
 /// the gather forms are checked against brute force at the validation's sizes, against
-/// the gather forms compiled.
+/// the gather forms compiled; where that is past the limits, the gradients are reported
+/// as checked at the validation's sizes and not run at `sizes`.
 fn gradients(
     model: &Model,
     derivation: &Derivation,
@@ -125,8 +126,11 @@ fn gradients(
     if validation.sizes == *sizes {
         return backward::check_all(model, derivation, sizes, options, Some(&validation.brute));
     }
-    backward::check_all(model, derivation, &validation.sizes, options, Some(&validation.brute))?;
-    backward::check_all(model, derivation, sizes, options, None)
+    let checked = backward::check_all(model, derivation, &validation.sizes, options, Some(&validation.brute))?;
+    match backward::past_limits(model, derivation, sizes).map_err(super::error::eval_err(model, sizes))? {
+        Some(why) => Ok(backward::not_run(model, derivation, sizes, checked, &why)),
+        None => backward::check_all(model, derivation, sizes, options, None),
+    }
 }
 
 /// Whether the run line computes the formula for every size, in one line: proved when

@@ -354,7 +354,7 @@ fn write_backward(out: &mut String, r: &Report) {
                 let _ = writeln!(out, "          at {}: {}", show_sizes(&r.sizes), c.at_sizes);
                 let _ = writeln!(out, "          torch:  {}", c.torch);
                 let _ = writeln!(out, "          candle: {}", c.candle);
-                let _ = writeln!(out, "          {}", call_proof_text(c, m));
+                let _ = writeln!(out, "          {}", call_proof_text(c, b.holds, m));
             }
             Err(why) => {
                 let _ = writeln!(out, "  call:   none: {why}");
@@ -365,13 +365,14 @@ fn write_backward(out: &mut String, r: &Report) {
 }
 
 /// Whether a call was proved to compute its gradient, in one line.
-fn call_proof_text(c: &CallReport, m: &crate::model::Model) -> String {
+fn call_proof_text(c: &CallReport, holds: Option<bool>, m: &crate::model::Model) -> String {
     match &c.proof {
         Ok(()) => format!(
             "proved for all sizes: the call's output has the tensor's shape, and its coefficient of {} meets the derived Jacobian in the e-graph",
             m.upstream
         ),
-        Err(why) => format!("not proved for all sizes: {why}; checked on the engine at these sizes"),
+        Err(why) if holds.is_some() => format!("not proved for all sizes: {why}; checked on the engine at these sizes"),
+        Err(why) => format!("not proved for all sizes: {why}; not run on the engine at these sizes"),
     }
 }
 
@@ -495,7 +496,7 @@ pub fn derive_json(r: &Report) -> String {
             let (call, why) = match &b.call {
                 Ok(c) => (
                     json!({"op": c.op, "symbolic": c.symbolic, "torch": c.torch, "candle": c.candle}),
-                    call_proof_text(c, m),
+                    call_proof_text(c, b.holds, m),
                 ),
                 Err(why) => (Json::Null, format!("no single engine call: {why}")),
             };
@@ -549,6 +550,11 @@ pub fn check_line(r: &Report) -> String {
         (_, bad) => {
             let _ = write!(line, "; {bad} gradients disagree");
         }
+    }
+    // A named call that did not run (past the limits at these sizes).
+    let not_run = r.backward.iter().filter(|b| b.holds.is_none() && b.call.is_ok()).count();
+    if not_run > 0 {
+        let _ = write!(line, "; {not_run} gradients not run at these sizes");
     }
     if let Some(bad) = r.claims.iter().find(|c| c.verdict == Verdict::Refuted) {
         let _ = write!(line, "; first refuted: {} ({})", bad.text, bad.grounds);
