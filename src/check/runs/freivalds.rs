@@ -213,13 +213,22 @@ impl ClosedFormSide<'_> {
 
 /// The engine's side: its output, `J·u` for each `u` (of the input, then of the weight),
 /// and `vᵀ·J` (both) where it has a backward pass.
-struct EngineSide {
-    output: Array,
-    /// The compositions that made the output, for calls that compose (N-D).
-    compositions: Option<Vec<&'static str>>,
-    times: [Vec<Array>; 2],
-    transposed_times: Option<[Array; 2]>,
+/// Where one product of the closed forms and the engine's first differ.
+#[derive(Debug, Clone, Copy)]
+struct Differs {
+    /// Which `u` (0 or 1); 0 for `vᵀ·J`.
+    round: usize,
+    /// The first entry that differs, and how many do.
+    at: usize,
+    count: usize,
+    /// Both values there.
+    closed: f64,
+    engine: f64,
 }
+
+/// One product of the engine, sent to the side that compares as soon as it is made: the
+/// array, and for the output, the compositions that made it (N-D calls).
+type EngineProduct = Result<(Array, Option<Vec<&'static str>>), CheckError>;
 
 /// A unit vector of the given shape.
 fn unit(shape: &[usize], at: usize) -> Array {
@@ -344,16 +353,17 @@ impl Check<'_> {
         &self,
         options: RunOptions,
         exact: f64,
-        compare_outputs: impl FnOnce(&[f64], &Array) -> Result<(bool, Vec<String>), CheckError>,
+        compare_outputs: impl Fn(&[f64], &Array) -> Result<(bool, Vec<String>), CheckError>,
     ) -> Result<(Option<bool>, Vec<String>), CheckError> {
         let (data, run) = (self.data, self.run);
         let derivative = |t: &String| self.derivation.derivative(t).expect("runs name declared tensors");
         let ds = [derivative(&run.input), derivative(&run.weight)];
-        let products = random_products(self.closed, self.engine, (self.x, self.w), self.out, ds, options.seed, exact)?;
+        let sides = Sides { closed: self.closed, engine: self.engine, x: self.x, w: self.w, out: self.out, ds };
+        let products = sides.random_products(options.seed, exact, &compare_outputs)?;
         let why = if options.jacobians == JacobianCheck::Freivalds {
             "as asked".to_string()
         } else {
-            let entries = |t: &String| data[t].data.len() * products.formula.len();
+            let entries = |t: &String| data[t].data.len() * products.outputs_count;
             format!(
                 "the Jacobians have {} and {} entries, too many to compare one by one",
                 entries(&run.input),
@@ -370,9 +380,9 @@ impl Check<'_> {
             ));
             return Ok((None, findings));
         }
-        let (mut holds, outputs) = compare_outputs(&products.formula, &products.engine.output)?;
+        let (mut holds, outputs) = products.outputs.clone();
         findings.extend(outputs);
-        if let Some(compositions) = &products.engine.compositions {
+        if let Some(compositions) = &products.compositions {
             findings.push(super::nd::composition_finding(self.run, compositions));
         }
         for (which, d) in ds.into_iter().enumerate() {
@@ -395,102 +405,197 @@ impl Check<'_> {
     }
 }
 
-/// The products of both sides for Freivalds' check, and the range their vectors were
-/// drawn from.
+/// What both sides' products showed in Freivalds' check, and the range their vectors
+/// were drawn from.
 struct Products {
-    /// The engine's output and products.
-    engine: EngineSide,
-    /// The formula's outputs.
-    formula: Vec<f64>,
-    /// Per tensor (input, then weight): the closed form's `J·u` for each `u`, and its
-    /// `vᵀ·J` where the engine has a backward pass; each with its largest sum.
-    closed: Vec<ClosedFormProducts>,
+    /// Whether the outputs agree, and the findings that say so or how they differ.
+    outputs: (bool, Vec<String>),
+    /// How many outputs there are.
+    outputs_count: usize,
+    /// The compositions that made the engine's output (N-D calls).
+    compositions: Option<Vec<&'static str>>,
+    /// Per tensor (input, then weight): where `J·u` first differs, for the first `u`
+    /// where it does.
+    times: [Option<Differs>; 2],
+    /// Per tensor, where `vᵀ·J` differs, where the engine has a backward pass.
+    transposed_times: Option<[Option<Differs>; 2]>,
     /// The largest sum of absolute values in any of them.
     largest: f64,
     /// The vectors' entries are in `[-range, range]`.
     range: i64,
 }
 
-/// The closed form's `J·u` for each `u`, and `vᵀ·J` where there is a backward pass,
-/// each with its largest sum of absolute values.
-type ClosedFormProducts = (Vec<(Vec<f64>, f64)>, Option<(Vec<f64>, f64)>);
+/// Both sides of one run's Freivalds' check.
+struct Sides<'a> {
+    closed: &'a ClosedFormSide<'a>,
+    engine: &'a dyn Linear,
+    /// The input and the weight in the engine's layout, and its output's shape.
+    x: &'a Array,
+    w: &'a Array,
+    out: &'a [usize],
+    /// `∂s/∂x` and `∂s/∂w`.
+    ds: [&'a Derivative; 2],
+}
 
-/// Draws the random vectors (seeded) and computes both sides' products, the engine on one
-/// core and the closed forms on the other; where the sums pass `exact`, again with a
-/// smaller range.
-fn random_products(
-    closed: &ClosedFormSide,
-    engine: &dyn Linear,
-    (xl, wl): (&Array, &Array),
-    out: &[usize],
-    ds: [&Derivative; 2],
-    seed: u64,
-    exact: f64,
-) -> Result<Products, CheckError> {
-    let slices = [closed.data[0], closed.data[1]];
-    let mut range = RANGE;
-    loop {
-        let mut draw = Draw(seed ^ 0x5851_f42d_4c95_7f2d);
-        // Two u per tensor where the engine has no backward pass (conv_transpose1d) or the
-        // check uses none (N-D calls), else one u and one v.
-        let twice = engine.twice().is_some();
-        let rounds = if twice { 2 } else { 1 };
-        let us: [Vec<Array>; 2] = [
-            (0..rounds).map(|_| draw.vector(&xl.shape, range)).collect(),
-            (0..rounds).map(|_| draw.vector(&wl.shape, range)).collect(),
-        ];
-        // Drawn after the u's, so that they do not depend on whether it is drawn.
-        let v = (!twice).then(|| draw.vector(out, range));
-        let (engine, mine) = std::thread::scope(|scope| {
-            let engine = scope.spawn(|| engine_side(engine, xl, wl, &us, v.as_ref()));
-            let mine = (|| -> Result<_, CheckError> {
-                let outputs = match closed.along {
-                    true => compiled_outputs_along(closed.model, closed.sizes, &closed.rows, &closed.shapes, &slices)?,
-                    false => compiled_outputs(closed.model, closed.sizes, &closed.rows, &closed.shapes, &slices)?,
-                };
-                let mut per = Vec::new();
-                for (d, us) in ds.into_iter().zip(&us) {
-                    let times = us.iter().map(|u| closed.times(d, u)).collect::<Result<Vec<_>, _>>()?;
-                    let back = match &v {
-                        Some(v) => Some(closed.transposed_times(d, v)?),
-                        None => None,
-                    };
-                    per.push((times, back));
+/// One attempt at the products with vectors in one range: done, or a sum past `exact`
+/// (its sum of absolute values) that a smaller range may bring back.
+enum Attempt {
+    Done(Products),
+    TooLarge(f64),
+}
+
+/// The vectors of one attempt: `u` for each tensor (two where the engine has no backward
+/// pass or the check uses none, else one), and `v` for `vᵀ·J` where there is one.
+struct Vectors {
+    us: [Vec<Array>; 2],
+    v: Option<Array>,
+}
+
+impl Sides<'_> {
+    /// Draws the random vectors (seeded) and computes both sides' products, the engine on
+    /// one core and the closed forms on the other, each product compared as soon as both
+    /// sides have it, so that no more than a few are held at once; where the sums pass
+    /// `exact`, again with a smaller range.
+    fn random_products(
+        &self,
+        seed: u64,
+        exact: f64,
+        compare_outputs: &dyn Fn(&[f64], &Array) -> Result<(bool, Vec<String>), CheckError>,
+    ) -> Result<Products, CheckError> {
+        let mut range = RANGE;
+        loop {
+            let mut draw = Draw(seed ^ 0x5851_f42d_4c95_7f2d);
+            let rounds = if self.engine.twice().is_some() { 2 } else { 1 };
+            let us = [
+                (0..rounds).map(|_| draw.vector(&self.x.shape, range)).collect(),
+                (0..rounds).map(|_| draw.vector(&self.w.shape, range)).collect(),
+            ];
+            // Drawn after the u's, so that they do not depend on whether it is drawn.
+            let v = self.engine.twice().is_none().then(|| draw.vector(self.out, range));
+            let vectors = Vectors { us, v };
+            let attempt = std::thread::scope(|scope| {
+                let (send, receive) = std::sync::mpsc::sync_channel(0);
+                let engine = scope.spawn(|| self.engine_side(&vectors, send));
+                let compared = self.compare(&vectors, range, exact, receive, compare_outputs);
+                let joined = engine.join().map_err(|_| CheckError::Bug("the engine's thread panicked".into()));
+                joined.and(compared)
+            })?;
+            match attempt {
+                Attempt::Done(products) => return Ok(products),
+                // The products' sums grow with the range: past 2⁵³, where f64 stops being
+                // exact, a smaller range brings them back.
+                Attempt::TooLarge(sum) => {
+                    range = ((range as f64 * exact / sum).floor() as i64 - 1).clamp(1, range - 1);
                 }
-                Ok((outputs, per))
-            })();
-            (engine.join().unwrap_or_else(|_| Err(CheckError::Bug("the engine's thread panicked".into()))), mine)
-        });
-        let (engine, ((formula, outputs_bound), per)) = (engine?, mine?);
-        let products =
-            per.iter().flat_map(|(times, back)| times.iter().chain(back)).fold(0.0f64, |m, (_, b)| m.max(*b));
-        // The products' sums grow with the range: past 2⁵³, where f64 stops being exact,
-        // a smaller range brings them back.
-        if products < exact || outputs_bound >= exact || range == 1 {
-            return Ok(Products { engine, formula, closed: per, largest: outputs_bound.max(products), range });
+            }
         }
-        range = ((range as f64 * exact / products).floor() as i64 - 1).clamp(1, range - 1);
+    }
+
+    /// The engine's output, `J·u` for each `u` (of the input, then of the weight), and
+    /// `vᵀ·J` of both where there is a `v`, each sent as soon as it is made; stops at an
+    /// error (sent) or when the comparing side stops listening.
+    fn engine_side(&self, vectors: &Vectors, send: std::sync::mpsc::SyncSender<EngineProduct>) {
+        let step = |product: EngineProduct| {
+            let failed = product.is_err();
+            send.send(product).is_ok() && !failed
+        };
+        let products = std::iter::once((self.x, self.w))
+            .chain(vectors.us[0].iter().map(|u| (u, self.w)))
+            .chain(vectors.us[1].iter().map(|u| (self.x, u)));
+        for (x, w) in products {
+            if !step(self.engine.forward(x, w)) {
+                return;
+            }
+        }
+        let Some(v) = &vectors.v else { return };
+        match self.engine.backward(self.x, self.w, v) {
+            Ok(Some(back)) => {
+                let _ = step(Ok((back.x, None))) && step(Ok((back.w, None)));
+            }
+            Ok(None) => {
+                step(Err(CheckError::Bug("the engine lost its backward pass".into())));
+            }
+            Err(e) => {
+                step(Err(e));
+            }
+        }
+    }
+
+    /// The closed forms' side, in the engine's order, each product compared with the
+    /// engine's as it arrives: the outputs (by `compare_outputs`), then `J·u` for each
+    /// `u`, then `vᵀ·J`.
+    fn compare(
+        &self,
+        vectors: &Vectors,
+        range: i64,
+        exact: f64,
+        receive: std::sync::mpsc::Receiver<EngineProduct>,
+        compare_outputs: &dyn Fn(&[f64], &Array) -> Result<(bool, Vec<String>), CheckError>,
+    ) -> Result<Attempt, CheckError> {
+        let next = || receive.recv().unwrap_or_else(|_| Err(CheckError::Bug("the engine's thread stopped".into())));
+        let closed = self.closed;
+        let slices = [closed.data[0], closed.data[1]];
+        let (formula, outputs_bound) = match closed.along {
+            true => compiled_outputs_along(closed.model, closed.sizes, &closed.rows, &closed.shapes, &slices)?,
+            false => compiled_outputs(closed.model, closed.sizes, &closed.rows, &closed.shapes, &slices)?,
+        };
+        let (output, compositions) = next()?;
+        let mut products = Products {
+            outputs: compare_outputs(&formula, &output)?,
+            outputs_count: formula.len(),
+            compositions,
+            times: [None, None],
+            transposed_times: None,
+            largest: outputs_bound,
+            range,
+        };
+        drop((formula, output));
+        // Past 2⁵³ in the outputs, no range helps: not decided.
+        if outputs_bound >= exact {
+            return Ok(Attempt::Done(products));
+        }
+        // A product's sums past 2⁵³: a smaller range, unless there is none.
+        let mut within = |(mine, bound): (Vec<f64>, f64)| match bound >= exact && range > 1 {
+            true => Err(bound),
+            false => {
+                products.largest = products.largest.max(bound);
+                Ok(mine)
+            }
+        };
+        let mut times = [None, None];
+        for (which, (d, us)) in self.ds.iter().zip(&vectors.us).enumerate() {
+            for (round, u) in us.iter().enumerate() {
+                let mine = match within(closed.times(d, u)?) {
+                    Ok(mine) => mine,
+                    Err(sum) => return Ok(Attempt::TooLarge(sum)),
+                };
+                let (theirs, _) = next()?;
+                if times[which].is_none() {
+                    times[which] = differs(&mine, &theirs, round);
+                }
+            }
+        }
+        let mut transposed_times = None;
+        if let Some(v) = &vectors.v {
+            let mut both = [None, None];
+            for (which, d) in self.ds.iter().enumerate() {
+                let mine = match within(closed.transposed_times(d, v)?) {
+                    Ok(mine) => mine,
+                    Err(sum) => return Ok(Attempt::TooLarge(sum)),
+                };
+                let (theirs, _) = next()?;
+                both[which] = differs(&mine, &theirs, 0);
+            }
+            transposed_times = Some(both);
+        }
+        Ok(Attempt::Done(Products { times, transposed_times, ..products }))
     }
 }
 
-/// The engine's output and products: `J·u` for each `u` of the input and of the weight,
-/// and `vᵀ·J` by its backward pass where it has one.
-fn engine_side(
-    engine: &dyn Linear,
-    xl: &Array,
-    wl: &Array,
-    us: &[Vec<Array>; 2],
-    v: Option<&Array>,
-) -> Result<EngineSide, CheckError> {
-    let times = [
-        us[0].iter().map(|u| Ok(engine.forward(u, wl)?.0)).collect::<Result<Vec<_>, CheckError>>()?,
-        us[1].iter().map(|u| Ok(engine.forward(xl, u)?.0)).collect::<Result<Vec<_>, CheckError>>()?,
-    ];
-    let (output, compositions) = engine.forward(xl, wl)?;
-    let Some(v) = v else { return Ok(EngineSide { output, compositions, times, transposed_times: None }) };
-    let back =
-        engine.backward(xl, wl, v)?.ok_or_else(|| CheckError::Bug("the engine lost its backward pass".into()))?;
-    Ok(EngineSide { output, compositions, times, transposed_times: Some([back.x, back.w]) })
+/// Where the closed form's product first differs from the engine's.
+fn differs(closed: &[f64], engine: &Array, round: usize) -> Option<Differs> {
+    let (at, count) = compare(closed, &engine.data)?;
+    Some(Differs { round, at, count, closed: closed[at], engine: engine.data[at] })
 }
 
 /// What locates the first disagreeing entry of one Jacobian, from a disagreement of
@@ -513,19 +618,12 @@ impl FirstDisagreement<'_> {
     /// Freivalds' check, and the finding that says so or names its first wrong entry.
     fn judge(&self, products: &Products, which: usize) -> Result<(bool, String), CheckError> {
         let name = self.d.name(self.closed.model);
-        let (times, back) = &products.closed[which];
-        let engine = &products.engine;
         let mut wrong = None;
-        for (round, ((closed_u, _), engine_u)) in times.iter().zip(&engine.times[which]).enumerate() {
-            if let Some((r, count)) = compare(closed_u, &engine_u.data) {
-                wrong = Some(self.row(r, count, round, closed_u[r], engine_u.data[r])?);
-                break;
-            }
+        if let Some(d) = products.times[which] {
+            wrong = Some(self.row(d.at, d.count, d.round, d.closed, d.engine)?);
         }
-        if let (None, Some((closed_v, _)), Some(engine_v)) = (&wrong, back, &engine.transposed_times) {
-            if let Some((c, count)) = compare(closed_v, &engine_v[which].data) {
-                wrong = Some(self.column(c, count, closed_v[c], engine_v[which].data[c])?);
-            }
+        if let (None, Some(Some(d))) = (&wrong, products.transposed_times.map(|t| t[which])) {
+            wrong = Some(self.column(d.at, d.count, d.closed, d.engine)?);
         }
         let range = products.range;
         let width = 2 * range + 1;

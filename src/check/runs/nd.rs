@@ -195,8 +195,15 @@ fn by_rows(
     );
     let how_w = format!("on unit weights, {}", forward_passes(passes));
     let by_rows = RowsAt { rows: &rows, shapes: &shapes, slices: &slices };
-    for (tensor, engine_rows, how) in [(&run.input, &jx.rows, how_x), (&run.weight, &jw, how_w)] {
-        let (agrees, finding) = rows_finding(model, derivation, sizes, tensor, &by_rows, engine_rows, &how)?;
+    // Each Jacobian compared on a core of its own.
+    let findings = std::thread::scope(|scope| {
+        let weight = scope.spawn(|| rows_finding(model, derivation, sizes, &run.weight, &by_rows, &jw, &how_w));
+        let input = rows_finding(model, derivation, sizes, &run.input, &by_rows, &jx.rows, &how_x);
+        let weight = weight.join().map_err(|_| CheckError::Bug("the weight's comparison panicked".into()));
+        [input, weight.and_then(|w| w)]
+    });
+    for found in findings {
+        let (agrees, finding) = found?;
         holds &= agrees;
         parts.push(finding);
     }
