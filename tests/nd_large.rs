@@ -232,7 +232,10 @@ fn gradients_past_their_limit_are_reported_not_run_while_the_run_is_checked() {
     for b in &r.backward {
         assert_eq!(b.holds, None, "∂L/∂{}: {:?}", b.wrt, b.findings);
         let detail = b.detail();
-        assert!(detail.contains("the gather form equals brute force's Jᵀg"), "checked at the validation's sizes: {detail}");
+        assert!(
+            detail.contains("the gather form equals brute force's Jᵀg"),
+            "checked at the validation's sizes: {detail}"
+        );
         let why = format!(
             "not run at C = 2, H = 30, V = 28, O = 3, P = 3, Q = 2: the gradients' check could sum up to {terms} \
              terms, more than the limit of {}",

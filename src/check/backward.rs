@@ -146,10 +146,7 @@ pub(crate) fn past_limits(
     let weights = weights.map(|t| count(model.shape_at(&t.name, sizes))).fold(0u64, u64::saturating_add);
     let entries = outputs.saturating_mul(weights).saturating_mul(2);
     Ok((entries > limits.run_entries).then(|| {
-        format!(
-            "the gradients' check could sum up to {entries} terms, more than the limit of {}",
-            limits.run_entries
-        )
+        format!("the gradients' check could sum up to {entries} terms, more than the limit of {}", limits.run_entries)
     }))
 }
 

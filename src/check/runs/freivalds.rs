@@ -437,10 +437,13 @@ struct Sides<'a> {
     ds: [&'a Derivative; 2],
 }
 
+/// Compares the formula's outputs with the engine's: whether they agree, and the findings.
+type CompareOutputs<'a> = dyn Fn(&[f64], &Array) -> Result<(bool, Vec<String>), CheckError> + 'a;
+
 /// One attempt at the products with vectors in one range: done, or a sum past `exact`
 /// (its sum of absolute values) that a smaller range may bring back.
 enum Attempt {
-    Done(Products),
+    Done(Box<Products>),
     TooLarge(f64),
 }
 
@@ -456,12 +459,7 @@ impl Sides<'_> {
     /// one core and the closed forms on the other, each product compared as soon as both
     /// sides have it, so that no more than a few are held at once; where the sums pass
     /// `exact`, again with a smaller range.
-    fn random_products(
-        &self,
-        seed: u64,
-        exact: f64,
-        compare_outputs: &dyn Fn(&[f64], &Array) -> Result<(bool, Vec<String>), CheckError>,
-    ) -> Result<Products, CheckError> {
+    fn random_products(&self, seed: u64, exact: f64, compare_outputs: &CompareOutputs) -> Result<Products, CheckError> {
         let mut range = RANGE;
         loop {
             let mut draw = Draw(seed ^ 0x5851_f42d_4c95_7f2d);
@@ -481,7 +479,7 @@ impl Sides<'_> {
                 joined.and(compared)
             })?;
             match attempt {
-                Attempt::Done(products) => return Ok(products),
+                Attempt::Done(products) => return Ok(*products),
                 // The products' sums grow with the range: past 2⁵³, where f64 stops being
                 // exact, a smaller range brings them back.
                 Attempt::TooLarge(sum) => {
@@ -530,7 +528,7 @@ impl Sides<'_> {
         range: i64,
         exact: f64,
         receive: std::sync::mpsc::Receiver<EngineProduct>,
-        compare_outputs: &dyn Fn(&[f64], &Array) -> Result<(bool, Vec<String>), CheckError>,
+        compare_outputs: &CompareOutputs,
     ) -> Result<Attempt, CheckError> {
         let next = || receive.recv().unwrap_or_else(|_| Err(CheckError::Bug("the engine's thread stopped".into())));
         let closed = self.closed;
@@ -552,7 +550,7 @@ impl Sides<'_> {
         drop((formula, output));
         // Past 2⁵³ in the outputs, no range helps: not decided.
         if outputs_bound >= exact {
-            return Ok(Attempt::Done(products));
+            return Ok(Attempt::Done(Box::new(products)));
         }
         // A product's sums past 2⁵³: a smaller range, unless there is none.
         let mut within = |(mine, bound): (Vec<f64>, f64)| match bound >= exact && range > 1 {
@@ -588,7 +586,7 @@ impl Sides<'_> {
             }
             transposed_times = Some(both);
         }
-        Ok(Attempt::Done(Products { times, transposed_times, ..products }))
+        Ok(Attempt::Done(Box::new(Products { times, transposed_times, ..products })))
     }
 }
 
