@@ -422,16 +422,24 @@ fn compiled(model: &Model, sizes: &Env, data: &Values, gather: &Gather, dims: &[
         .iter()
         .map(|n| Shape { name: n.to_string(), dims: data[*n].shape.iter().map(|&d| d as i64).collect() })
         .collect();
-    let terms = gather
-        .closed_form
-        .terms
-        .iter()
-        .map(|t| Compiled::new(t, &gather.wrt_indices, &[], sizes, &shapes))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(&err)?;
     let slices: Vec<&[f64]> = names.iter().map(|n| data[*n].data.as_slice()).collect();
     let over: Vec<(i64, i64)> = dims.iter().map(|&d| (0, d - 1)).collect();
-    let (sums, bound) = Compiled::sums(&terms, &over, &slices).map_err(err)?;
+    let compile = |free: &[String], enumerated: &[(String, Option<(i64, i64)>)]| {
+        let terms = gather.closed_form.terms.iter().map(|t| Compiled::new(t, free, enumerated, sizes, &shapes));
+        terms.collect::<Result<Vec<_>, _>>().map_err(&err)
+    };
+    // The innermost loop runs along the tensor's last index where that is at least as long
+    // as the upstream gradient's last axis (an input's gradient; see
+    // [`Compiled::sums_along`]), else along a summed index (a kernel's gradient sums
+    // along the outputs).
+    let upstream = data[&model.upstream].shape.last().copied().unwrap_or(0) as i64;
+    let (sums, bound) = match (gather.wrt_indices.split_last(), over.split_last()) {
+        (Some((last, outer)), Some((&inner, boxed))) if inner.1 + 1 >= upstream => {
+            let terms = compile(outer, &[(last.clone(), Some(inner))])?;
+            Compiled::sums_along(&terms, boxed, inner, &slices).map_err(&err)?
+        }
+        _ => Compiled::sums(&compile(&gather.wrt_indices, &[])?, &over, &slices).map_err(&err)?,
+    };
     if bound >= 9_007_199_254_740_992.0 {
         return Err(CheckError::Sizes(format!(
             "at {} the gradient's sums may pass 2⁵³, past which the check is not exact",
