@@ -1,6 +1,8 @@
 //! Rendering: reports and tables to text, Markdown, CSV, LaTeX and JSON. Pure functions
 //! from data to `String`; nothing here computes a result.
 
+pub mod svg;
+
 use crate::algebra::formula::show_value;
 use crate::algebra::index::var;
 use crate::algebra::{Element, Index};
