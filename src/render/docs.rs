@@ -38,9 +38,12 @@ pub fn picture_name(spec: &str, wrt: &str) -> String {
 }
 
 /// Every file of the docs of these specs, in a fixed order: `index.md`, then each spec's
-/// page followed by its pictures.
+/// page followed by its pictures, the specs in the order of their names (whatever the
+/// order they were given in, as a shell's `*` sorts them by its locale).
 pub fn files(reports: &[Report]) -> Vec<DocFile> {
-    let mut files = vec![DocFile { name: "index.md".into(), text: index(reports) }];
+    let mut reports: Vec<&Report> = reports.iter().collect();
+    reports.sort_by(|a, b| a.model.name.cmp(&b.model.name));
+    let mut files = vec![DocFile { name: "index.md".into(), text: index(&reports) }];
     for r in reports {
         files.push(DocFile { name: page_name(&r.model.name), text: page(r) });
         for t in &r.tables {
@@ -61,7 +64,7 @@ fn picture(t: &Table) -> String {
 
 /// `index.md`: a table of the specs, each linked, with a line on what it is, its output
 /// length and its verdicts.
-fn index(reports: &[Report]) -> String {
+fn index(reports: &[&Report]) -> String {
     let mut out = format!("{MARKER}\n\n# Specs\n\n");
     out += "Each page holds a spec's definition, its output domain and length, the derivation of \
             every ∂s/∂t with its proof steps, the backward calls, the Jacobian tables with their \
@@ -191,7 +194,7 @@ fn backward(out: &mut String, r: &Report) {
                 let _ = writeln!(out, "- Call: none: {}", text(why));
             }
         }
-        let _ = writeln!(out, "\n**{}**\n", run_verdict(b.holds));
+        let _ = writeln!(out, "\nVerdict: **{}**\n", run_verdict(b.holds));
         for finding in &b.findings {
             let _ = writeln!(out, "- {}", text(finding));
         }
