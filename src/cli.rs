@@ -510,7 +510,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
 
 /// `docs`: every spec's page and pictures, and the index, written into `dir`; nothing is
 /// written when a spec could not be done, or when a file there that `docs` did not write
-/// would be overwritten without `force`. The status is 1 when a spec does not hold.
+/// would be overwritten without `force` (see [`render::docs::written_by_docs`]). The status is 1 when a spec does not hold.
 fn docs(specs: &[PathBuf], dir: &Path, force: bool) -> Result<Outcome, Error> {
     distinct_pages(specs)?;
     let mut out = Outcome::default();
@@ -566,14 +566,12 @@ fn distinct_pages(specs: &[PathBuf]) -> Result<(), Error> {
 }
 
 /// Writes the docs' files into `dir` (made when it does not exist), after making sure
-/// that none would overwrite a file that `docs` did not write (one without
-/// [`render::docs::MARKER`]), unless `force`. A file that already holds its text is
+/// that none would overwrite a file that `docs` did not write, unless `force`. A file that already holds its text is
 /// left as it is.
 fn write_docs(dir: &Path, files: &[render::docs::DocFile], force: bool) -> Result<(), Error> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::Usage(format!("--out {}: it is a file, not a folder", dir.display())));
     }
-    let marker = render::docs::MARKER.as_bytes();
     let mut existing = Vec::new();
     for f in files {
         let path = dir.join(&f.name);
@@ -583,7 +581,7 @@ fn write_docs(dir: &Path, files: &[render::docs::DocFile], force: bool) -> Resul
             Err(e) => return Err(Error::Read { path, why: e.to_string() }),
         };
         if let (Some(bytes), false) = (&bytes, force) {
-            if !bytes.windows(marker.len()).any(|w| w == marker) {
+            if !render::docs::written_by_docs(bytes) {
                 return Err(Error::Usage(format!(
                     "{}: symconv docs did not write this file, so it does not overwrite it; move it away, or use --force",
                     path.display()

@@ -15,8 +15,14 @@ use std::fmt::Write;
 
 /// The first line of every file `symconv docs` writes: it tells the file from one a user
 /// wrote, which `symconv docs` does not overwrite without `--force`.
-pub const MARKER: &str =
-    "<!-- written by symconv docs: edit the spec and run `symconv docs SPEC… --out DIR` again, not this file -->";
+pub const MARKER: &str = "<!-- written by symconv docs: edit the spec and run symconv docs again, not this file -->";
+
+/// Whether a file's bytes are those of a file that `symconv docs` wrote: they hold its
+/// marker (of this version's wording or an earlier one).
+pub fn written_by_docs(bytes: &[u8]) -> bool {
+    let marker = b"<!-- written by symconv docs";
+    bytes.windows(marker.len()).any(|w| w == marker)
+}
 
 /// One file of the docs: its name in the output folder and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,16 +303,17 @@ fn code(s: &str) -> String {
     }
 }
 
-/// Prose as Markdown: every character that Markdown could read as markup escaped.
+/// Prose as Markdown: every character that Markdown could read as markup escaped, `<`,
+/// `>` and `&` as entities (which every flavour reads, not only CommonMark).
 fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '\\' | '`' | '*' | '_' | '<' | '>' | '[' | ']' | '#' | '&') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+    let markup = |c: char| match c {
+        '<' => "&lt;".to_string(),
+        '>' => "&gt;".to_string(),
+        '&' => "&amp;".to_string(),
+        '\\' | '`' | '*' | '_' | '[' | ']' | '#' => format!("\\{c}"),
+        c => c.to_string(),
+    };
+    s.chars().map(markup).collect()
 }
 
 /// A file name as a link target: every byte but ASCII letters, digits and `-_.~`
@@ -329,6 +336,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_marker_is_a_comment_in_markdown_and_in_xml() {
+        // XML forbids `--` inside a comment: an SVG with one would not be shown at all.
+        let inner = MARKER.strip_prefix("<!--").and_then(|m| m.strip_suffix("-->")).unwrap();
+        assert!(!inner.contains("--") && !inner.ends_with('-'), "{MARKER}");
+    }
+
+    #[test]
     fn code_spans_outgrow_their_backticks() {
         assert_eq!(code("x_<i>"), "`x_<i>`");
         assert_eq!(code("a ` b"), "``a ` b``");
@@ -337,7 +351,7 @@ mod tests {
 
     #[test]
     fn prose_is_escaped_and_links_encoded() {
-        assert_eq!(text("s_<i> [k] a*b"), "s\\_\\<i\\> \\[k\\] a\\*b");
+        assert_eq!(text("s_<i> [k] a*b & c"), "s\\_&lt;i&gt; \\[k\\] a\\*b &amp; c");
         assert_eq!(link("my spec (1).md"), "my%20spec%20%281%29.md");
         assert_eq!(link("α.md"), "%CE%B1.md");
     }
