@@ -526,18 +526,15 @@ fn docs(specs: &[PathBuf], dir: &Path, force: bool) -> Result<Outcome, Error> {
         }
     }
     if !out.errors.is_empty() {
-        let count = out.errors.len();
-        out.failed(Error::Usage(format!("nothing was written to {}: {count} of the specs have errors", dir.display())));
+        let (count, total) = (out.errors.len(), specs.len());
+        let why = if count == 1 { "has an error" } else { "have errors" };
+        out.failed(Error::Usage(format!("nothing was written to {}: {count} of {total} specs {why}", dir.display())));
         return Ok(out);
     }
     let files = render::docs::files(&reports);
     write_docs(dir, &files, force)?;
-    out.stdout = format!(
-        "wrote {} files to {}: index.md, {} pages and their pictures\n",
-        files.len(),
-        dir.display(),
-        reports.len()
-    );
+    let pages = if reports.len() == 1 { "1 page".to_string() } else { format!("{} pages", reports.len()) };
+    out.stdout = format!("wrote {} files to {}: index.md, {pages} and their pictures\n", files.len(), dir.display());
     for r in reports.iter().filter(|r| !r.holds()) {
         out.stdout += &format!("{} does not hold: see {}\n", r.model.name, render::docs::page_name(&r.model.name));
     }
