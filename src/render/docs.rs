@@ -17,11 +17,12 @@ use std::fmt::Write;
 /// wrote, which `symconv docs` does not overwrite without `--force`.
 pub const MARKER: &str = "<!-- written by symconv docs: edit the spec and run symconv docs again, not this file -->";
 
-/// Whether a file's bytes are those of a file that `symconv docs` wrote: they hold its
-/// marker (of this version's wording or an earlier one).
+/// Whether a file's bytes are those of a file that `symconv docs` wrote: its first line,
+/// or its second after an XML declaration, is the marker (of this version's wording or
+/// of any other).
 pub fn written_by_docs(bytes: &[u8]) -> bool {
     let marker = b"<!-- written by symconv docs";
-    bytes.windows(marker.len()).any(|w| w == marker)
+    bytes.split(|&b| b == b'\n').take(2).any(|line| line.starts_with(marker))
 }
 
 /// One file of the docs: its name in the output folder and its text.
@@ -340,6 +341,14 @@ mod tests {
         // XML forbids `--` inside a comment: an SVG with one would not be shown at all.
         let inner = MARKER.strip_prefix("<!--").and_then(|m| m.strip_suffix("-->")).unwrap();
         assert!(!inner.contains("--") && !inner.ends_with('-'), "{MARKER}");
+    }
+
+    #[test]
+    fn files_of_docs_are_told_by_their_first_lines() {
+        assert!(written_by_docs(format!("{MARKER}\n# page\n").as_bytes()));
+        assert!(written_by_docs(format!("<?xml version=\"1.0\"?>\n{MARKER}\n<svg/>").as_bytes()));
+        assert!(!written_by_docs(format!("# my notes\n\nquoting it:\n{MARKER}\n").as_bytes()));
+        assert!(!written_by_docs(b""));
     }
 
     #[test]
