@@ -80,6 +80,20 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
         format: CheckFormat,
     },
+    /// Write the docs: a Markdown page per spec (its definition, domain and length,
+    /// derivations, backward calls, Jacobian tables with SVG pictures, and verdicts) and
+    /// an index, nothing when a spec has an error.
+    Docs {
+        /// The spec files.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// The folder to write into; it is made when it does not exist.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Overwrite files that symconv docs did not write.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `check`'s output formats.
@@ -321,6 +335,14 @@ pub enum Error {
     /// A usage mistake not caught by the argument parser.
     #[error("{0}")]
     Usage(String),
+    /// A file that could not be written.
+    #[error("cannot write {}: {why}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
 }
 
 impl Error {
@@ -482,7 +504,98 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Check { specs, sizes, sweep, runs, format } => {
             Ok(check_specs(&specs, sizes.as_ref(), sweep.as_ref(), runs, format))
         }
+        Command::Docs { specs, out, force } => docs(&specs, &out, force),
     }
+}
+
+/// `docs`: every spec's page and pictures, and the index, written into `dir`; nothing is
+/// written when a spec could not be done, or when a file there that `docs` did not write
+/// would be overwritten without `force` (see [`render::docs::written_by_docs`]). The status is 1 when a spec does not hold.
+fn docs(specs: &[PathBuf], dir: &Path, force: bool) -> Result<Outcome, Error> {
+    distinct_pages(specs)?;
+    let mut out = Outcome::default();
+    let analysed = each_spec(specs, true, |path| analyse_model(path, load(path, None)?, true, RunOptions::default()));
+    let mut reports = Vec::new();
+    for report in analysed {
+        match report {
+            Ok(r) => {
+                out.done(r.holds());
+                reports.push(r);
+            }
+            Err(e) => out.failed(e),
+        }
+    }
+    if !out.errors.is_empty() {
+        let (count, total) = (out.errors.len(), specs.len());
+        let why = if count == 1 { "has an error" } else { "have errors" };
+        out.failed(Error::Usage(format!("nothing was written to {}: {count} of {total} specs {why}", dir.display())));
+        return Ok(out);
+    }
+    let files = render::docs::files(&reports);
+    write_docs(dir, &files, force)?;
+    let pages = if reports.len() == 1 { "1 page".to_string() } else { format!("{} pages", reports.len()) };
+    out.stdout = format!("wrote {} files to {}: index.md, {pages} and their pictures\n", files.len(), dir.display());
+    for r in reports.iter().filter(|r| !r.holds()) {
+        out.stdout += &format!("{} does not hold: see {}\n", r.model.name, render::docs::page_name(&r.model.name));
+    }
+    Ok(out)
+}
+
+/// A usage error when two specs would have the same page, or one would be the index.
+fn distinct_pages(specs: &[PathBuf]) -> Result<(), Error> {
+    for (k, path) in specs.iter().enumerate() {
+        let page = render::docs::page_name(&spec_name(path));
+        if page == "index.md" {
+            return Err(Error::Usage(format!(
+                "{}: its page would be index.md, the list of the specs; rename the spec",
+                path.display()
+            )));
+        }
+        if let Some(other) = specs[..k].iter().find(|p| spec_name(p) == spec_name(path)) {
+            return Err(Error::Usage(format!(
+                "{} and {} would both be written as {page}; rename one, or give a spec once",
+                other.display(),
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the docs' files into `dir` (made when it does not exist), after making sure
+/// that none would overwrite a file that `docs` did not write, unless `force`. A file that already holds its text is
+/// left as it is.
+fn write_docs(dir: &Path, files: &[render::docs::DocFile], force: bool) -> Result<(), Error> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::Usage(format!("--out {}: it is a file, not a folder", dir.display())));
+    }
+    let mut existing = Vec::new();
+    for f in files {
+        let path = dir.join(&f.name);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::Read { path, why: e.to_string() }),
+        };
+        if let (Some(bytes), false) = (&bytes, force) {
+            if !render::docs::written_by_docs(bytes) {
+                return Err(Error::Usage(format!(
+                    "{}: symconv docs did not write this file, so it does not overwrite it; move it away, or use --force",
+                    path.display()
+                )));
+            }
+        }
+        existing.push(bytes);
+    }
+    let write_err = |path: PathBuf| move |e: std::io::Error| Error::Write { path, why: e.to_string() };
+    std::fs::create_dir_all(dir).map_err(write_err(dir.to_path_buf()))?;
+    for (f, bytes) in files.iter().zip(existing) {
+        if bytes.as_deref() != Some(f.text.as_bytes()) {
+            let path = dir.join(&f.name);
+            std::fs::write(&path, &f.text).map_err(write_err(path.clone()))?;
+        }
+    }
+    Ok(())
 }
 
 /// `derive`: every spec's report, or its error.

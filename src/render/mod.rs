@@ -1,6 +1,9 @@
 //! Rendering: reports and tables to text, Markdown, CSV, LaTeX and JSON. Pure functions
 //! from data to `String`; nothing here computes a result.
 
+pub mod docs;
+pub mod svg;
+
 use crate::algebra::formula::show_value;
 use crate::algebra::index::var;
 use crate::algebra::{Element, Index};
@@ -63,20 +66,30 @@ pub const WIDEST_DENSE_TEXT: usize = 120;
 /// the table's default outputs (see [`receptive_fields_text`]).
 fn table_text(t: &Table) -> String {
     let dense = dense_text(t);
-    let width = dense.lines().map(|l| l.chars().count()).max().unwrap_or(0);
-    if t.spatial_axes < 2 || width <= WIDEST_DENSE_TEXT {
-        return dense;
+    match too_wide(t, &dense) {
+        None => dense,
+        Some(width) => receptive_intro(t, width) + "\n" + &receptive_fields_text(t, &t.default_outputs()),
     }
-    let outputs = t.default_outputs();
-    let shown: Vec<String> = outputs.iter().map(|&r| output_element(t, r)).collect();
-    let intro = format!(
+}
+
+/// The width of a table's dense text when the table is too wide to be shown as one
+/// matrix (see [`table_text`]), so that it is shown as receptive fields instead.
+fn too_wide(t: &Table, dense: &str) -> Option<usize> {
+    let width = dense.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    (t.spatial_axes >= 2 && width > WIDEST_DENSE_TEXT).then_some(width)
+}
+
+/// What the receptive fields of a table too wide to be shown (`width` columns as text)
+/// stand for, and where the rest is: two lines.
+fn receptive_intro(t: &Table, width: usize) -> String {
+    let shown: Vec<String> = t.default_outputs().iter().map(|&r| output_element(t, r)).collect();
+    format!(
         "receptive fields of {}: as one matrix, ∂{}/∂{} is {width} columns wide\n\
-         (other outputs: symconv table --at; every entry: symconv table --format csv or json)\n\n",
+         (other outputs: symconv table --at; every entry: symconv table --format csv or json)\n",
         prose_list(&shown),
         t.output,
         t.wrt
-    );
-    intro + &receptive_fields_text(t, &outputs)
+    )
 }
 
 /// Items as prose: `a`, `a and b`, `a, b and c`.
@@ -168,11 +181,21 @@ fn box_format() -> format::TableFormat {
 
 fn table_markdown(t: &Table) -> String {
     let (cols, rows, entries) = labelled(t);
-    let line = |cells: Vec<&str>| format!("| {} |\n", cells.join(" | "));
-    let mut out = line(std::iter::once(t.title.as_str()).chain(cols.iter().map(|c| c.as_str())).collect());
-    out += &line(vec!["---"; cols.len() + 1]);
-    for (r, row) in rows.iter().zip(&entries) {
-        out += &line(std::iter::once(r.as_str()).chain(row.iter().map(|c| c.as_str())).collect());
+    let head: Vec<String> = std::iter::once(t.title.clone()).chain(cols).collect();
+    let body = rows.into_iter().zip(entries).map(|(r, row)| std::iter::once(r).chain(row).collect());
+    markdown_table(&head, body)
+}
+
+/// A GitHub-flavoured Markdown table: a header row, a rule, then the rows; a `|` in a
+/// cell is escaped.
+fn markdown_table(head: &[String], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let line = |cells: &[String]| {
+        let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+        format!("| {} |\n", cells.join(" | "))
+    };
+    let mut out = line(head) + &line(&vec!["---".to_string(); head.len()]);
+    for row in rows {
+        out += &line(&row);
     }
     out
 }
