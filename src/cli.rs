@@ -167,6 +167,8 @@ pub enum Format {
     Latex,
     /// JSON.
     Json,
+    /// An SVG picture: a cell per entry, coloured by the element it holds.
+    Svg,
 }
 
 impl From<Format> for TableFormat {
@@ -177,6 +179,7 @@ impl From<Format> for TableFormat {
             Format::Csv => TableFormat::Csv,
             Format::Latex => TableFormat::Latex,
             Format::Json => TableFormat::Json,
+            Format::Svg => TableFormat::Svg,
         }
     }
 }
