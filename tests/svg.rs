@@ -53,7 +53,10 @@ fn legend(doc: &Document) -> Vec<(String, String)> {
     let group = doc.descendants().find(|n| n.attribute("id") == Some("legend")).expect("a legend");
     let swatches = group.children().filter(|n| n.has_tag_name("rect"));
     let texts = group.children().filter(|n| n.has_tag_name("text")).skip(1);
-    swatches.zip(texts).map(|(s, t)| (t.text().unwrap_or_default().to_string(), s.attribute("fill").unwrap().into())).collect()
+    swatches
+        .zip(texts)
+        .map(|(s, t)| (t.text().unwrap_or_default().to_string(), s.attribute("fill").unwrap().into()))
+        .collect()
 }
 
 /// Checks the SVG of `∂s/∂wrt` against the JSON table, independently of how either was
@@ -263,8 +266,10 @@ fn svg_pictures_are_snapshotted() {
 
 #[test]
 fn svg_refuses_at() {
-    let (out, err, code) =
-        symconv(&["table", "specs/standard.conv", "--wrt", "x", "--format", "svg", "--at", "i=1"]);
+    let (out, err, code) = symconv(&["table", "specs/standard.conv", "--wrt", "x", "--format", "svg", "--at", "i=1"]);
     assert_eq!((code, out.as_str()), (2, ""), "{err}");
-    assert!(err.contains("--at i=1: receptive fields are printed as text only; --format svg prints every entry"), "{err}");
+    assert!(
+        err.contains("--at i=1: receptive fields are printed as text only; --format svg prints every entry"),
+        "{err}"
+    );
 }

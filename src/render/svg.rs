@@ -96,6 +96,13 @@ impl Style {
     }
 }
 
+/// One distinct nonzero entry of a table: its text, its style and its cells.
+struct Entry {
+    text: String,
+    style: Style,
+    cells: Vec<(usize, usize)>,
+}
+
 /// The side of a cell, in pixels, for `n` cells along an axis: [`LARGEST_CELL`] while
 /// they fit in [`GRID_EXTENT`], then whole pixels, then a fraction (to 4 places).
 fn cell_side(n: usize) -> f64 {
@@ -175,9 +182,13 @@ pub fn table_svg(t: &Table) -> String {
     }
     let (singles, others): (Vec<_>, Vec<_>) = cells.into_iter().partition(|(v, _)| is_single(v));
     let first_colour = singles.len();
-    let styled: Vec<(String, Style, Vec<(usize, usize)>)> = (singles.into_iter().enumerate())
-        .map(|(k, (v, at))| (show_value(v), Style::single(k), at))
-        .chain(others.into_iter().enumerate().map(|(k, (v, at))| (show_value(v), Style::other(k, first_colour), at)))
+    let entries: Vec<Entry> = (singles.into_iter().enumerate())
+        .map(|(k, (v, cells))| Entry { text: show_value(v), style: Style::single(k), cells })
+        .chain((others.into_iter().enumerate()).map(|(k, (v, cells))| Entry {
+            text: show_value(v),
+            style: Style::other(k, first_colour),
+            cells,
+        }))
         .collect();
 
     // Tick labels and the room they take.
@@ -193,20 +204,20 @@ pub fn table_svg(t: &Table) -> String {
     // The legend, in columns as tall as the grid (eight lines at least).
     let lx = gx + grid_w + 24;
     let per_column = (grid_h / LEGEND_LINE).max(8);
-    let legend_w = styled.iter().map(|(text, ..)| text_width(text)).fold(text_width("entries"), f64::max);
+    let legend_w = entries.iter().map(|e| text_width(&e.text)).fold(text_width("entries"), f64::max);
     let column_w = 20 + legend_w.ceil() as usize + 16;
-    let columns = styled.len().div_ceil(per_column).max(1);
-    let legend_h = styled.len().min(per_column).max(1) * LEGEND_LINE;
+    let columns = entries.len().div_ceil(per_column).max(1);
+    let legend_h = entries.len().min(per_column).max(1) * LEGEND_LINE;
     let (width, height) = (lx + columns * column_w + MARGIN, gy + grid_h.max(legend_h) + MARGIN);
 
-    let mut out = String::with_capacity(4096 + styled.iter().map(|s| s.2.len() * 80).sum::<usize>());
+    let mut out = String::with_capacity(4096 + entries.iter().map(|e| e.cells.len() * 80).sum::<usize>());
     let _ = writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"monospace\" font-size=\"11\">"
     );
     out += "<defs>\n";
-    for (k, (_, style, _)) in styled.iter().enumerate() {
-        out += &style.pattern(&format!("e{k}"));
+    for (k, e) in entries.iter().enumerate() {
+        out += &e.style.pattern(&format!("e{k}"));
     }
     out += "</defs>\n";
     let _ = writeln!(out, "<rect width=\"{width}\" height=\"{height}\" fill=\"#FFFFFF\"/>");
@@ -215,13 +226,7 @@ pub fn table_svg(t: &Table) -> String {
 
     // Labels: the corner says which tuple is which, rows at the left, columns on top.
     let _ = writeln!(out, "<g fill=\"#333333\">");
-    let _ = writeln!(
-        out,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-        gx - 4,
-        gy - 4,
-        xml_escape(&corner)
-    );
+    let _ = writeln!(out, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", gx - 4, gy - 4, xml_escape(&corner));
     for (r, label) in &row_labels {
         let y = num(gy as f64 + (*r as f64 + 0.5) * ch + 4.0);
         let _ = writeln!(out, "<text x=\"{}\" y=\"{y}\" text-anchor=\"end\">{label}</text>", gx - 4);
@@ -239,10 +244,10 @@ pub fn table_svg(t: &Table) -> String {
         num(cw),
         num(ch)
     );
-    for (k, (text, style, at)) in styled.iter().enumerate() {
-        let _ = writeln!(out, "<g fill=\"{}\">", style.fill(&format!("e{k}")));
-        let entry = xml_escape(text);
-        for &(r, c) in at {
+    for (k, e) in entries.iter().enumerate() {
+        let _ = writeln!(out, "<g fill=\"{}\">", e.style.fill(&format!("e{k}")));
+        let entry = xml_escape(&e.text);
+        for &(r, c) in &e.cells {
             let (row, col) = (joined(&t.rows[r]), joined(&t.cols[c]));
             let _ = writeln!(
                 out,
@@ -277,18 +282,18 @@ pub fn table_svg(t: &Table) -> String {
     // The legend: a swatch and the entry it stands for.
     let _ = writeln!(out, "<g id=\"legend\">");
     let _ = writeln!(out, "<text x=\"{lx}\" y=\"{}\">entries</text>", gy - 4);
-    if styled.is_empty() {
+    if entries.is_empty() {
         let _ = writeln!(out, "<text x=\"{lx}\" y=\"{}\">every entry is 0</text>", gy + 11);
     }
-    for (k, (text, style, _)) in styled.iter().enumerate() {
+    for (k, e) in entries.iter().enumerate() {
         let (x, y) = (lx + k / per_column * column_w, gy + k % per_column * LEGEND_LINE);
         let _ = writeln!(
             out,
             "<rect x=\"{x}\" y=\"{y}\" width=\"14\" height=\"14\" fill=\"{}\" stroke=\"#808080\"/><text x=\"{}\" y=\"{}\">{}</text>",
-            style.fill(&format!("e{k}")),
+            e.style.fill(&format!("e{k}")),
             x + 20,
             y + 11,
-            xml_escape(text)
+            xml_escape(&e.text)
         );
     }
     out + "</g>\n</svg>\n"
