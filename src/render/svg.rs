@@ -198,7 +198,7 @@ pub fn table_svg(t: &Table) -> String {
     let (out_names, wrt_names) = &t.index_names;
     let corner = format!("{}[{}] \\ {}[{}]", t.output, out_names.join(","), t.wrt, wrt_names.join(","));
     let widest = |labels: &[(usize, String)]| labels.iter().map(|(_, l)| text_width(l)).fold(0.0, f64::max);
-    let gx = MARGIN + (widest(&row_labels).max(text_width(&corner)) + 8.0).ceil() as usize;
+    let gx = MARGIN + (widest(&row_labels).max(text_width(&corner) + 8.0) + 8.0).ceil() as usize;
     let gy = 28 + (widest(&col_labels) + 8.0).ceil() as usize;
 
     // The legend, in columns as tall as the grid (eight lines at least).
@@ -224,9 +224,12 @@ pub fn table_svg(t: &Table) -> String {
     let heading = format!("{} at {}", t.title, show_sizes(&t.sizes));
     let _ = writeln!(out, "<text x=\"{MARGIN}\" y=\"20\" font-size=\"13\">{}</text>", xml_escape(&heading));
 
-    // Labels: the corner says which tuple is which, rows at the left, columns on top.
+    // Labels: the corner says which tuple is which (clear of the first column's label,
+    // which reaches left of its cell where cells are narrow), rows at the left, columns
+    // on top.
     let _ = writeln!(out, "<g fill=\"#333333\">");
-    let _ = writeln!(out, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", gx - 4, gy - 4, xml_escape(&corner));
+    let _ =
+        writeln!(out, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", gx - 12, gy - 4, xml_escape(&corner));
     for (r, label) in &row_labels {
         let y = num(gy as f64 + (*r as f64 + 0.5) * ch + 4.0);
         let _ = writeln!(out, "<text x=\"{}\" y=\"{y}\" text-anchor=\"end\">{label}</text>", gx - 4);
