@@ -319,6 +319,27 @@ mod tests {
     }
 
     #[test]
+    fn a_table_of_zeros_is_a_blank_grid() {
+        let t = Table {
+            spec: "zeros".into(),
+            output: "s".into(),
+            wrt: "x".into(),
+            title: "∂s_i/∂x_j".into(),
+            index_names: (vec!["i".into()], vec!["j".into()]),
+            sizes: vec![("n".into(), 2)],
+            output_shape: vec![2],
+            wrt_shape: vec![2],
+            rows: vec![vec![0], vec![1]],
+            cols: vec![vec![0], vec![1]],
+            entries: vec![vec![Value::zero(); 2]; 2],
+            spatial_axes: 1,
+        };
+        let svg = table_svg(&t);
+        assert!(svg.contains(">every entry is 0</text>") && !svg.contains("<title>"), "{svg}");
+        assert!(svg.contains("scale(24,24)"), "{svg}");
+    }
+
+    #[test]
     fn every_style_is_its_own() {
         // Singles and other entries never share a style; within each kind, all differ.
         let key = |s: &Style| (s.colour, s.hatches, s.dot, s.stroke);
