@@ -181,6 +181,8 @@ pub enum Format {
     Latex,
     /// JSON.
     Json,
+    /// An SVG picture: a cell per entry, coloured by the element it holds.
+    Svg,
 }
 
 impl From<Format> for TableFormat {
@@ -191,6 +193,7 @@ impl From<Format> for TableFormat {
             Format::Csv => TableFormat::Csv,
             Format::Latex => TableFormat::Latex,
             Format::Json => TableFormat::Json,
+            Format::Svg => TableFormat::Svg,
         }
     }
 }

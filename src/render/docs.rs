@@ -195,7 +195,7 @@ fn backward(out: &mut String, r: &Report) {
                 let _ = writeln!(out, "- At {}: {}", text(&show_sizes(&r.sizes)), code(&c.at_sizes));
                 let _ = writeln!(out, "- PyTorch: {}", code(&c.torch));
                 let _ = writeln!(out, "- candle: {}", code(&c.candle));
-                let _ = writeln!(out, "- {}", text(&call_proof_text(c, m)));
+                let _ = writeln!(out, "- {}", text(&call_proof_text(c, b.holds, m)));
             }
             Err(why) => {
                 let _ = writeln!(out, "- Call: none: {}", text(why));

@@ -1,8 +1,10 @@
-//! Rendering: reports and tables to text, Markdown, CSV, LaTeX and JSON. Pure functions
-//! from data to `String`; nothing here computes a result.
+//! Rendering: reports and tables to text, Markdown, CSV, LaTeX, JSON and SVG. Pure
+//! functions from data to `String`; nothing here computes a result.
 
 pub mod docs;
 pub mod svg;
+
+pub use svg::table_svg;
 
 use crate::algebra::formula::show_value;
 use crate::algebra::index::var;
@@ -27,6 +29,8 @@ pub enum TableFormat {
     Latex,
     /// The JSON object of SPEC.md §2.
     Json,
+    /// An SVG picture of the grid (see [`table_svg`]).
+    Svg,
 }
 
 /// A table in the given format.
@@ -37,6 +41,7 @@ pub fn table(t: &Table, fmt: TableFormat) -> String {
         TableFormat::Csv => table_csv(t),
         TableFormat::Latex => table_latex(t),
         TableFormat::Json => table_json(t).to_string() + "\n",
+        TableFormat::Svg => table_svg(t),
     }
 }
 
