@@ -80,6 +80,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
         format: CheckFormat,
     },
+    /// Write a spec from a PyTorch call, e.g. `symconv new 'nn.Conv2d(3, 8, 3, stride=2)'
+    /// --let H=32,V=32 > my.conv`: checked (every claim proved, the run agreeing) first.
+    New {
+        /// The call: nn.Conv1d/2d/3d, nn.ConvTranspose1d/2d/3d, or F.conv1d/2d/3d,
+        /// F.conv_transpose1d/2d/3d.
+        call: String,
+        /// The input's sizes (`n`; `H,V`; `Z,H,V`), and for a functional call the
+        /// kernel's (`k`; `P,Q`; `R,P,Q`) and the channels `C`, `O` (default 1).
+        #[arg(long = "let", value_parser = parse_sizes)]
+        sizes: Option<Sizes>,
+    },
 }
 
 /// `check`'s output formats.
@@ -482,7 +493,27 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Check { specs, sizes, sweep, runs, format } => {
             Ok(check_specs(&specs, sizes.as_ref(), sweep.as_ref(), runs, format))
         }
+        Command::New { call, sizes } => new_spec(&call, sizes.as_ref()),
     }
+}
+
+/// `new`: the spec written from the call, or the call's mistake pointed at.
+fn new_spec(call: &str, sizes: Option<&Sizes>) -> Result<Outcome, Error> {
+    use crate::scaffold::NewError;
+    let path = PathBuf::from("call");
+    let stdout = crate::scaffold::new_spec(call, sizes.map(|s| s.0.as_slice()).unwrap_or_default()).map_err(
+        |e| match e {
+            NewError::Call(e) => Error::Spec {
+                path: path.clone(),
+                src: call.to_string(),
+                problem: Problem { span: e.span, message: e.message, hint: e.hint },
+            },
+            NewError::Sizes(why) => Error::Usage(why),
+            NewError::Derive(error) => Error::Derive { path: path.clone(), error },
+            NewError::Check(error) => Error::Check { path: path.clone(), error },
+        },
+    )?;
+    Ok(Outcome { stdout, ..Outcome::default() })
 }
 
 /// `derive`: every spec's report, or its error.
