@@ -245,10 +245,10 @@ impl Layer {
         out += "\n";
         let lengths = match (c.transposed, &c.padding) {
             (true, _) => "(n - 1)·stride - 2·padding + dilation·(k - 1) + output_padding + 1",
-            (false, Padding::Same) => "the input's, with padding='same'",
+            (false, Padding::Same) => "padding='same' keeps the input's",
             (false, _) => "⌊(n + 2·padding - dilation·(k - 1) - 1) / stride⌋ + 1",
         };
-        out += &format!("# lengths: PyTorch's {lengths} along each axis\n");
+        out += &format!("# lengths: {lengths}, along each axis as in PyTorch's docs\n");
         let first = usize::from(self.with_channels());
         if self.with_channels() {
             out += &format!("claim len(s, 0) = {co}\n");
@@ -291,6 +291,10 @@ impl Layer {
             true => format!("o, {}", join(outs)),
             false => join(outs),
         };
+        let at = |name: &str, index: &str| match index.chars().all(char::is_alphanumeric) {
+            true => format!("{name}_{index}"),
+            false => format!("{name}_<{index}>"),
+        };
         let pads = self.pads();
         if !c.transposed {
             let pos: Vec<String> = (0..d)
@@ -319,7 +323,7 @@ impl Layer {
                     (join(&summed), format!("{channel}, {pos}"), format!("o, {w_channel}, {}", join(taps)))
                 }
             };
-            return format!("s_<{s_at}> = Σ_<{sum}> x_<{x_at}> w_<{w_at}>\n");
+            return format!("{} = {} {} {}\n", at("s", &s_at), at("Σ", &sum), at("x", &x_at), at("w", &w_at));
         }
         let hits: Vec<String> = (0..d)
             .map(|a| {
@@ -349,7 +353,8 @@ impl Layer {
                 )
             }
         };
-        format!("s_<{s_at}> = Σ_<{sum}> x_<{x_at}> w_<{w_at}> {}\n", hits.join(" "))
+        let (s, sum, x, w) = (at("s", &s_at), at("Σ", &sum), at("x", &x_at), at("w", &w_at));
+        format!("{s} = {sum} {x} {w} {}\n", hits.join(" "))
     }
 
     /// Claims that name the indices of `x` and `w` as the written claims do (the
