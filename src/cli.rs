@@ -501,8 +501,8 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
 fn new_spec(call: &str, sizes: Option<&Sizes>) -> Result<Outcome, Error> {
     use crate::scaffold::NewError;
     let path = PathBuf::from("call");
-    let stdout = crate::scaffold::new_spec(call, sizes.map(|s| s.0.as_slice()).unwrap_or_default()).map_err(
-        |e| match e {
+    let stdout =
+        crate::scaffold::new_spec(call, sizes.map(|s| s.0.as_slice()).unwrap_or_default()).map_err(|e| match e {
             NewError::Call(e) => Error::Spec {
                 path: path.clone(),
                 src: call.to_string(),
@@ -511,8 +511,7 @@ fn new_spec(call: &str, sizes: Option<&Sizes>) -> Result<Outcome, Error> {
             NewError::Sizes(why) => Error::Usage(why),
             NewError::Derive(error) => Error::Derive { path: path.clone(), error },
             NewError::Check(error) => Error::Check { path: path.clone(), error },
-        },
-    )?;
+        })?;
     Ok(Outcome { stdout, ..Outcome::default() })
 }
 

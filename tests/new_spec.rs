@@ -168,7 +168,12 @@ fn calls_it_cannot_express_are_refused_with_pytorchs_words_at_their_column() {
         "'circular'",
     );
     refused_at("nn.Conv2d(3, 8, 3, foo=1)", l, "Conv2d.__init__() got an unexpected keyword argument 'foo'", "foo");
-    refused_at("nn.Conv2d(3, 8, 3, output_padding=1)", l, "got an unexpected keyword argument 'output_padding'", "output");
+    refused_at(
+        "nn.Conv2d(3, 8, 3, output_padding=1)",
+        l,
+        "got an unexpected keyword argument 'output_padding'",
+        "output",
+    );
     refused_at("nn.Conv2d(3, 8, 2.5)", l, "kernel_size must be an integer, not the float 2.5", "2.5");
     refused_at("nn.Conv2d(3, 8, (2, 3, 4))", l, "kernel_size must be an integer or a tuple of 2 integers", "(2,");
     refused_at("nn.Conv2d(4, 6, 3, groups=4)", l, "out_channels must be divisible by groups", "6");

@@ -114,8 +114,9 @@ nn.ConvTranspose3d, F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_tra
 fn callee(call: &Call) -> Result<(Form, String, usize, bool), CallError> {
     let c = call.callee.as_str();
     let unknown = || {
-        CallError::at(call.callee_span, format!("`{c}` is not a convolution symconv writes specs for"))
-            .hint(format!("write one of {ACCEPTED} (with or without the torch. / torch.nn. / torch.nn.functional. prefix)"))
+        CallError::at(call.callee_span, format!("`{c}` is not a convolution symconv writes specs for")).hint(format!(
+            "write one of {ACCEPTED} (with or without the torch. / torch.nn. / torch.nn.functional. prefix)"
+        ))
     };
     let (prefix, name) = c.rsplit_once('.').unwrap_or(("", c));
     let module = ["", "nn", "torch.nn"].contains(&prefix);
@@ -269,7 +270,11 @@ fn int(v: &Spanned, param: &str) -> Result<i64, CallError> {
 /// One integer for every axis, or a tuple of `dims` integers.
 fn ints(v: &Spanned, param: &str, dims: usize) -> Result<Vec<i64>, CallError> {
     let wrong = || {
-        let what = if dims == 1 { "an integer or a tuple of 1 integer".into() } else { format!("an integer or a tuple of {dims} integers") };
+        let what = if dims == 1 {
+            "an integer or a tuple of 1 integer".into()
+        } else {
+            format!("an integer or a tuple of {dims} integers")
+        };
         CallError::at(v.span, format!("{param} must be {what}"))
     };
     match &v.value {
@@ -281,7 +286,13 @@ fn ints(v: &Spanned, param: &str, dims: usize) -> Result<Vec<i64>, CallError> {
 }
 
 /// The padding: numbers, or PyTorch's strings where the call takes them.
-fn padding(v: Option<&Spanned>, name: &str, dims: usize, transposed: bool, stride: &[i64]) -> Result<Padding, CallError> {
+fn padding(
+    v: Option<&Spanned>,
+    name: &str,
+    dims: usize,
+    transposed: bool,
+    stride: &[i64],
+) -> Result<Padding, CallError> {
     let Some(v) = v else { return Ok(Padding::Numbers(vec![0; dims])) };
     let Value::Str(s) = &v.value else {
         let p = ints(v, "padding", dims)?;

@@ -89,7 +89,8 @@ pub fn parse(src: &str) -> Result<Call, CallError> {
     };
     let expected = |rest: &str, what: &str| {
         let token = rest.split(|c: char| c.is_whitespace() || ",()[]=".contains(c)).next().unwrap_or("");
-        let found = if rest.trim().is_empty() { "the end of the call".to_string() } else { format!("`{}`", first(rest)) };
+        let found =
+            if rest.trim().is_empty() { "the end of the call".to_string() } else { format!("`{}`", first(rest)) };
         CallError::at(span(rest, token.len().max(1)), format!("expected {what}, found {found}"))
     };
     let (rest, _) = ws(src).map_err(|_| expected(src, "a call"))?;

@@ -206,10 +206,12 @@ impl Layer {
         let lets = if lets.is_empty() { String::new() } else { format!(" --let {}", lets.join(",")) };
         let mut out = format!("# written by `symconv new '{}'{lets}`: PyTorch's {}\n", call.trim(), c.name);
         match &c.bias {
-            Bias::Default => out += &format!(
-                "# bias: not modelled (issue 17); PyTorch's {} adds one by default (bias=True)\n",
-                c.callee
-            ),
+            Bias::Default => {
+                out += &format!(
+                    "# bias: not modelled (issue 17); PyTorch's {} adds one by default (bias=True)\n",
+                    c.callee
+                )
+            }
             Bias::Written(b) => out += &format!("# bias: not modelled (issue 17); the call's {b} is left out\n"),
             Bias::Without => {}
         }
@@ -327,7 +329,8 @@ impl Layer {
         }
         let hits: Vec<String> = (0..d)
             .map(|a| {
-                let mut hit = format!("{} = {} + {}", outs[a], times(c.stride[a], ats[a]), times(c.dilation[a], taps[a]));
+                let mut hit =
+                    format!("{} = {} + {}", outs[a], times(c.stride[a], ats[a]), times(c.dilation[a], taps[a]));
                 if pads[a].0 != "0" {
                     hit += &format!(" - {}", pads[a].0);
                 }
@@ -432,9 +435,8 @@ fn times(factor: i64, name: &str) -> String {
 fn derived(src: &str) -> Result<(Model, derive::Derivation), NewError> {
     let bug = |why: String| NewError::Check(CheckError::Bug(format!("the written spec does not load: {why}")));
     let spec = crate::syntax::parse(src).map_err(|e| bug(format!("{e} at byte {}", e.span.start)))?;
-    let model = model::resolve(&spec, src, "new", &[]).map_err(|errors| {
-        bug(errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "))
-    })?;
+    let model = model::resolve(&spec, src, "new", &[])
+        .map_err(|errors| bug(errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ")))?;
     let derivation = derive::derive(&model, &Limits::default()).map_err(NewError::Derive)?;
     Ok((model, derivation))
 }
@@ -464,7 +466,8 @@ fn derived_claims(model: &Model, derivation: &derive::Derivation) -> String {
                 out += &format!("claim ∂L/∂{} = {}\n", d.wrt, call.symbolic(true));
             }
             Some(Ok(call)) => {
-                out += &format!("# ∂L/∂{} = {}: derive's call, which a claim cannot state\n", d.wrt, call.symbolic(true))
+                out +=
+                    &format!("# ∂L/∂{} = {}: derive's call, which a claim cannot state\n", d.wrt, call.symbolic(true))
             }
             Some(Err(why)) => out += &format!("# ∂L/∂{}: no single call ({why})\n", d.wrt),
             None => {}
