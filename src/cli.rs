@@ -500,17 +500,18 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
 /// `new`: the spec written from the call, or the call's mistake pointed at.
 fn new_spec(call: &str, sizes: Option<&Sizes>) -> Result<Outcome, Error> {
     use crate::scaffold::NewError;
-    let path = PathBuf::from("call");
+    // The call is the source of its own mistakes; the spec written from it, of the others.
+    let (path, written) = (PathBuf::from("call"), PathBuf::from("the spec written from the call"));
     let stdout =
         crate::scaffold::new_spec(call, sizes.map(|s| s.0.as_slice()).unwrap_or_default()).map_err(|e| match e {
             NewError::Call(e) => Error::Spec {
-                path: path.clone(),
+                path,
                 src: call.to_string(),
                 problem: Problem { span: e.span, message: e.message, hint: e.hint },
             },
             NewError::Sizes(why) => Error::Usage(why),
-            NewError::Derive(error) => Error::Derive { path: path.clone(), error },
-            NewError::Check(error) => Error::Check { path: path.clone(), error },
+            NewError::Derive(error) => Error::Derive { path: written, error },
+            NewError::Check(error) => Error::Check { path: written, error },
         })?;
     Ok(Outcome { stdout, ..Outcome::default() })
 }

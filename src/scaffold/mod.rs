@@ -26,7 +26,8 @@ pub enum NewError {
     /// The written spec did not derive.
     #[error("the written spec: {0}")]
     Derive(DeriveError),
-    /// The written spec did not check as proved and agreeing: a bug in symconv.
+    /// The written spec could not be checked (a limit: many channels, large sizes), or it
+    /// did not check as proved and agreeing ([`CheckError::Bug`]: a bug in symconv).
     #[error("the written spec: {0}")]
     Check(CheckError),
 }
