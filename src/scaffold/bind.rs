@@ -258,10 +258,22 @@ fn positive(v: Option<&Spanned>, values: &[i64], message: &str) -> Result<(), Ca
     }
 }
 
-/// One integer.
+/// The largest number a call may hold: past it no run fits symconv's limits (the most
+/// values a run holds, [`crate::limits::Limits::run_values`]), and spec arithmetic stays
+/// far from overflow.
+pub const LARGEST: i64 = 1 << 24;
+
+/// One integer, at most [`LARGEST`].
 fn int(v: &Spanned, param: &str) -> Result<i64, CallError> {
     match &v.value {
+        Value::Int(n) if *n > LARGEST => Err(CallError::at(
+            v.span,
+            format!("{param}={n} is too large: symconv takes numbers up to {LARGEST} (no run of more values fits its limits)"),
+        )),
         Value::Int(n) => Ok(*n),
+        Value::Float(f) if f.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '+') => {
+            Err(CallError::at(v.span, format!("{param}={f} is too large: symconv takes numbers up to {LARGEST}")))
+        }
         Value::Float(f) => Err(CallError::at(v.span, format!("{param} must be an integer, not the float {f}"))),
         _ => Err(CallError::at(v.span, format!("{param} must be an integer"))),
     }
@@ -349,5 +361,58 @@ fn bias(v: Option<&Spanned>, form: Form) -> Result<Bias, CallError> {
         (Some(Value::Name(n)), Form::Functional) => Ok(Bias::Written(format!("bias `{n}`"))),
         (Some(_), Form::Module) => Err(CallError::at(v.expect("some").span, "bias must be True or False")),
         (Some(_), Form::Functional) => Err(CallError::at(v.expect("some").span, "bias must be None or a tensor")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound(call: &str) -> Result<Conv, CallError> {
+        bind(&super::super::call::parse(call).expect("it parses"))
+    }
+
+    #[test]
+    fn positional_arguments_follow_each_signature() {
+        // nn.ConvTranspose2d: …, output_padding, groups, bias, dilation (PyTorch's order).
+        let c = bound("nn.ConvTranspose2d(2, 4, 3, 2, 1, 1, 2, False, 3)").unwrap();
+        let want = (vec![2, 2], Padding::Numbers(vec![1, 1]), vec![1, 1], 2, Bias::Without, vec![3, 3]);
+        assert_eq!((c.stride, c.padding, c.output_padding, c.groups, c.bias, c.dilation), want);
+        // nn.Conv2d: …, padding, dilation, groups.
+        let c = bound("torch.nn.Conv2d(3, 6, (3, 2), 1, 0, 2, 3)").unwrap();
+        assert_eq!((c.kernel, c.dilation, c.groups, c.bias), (Some(vec![3, 2]), vec![2, 2], 3, Bias::Default));
+        // F.conv_transpose1d: input, weight, bias, stride, padding, output_padding, groups, dilation.
+        let c = bound("F.conv_transpose1d(x, w, b, 2, 1, 1, 1, 2)").unwrap();
+        assert_eq!(
+            (c.form, c.groups, c.dilation, c.bias),
+            (Form::Functional, 1, vec![2], Bias::Written("bias `b`".into()))
+        );
+        // F.conv3d: input, weight, bias, stride, padding, dilation, groups.
+        let c = bound("conv3d(x, w, None, (1, 2, 1), 'valid', 1, 2)").unwrap();
+        assert_eq!((c.dims, c.stride, c.padding, c.groups), (3, vec![1, 2, 1], Padding::Valid, 2));
+    }
+
+    #[test]
+    fn callees_are_read_with_every_prefix_pytorch_allows() {
+        for (call, transposed, form) in [
+            ("nn.Conv1d(1, 1, 3)", false, Form::Module),
+            ("torch.nn.ConvTranspose3d(1, 1, 3)", true, Form::Module),
+            ("Conv2d(1, 1, 3)", false, Form::Module),
+            ("torch.conv_transpose2d(x, w)", true, Form::Functional),
+            ("torch.nn.functional.conv1d(x, w)", false, Form::Functional),
+        ] {
+            let c = bound(call).unwrap();
+            assert_eq!((c.transposed, c.form), (transposed, form), "{call}");
+        }
+        for call in ["F.Conv2d(1, 1, 3)", "nn.conv2d(x, w)", "nn.Conv4d(1, 1, 3)", "F.conv2d_input(x, w)"] {
+            assert!(bound(call).unwrap_err().message.contains("is not a convolution"), "{call}");
+        }
+    }
+
+    #[test]
+    fn numbers_past_the_largest_are_refused_at_their_place() {
+        let e = bound("nn.Conv1d(1, 1, 3, stride=16777217)").unwrap_err();
+        assert_eq!((e.span.start, e.message.contains("too large")), (26, true));
+        assert!(bound("nn.Conv1d(1, 1, 3, stride=16777216)").is_ok());
     }
 }

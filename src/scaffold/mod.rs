@@ -84,6 +84,12 @@ fn settle(conv: Conv, sizes: &[(String, i64)]) -> Result<Layer, NewError> {
         };
         return Err(NewError::Sizes(format!("--let {name}: {call} has no size `{name}` ({why})")));
     }
+    if let Some((name, v)) = sizes.iter().find(|(_, v)| *v > bind::LARGEST) {
+        return Err(NewError::Sizes(format!(
+            "--let {name}={v}: too large: symconv new takes sizes up to {} (no run of more values fits its limits)",
+            bind::LARGEST
+        )));
+    }
     let value = |name: &str| sizes.iter().rev().find(|(n, _)| n == name).map(|(_, v)| *v);
     let mut required: Vec<&str> = INPUT[d - 1].to_vec();
     if conv.form == Form::Functional {
