@@ -25,10 +25,13 @@ struct Case {
     call: &'static str,
     lets: &'static str,
     torch: Option<(bool, Vec<Axis>)>,
+    /// How many of `∂s/∂x` and `∂s/∂w` derive gives in closed form (a claim each); the
+    /// others are written as comments.
+    closed: usize,
 }
 
 fn case(name: &'static str, call: &'static str, lets: &'static str) -> Case {
-    Case { name, call, lets, torch: None }
+    Case { name, call, lets, torch: None, closed: 2 }
 }
 
 fn cases() -> Vec<Case> {
@@ -37,6 +40,7 @@ fn cases() -> Vec<Case> {
             name: "conv1d_module",
             call: "nn.Conv1d(2, 3, 3, stride=2, padding=1)",
             lets: "n=9",
+            closed: 2,
             torch: Some((false, vec![(9, 3, 2, 1, 1, 0)])),
         },
         case("conv1d_one_channel", "torch.nn.Conv1d(1, 1, 3, bias=False)", "n=10"),
@@ -44,30 +48,35 @@ fn cases() -> Vec<Case> {
             name: "conv2d_readme",
             call: "nn.Conv2d(3, 8, 3, stride=2, padding=1)",
             lets: "H=32,V=32",
+            closed: 2,
             torch: Some((false, vec![(32, 3, 2, 1, 1, 0), (32, 3, 2, 1, 1, 0)])),
         },
         Case {
             name: "conv3d_module",
             call: "nn.Conv3d(2, 2, (2, 3, 2), stride=(1, 2, 2), padding=(1, 0, 1))",
             lets: "Z=3,H=5,V=4",
+            closed: 2,
             torch: Some((false, vec![(3, 2, 1, 1, 1, 0), (5, 3, 2, 0, 1, 0), (4, 2, 2, 1, 1, 0)])),
         },
         Case {
             name: "conv_transpose1d_module",
             call: "nn.ConvTranspose1d(2, 3, 3, stride=2, padding=1, output_padding=1)",
             lets: "n=4",
+            closed: 2,
             torch: Some((true, vec![(4, 3, 2, 1, 1, 1)])),
         },
         Case {
             name: "conv_transpose2d_module_grouped",
             call: "nn.ConvTranspose2d(4, 4, (3, 2), stride=(2, 1), padding=(1, 0), output_padding=(1, 0), groups=2)",
             lets: "H=3,V=3",
+            closed: 2,
             torch: Some((true, vec![(3, 3, 2, 1, 1, 1), (3, 2, 1, 0, 1, 0)])),
         },
         Case {
             name: "conv_transpose3d_module",
             call: "nn.ConvTranspose3d(1, 1, 2, stride=2, bias=True)",
             lets: "Z=2,H=2,V=2",
+            closed: 2,
             torch: Some((true, vec![(2, 2, 2, 0, 1, 0); 3])),
         },
         case("conv1d_functional_dilated", "F.conv1d(x, w, stride=2, dilation=2)", "n=10,k=3"),
@@ -84,6 +93,16 @@ fn cases() -> Vec<Case> {
             "F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1, dilation=1)",
             "H=3,V=3,P=3,Q=3",
         ),
+        // ∂s/∂w keeps a Σ over the input's rows, whose dilation leaves a `div` bracket that
+        // Σ-δ elimination cannot solve: a comment, as is the call of ∂L/∂x, which the
+        // e-graph does not prove.
+        Case {
+            name: "conv_transpose2d_depthwise_dilated",
+            call: "nn.ConvTranspose2d(2, 2, 2, stride=(1, 2), padding=(0, 1), output_padding=(0, 1), groups=2, dilation=(2, 1))",
+            lets: "H=3,V=3",
+            torch: None,
+            closed: 1,
+        },
         case("conv3d_functional", "F.conv3d(x, w, padding=1)", "Z=3,H=3,V=3,R=2,P=2,Q=2"),
         case("conv_transpose3d_functional", "F.conv_transpose3d(x, w, stride=(2, 1, 1))", "Z=2,H=2,V=2,R=2,P=2,Q=2"),
     ]
@@ -111,10 +130,14 @@ fn every_form_writes_a_spec_that_is_proved_and_agrees() {
         let path = Path::new("new.conv");
         let model = load_bytes(path, spec.clone().into_bytes(), None).unwrap_or_else(|e| panic!("{}: {e}", c.call));
         let report = analyse_model(path, model, false, RunOptions::default()).expect("it checks");
-        // The lengths (one per spatial axis, and the channels), both closed forms and
-        // both gradients, at least.
+        // The lengths (one per spatial axis, and the channels), and each closed form and
+        // its gradient, at least; a form not closed is a comment.
         let dims = report.model.output.indices.len();
-        assert!(report.claims.len() >= dims + 4, "{}: {} claims", c.call, report.claims.len());
+        let least = dims + 2 * c.closed;
+        assert!(report.claims.len() >= least, "{}: {} claims", c.call, report.claims.len());
+        let stated = spec.lines().filter(|l| l.starts_with("claim ∂s")).count();
+        let commented = spec.lines().filter(|l| l.starts_with("# ∂s")).count();
+        assert_eq!((stated, commented), (c.closed, 2 - c.closed), "{}", c.call);
         for claim in &report.claims {
             assert_eq!(claim.verdict, Verdict::Proved, "{}: `{}`: {}", c.call, claim.text, claim.grounds);
         }
@@ -129,6 +152,10 @@ fn every_form_writes_a_spec_that_is_proved_and_agrees() {
             let want: Vec<i64> = axes.iter().map(|a| torch_length(*transposed, *a)).collect();
             let got = &report.length_values[report.length_values.len() - axes.len()..];
             assert_eq!(got, want.as_slice(), "{}: lengths against PyTorch's formula", c.call);
+        }
+        if c.name == "conv2d_readme" {
+            let readme = std::fs::read_to_string("README.md").expect("the README");
+            assert!(readme.contains(&spec), "the README's example of `symconv new` is not what it writes:\n{spec}");
         }
         insta::assert_snapshot!(c.name, spec);
     }

@@ -11,6 +11,7 @@ use crate::derive::backward::{gradient_call, prove_call};
 use crate::derive::{self, DeriveError};
 use crate::limits::Limits;
 use crate::model::{self, Model};
+use crate::ops::GradientCall;
 use bind::{Bias, Conv, Form, Padding};
 pub use call::CallError;
 
@@ -441,7 +442,8 @@ fn times(factor: i64, name: &str) -> String {
 /// A spec's text resolved and derived.
 fn derived(src: &str) -> Result<(Model, derive::Derivation), NewError> {
     let bug = |why: String| NewError::Check(CheckError::Bug(format!("the written spec does not load: {why}")));
-    let spec = crate::syntax::parse(src).map_err(|e| bug(format!("{e} at byte {}", e.span.start)))?;
+    let line = |at: usize| src[..at.min(src.len())].rsplit('\n').next().unwrap_or("").to_string();
+    let spec = crate::syntax::parse(src).map_err(|e| bug(format!("{e} after `{}`", line(e.span.start))))?;
     let model = model::resolve(&spec, src, "new", &[])
         .map_err(|errors| bug(errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ")))?;
     let derivation = derive::derive(&model, &Limits::default()).map_err(NewError::Derive)?;
@@ -454,7 +456,7 @@ fn derived(src: &str) -> Result<(Model, derive::Derivation), NewError> {
 fn derived_claims(model: &Model, derivation: &derive::Derivation) -> String {
     let mut out = String::new();
     for d in &derivation.derivatives {
-        out += &format!("claim {}\n", check::closed_form_text(model, d));
+        out += &claim(&check::closed_form_text(model, d));
     }
     let outs = &model.output.indices;
     let g = crate::algebra::Element {
@@ -463,21 +465,16 @@ fn derived_claims(model: &Model, derivation: &derive::Derivation) -> String {
     };
     for d in &derivation.derivatives {
         let call = model.runs.first().map(|run| gradient_call(model, derivation, run, &d.wrt));
-        match call {
-            Some(Ok(call))
-                if !call.channels_as_batch
-                    && call.crop.iter().all(Option::is_none)
-                    && !call.flip_result
-                    && prove_call(model, derivation, &call, &d.wrt).is_ok() =>
-            {
-                out += &format!("claim ∂L/∂{} = {}\n", d.wrt, call.symbolic(true));
-            }
-            Some(Ok(call)) => {
-                out +=
-                    &format!("# ∂L/∂{} = {}: derive's call, which a claim cannot state\n", d.wrt, call.symbolic(true))
-            }
-            Some(Err(why)) => out += &format!("# ∂L/∂{}: no single call ({why})\n", d.wrt),
-            None => {}
+        let stated = |c: &GradientCall| !c.channels_as_batch && c.crop.iter().all(Option::is_none) && !c.flip_result;
+        let (t, shown) = (&d.wrt, call.as_ref().and_then(|c| c.as_ref().ok()).map(|c| c.symbolic(true)));
+        match (call, shown) {
+            (Some(Ok(call)), Some(shown)) if stated(&call) => match prove_call(model, derivation, &call, t) {
+                Ok(()) => out += &format!("claim ∂L/∂{t} = {shown}\n"),
+                Err(why) => out += &format!("# ∂L/∂{t} = {shown}: derive's call, not proved here ({why})\n"),
+            },
+            (_, Some(shown)) => out += &format!("# ∂L/∂{t} = {shown}: derive's call, which a claim cannot state\n"),
+            (Some(Err(why)), _) => out += &format!("# ∂L/∂{t}: no single call ({why})\n"),
+            _ => {}
         }
         let closed = d.closed_form.show(&model.sizes);
         let closed = if d.closed_form.terms.len() > 1 { format!("({closed})") } else { closed };
@@ -486,9 +483,19 @@ fn derived_claims(model: &Model, derivation: &derive::Derivation) -> String {
             index: d.wrt_indices.iter().map(|n| crate::algebra::index::var(n)).collect(),
         };
         let sum = crate::algebra::Element { tensor: "Σ".into(), index: g.index.clone() };
-        out += &format!("claim {gradient} = {sum} {g} {closed}\n");
+        out += &claim(&format!("{gradient} = {sum} {g} {closed}"));
     }
     out
+}
+
+/// `claim TEXT`, or a comment where the spec language cannot read the derived text back
+/// (a Σ left in a form, over a renamed index such as `c′`).
+fn claim(text: &str) -> String {
+    let line = format!("claim {text}\n");
+    match crate::syntax::parse(&line) {
+        Ok(_) => line,
+        Err(_) => format!("# {text}: derive's form, which a claim cannot state\n"),
+    }
 }
 
 /// The written spec checked: every claim proved, every run and gradient agreeing.
