@@ -282,8 +282,8 @@ impl Layer {
                 format!("({n} - 1)*{s} - 2*{} + {dl}*({k} - 1) + {} + 1", p[a], c.output_padding[a])
             }
             (Padding::Numbers(p), false) => format!("({n} + 2*{} - {dl}*({k} - 1) - 1) div {s} + 1", p[a]),
-            (Padding::Valid, false) => format!("({n} - {dl}*({k} - 1) - 1) div {s} + 1"),
-            (Padding::Valid, true) => unreachable!("bind refuses a padding string for a transposed call"),
+            // A transposed call takes no padding string (bind refuses one).
+            (Padding::Valid, _) => format!("({n} - {dl}*({k} - 1) - 1) div {s} + 1"),
         }
     }
 
