@@ -103,6 +103,15 @@ fn cases() -> Vec<Case> {
             torch: None,
             closed: 1,
         },
+        // The same for ∂s/∂w of a transposed call dilated along one axis: its Σ would sum
+        // over an index that no shape bounds.
+        Case {
+            name: "conv_transpose2d_functional_dilated",
+            call: "F.conv_transpose2d(x, w, dilation=(1, 2))",
+            lets: "H=4,V=5,P=1,Q=2",
+            torch: None,
+            closed: 1,
+        },
         case("conv3d_functional", "F.conv3d(x, w, padding=1)", "Z=3,H=3,V=3,R=2,P=2,Q=2"),
         case("conv_transpose3d_functional", "F.conv_transpose3d(x, w, stride=(2, 1, 1))", "Z=2,H=2,V=2,R=2,P=2,Q=2"),
     ]

@@ -456,7 +456,7 @@ fn derived(src: &str) -> Result<(Model, derive::Derivation), NewError> {
 fn derived_claims(model: &Model, derivation: &derive::Derivation) -> String {
     let mut out = String::new();
     for d in &derivation.derivatives {
-        out += &claim(&check::closed_form_text(model, d));
+        out += &claim(&check::closed_form_text(model, d), closed(d));
     }
     let outs = &model.output.indices;
     let g = crate::algebra::Element {
@@ -476,25 +476,31 @@ fn derived_claims(model: &Model, derivation: &derive::Derivation) -> String {
             (Some(Err(why)), _) => out += &format!("# ∂L/∂{t}: no single call ({why})\n"),
             _ => {}
         }
-        let closed = d.closed_form.show(&model.sizes);
-        let closed = if d.closed_form.terms.len() > 1 { format!("({closed})") } else { closed };
+        let form = d.closed_form.show(&model.sizes);
+        let form = if d.closed_form.terms.len() > 1 { format!("({form})") } else { form };
         let gradient = crate::algebra::Element {
             tensor: format!("(∂L/∂{})", d.wrt),
             index: d.wrt_indices.iter().map(|n| crate::algebra::index::var(n)).collect(),
         };
         let sum = crate::algebra::Element { tensor: "Σ".into(), index: g.index.clone() };
-        out += &claim(&format!("{gradient} = {sum} {g} {closed}"));
+        out += &claim(&format!("{gradient} = {sum} {g} {form}"), closed(d));
     }
     out
 }
 
-/// `claim TEXT`, or a comment where the spec language cannot read the derived text back
-/// (a Σ left in a form, over a renamed index such as `c′`).
-fn claim(text: &str) -> String {
+/// Whether derive found `d` in closed form: no Σ left (a Σ whose summed index a `div`
+/// bracket holds, from a dilation or a transposed stride, is not eliminated; it may sum
+/// over an index no shape bounds, and over renamed indices such as `c′`).
+fn closed(d: &derive::Derivative) -> bool {
+    d.closed_form.terms.iter().all(|t| t.bound.is_empty())
+}
+
+/// `claim TEXT` for a closed form the spec language reads back, else a comment.
+fn claim(text: &str, closed: bool) -> String {
     let line = format!("claim {text}\n");
-    match crate::syntax::parse(&line) {
-        Ok(_) => line,
-        Err(_) => format!("# {text}: derive's form, which a claim cannot state\n"),
+    match closed && crate::syntax::parse(&line).is_ok() {
+        true => line,
+        false => format!("# {text}: derive's form, not closed, which a claim does not state\n"),
     }
 }
 
