@@ -94,6 +94,17 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Write a spec from a PyTorch call, e.g. `symconv new 'nn.Conv2d(3, 8, 3, stride=2)'
+    /// --let H=32,V=32 > my.conv`: checked (every claim proved, the run agreeing) first.
+    New {
+        /// The call: nn.Conv1d/2d/3d, nn.ConvTranspose1d/2d/3d, or F.conv1d/2d/3d,
+        /// F.conv_transpose1d/2d/3d.
+        call: String,
+        /// The input's sizes (`n`; `H,V`; `Z,H,V`), and for a functional call the
+        /// kernel's (`k`; `P,Q`; `R,P,Q`) and the channels `C`, `O` (default 1).
+        #[arg(long = "let", value_parser = parse_sizes)]
+        sizes: Option<Sizes>,
+    },
 }
 
 /// `check`'s output formats.
@@ -508,6 +519,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
             Ok(check_specs(&specs, sizes.as_ref(), sweep.as_ref(), runs, format))
         }
         Command::Docs { specs, out, force } => docs(&specs, &out, force),
+        Command::New { call, sizes } => new_spec(&call, sizes.as_ref()),
     }
 }
 
@@ -599,6 +611,25 @@ fn write_docs(dir: &Path, files: &[render::docs::DocFile], force: bool) -> Resul
         }
     }
     Ok(())
+}
+
+/// `new`: the spec written from the call, or the call's mistake pointed at.
+fn new_spec(call: &str, sizes: Option<&Sizes>) -> Result<Outcome, Error> {
+    use crate::scaffold::NewError;
+    // The call is the source of its own mistakes; the spec written from it, of the others.
+    let (path, written) = (PathBuf::from("call"), PathBuf::from("the spec written from the call"));
+    let stdout =
+        crate::scaffold::new_spec(call, sizes.map(|s| s.0.as_slice()).unwrap_or_default()).map_err(|e| match e {
+            NewError::Call(e) => Error::Spec {
+                path,
+                src: call.to_string(),
+                problem: Problem { span: e.span, message: e.message, hint: e.hint },
+            },
+            NewError::Sizes(why) => Error::Usage(why),
+            NewError::Derive(error) => Error::Derive { path: written, error },
+            NewError::Check(error) => Error::Check { path: written, error },
+        })?;
+    Ok(Outcome { stdout, ..Outcome::default() })
 }
 
 /// `derive`: every spec's report, or its error.

@@ -9,4 +9,5 @@ pub mod limits;
 pub mod model;
 pub mod ops;
 pub mod render;
+pub mod scaffold;
 pub mod syntax;
