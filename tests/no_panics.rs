@@ -130,3 +130,36 @@ fn mutated_specs_do_not_panic() {
     // the renderings are exercised too.
     assert!(reported > cases / 10, "only {reported} of {cases} mutants gave a report");
 }
+
+/// Every size of every shipped spec at `i64::MAX` gives a report or is refused (past a
+/// limit, an overflow of the spec's arithmetic, a call PyTorch rejects), never a panic or
+/// a wrapped value (the test build checks overflow); a refusal is exit 2 with an error
+/// that names the spec.
+#[test]
+fn the_largest_sizes_are_refused_not_overflowed() {
+    let mut refused = 0;
+    for spec in common::shipped_specs() {
+        let src = std::fs::read_to_string(&spec).unwrap();
+        let line = src.lines().find(|l| l.starts_with("let")).expect("every shipped spec has a let line");
+        for name in line.trim_start_matches("let").split(',').map(|s| s.split('=').next().unwrap().trim()) {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_symconv"))
+                .args(["check", spec.to_str().unwrap(), "--let", &format!("{name}={}", i64::MAX)])
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            let at = format!("{} with {name} = i64::MAX", spec.display());
+            assert!(!err.contains("panicked"), "{at}: {err}");
+            match out.status.code() {
+                Some(0 | 1) => {}
+                Some(2) => {
+                    refused += 1;
+                    let named = err.to_lowercase().starts_with("error: ") && err.contains(&spec.display().to_string());
+                    assert!(named, "{at}: {err}");
+                }
+                other => panic!("{at}: exit {other:?}: {err}"),
+            }
+        }
+    }
+    assert!(refused > 50, "only {refused} refusals");
+}

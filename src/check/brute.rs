@@ -47,7 +47,9 @@ impl<'m> Search<'m> {
         for t in &model.tensors {
             let dims = t.shape.iter().map(|d| d.eval(sizes)).collect::<Result<Vec<_>, _>>().map_err(&err)?;
             let padded: Vec<(i64, i64)> = (dims.iter().zip(&t.pad))
-                .map(|(&d, (before, after))| Ok((-before.eval(sizes)?, d - 1 + after.eval(sizes)?)))
+                .map(|(&d, (before, after))| {
+                    Ok((before.eval(sizes)?.saturating_neg(), d.saturating_sub(1).saturating_add(after.eval(sizes)?)))
+                })
                 .collect::<Result<_, _>>()
                 .map_err(&err)?;
             ranges.insert(t.name.as_str(), (t.role, dims, padded));
@@ -60,7 +62,12 @@ impl<'m> Search<'m> {
             .indices
             .iter()
             .map(|i| {
-                let window = weight_window(model, &ranges, i, sizes).or_else(|| input_window(model, &ranges, i, sizes));
+                // Past WINDOW_SIZES the windows' sums of sizes could overflow: the radius
+                // (saturating) stands in, and the search's limit refuses it.
+                let windowed = sizes.values().all(|v| v.unsigned_abs() <= WINDOW_SIZES);
+                let window = windowed
+                    .then(|| weight_window(model, &ranges, i, sizes).or_else(|| input_window(model, &ranges, i, sizes)))
+                    .flatten();
                 window.unwrap_or_else(|| {
                     let reach = search_radius(model, sizes, Some(i));
                     (-reach, reach)
@@ -91,6 +98,11 @@ impl<'m> Search<'m> {
         Ok(out)
     }
 }
+
+/// The largest size (in absolute value) at which the search's windows are worked out:
+/// their arithmetic on sizes, kernel positions and coefficients stays far from `i64`'s
+/// limits below it.
+const WINDOW_SIZES: u64 = 1 << 40;
 
 /// How many tuples a box of inclusive ranges `(lo, hi)` holds, saturating.
 pub fn box_size(ranges: impl IntoIterator<Item = (i64, i64)>) -> u64 {
