@@ -5,8 +5,8 @@
 
 use candle_core::{Device, Tensor, Var};
 use symconv::engine::nd::{
-    ConvNd, CROPPED_OUTPUT, DEPTH_SLICES, DILATED_KERNEL, EXPLICIT_PADDING, PER_GROUP, STRIDED_SELECTION,
-    STUFFED_INPUT, TRANSPOSED_DEPTH_SLICES,
+    ConvNd, CROPPED_OUTPUT, DEPTH_SLICES, DILATED_KERNEL, EXPLICIT_PADDING, EXTRA_ZERO_COLUMN, PER_GROUP,
+    STRIDED_SELECTION, STUFFED_INPUT, TRANSPOSED_DEPTH_SLICES,
 };
 use symconv::engine::Array;
 
@@ -201,6 +201,48 @@ fn groups_and_depthwise_are_candle_calls() {
     // Depthwise with a multiplier of 2, strides per axis.
     let multiplied = ConvNd { groups: 3, ..conv(&[1, 2]) };
     check(&multiplied, &[1, 3, 5, 6], &[6, 1, 2, 3], &[STRIDED_SELECTION]);
+}
+
+/// candle-core 0.9's own conv2d is wrong on an input of `C = H = W` (it reads it as NHWC:
+/// huggingface/candle#3404). When this test fails, candle is fixed: drop
+/// `EXTRA_ZERO_COLUMN` and this test.
+#[test]
+fn candle_conv2d_is_wrong_when_channels_height_and_width_are_equal() {
+    let (x, w) = (input(&[1, 4, 4, 4]), weight(&[2, 4, 3, 3]));
+    let plain = |x: &Array, w: &Array, padding: usize| {
+        let t = |a: &Array| Tensor::from_vec(a.data.clone(), a.shape.as_slice(), &Device::Cpu).unwrap();
+        t(x).conv2d(&t(w), padding, 1, 1, 1).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap()
+    };
+    assert_ne!(plain(&x, &w, 0), reference(&conv(&[1, 1]), &x, &w).data, "candle is fixed: see this test's doc");
+    // One more column (H ≠ W), and candle is right.
+    let (x5, w5) = (input(&[1, 4, 4, 5]), weight(&[2, 4, 3, 3]));
+    assert_eq!(plain(&x5, &w5, 0), reference(&conv(&[1, 1]), &x5, &w5).data);
+    // Equal only after candle's own padding (7 channels of 5 × 5, padded by 1): right.
+    let (x7, w7) = (input(&[1, 7, 5, 5]), weight(&[2, 7, 3, 3]));
+    let padded = ConvNd { padding: vec![(1, 1); 2], ..conv(&[1, 1]) };
+    assert_eq!(plain(&x7, &w7, 1), reference(&padded, &x7, &w7).data);
+    // In groups, candle is right: a group's channels equal to its rows and columns (2
+    // groups of 3 channels over 3 × 3), or all the channels (4 over 4 × 4).
+    let t = |a: &Array| Tensor::from_vec(a.data.clone(), a.shape.as_slice(), &Device::Cpu).unwrap();
+    let grouped = |x: &[usize], w: &[usize]| {
+        let (x, w) = (input(x), weight(w));
+        let y = t(&x).conv2d(&t(&w), 0, 1, 1, 2).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        y == reference(&ConvNd { groups: 2, ..conv(&[1, 1]) }, &x, &w).data
+    };
+    assert!(grouped(&[1, 6, 3, 3], &[4, 3, 2, 2]));
+    assert!(grouped(&[1, 4, 4, 4], &[4, 2, 2, 2]));
+}
+
+#[test]
+fn equal_channels_height_and_width_get_an_extra_zero_column() {
+    check(&conv(&[1, 1]), &[1, 4, 4, 4], &[2, 4, 3, 3], &[EXTRA_ZERO_COLUMN]);
+    // With candle's padding and a stride: the extra column is cropped from the output.
+    let c = ConvNd { padding: vec![(1, 1); 2], ..conv(&[2, 2]) };
+    check(&c, &[1, 5, 5, 5], &[3, 5, 3, 3], &[EXTRA_ZERO_COLUMN]);
+    // Where candle is right, nothing is added: equal only after the padding, or in groups.
+    let c = ConvNd { padding: vec![(1, 1); 2], ..conv(&[1, 1]) };
+    check(&c, &[1, 7, 5, 5], &[2, 7, 3, 3], &[]);
+    check(&ConvNd { groups: 2, ..conv(&[1, 1]) }, &[1, 4, 4, 4], &[4, 2, 2, 2], &[]);
 }
 
 #[test]

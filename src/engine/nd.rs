@@ -35,6 +35,33 @@ pub const STUFFED_INPUT: &str = "stride 1 on an input with zeros inserted for a 
 /// kept at its end (zeros past the uncropped output), as PyTorch defines them.
 pub const CROPPED_OUTPUT: &str = "an unpadded transposed call, cropped per axis";
 
+/// candle-core 0.9's conv2d of one group reads an input of `C = H = W` as if it were NHWC
+/// and gives wrong outputs (huggingface/candle#3404, fixed upstream by #3405; symconv's
+/// runs found it as disagreements): the input gets one more zero column on the right, and
+/// the output's extra column, if any, is cropped.
+pub const EXTRA_ZERO_COLUMN: &str =
+    "one more zero column on the right, cropped from the output (candle's conv2d is wrong when C = H = W)";
+
+/// candle's `conv2d` with `(padding, stride, dilation, groups)`, made exact where its
+/// layout fault strikes (see [`EXTRA_ZERO_COLUMN`]).
+fn conv2d_exact(
+    x: &Tensor,
+    w: &Tensor,
+    (padding, stride, dilation, groups): (usize, usize, usize, usize),
+    used: &mut Vec<&'static str>,
+) -> candle_core::Result<Tensor> {
+    let (c, h, v) = (x.dim(1)?, x.dim(2)?, x.dim(3)?);
+    if !(groups == 1 && c == h && h == v) {
+        return x.conv2d(w, padding, stride, dilation, groups);
+    }
+    record(used, EXTRA_ZERO_COLUMN);
+    let y = x.pad_with_zeros(3, 0, 1)?.conv2d(w, padding, stride, dilation, groups)?;
+    // PyTorch's length along the last axis, without the extra column.
+    let (v, reach) = (v + 2 * padding, dilation * (w.dim(3)? - 1) + 1);
+    let length = if v >= reach { (v - reach) / stride + 1 } else { 0 };
+    y.narrow(3, 0, length.min(y.dim(3)?))
+}
+
 /// One call of PyTorch's conv2d / conv3d / conv_transpose2d / conv_transpose3d, batch 1.
 /// Layouts: x `[1, C, *spatial]`, w `[O, C/groups, *kernel]` (transposed:
 /// `[C, O/groups, *kernel]`), output `[1, O, *out]`.
@@ -464,14 +491,14 @@ impl ConvNd {
         };
         let (w, dilation) = self.uniform_dilation(w, used)?;
         let [s0, s1] = [self.stride[0], self.stride[1]];
+        let common = gcd(s0, s1);
+        let y = conv2d_exact(&x, &w, (padding, common, dilation, self.groups), used)?;
         if s0 == s1 {
-            return x.conv2d(&w, padding, s0, dilation, self.groups);
+            return Ok(y);
         }
         record(used, STRIDED_SELECTION);
         // Output t at stride s is output t·(s / common) at stride common, and
         // ⌊⌊q / common⌋ / (s / common)⌋ = ⌊q / s⌋ keeps the lengths PyTorch's.
-        let common = gcd(s0, s1);
-        let y = x.conv2d(&w, padding, common, dilation, self.groups)?;
         every(&every(&y, 2, s0 / common)?, 3, s1 / common)
     }
 
