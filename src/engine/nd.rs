@@ -35,6 +35,9 @@ pub const STUFFED_INPUT: &str = "stride 1 on an input with zeros inserted for a 
 /// kept at its end (zeros past the uncropped output), as PyTorch defines them.
 pub const CROPPED_OUTPUT: &str = "an unpadded transposed call, cropped per axis";
 
+/// The most values one forward pass of [`ConvNd::jacobian_w_rows`] gives (2²²: 32 MB).
+const W_PASS_VALUES: usize = 1 << 22;
+
 /// candle-core 0.9's conv2d of one group reads an input of `C = H = W` as if it were NHWC
 /// and gives wrong outputs (huggingface/candle#3404, fixed upstream by #3405; symconv's
 /// runs found it as disagreements): the input gets one more zero column on the right, and
@@ -319,6 +322,10 @@ impl ConvNd {
                 })
             })
             .collect();
+        // Each row gets the C/G · |field| entries it reads, with room for them at once.
+        for (r, row) in found.rows.iter_mut().enumerate() {
+            row.reserve_exact(ipg * fields[r % lout].len());
+        }
         let per_call = (most / (inputs + outputs)).clamp(1, colors);
         let (mut stray_count, mut first_stray) = (0usize, None);
         for first in (0..colors).step_by(per_call) {
@@ -367,7 +374,8 @@ impl ConvNd {
     /// a weight with a 1 at the same kernel position and input channel (within its group)
     /// for every output channel gives, at each output, the derivative by its own one of
     /// them: `C/G · Π k` passes give every entry of every row's weights, and every other
-    /// entry is 0 by the call's semantics.
+    /// entry is 0 by the call's semantics. A convolution's passes are batched as output
+    /// channels of fewer calls (see [`ConvNd::jacobian_w_rows_batched`]).
     pub fn jacobian_w_rows(&self, x: &Array, w: &Array) -> Result<(SparseRows, usize), EngineError> {
         let out = self.check(x, w)?;
         let (outputs, weights) = (out.iter().product::<usize>(), w.data.len());
@@ -381,6 +389,9 @@ impl ConvNd {
         // A convolution's weight is [O, C/G, *k]; a transposed one's [C, O/G, *k].
         let channels = if self.transposed { ipg } else { a1 };
         let input = tensor(x)?;
+        if !self.transposed {
+            return self.jacobian_w_rows_batched(&input, w, (o, lout), rows);
+        }
         for (q, m) in (0..channels).flat_map(|q| (0..kk).map(move |m| (q, m))) {
             let mut unit = vec![0.0; weights];
             match self.transposed {
@@ -403,6 +414,47 @@ impl ConvNd {
         }
         rows.iter_mut().for_each(|row| row.sort_by_key(|&(j, _)| j));
         Ok((rows, channels * kk))
+    }
+
+    /// [`ConvNd::jacobian_w_rows`] of a convolution (not transposed), with several unit
+    /// weights in one pass: a call with `K` times the output channels, where channel
+    /// `(g, k, oo)` (group `g`, weight `k` of the `K = C/G · Π k` an output channel reads,
+    /// channel `oo` of the group) has a 1 at weight `k`, gives at each of its outputs the
+    /// derivative of output channel `g·O/G + oo` by its own weight `k`; as many units a
+    /// pass as keep its output within [`W_PASS_VALUES`].
+    fn jacobian_w_rows_batched(
+        &self,
+        input: &Tensor,
+        w: &Array,
+        (o, lout): (usize, usize),
+        mut rows: SparseRows,
+    ) -> Result<(SparseRows, usize), EngineError> {
+        let (a1, kk) = (w.shape[1], w.shape[2..].iter().product::<usize>());
+        let (units, opg) = (a1 * kk, o / self.groups);
+        let per_pass = (W_PASS_VALUES / (o * lout).max(1)).clamp(1, units);
+        let mut passes = 0;
+        for first in (0..units).step_by(per_pass) {
+            let count = per_pass.min(units - first);
+            // Output channel (g, k, oo) of the pass, k counted from `first`.
+            let channel = |g: usize, k: usize, oo: usize| (g * count + k) * opg + oo;
+            let mut unit = vec![0.0; o * count * units];
+            for (g, k, oo) in
+                (0..self.groups).flat_map(|g| (0..count).flat_map(move |k| (0..opg).map(move |oo| (g, k, oo))))
+            {
+                unit[channel(g, k, oo) * units + first + k] = 1.0;
+            }
+            let shape: Vec<usize> = [o * count].into_iter().chain(w.shape[1..].iter().copied()).collect();
+            let unit = Array { shape, data: unit };
+            let y = guarded("jacobian_w", || self.run(input, &tensor(&unit)?, &mut Vec::new()))?;
+            let y = y.flatten_all()?.to_vec1::<f64>()?;
+            passes += 1;
+            for (r, row) in rows.iter_mut().enumerate() {
+                let (och, at) = (r / lout, r % lout);
+                let (g, oo) = (och / opg, och % opg);
+                row.extend((0..count).map(|k| (och * units + first + k, y[channel(g, k, oo) * lout + at])));
+            }
+        }
+        Ok((rows, passes))
     }
 
     /// The output's shape, once the shapes and parameters are found to be a call PyTorch

@@ -153,14 +153,23 @@ pub(super) fn rows_finding(
         .collect::<Result<Vec<_>, _>>()
         .map_err(&err)?;
     let (mut entries, mut count, mut first) = (0usize, 0usize, None);
+    let (mut ours, mut nonzero) = (Vec::new(), Vec::new());
     for (r, row) in at.rows.iter().enumerate() {
-        let ours = closed_form_row(&closed, row, at.slices, &dims).map_err(&err)?;
-        let theirs: Vec<(usize, f64)> = engine_rows[r].iter().copied().filter(|&(_, v)| v != 0.0).collect();
+        closed_form_row(&closed, row, at.slices, &dims, &mut ours).map_err(&err)?;
+        // The engine's row without its zeros (most rows have none).
+        let theirs = match engine_rows[r].iter().any(|&(_, v)| v == 0.0) {
+            false => engine_rows[r].as_slice(),
+            true => {
+                nonzero.clear();
+                nonzero.extend(engine_rows[r].iter().copied().filter(|&(_, v)| v != 0.0));
+                nonzero.as_slice()
+            }
+        };
         entries += ours.len().max(theirs.len());
         if ours == theirs {
             continue;
         }
-        for (col, closed_value, engine_value) in row_differences(&ours, &theirs) {
+        for (col, closed_value, engine_value) in row_differences(&ours, theirs) {
             count += 1;
             first.get_or_insert((r, col, closed_value, engine_value));
         }
@@ -210,14 +219,16 @@ pub(super) fn table_finding(t: &Table, closed: &[f64], engine: &[f64], how: &str
 }
 
 /// The nonzero entries `(column, value)` of one row of a closed form (its terms
-/// compiled, the output's indices first, then the tensor's of shape `dims`), by column.
+/// compiled, the output's indices first, then the tensor's of shape `dims`), by column,
+/// into `entries`.
 fn closed_form_row(
     closed: &[Compiled],
     row: &[i64],
     slices: &[&[f64]],
     dims: &[i64],
-) -> Result<Vec<(usize, f64)>, EvalError> {
-    let mut entries: Vec<(usize, f64)> = Vec::new();
+    entries: &mut Vec<(usize, f64)>,
+) -> Result<(), EvalError> {
+    entries.clear();
     for t in closed {
         t.for_each(row, slices, &mut |vals, v| {
             let col = vals[row.len()..].iter().zip(dims).fold(0i64, |f, (&i, &d)| f * d + i) as usize;
@@ -233,7 +244,7 @@ fn closed_form_row(
         same
     });
     entries.retain(|&(_, v)| v != 0.0);
-    Ok(entries)
+    Ok(())
 }
 
 /// The columns where two rows of nonzero entries, each by column, differ:

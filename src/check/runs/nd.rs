@@ -159,8 +159,8 @@ pub(super) fn large(
 /// the outputs with the formula compiled at the sizes, and every entry of both
 /// Jacobians row by row with the closed forms compiled (see [`rows_finding`]). The
 /// engine's Jacobians are found by forward passes: `∂s/∂x` compressed, several inputs
-/// whose fields do not meet probed at once ([`ConvNd::jacobian_x_rows`]), `∂s/∂w` one
-/// pass per weight of an output channel ([`ConvNd::jacobian_w_rows`]).
+/// whose fields do not meet probed at once ([`ConvNd::jacobian_x_rows`]), `∂s/∂w` on
+/// unit weights, each output channel's own ones at once ([`ConvNd::jacobian_w_rows`]).
 fn by_rows(
     model: &Model,
     derivation: &Derivation,
