@@ -61,6 +61,49 @@ impl Lin {
     }
 }
 
+/// An index expression along the innermost loop's slot, as [`Compiled::affine_run`] reads
+/// it: `base + step·v`, with `base` affine in the other slots, or an expression that does
+/// not depend on the slot (evaluated by name).
+enum Along {
+    Affine { others: Vec<(usize, i64)>, constant: i64, step: i64 },
+    General(Index),
+}
+
+impl Along {
+    /// `p` split along `slot` (an expression that is not affine must not depend on it).
+    fn of(p: &Lin, slot: usize) -> Along {
+        match p {
+            Lin::Affine(terms, constant) => Along::Affine {
+                others: terms.iter().filter(|t| t.0 != slot).copied().collect(),
+                constant: *constant,
+                step: terms.iter().filter(|t| t.0 == slot).map(|t| t.1).sum(),
+            },
+            Lin::General(q) => Along::General(q.clone()),
+        }
+    }
+
+    /// `(base, step)` at the other slots' values.
+    fn at(&self, vals: &[i64], slots: &[String]) -> Result<(i64, i64), EvalError> {
+        match self {
+            Along::Affine { others, constant, step } => {
+                // i128 cannot overflow here: a few products of two i64 values.
+                let base = others.iter().fold(*constant as i128, |s, &(i, c)| s + c as i128 * vals[i] as i128);
+                Ok((i64::try_from(base).map_err(|_| EvalError::Overflow("an index".into()))?, *step))
+            }
+            Along::General(q) => Ok((q.eval_by(&|n| slots.iter().position(|s| s == n).map(|i| vals[i]))?, 0)),
+        }
+    }
+}
+
+/// Every expression of a term whose innermost loop is affine, split along its slot (see
+/// [`Along`]): the brackets (`true` for `= 0`, else `≥ 0`), each element's indices, and the
+/// coefficient.
+struct Split {
+    tests: Vec<(Along, bool)>,
+    elements: Vec<(usize, Vec<Along>)>,
+    coeff: Along,
+}
+
 /// A condition at concrete sizes.
 enum Test {
     Ge0(Lin),
@@ -88,6 +131,8 @@ struct Enumerated {
 pub struct Compiled {
     /// Whether every expression is affine in the slots (the fast innermost loop applies).
     affine: bool,
+    /// Where it is, the expressions split along the innermost slot.
+    split: Option<Split>,
     slots: Vec<String>,
     coeff: Lin,
     elements: Vec<(usize, Vec<Lin>)>,
@@ -151,9 +196,24 @@ impl Compiled {
         let order = loop_order(&term, &run, shapes, &slots, free.len(), sizes)?;
         let coeff = lin(&term.coeff);
         let affine = innermost_affine(&order, &slots, &coeff, &elements, &tests);
+        let split = order.last().filter(|_| affine).map(|e| Split {
+            tests: (tests.iter())
+                .filter_map(|t| match t {
+                    Test::Ge0(p) => Some((Along::of(p, e.slot), false)),
+                    Test::Eq0(p) => Some((Along::of(p, e.slot), true)),
+                    Test::Other(_) => None,
+                })
+                .collect(),
+            elements: elements
+                .iter()
+                .map(|(t, index)| (*t, index.iter().map(|p| Along::of(p, e.slot)).collect()))
+                .collect(),
+            coeff: Along::of(&coeff, e.slot),
+        });
         let derived = derived.iter().map(|(v, by)| (slot(v), lin(by))).collect();
         Ok(Compiled {
             affine,
+            split,
             coeff,
             elements,
             tests,
@@ -290,7 +350,7 @@ impl Compiled {
             }
             return Ok(());
         }
-        let Some((lo, hi, (cb, cs))) = self.affine_run(e.slot, vals, flats)? else { return Ok(()) };
+        let Some((lo, hi, (cb, cs))) = self.affine_run(vals, flats)? else { return Ok(()) };
         let (a, b) = ((lo - first) as usize, (hi - first) as usize);
         let fixed: f64 = flats.iter().filter(|f| f.2 == 0).fold(cb as f64, |p, &(t, f, _)| p * data[t][f as usize]);
         let mut moving = flats.iter().filter(|f| f.2 != 0);
@@ -340,7 +400,7 @@ impl Compiled {
             return Ok(());
         };
         if level + 1 == self.order.len() && self.affine {
-            let Some((lo, hi, (cb, cs))) = self.affine_run(e.slot, vals, flats)? else { return Ok(()) };
+            let Some((lo, hi, (cb, cs))) = self.affine_run(vals, flats)? else { return Ok(()) };
             for v in lo..=hi {
                 let mut value = (cb + cs * v) as f64;
                 for &(t, flat, dflat) in flats.iter() {
@@ -384,7 +444,7 @@ impl Compiled {
             return Ok((v, v.abs()));
         };
         if level + 1 == self.order.len() && self.affine {
-            let Some((lo, hi, coeff)) = self.affine_run(e.slot, vals, flats)? else { return Ok((0.0, 0.0)) };
+            let Some((lo, hi, coeff)) = self.affine_run(vals, flats)? else { return Ok((0.0, 0.0)) };
             let most = (coeff.0 + coeff.1 * lo).abs().max((coeff.0 + coeff.1 * hi).abs()) as f64;
             let bound = flats.iter().fold((hi - lo + 1) as f64 * most, |b, &(t, _, _)| b * largest[t]);
             return Ok((product_sum((lo, hi), coeff, flats, data), bound));
@@ -417,28 +477,8 @@ impl Compiled {
     /// along it, so the tests and the elements' ranges cut one interval. Gives the
     /// interval (`None` when empty) and the coefficient as `(base, step)`, and leaves each
     /// element as `(tensor, flat position at v = 0, its step)` in `flats`.
-    fn affine_run(
-        &self,
-        slot: usize,
-        vals: &[i64],
-        flats: &mut Vec<(usize, i64, i64)>,
-    ) -> Result<Option<AffineRun>, EvalError> {
-        let along = |p: &Lin| -> Result<(i64, i64), EvalError> {
-            let Lin::Affine(terms, constant) = p else {
-                // Checked not to depend on the slot.
-                return Ok((p.eval(vals, &self.slots)?, 0));
-            };
-            let (mut base, mut step) = (*constant as i128, 0i128);
-            for &(i, c) in terms {
-                if i == slot {
-                    step += c as i128;
-                } else {
-                    base += c as i128 * vals[i] as i128;
-                }
-            }
-            let fit = |v: i128| i64::try_from(v).map_err(|_| EvalError::Overflow("an index".into()));
-            Ok((fit(base)?, fit(step)?))
-        };
+    fn affine_run(&self, vals: &[i64], flats: &mut Vec<(usize, i64, i64)>) -> Result<Option<AffineRun>, EvalError> {
+        let split = self.split.as_ref().expect("an affine term has its expressions split");
         let (mut lo, mut hi) = self.order[self.order.len() - 1].fallback.unwrap_or((i64::MIN, i64::MAX));
         // base + step·v ≥ 0, or = 0, narrows [lo, hi].
         let at_least = |base: i64, step: i64, lo: &mut i64, hi: &mut i64| match step.signum() {
@@ -447,30 +487,26 @@ impl Compiled {
             1 => *lo = (*lo).max(div_ceil(-base, step)),
             _ => *hi = (*hi).min(x_floor(base, -step)),
         };
+        for (p, equal) in &split.tests {
+            let (b, st) = p.at(vals, &self.slots)?;
+            at_least(b, st, &mut lo, &mut hi);
+            if *equal {
+                at_least(-b, -st, &mut lo, &mut hi);
+            }
+        }
         for t in &self.tests {
-            match t {
-                Test::Ge0(p) => {
-                    let (b, st) = along(p)?;
-                    at_least(b, st, &mut lo, &mut hi);
-                }
-                Test::Eq0(p) => {
-                    let (b, st) = along(p)?;
-                    at_least(b, st, &mut lo, &mut hi);
-                    at_least(-b, -st, &mut lo, &mut hi);
-                }
-                Test::Other(c) => {
-                    // Checked not to depend on the slot.
-                    if !c.eval(&self.slots.iter().cloned().zip(vals.iter().copied()).collect())? {
-                        return Ok(None);
-                    }
+            // Checked not to depend on the slot.
+            if let Test::Other(c) = t {
+                if !c.eval(&self.slots.iter().cloned().zip(vals.iter().copied()).collect())? {
+                    return Ok(None);
                 }
             }
         }
         flats.clear();
-        for (t, index) in &self.elements {
+        for (t, index) in &split.elements {
             let (mut flat, mut dflat) = (0i64, 0i64);
             for (p, &d) in index.iter().zip(&self.shapes[*t]) {
-                let (b, st) = along(p)?;
+                let (b, st) = p.at(vals, &self.slots)?;
                 at_least(b, st, &mut lo, &mut hi);
                 at_least(d - 1 - b, -st, &mut lo, &mut hi);
                 flat = flat.saturating_mul(d).saturating_add(b);
@@ -478,7 +514,7 @@ impl Compiled {
             }
             flats.push((*t, flat, dflat));
         }
-        Ok((lo <= hi).then_some((lo, hi, along(&self.coeff)?)))
+        Ok((lo <= hi).then_some((lo, hi, split.coeff.at(vals, &self.slots)?)))
     }
 
     fn value(&self, vals: &[i64], data: &[&[f64]]) -> Result<f64, EvalError> {
