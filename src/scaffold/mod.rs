@@ -64,7 +64,15 @@ pub fn new_spec(call: &str, sizes: &[(String, i64)]) -> Result<String, NewError>
     let (model, derivation) = derived(&format!("{skeleton}{}{run}", layer.naming_claims()))?;
     let claims = derived_claims(&model, &derivation);
     let spec = format!("{skeleton}{claims}{run}");
-    checked(&spec)?;
+    checked(&spec).map_err(|e| match e {
+        // Many channels: the check cannot shrink literal counts.
+        NewError::Check(CheckError::Limit(why)) => NewError::Sizes(format!(
+            "the spec written from the call cannot be checked: {why}; its channel counts are written as the \
+             call's numbers, which the checks by numbers cannot make smaller: write the same layer with fewer \
+             channels (its index formulas do not depend on how many)"
+        )),
+        other => other,
+    })?;
     Ok(spec)
 }
 
