@@ -386,17 +386,7 @@ impl Check<'_> {
             findings.push(super::nd::composition_finding(self.run, compositions));
         }
         for (which, d) in ds.into_iter().enumerate() {
-            let first = FirstDisagreement {
-                closed: self.closed,
-                engine: self.engine,
-                x: self.x,
-                w: self.w,
-                out: self.out,
-                rows: &self.closed.rows,
-                tensor: &data[&d.wrt],
-                is_x: which == 0,
-                d,
-            };
+            let first = FirstDisagreement { sides: &sides, tensor: &data[&d.wrt], is_x: which == 0, d };
             let (agrees, finding) = first.judge(&products, which)?;
             holds &= agrees;
             findings.push(finding);
@@ -599,13 +589,7 @@ fn differs(closed: &[f64], engine: &Array, round: usize) -> Option<Differs> {
 /// What locates the first disagreeing entry of one Jacobian, from a disagreement of
 /// `J·u` or `vᵀ·J`.
 struct FirstDisagreement<'a> {
-    closed: &'a ClosedFormSide<'a>,
-    engine: &'a dyn Linear,
-    x: &'a Array,
-    w: &'a Array,
-    /// The engine's output shape.
-    out: &'a [usize],
-    rows: &'a [(i64, i64)],
+    sides: &'a Sides<'a>,
     tensor: &'a Array,
     is_x: bool,
     d: &'a Derivative,
@@ -615,7 +599,7 @@ impl FirstDisagreement<'_> {
     /// Whether the Jacobian (`which`: 0 for the input's, 1 for the weight's) passes
     /// Freivalds' check, and the finding that says so or names its first wrong entry.
     fn judge(&self, products: &Products, which: usize) -> Result<(bool, String), CheckError> {
-        let name = self.d.name(self.closed.model);
+        let name = self.d.name(self.sides.closed.model);
         let mut wrong = None;
         if let Some(d) = products.times[which] {
             wrong = Some(self.row(d.at, d.count, d.round, d.closed, d.engine)?);
@@ -629,12 +613,12 @@ impl FirstDisagreement<'_> {
         let how = if self.is_x { "the engine on u" } else { "the engine with u as the weights" };
         Ok(match wrong {
             Some(why) => (false, format!("{name} disagrees: {why}")),
-            None if self.engine.twice().is_some() => (
+            None if self.sides.engine.twice().is_some() => (
                 true,
                 format!(
                     "{name}: J·u agrees for two random integer u in [-{range}, {range}] (Freivalds; {how}, twice: \
                  {}): a wrong {name} passes with probability at most {odds}",
-                    self.engine.twice().unwrap_or_default()
+                    self.sides.engine.twice().unwrap_or_default()
                 ),
             ),
             None => (
@@ -657,12 +641,12 @@ impl FirstDisagreement<'_> {
             closed_form_and_engine(closed, engine),
             self.rows_count(),
         );
-        let e = unit(self.out, r);
-        let Some(back) = self.engine.backward(self.x, self.w, &e)? else {
+        let e = unit(self.sides.out, r);
+        let Some(back) = self.sides.engine.backward(self.sides.x, self.sides.w, &e)? else {
             return Ok(format!("{what}, so that row of the Jacobian is wrong"));
         };
         let engine = if self.is_x { back.x } else { back.w };
-        let (mine, _) = self.closed.transposed_times(self.d, &e)?;
+        let (mine, _) = self.sides.closed.transposed_times(self.d, &e)?;
         let (c, _) = compare(&mine, &engine.data).ok_or_else(inconsistent)?;
         Ok(format!(
             "{what}; first at {}: {}",
@@ -680,9 +664,13 @@ impl FirstDisagreement<'_> {
             closed_form_and_engine(closed, engine),
             self.tensor.data.len()
         );
-        let e = unit(if self.is_x { &self.x.shape } else { &self.w.shape }, c);
-        let (engine, _) = if self.is_x { self.engine.forward(&e, self.w)? } else { self.engine.forward(self.x, &e)? };
-        let (mine, _) = self.closed.times(self.d, &e)?;
+        let e = unit(if self.is_x { &self.sides.x.shape } else { &self.sides.w.shape }, c);
+        let (engine, _) = if self.is_x {
+            self.sides.engine.forward(&e, self.sides.w)?
+        } else {
+            self.sides.engine.forward(self.sides.x, &e)?
+        };
+        let (mine, _) = self.sides.closed.times(self.d, &e)?;
         let (r, _) = compare(&mine, &engine.data).ok_or_else(inconsistent)?;
         Ok(format!(
             "{what}; first at {}: {}",
@@ -692,15 +680,15 @@ impl FirstDisagreement<'_> {
     }
 
     fn rows_count(&self) -> i64 {
-        lengths(self.rows).iter().product()
+        lengths(&self.sides.closed.rows).iter().product()
     }
 
     /// A row, a column or an entry by its indices' names: `i = 4, j = 2`.
     fn place(&self, row: Option<usize>, column: Option<usize>) -> String {
-        let row = row.map(|r| tuple(r, self.rows)).unwrap_or_default();
+        let row = row.map(|r| tuple(r, &self.sides.closed.rows)).unwrap_or_default();
         let dims: Vec<i64> = self.tensor.shape.iter().map(|&d| d as i64).collect();
         let column = column.map(|c| element_at(c, &dims)).unwrap_or_default();
-        named(self.closed.model.output.indices.iter().zip(&row).chain(self.d.wrt_indices.iter().zip(&column)))
+        named(self.sides.closed.model.output.indices.iter().zip(&row).chain(self.d.wrt_indices.iter().zip(&column)))
     }
 }
 
@@ -769,17 +757,8 @@ mod tests {
         };
         let conv = conv_of(&model, line, &sizes, &derivation.limits).unwrap();
         let d = &derivation.derivatives[0];
-        let first = FirstDisagreement {
-            closed: &closed,
-            engine: &conv,
-            x: &xl,
-            w: &wl,
-            out: &[1, 6],
-            rows: &rows,
-            tensor: x,
-            is_x: true,
-            d,
-        };
+        let sides = Sides { closed: &closed, engine: &conv, x: &xl, w: &wl, out: &[1, 6], ds: [d, d] };
+        let first = FirstDisagreement { sides: &sides, tensor: x, is_x: true, d };
         let (i, j, wrong, right) = first_wrong_entry(9, 4, w, Some(5));
         assert_eq!(j, 5);
         let found = first.column(5, 1, 0.0, 0.0).unwrap();
