@@ -349,6 +349,10 @@ pub enum Error {
     /// A usage mistake not caught by the argument parser.
     #[error("{0}")]
     Usage(String),
+    /// The engine disagrees with formulas proved for all sizes (status 1: what was
+    /// asked for is done, and the engine is wrong).
+    #[error("{0}")]
+    Engine(String),
     /// A file that could not be written.
     #[error("cannot write {}: {why}", path.display())]
     Write {
@@ -364,6 +368,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Check { error: CheckError::Bug(_), .. } => 3,
+            Error::Engine(_) => 1,
             _ => 2,
         }
     }
@@ -617,8 +622,8 @@ fn write_docs(dir: &Path, files: &[render::docs::DocFile], force: bool) -> Resul
 fn new_spec(call: &str, sizes: Option<&Sizes>) -> Result<Outcome, Error> {
     use crate::scaffold::NewError;
     // The call is the source of its own mistakes; the spec written from it, of the others.
-    let (path, written) = (PathBuf::from("call"), PathBuf::from("the spec written from the call"));
-    let stdout =
+    let (path, spec_path) = (PathBuf::from("call"), PathBuf::from("the spec written from the call"));
+    let written =
         crate::scaffold::new_spec(call, sizes.map(|s| s.0.as_slice()).unwrap_or_default()).map_err(|e| match e {
             NewError::Call(e) => Error::Spec {
                 path,
@@ -626,10 +631,15 @@ fn new_spec(call: &str, sizes: Option<&Sizes>) -> Result<Outcome, Error> {
                 problem: Problem { span: e.span, message: e.message, hint: e.hint },
             },
             NewError::Sizes(why) => Error::Usage(why),
-            NewError::Derive(error) => Error::Derive { path: written, error },
-            NewError::Check(error) => Error::Check { path: written, error },
+            NewError::Derive(error) => Error::Derive { path: spec_path, error },
+            NewError::Check(error) => Error::Check { path: spec_path, error },
         })?;
-    Ok(Outcome { stdout, ..Outcome::default() })
+    let mut out = Outcome { stdout: written.spec, ..Outcome::default() };
+    if let Some(why) = written.engine_disagrees {
+        out.done(false);
+        out.errors.push(Error::Engine(why));
+    }
+    Ok(out)
 }
 
 /// `derive`: every spec's report, or its error.
