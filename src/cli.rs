@@ -898,17 +898,7 @@ fn long_line_diagnostic(problem: &Problem, place: &str, text: &str, at: usize) -
     out
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
-    let mut at = offset.min(src.len());
-    while !src.is_char_boundary(at) {
-        at -= 1;
-    }
-    let before = &src[..at];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
+pub use crate::syntax::line_col;
 
 #[cfg(test)]
 mod tests {

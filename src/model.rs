@@ -447,9 +447,19 @@ impl<'a> Resolver<'a> {
         if self.arity.contains_key(&name.text) {
             return fail(name.span, format!("tensor `{}` is declared twice", name.text));
         }
-        if self.is_size(&name.text) {
-            return fail(name.span, format!("`{}` is a size and cannot also be a tensor", name.text));
-        }
+        // A tensor named like a size is declared all the same, so that its uses are not
+        // called unknown: the one error names both places.
+        let collision = match self.sizes.iter().position(|s| *s == name.text).map(|k| self.size_spans[k]) {
+            None => Ok(()),
+            Some(at) => {
+                let (line, column) = syntax::line_col(self.src, at.start);
+                fail_hint(
+                    name.span,
+                    format!("`{}` is a size (at line {line}, column {column}) and cannot also be a tensor", name.text),
+                    "a size and a tensor need names of their own: rename one of them",
+                )
+            }
+        };
         let dims = shape.iter().map(|e| self.size_expr(e)).collect::<Result<Vec<_>, _>>();
         let placeholder = || vec![Index::constant(1); shape.len()];
         self.arity.insert(name.text.clone(), shape.len());
@@ -458,13 +468,13 @@ impl<'a> Resolver<'a> {
             TensorRole::Weight => Role::Weight,
             TensorRole::Output => {
                 self.output_decl = Some((name.text.clone(), dims.clone().unwrap_or_else(|_| placeholder()), name.span));
-                return dims.map(drop);
+                return collision.and(dims.map(drop));
             }
         };
         let shape = dims.clone().unwrap_or_else(|_| placeholder());
         let pad = vec![(Index::zero(), Index::zero()); shape.len()];
         self.tensors.push(Tensor { name: name.text.clone(), role, shape, pad });
-        dims.map(drop)
+        collision.and(dims.map(drop))
     }
 
     /// One `pad` line: its pairs pad the tensor's last axes, in order.
