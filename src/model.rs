@@ -1775,6 +1775,24 @@ impl Scope<'_, '_> {
             out
         };
         if binders.is_empty() {
+            // An index named like a tensor is taken for the tensor, and leaves no binder.
+            let mut names = Vec::new();
+            expr_names(body, &mut names);
+            let spec = self.r.spec;
+            let declared = |n: &syntax::Name| {
+                spec.statements.iter().find_map(|st| match &st.kind {
+                    StatementKind::Tensor { name, .. } if name.text == n.text => Some(name.span),
+                    _ => None,
+                })
+            };
+            if let Some((n, at)) = names.iter().find_map(|n| declared(n).map(|at| (n, at))) {
+                let (line, column) = syntax::line_col(self.r.src, at.start);
+                return fail_hint(
+                    n.span,
+                    format!("`{}` is a tensor (at line {line}, column {column}) and cannot also be an index", n.text),
+                    "an index and a tensor need names of their own: rename the index",
+                );
+            }
             return fail_hint(
                 e.span,
                 "this Σ has no index to sum over",
