@@ -283,7 +283,9 @@ fn run_exact_below(
         shift: None,
     };
     let out_shape = [o, l];
-    let check = Check { derivation, run, data: &data, closed: &closed, engine: &conv, x: &xl, w: &wl, out: &out_shape };
+    let sides =
+        Sides { closed: &closed, engine: &conv, x: &xl, w: &wl, out: &out_shape, ds: derivatives(derivation, run) };
+    let check = Check { run, data: &data, sides };
     let compare_outputs = |formula: &[f64], output: &Array| {
         compare_outputs(model, sizes, run, &conv, &rows, &data, formula, output).map(|o| (o.holds, o.findings))
     };
@@ -324,7 +326,9 @@ pub(super) fn run_nd(
     let shift = (!conv.transposed).then(|| (run.input.clone(), conv.stride[d - 1] as i64));
     let closed =
         ClosedFormSide { model, sizes, rows: rows.clone(), shapes, data: [&x.data, &w.data], along: true, shift };
-    let check = Check { derivation, run, data: &data, closed: &closed, engine: conv, x: &xl, w: &wl, out: &out_shape };
+    let sides =
+        Sides { closed: &closed, engine: conv, x: &xl, w: &wl, out: &out_shape, ds: derivatives(derivation, run) };
+    let check = Check { run, data: &data, sides };
     let (holds, findings) = check.judge(options, EXACT, |formula: &[f64], output: &Array| {
         compare_outputs(Some(formula), output).map(|o| (o.holds, o.findings))
     })?;
@@ -333,16 +337,15 @@ pub(super) fn run_nd(
 
 /// One run's Freivalds' check: the closed forms' side, the engine's, and where both read.
 struct Check<'a> {
-    derivation: &'a Derivation,
     run: &'a Run,
     data: &'a BTreeMap<String, Array>,
-    closed: &'a ClosedFormSide<'a>,
-    engine: &'a dyn Linear,
-    /// The input and the weight in the engine's layout.
-    x: &'a Array,
-    w: &'a Array,
-    /// The engine's output shape.
-    out: &'a [usize],
+    sides: Sides<'a>,
+}
+
+/// `∂s/∂x` and `∂s/∂w` of a run's input and weight.
+fn derivatives<'a>(derivation: &'a Derivation, run: &Run) -> [&'a Derivative; 2] {
+    let derivative = |t: &String| derivation.derivative(t).expect("runs name declared tensors");
+    [derivative(&run.input), derivative(&run.weight)]
 }
 
 impl Check<'_> {
@@ -355,10 +358,7 @@ impl Check<'_> {
         exact: f64,
         compare_outputs: impl Fn(&[f64], &Array) -> Result<(bool, Vec<String>), CheckError>,
     ) -> Result<(Option<bool>, Vec<String>), CheckError> {
-        let (data, run) = (self.data, self.run);
-        let derivative = |t: &String| self.derivation.derivative(t).expect("runs name declared tensors");
-        let ds = [derivative(&run.input), derivative(&run.weight)];
-        let sides = Sides { closed: self.closed, engine: self.engine, x: self.x, w: self.w, out: self.out, ds };
+        let (data, run, sides) = (self.data, self.run, &self.sides);
         let products = sides.random_products(options.seed, exact, &compare_outputs)?;
         let why = if options.jacobians == JacobianCheck::Freivalds {
             "as asked".to_string()
@@ -385,8 +385,8 @@ impl Check<'_> {
         if let Some(compositions) = &products.compositions {
             findings.push(super::nd::composition_finding(self.run, compositions));
         }
-        for (which, d) in ds.into_iter().enumerate() {
-            let first = FirstDisagreement { sides: &sides, tensor: &data[&d.wrt], is_x: which == 0, d };
+        for (which, &d) in sides.ds.iter().enumerate() {
+            let first = FirstDisagreement { sides, tensor: &data[&d.wrt], is_x: which == 0, d };
             let (agrees, finding) = first.judge(&products, which)?;
             holds &= agrees;
             findings.push(finding);
