@@ -151,8 +151,8 @@ pub(crate) fn past_limits(
 }
 
 /// The gradients checked at smaller sizes (`checked`), reported at `sizes`, where their
-/// check is past the limits (`why`): the calls named at `sizes`, nothing run there. A
-/// gradient that disagreed at the smaller sizes still disagrees.
+/// check is past the limits (`why`): the calls named at `sizes` (their proofs kept),
+/// nothing run there. A gradient that disagreed at the smaller sizes still disagrees.
 pub(crate) fn not_run(
     model: &Model,
     derivation: &Derivation,
@@ -163,9 +163,10 @@ pub(crate) fn not_run(
     checked
         .into_iter()
         .map(|mut b| {
-            if let (Ok(_), Some(run)) = (&b.call, run_of(model)) {
+            // The proof holds for every size: only the call's text at `sizes` is new.
+            if let (Ok(checked), Some(run)) = (&b.call, run_of(model)) {
                 if let Ok(call) = gradient_call(model, derivation, run, &b.wrt) {
-                    b.call = Ok(call_report(model, derivation, &call, &b.wrt, sizes));
+                    b.call = Ok(call_at(model, &call, sizes, checked.proof.clone()));
                 }
             }
             b.holds = b.holds.filter(|&h| !h);
@@ -265,6 +266,11 @@ fn autograd_nd(model: &Model, run: &Run, sizes: &Env, data: &Values) -> Autograd
 
 /// The named call's report, with its proof.
 fn call_report(model: &Model, derivation: &Derivation, call: &GradientCall, wrt: &str, sizes: &Env) -> CallReport {
+    call_at(model, call, sizes, prove_call(model, derivation, call, wrt))
+}
+
+/// The named call's report at `sizes`, with its proof (which holds for every size).
+fn call_at(model: &Model, call: &GradientCall, sizes: &Env, proof: Result<(), String>) -> CallReport {
     let channels = model.tensors.iter().any(|t| t.shape.len() > 1);
     let engine = concrete(call, sizes);
     let (input, weight) = (call.input.clone(), call.weight.clone());
@@ -274,7 +280,7 @@ fn call_report(model: &Model, derivation: &Derivation, call: &GradientCall, wrt:
         at_sizes: call.at(sizes, channels).unwrap_or_else(|e| e.to_string()),
         torch: call.torch(sizes).unwrap_or_else(|e| e.to_string()),
         candle: engine.map_or_else(|e| e, |c| c.candle(&input, &weight)),
-        proof: prove_call(model, derivation, call, wrt),
+        proof,
     }
 }
 
