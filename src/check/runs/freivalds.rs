@@ -304,12 +304,9 @@ pub(super) fn run_nd(
     options: RunOptions,
     conv: &ConvNd,
 ) -> Result<RunReport, CheckError> {
-    let at = format!("at {} with seed {}", crate::check::error::shown_sizes(model, sizes), options.seed);
-    let d = conv.stride.len();
-    let data = super::common::values(model, sizes, options);
+    let super::nd::NdRun { at, d, data, xl, wl, ranges: rows } =
+        super::nd::NdRun::new(model, derivation, run, sizes, options, conv)?;
     let (x, w) = (&data[&run.input], &data[&run.weight]);
-    let (xl, wl) = (super::nd::laid_out(x, d, 1), super::nd::laid_out(w, d, 2));
-    let rows = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
     let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds, findings });
     let out_shape = conv.output_shape(&xl.shape, &wl.shape);
     let ours = super::nd::laid_out_shape(&lengths(&rows), d, 1);

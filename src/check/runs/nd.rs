@@ -170,12 +170,8 @@ fn by_rows(
     conv: &ConvNd,
 ) -> Result<RunReport, CheckError> {
     let report = |holds, findings: Vec<String>| Ok(RunReport { text: run.text.clone(), holds: Some(holds), findings });
-    let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
-    let d = conv.stride.len();
-    let data = values(model, sizes, options);
+    let NdRun { at, d, data, xl, wl, ranges } = NdRun::new(model, derivation, run, sizes, options, conv)?;
     let (x, w) = (&data[&run.input], &data[&run.weight]);
-    let (xl, wl) = (laid_out(x, d, 1), laid_out(w, d, 2));
-    let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
     let (output, compositions) = conv.forward(&xl, &wl)?;
     let outputs = compare_outputs_nd(model, sizes, run, d, &ranges, &data, (None, &output))?;
     let (mut holds, mut parts) = (outputs.holds, [vec![at], outputs.findings].concat());
@@ -217,6 +213,40 @@ fn by_rows(
     }
     parts.extend(ones_finding(options, ""));
     report(holds, parts)
+}
+
+/// What an N-D run's checks past table sizes start from.
+pub(super) struct NdRun {
+    /// `at SIZES with seed N`, for the findings.
+    pub at: String,
+    /// How many spatial axes.
+    pub d: usize,
+    /// The tensors' values, in the spec's layout.
+    pub data: BTreeMap<String, Array>,
+    /// The input and the weight in the engine's layout.
+    pub xl: Array,
+    pub wl: Array,
+    /// The output domain.
+    pub ranges: Vec<(i64, i64)>,
+}
+
+impl NdRun {
+    /// The values of the run's tensors at `sizes`, drawn from the seed, and the domain.
+    pub(super) fn new(
+        model: &Model,
+        derivation: &Derivation,
+        run: &Run,
+        sizes: &Env,
+        options: RunOptions,
+        conv: &ConvNd,
+    ) -> Result<NdRun, CheckError> {
+        let d = conv.stride.len();
+        let data = values(model, sizes, options);
+        let (xl, wl) = (laid_out(&data[&run.input], d, 1), laid_out(&data[&run.weight], d, 2));
+        let ranges = derivation.domain.at(sizes).map_err(eval_err(model, sizes))?;
+        let at = format!("at {} with seed {}", shown_sizes(model, sizes), options.seed);
+        Ok(NdRun { at, d, data, xl, wl, ranges })
+    }
 }
 
 /// `one forward pass`, `12 forward passes`.
