@@ -178,7 +178,7 @@ pub fn formula(
             term(bound, elements, brackets)
         }
     };
-    Some(Formula { terms: vec![formula] })
+    Some(Formula::integer(vec![formula]))
 }
 
 /// The output's length along one spatial axis of input length `n` and kernel length `k`:
@@ -364,7 +364,7 @@ impl GradientCall {
                 _ => return None,
             };
         let term = Term { bound: is_, coeff: Index::constant(1), elements, brackets };
-        Some((Formula { terms: vec![term] }, lengths))
+        Some((Formula::integer(vec![term]), lengths))
     }
 
     /// The call as a formula of the sizes, e.g.

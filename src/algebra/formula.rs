@@ -3,7 +3,7 @@
 
 use super::cond::Cond;
 use super::index::{compact, var, Env, EvalError, Index, IndexAtom, IndexExt};
-use super::poly::{floor_div, Poly};
+use super::poly::{floor_div, gcd, Poly};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -29,11 +29,24 @@ pub struct Term {
     pub brackets: Vec<Cond>,
 }
 
-/// A sum of terms.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+/// A sum of terms over a positive integer divisor: `(Σ terms) / divisor`.
+///
+/// Values with rational constants (`1/3 Σ_m x_<2i+m-1>`) keep integer terms and one
+/// divisor, so that everything evaluated stays an integer polynomial: what a formula
+/// evaluates to ([`Formula::eval`]) is its value times its divisor, and whoever compares
+/// two formulas' values scales them to a common divisor first.
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Formula {
     /// The terms added.
     pub terms: Vec<Term>,
+    /// What their sum is divided by: 1 for a formula without fractions, never 0.
+    pub divisor: i64,
+}
+
+impl Default for Formula {
+    fn default() -> Formula {
+        Formula::integer(Vec::new())
+    }
 }
 
 /// A concrete tensor element `w[2]`, `w[1,0,2]`.
@@ -161,20 +174,28 @@ impl Term {
     }
 
     /// The summation of this term over its summed indices, with each index's limits from
-    /// the elements of tensors known to `shape` worked out once.
+    /// the elements of tensors known to `shape` and from its `≥` brackets worked out once.
     pub fn summation(&self, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Summation<'_> {
         let limits = self
             .bound
             .iter()
             .map(|v| {
+                let linear = |p: &Index| {
+                    let (a, rest) = p.linear_in(v)?;
+                    Some((a.as_constant().filter(|&a| a != 0)?, rest))
+                };
                 let mut found = Vec::new();
                 for e in &self.elements {
                     let Some(dims) = shape(&e.tensor) else { continue };
                     for (p, &len) in e.index.iter().zip(&dims) {
-                        let Some((a, rest)) = p.linear_in(v) else { continue };
-                        if let Some(a) = a.as_constant().filter(|&a| a != 0) {
-                            found.push(Limit { a, rest, len });
+                        if let Some((a, rest)) = linear(p) {
+                            found.push(Limit { a, rest, len: Some(len) });
                         }
+                    }
+                }
+                for c in &self.brackets {
+                    if let Some((a, rest)) = if let Cond::Ge0(p) = c { linear(p) } else { None } {
+                        found.push(Limit { a, rest, len: None });
                     }
                 }
                 found
@@ -259,25 +280,37 @@ impl Summation<'_> {
     }
 }
 
-/// An element axis whose index is `a·v + rest`, with `0 ≤ index < len` where it is not 0.
+/// An element axis whose index is `a·v + rest`, with `0 ≤ index < len` where it is not
+/// 0; or a bracket `[a·v + rest ≥ 0]` (no `len`).
 struct Limit {
     a: i64,
     rest: Index,
-    len: i64,
+    len: Option<i64>,
 }
 
-/// The values of a summed index that keep every element axis in `limits` whose rest is
-/// known inside its length; `None` when no rest is known yet.
+/// The values of a summed index that keep every element axis and bracket in `limits`
+/// whose rest is known inside its range; `None` until both ends are known.
 fn range_of(limits: &[Limit], env: &Env) -> Option<(i64, i64)> {
-    let mut range: Option<(i64, i64)> = None;
+    let (mut lo, mut hi): (Option<i64>, Option<i64>) = (None, None);
+    let mut tighten = |(l, h): (Option<i64>, Option<i64>)| {
+        lo = lo.max(l);
+        hi = match (hi, h) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    };
     for &Limit { a, ref rest, len } in limits {
         let Ok(r) = rest.eval(env) else { continue };
-        // 0 ≤ a·v + r ≤ len - 1
-        let (x, y) = (r.checked_neg()?, len.checked_sub(1)?.checked_sub(r)?);
-        let (lo, hi) = if a > 0 { (ceil_div(x, a)?, floor_div(y, a)?) } else { (ceil_div(y, a)?, floor_div(x, a)?) };
-        range = Some(range.map_or((lo, hi), |(l, h)| (l.max(lo), h.min(hi))));
+        // 0 ≤ a·v + r, and a·v + r ≤ len - 1 where there is a length.
+        let x = r.checked_neg()?;
+        let at_least = if a > 0 { (Some(ceil_div(x, a)?), None) } else { (None, Some(floor_div(x, a)?)) };
+        tighten(at_least);
+        if let Some(len) = len {
+            let y = len.checked_sub(1)?.checked_sub(r)?;
+            tighten(if a > 0 { (None, Some(floor_div(y, a)?)) } else { (Some(ceil_div(y, a)?), None) });
+        }
     }
-    range
+    Some((lo?, hi?))
 }
 
 /// A name for a summed index renamed apart: `base` with primes (`j′`, `j″`, …), which no
@@ -304,6 +337,30 @@ fn ceil_div(a: i64, b: i64) -> Option<i64> {
 }
 
 impl Formula {
+    /// The sum of `terms`, without a divisor.
+    pub fn integer(terms: Vec<Term>) -> Formula {
+        Formula { terms, divisor: 1 }
+    }
+
+    /// The formula over `divisor`, in lowest terms: a common factor of every integer
+    /// coefficient and the divisor is cancelled (`2 x_i / 4` is `x_i / 2`).
+    pub fn over(terms: Vec<Term>, divisor: i64) -> Formula {
+        let g = terms.iter().fold(divisor, |g, t| gcd(g, t.coeff.content())).max(1);
+        let terms = terms
+            .into_iter()
+            .map(|t| Term { coeff: t.coeff.exact_div(g).expect("the content divides every coefficient"), ..t })
+            .collect();
+        Formula { terms, divisor: divisor / g }
+    }
+
+    /// The same value with its terms multiplied by `c` and its divisor by `c` (`c ≥ 1`):
+    /// two formulas scaled to a common divisor compare term by term.
+    pub fn with_divisor(&self, divisor: i64) -> Option<Formula> {
+        let c = (divisor % self.divisor == 0).then(|| divisor / self.divisor)?;
+        let terms = self.terms.iter().map(|t| Term { coeff: t.coeff.scale(c), ..t.clone() }).collect();
+        Some(Formula { terms, divisor })
+    }
+
     /// Every name the formula uses.
     pub fn names(&self) -> BTreeSet<String> {
         self.terms.iter().flat_map(|t| t.names()).collect()
@@ -311,15 +368,15 @@ impl Formula {
 
     /// Replaces the free name `v` by `by`, avoiding capture (see [`Term::substitute`]).
     pub fn substitute(&self, v: &str, by: &Index) -> Formula {
-        Formula { terms: self.terms.iter().map(|t| t.substitute(v, by)).collect() }
+        Formula { terms: self.terms.iter().map(|t| t.substitute(v, by)).collect(), divisor: self.divisor }
     }
 
     /// The formula with every summed index that is in `avoid` renamed to a fresh name.
     pub fn rename_apart(&self, avoid: &BTreeSet<String>) -> Formula {
-        Formula { terms: self.terms.iter().map(|t| t.rename_apart(avoid)).collect() }
+        Formula { terms: self.terms.iter().map(|t| t.rename_apart(avoid)).collect(), divisor: self.divisor }
     }
 
-    /// The exact value at the given names (see [`Term::eval`]).
+    /// The exact value at the given names times the divisor (see [`Term::eval`]).
     pub fn eval(&self, env: &Env, shape: &dyn Fn(&str) -> Option<Vec<i64>>) -> Result<Value, EvalError> {
         let mut out = Value::zero();
         for t in &self.terms {
@@ -398,6 +455,41 @@ pub fn show_value(v: &Value) -> String {
     s
 }
 
+/// Writes an exact value divided by `divisor` (≥ 1), each coefficient a fraction in
+/// lowest terms: `1/3`, `1/6*x[2] - 2/3*x[3]`, `2*w[0] + w[1]` (see [`show_value`]).
+pub fn show_value_over(v: &Value, divisor: i64) -> String {
+    if divisor == 1 {
+        return show_value(v);
+    }
+    let mut out = String::new();
+    // Positive terms first, then negative ones, then the constant, as `show_value` writes.
+    let nonconst = v.terms().filter(|(m, _)| !m.is_empty());
+    let (pos, neg): (Vec<_>, Vec<_>) = nonconst.partition(|(_, c)| *c > 0);
+    let constant = v.terms().filter(|(m, _)| m.is_empty());
+    for (m, c) in pos.into_iter().chain(neg).chain(constant) {
+        let g = gcd(c, divisor).max(1);
+        let (c, d) = (c / g, divisor / g);
+        let sign = match (out.is_empty(), c < 0) {
+            (true, true) => "-",
+            (true, false) => "",
+            (false, true) => " - ",
+            (false, false) => " + ",
+        };
+        let atoms: Vec<String> = m.iter().map(|a| a.to_string()).collect();
+        let factor = match (d, c.unsigned_abs()) {
+            (1, 1) if !atoms.is_empty() => String::new(),
+            (1, c) => c.to_string(),
+            (d, c) => format!("{c}/{d}"),
+        };
+        let text = [factor].into_iter().chain(atoms).filter(|p| !p.is_empty()).collect::<Vec<_>>().join("*");
+        out += &format!("{sign}{text}");
+    }
+    if out.is_empty() {
+        out.push('0');
+    }
+    out
+}
+
 /// The brackets of a product as text, as ranges where they can be read as one: first
 /// around each element's index (`0 ≤ i-j ≤ k-1`, `i+m ≤ n-1`), then any pair
 /// `[0 ≤ p][0 ≤ q]` whose sum `p + q` holds sizes only (`1 ≤ i ≤ n`).
@@ -472,6 +564,31 @@ impl Term {
     /// The term as text (`Σ_l x_l w_<i-l> [0 ≤ i-l ≤ k-1]`); `sizes` tell which names
     /// are sizes, so that brackets read as ranges.
     pub fn show(&self, sizes: &[String]) -> String {
+        self.show_over(sizes, 1)
+    }
+
+    /// The term divided by `divisor`, as text: the fraction in lowest terms leads
+    /// (`1/3 Σ_m x_<2i+m-1>`, `-2/3 x_i`, `(i+1)/2 x_i`).
+    pub fn show_over(&self, sizes: &[String], divisor: i64) -> String {
+        let g = gcd(self.coeff.content(), divisor).max(1);
+        let (coeff, divisor) = (self.coeff.exact_div(g).unwrap_or_else(|| self.coeff.clone()), divisor / g);
+        if divisor == 1 {
+            return Term { coeff, ..self.clone() }.show_integer(sizes);
+        }
+        let bare = self.elements.is_empty() && self.brackets.is_empty() && self.bound.is_empty();
+        let rest = Term { coeff: Index::constant(1), ..self.clone() }.show_integer(sizes);
+        let fraction = match coeff.as_constant() {
+            Some(c) => format!("{c}/{divisor}"),
+            None => format!("({coeff})/{divisor}"),
+        };
+        if bare {
+            fraction
+        } else {
+            format!("{fraction} {rest}")
+        }
+    }
+
+    fn show_integer(&self, sizes: &[String]) -> String {
         let mut parts = Vec::new();
         match self.bound.as_slice() {
             [] => {}
@@ -506,7 +623,7 @@ impl Formula {
         }
         let mut out = String::new();
         for (i, t) in self.terms.iter().enumerate() {
-            let text = t.show(sizes);
+            let text = t.show_over(sizes, self.divisor);
             match (i, text.strip_prefix('-')) {
                 (0, _) => out += &text,
                 (_, Some(rest)) => out += &format!(" - {rest}"),

@@ -472,6 +472,14 @@ fn engine_side(
         let why = "the spec has no run line to name the forward call".to_string();
         return Ok((report(model, gather, Err(why), None, findings), expected.to_vec()));
     };
+    if model.formula.divisor != 1 {
+        let why = format!(
+            "not run: the formula divides by {}, and convolution runs are compared only with formulas \
+             without fractions",
+            model.formula.divisor
+        );
+        return Ok((report(model, gather, Err(why), None, findings), expected.to_vec()));
+    }
     let (call, holds) = match gradient_call(model, derivation, run, &t.name) {
         Ok(call) => {
             let (named_call, holds) =
@@ -493,6 +501,9 @@ fn with_autograd(
 ) -> BackwardReport {
     let dims = model.shape_at(&gather.wrt, sizes).unwrap_or_default();
     let place = |c: usize| named(gather.wrt_indices.iter().zip(&element_at(c, &dims)));
+    if model.formula.divisor != 1 {
+        return report;
+    }
     let agrees = match autograd {
         Autograd::Pulled { pulled, input } => {
             let by_autograd = if gather.wrt == *input { &pulled.0 } else { &pulled.1 };
@@ -665,6 +676,7 @@ pub fn gradient_values(
         .find(|g| g.wrt == wrt)
         .ok_or_else(|| CheckError::Sizes(format!("no tensor `{wrt}`")))?;
     let derived = evaluate(model, sizes, data, &gather.closed_form, &gather.wrt_indices, wrt)?;
+    let derived = derived.into_iter().map(|v| v / gather.closed_form.divisor as f64).collect();
     let Some(call) = run_of(model).and_then(|run| gradient_call(model, derivation, run, wrt).ok()) else {
         return Ok((derived, None));
     };

@@ -5,7 +5,7 @@ use super::brute::{beyond_limits, brute_work, element_at, lengths, tuples, Brute
 use super::error::{eval_err, named, shown_sizes, CheckError};
 use super::tables::{cross_check_against, first_difference, formula_table};
 use super::validate::{self, Claimed, Validation};
-use crate::algebra::formula::show_value;
+use crate::algebra::formula::show_value_over;
 use crate::algebra::{Env, Formula, Index, IndexExt};
 use crate::derive::backward::{call_channels, call_length, claimed_call, shapes};
 use crate::derive::{Derivation, Derivative, Prover, Step};
@@ -147,7 +147,7 @@ pub(crate) enum AsJacobian {
     /// output `i` (and a call's output is as long as `t`), which is the Jacobian claim `kind`.
     Gradient {
         /// The Jacobian claim.
-        kind: ClaimKind,
+        kind: Box<ClaimKind>,
         /// The coefficient, as printed.
         coefficient: String,
         /// A call's lengths against its tensor's.
@@ -222,7 +222,7 @@ pub(crate) fn as_jacobian(model: &Model, derivation: &Derivation, kind: &ClaimKi
         wrt_indices: d.wrt_indices.clone(),
         value: coefficient,
     };
-    Ok(AsJacobian::Gradient { kind, coefficient: printed, length })
+    Ok(AsJacobian::Gradient { kind: Box::new(kind), coefficient: printed, length })
 }
 
 /// Where a call's output length differs from its tensor's along a spatial axis, at these
@@ -509,8 +509,8 @@ pub(crate) fn counterexample(
             Ok(Some(format!(
                 "at {at}, {}: the claim gives {}, the definition gives {}",
                 indices,
-                show_value(&claimed[r][c]),
-                show_value(&actual[r][c])
+                show_value_over(&claimed[r][c], d.closed_form.divisor),
+                show_value_over(&actual[r][c], d.closed_form.divisor)
             )))
         }
         ClaimKind::Gradient { .. } | ClaimKind::GradientCall { .. } => {

@@ -135,7 +135,7 @@ fn sweep_share(
             let counter = match as_jacobian {
                 AsJacobian::Unchanged => claim_counterexample(model, derivation, &claim.kind, renamed, sizes, &brute)?,
                 AsJacobian::Gradient { kind, length, .. } => {
-                    let wrt = match kind {
+                    let wrt = match kind.as_ref() {
                         ClaimKind::Derivative { wrt, .. } => wrt.as_str(),
                         _ => "",
                     };

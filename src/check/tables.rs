@@ -3,7 +3,7 @@
 
 use super::brute::{fits_in_table, lengths, set, tuples, BruteForce};
 use super::error::{eval_err, ordered, show_sizes, shown_sizes, CheckError};
-use crate::algebra::formula::{show_value, ElemRef};
+use crate::algebra::formula::{show_value_over, ElemRef};
 use crate::algebra::index::{var, IndexAtom};
 use crate::algebra::{Cond, Env, EvalError, Formula, Index, IndexExt, Term, Value};
 use crate::derive::backward::Gather;
@@ -34,8 +34,11 @@ pub struct Table {
     pub rows: Vec<Vec<i64>>,
     /// The tensor index of each column.
     pub cols: Vec<Vec<i64>>,
-    /// `entries[r][c]`, exact.
+    /// `entries[r][c]` times `divisor`, exact.
     pub entries: Vec<Vec<Value>>,
+    /// What every entry is divided by: the formula's divisor (1 but for rational
+    /// constants such as average pooling's `1/3`).
+    pub divisor: i64,
     /// How many of the output's axes are spatial (its last ones; see [`spatial_axes`]).
     pub spatial_axes: usize,
 }
@@ -54,14 +57,28 @@ pub(crate) struct Grid {
     pub rows: Option<Vec<i64>>,
     /// The values of the tensor's last axis, a column each.
     pub cols: Vec<i64>,
-    /// `entries[r][c]`, taken from the table.
+    /// `entries[r][c]` times `divisor`, taken from the table.
     pub entries: Vec<Vec<Value>>,
+    /// What every entry is divided by, as in the table.
+    pub divisor: i64,
+}
+
+impl Grid {
+    /// The entries as text, as [`Table::entry_texts`] writes them.
+    pub fn entry_texts(&self) -> Vec<Vec<String>> {
+        self.entries.iter().map(|row| row.iter().map(|v| show_value_over(v, self.divisor)).collect()).collect()
+    }
 }
 
 impl Table {
-    /// The entries as text (`w[2]`, `2*w[0] + w[1]`, `0`).
+    /// The entries as text (`w[2]`, `2*w[0] + w[1]`, `0`, `1/3`, `1/6*x[2]`).
     pub fn entry_texts(&self) -> Vec<Vec<String>> {
-        self.entries.iter().map(|row| row.iter().map(show_value).collect()).collect()
+        self.entries.iter().map(|row| row.iter().map(|v| self.entry_text(v)).collect()).collect()
+    }
+
+    /// One entry (from [`Table::entries`]) as text, divided by the divisor.
+    pub fn entry_text(&self, v: &Value) -> String {
+        show_value_over(v, self.divisor)
     }
 
     /// The row of the output element `at`.
@@ -147,7 +164,14 @@ impl Table {
                     Some(rs) => rs.iter().map(|&r| line(&leading, Some(r))).collect(),
                     None => vec![line(&leading, None)],
                 };
-                Grid { output: self.rows[row].clone(), leading, rows: rows.clone(), cols: cols.clone(), entries }
+                Grid {
+                    output: self.rows[row].clone(),
+                    leading,
+                    rows: rows.clone(),
+                    cols: cols.clone(),
+                    entries,
+                    divisor: self.divisor,
+                }
             })
             .collect()
     }
@@ -411,6 +435,7 @@ pub fn table(model: &Model, derivation: &Derivation, wrt: &str, sizes: &Env) -> 
         wrt_shape,
         rows,
         entries,
+        divisor: d.closed_form.divisor,
         spatial_axes: spatial_axes(model),
     })
 }
@@ -489,8 +514,8 @@ fn check_closed_form(
             shown_sizes(model, sizes),
             brute.rows[r],
             d.name(model),
-            show_value(&table[r][c]),
-            show_value(&expected[r][c])
+            show_value_over(&table[r][c], d.closed_form.divisor),
+            show_value_over(&expected[r][c], d.closed_form.divisor)
         ))),
     }
 }
@@ -688,6 +713,6 @@ mod tests {
         let t = table_of(separable, "u");
         let grid = &t.receptive_field(t.rows.len() - 1)[0];
         assert_eq!((&grid.rows, &grid.cols, grid.entries.len()), (&None, &vec![0, 1], 1));
-        assert_eq!(grid.entries[0].iter().map(show_value).collect::<Vec<_>>(), ["x[2,2]", "x[3,2]"]);
+        assert_eq!(grid.entry_texts()[0], ["x[2,2]", "x[3,2]"]);
     }
 }

@@ -6,7 +6,7 @@
 use super::brute::{element_at, BruteForce};
 use super::error::{eval_err, named, shown_sizes, CheckError};
 use super::tables::first_difference;
-use crate::algebra::formula::show_value;
+use crate::algebra::formula::show_value_over;
 use crate::algebra::Element;
 use crate::algebra::{Env, Formula, IndexExt};
 use crate::derive::eval::{self, Columns, Num};
@@ -61,7 +61,7 @@ pub(crate) fn derivation(model: &Model, derivation: &Derivation, at: &Validation
                 definition.expr,
                 place(model, d, &at.brute.rows[r], c, at),
                 exact_entry(model, d, &definition.term, r, c, at)?,
-                show_value(&expected[r][c])
+                show_value_over(&expected[r][c], d.closed_form.divisor)
             )));
         }
         chain(model, d, (&definition.term, "step 0 (definition)"), &d.steps[1..], &d.name(model), at, memo)?;
@@ -354,7 +354,7 @@ fn exact_entry(
     env.extend(model.output.indices.iter().cloned().zip(at.brute.rows[r].iter().copied()));
     env.extend(d.wrt_indices.iter().cloned().zip(element(model, d, c, at)));
     let v = eval::value(term, &env, &at.shapes).map_err(eval_err(model, &at.sizes))?;
-    Ok(show_value(&v))
+    Ok(show_value_over(&v, d.closed_form.divisor))
 }
 
 /// The index tuple of column `c` of `d`'s tensor.

@@ -102,12 +102,13 @@ impl Derivation {
                 brackets,
             });
         }
-        let start = Tree::from_formula(&Formula { terms });
+        let start = Tree::from_formula(&Formula::integer(terms));
         let simplified = simplify(&start, rules, limits, sizes, None)?;
         let guarded = guarded_where_needed(m, &simplified, &self.facts);
         let closed = if guarded == simplified { simplified } else { simplify(&guarded, rules, limits, sizes, None)? };
         let name = format!("the coefficient of {target}");
-        closed.to_formula().ok_or(DeriveError::NoClosedForm(name))
+        let coefficient = closed.to_formula().ok_or(DeriveError::NoClosedForm(name))?;
+        Ok(Formula { divisor: m.formula.divisor, ..coefficient })
     }
 
     /// Whether `claim` (about `∂s/∂t` in `d`'s names) is `d`'s closed form, as a claim
@@ -124,6 +125,19 @@ impl Derivation {
 /// solve for the output index (dilations); the first form that sums over no output index
 /// is kept.
 pub(super) fn gather(model: &Model, derivation: &Derivation, d: &Derivative) -> Result<Gather, DeriveError> {
+    let found = gather_of_integer_terms(model, derivation, d)?;
+    if model.formula.divisor == 1 {
+        return Ok(found);
+    }
+    let g = derivation.upstream_at(model, &model.output.indices);
+    let target = Element { tensor: d.wrt.clone(), index: d.wrt_indices.iter().map(|n| var(n)).collect() };
+    let sums = model.output.indices.iter().map(|i| format!("Σ_{i} ")).collect::<String>();
+    let definition = format!("{sums}{g} ∂/∂{target} ({})", model.formula.show(&model.sizes));
+    Ok(Gather { steps: super::over_divisor(found.steps, model.formula.divisor, definition), ..found })
+}
+
+/// [`gather`] of the formula's terms, without its divisor (but for the closed form's).
+fn gather_of_integer_terms(model: &Model, derivation: &Derivation, d: &Derivative) -> Result<Gather, DeriveError> {
     let out = &model.output.indices;
     let sizes = &model.sizes;
     let target = Element { tensor: d.wrt.clone(), index: d.wrt_indices.iter().map(|n| var(n)).collect() };
@@ -143,7 +157,7 @@ pub(super) fn gather(model: &Model, derivation: &Derivation, d: &Derivative) -> 
     if input && over_outputs(&first) && formula.terms.len() == 1 {
         let term = &formula.terms[0];
         let body = crate::algebra::Term { bound: Vec::new(), ..term.clone() };
-        let inner = outside(Tree::Diff(Box::new(Tree::from_formula(&Formula { terms: vec![body] })), target));
+        let inner = outside(Tree::Diff(Box::new(Tree::from_formula(&Formula::integer(vec![body]))), target));
         let inside = term.bound.iter().rev().fold(inner, |b, v| Tree::Sum(v.clone(), Box::new(b)));
         let second =
             gather_from(model, derivation, d, vec![Step::new("definition", inside.clone(), sizes)], &inside, false)?;
@@ -203,7 +217,8 @@ fn gather_from(
     }
     let index = d.wrt_indices.iter().map(|n| var(n)).collect();
     let name = Element { tensor: format!("(∂L/∂{})", d.wrt), index }.to_string();
-    let closed_form = t.to_formula().ok_or(DeriveError::NoClosedForm(name))?;
+    let closed_form =
+        Formula { divisor: model.formula.divisor, ..t.to_formula().ok_or(DeriveError::NoClosedForm(name))? };
     Ok(Gather { wrt: d.wrt.clone(), wrt_indices: d.wrt_indices.clone(), closed_form, steps })
 }
 

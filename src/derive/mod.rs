@@ -225,9 +225,39 @@ fn differentiate(
         }
         simplify(&guarded, rules, limits, sizes, explain.then_some(&mut steps))?
     };
+    if explain && model.formula.divisor != 1 {
+        let definition = format!("∂/∂{target} ({})", model.formula.show(sizes));
+        steps = over_divisor(steps, model.formula.divisor, definition);
+    }
     let statement = derivative_name(model, &target);
-    let closed_form = closed.to_formula().ok_or(DeriveError::NoClosedForm(statement))?;
+    // ∂(F/D) = ∂F/D: the closed form keeps the formula's divisor.
+    let closed_form =
+        Formula { divisor: model.formula.divisor, ..closed.to_formula().ok_or(DeriveError::NoClosedForm(statement))? };
     Ok(Derivative { wrt: t.name.clone(), wrt_indices, closed_form, steps, closed })
+}
+
+/// A claim about `d` over `d`'s divisor, so that its terms compare with `d`'s closed
+/// form: the model's divisor is a multiple of every claim's (see `model::resolve`).
+fn over_common_divisor(claim: Formula, d: &Derivative) -> Formula {
+    let divisor = d.closed_form.divisor;
+    claim.with_divisor(divisor).expect("the formula's divisor is a multiple of every claim's")
+}
+
+/// The steps of a derivation of `∂F` (`F` the formula without its divisor) as steps of
+/// `∂(F/divisor)`: the definition as written (`definition`), the constant factor taken out,
+/// then every step of `F`'s derivation times it. Each step keeps its term of `F`, which
+/// the checks by numbers compare with brute force's derivative of `F`.
+pub(crate) fn over_divisor(steps: Vec<Step>, divisor: i64, definition: String) -> Vec<Step> {
+    let times = |s: Step| {
+        let grouped = s.expr.contains(" + ") || s.expr.contains(" - ");
+        let expr = if grouped { format!("1/{divisor} · ({})", s.expr) } else { format!("1/{divisor} · {}", s.expr) };
+        Step { expr, ..s }
+    };
+    let mut steps = steps.into_iter();
+    let Some(first) = steps.next() else { return Vec::new() };
+    let written = Step { expr: definition, ..first.clone() };
+    let taken_out = Step { rule: "constant-factor".into(), ..times(first) };
+    [written, taken_out].into_iter().chain(steps.map(times)).collect()
 }
 
 /// The tree with the range of every element made explicit ([`range_guard`]), but for the
@@ -329,7 +359,7 @@ impl Derivation {
         for (k, (_, to)) in pairs.iter().enumerate() {
             f = f.substitute(&format!("#{k}"), &var(to));
         }
-        f
+        over_common_divisor(f, d)
     }
 
     /// A prover with the rules for claims, made once for all of them.
@@ -365,6 +395,7 @@ impl Prover {
             return Ok(Some(Vec::new()));
         }
         let rules = self.shared.rules.get().expect("a prover's rules are made with it");
+        let claim = &over_common_divisor(claim.clone(), d);
         let plain = Tree::from_formula(claim);
         let guarded = guarded_where_needed(model, &plain, &self.facts);
         let equal = equal_indices(&guarded);

@@ -126,6 +126,7 @@ use RuleSet::{Claims, Derivation, Lengths};
 #[rustfmt::skip]
 pub const RULES: &[RuleDef] = &[
     own("definition",          "the formula as written"),
+    own("constant-factor",     "a constant factor comes out of ∂ and Σ: ∂(c f)/∂t = c ∂f/∂t; the steps after it rewrite f"),
     own("range-guard",         "a tensor reads 0 outside its shape: x_e = x_e [0 ≤ e ≤ n-1]"),
     own("equal-indices",       "indices that a bracket makes equal are written alike: w_<d> [c = d] = w_<c> [c = d]"),
     own("implied-in-product",  "a bracket implied by the domain and the other brackets of its product is 1; one they contradict makes the product 0"),

@@ -258,7 +258,7 @@ impl Tree {
                 vec![Term { brackets: vec![c.clone()], ..Term::constant(Index::constant(1)) }]
             }
         };
-        Some(Formula { terms })
+        Some(Formula::integer(terms))
     }
 
     /// The tree as an e-graph expression.

@@ -5,7 +5,6 @@ use super::{
     call_proof_text, check_line, dense_text, label, markdown_table, output_element, receptive_intro, rule_legend,
     run_verdict, svg, too_wide, verdict,
 };
-use crate::algebra::formula::show_value;
 use crate::algebra::index::var;
 use crate::algebra::Element;
 use crate::check::tables::Grid;
@@ -245,7 +244,7 @@ fn jacobian(out: &mut String, t: &Table) {
 fn grid_markdown(grid: &Grid, names: &[String]) -> String {
     let col_name = &names[names.len() - 1];
     let cols = grid.cols.iter().map(|c| text(&format!("{col_name}={c}")));
-    let entries = grid.entries.iter().map(|line| line.iter().map(|v| entry(&show_value(v))));
+    let entries = grid.entry_texts().into_iter().map(|line| line.into_iter().map(|v| entry(&v)));
     match &grid.rows {
         Some(rows) => {
             let row_name = &names[names.len() - 2];

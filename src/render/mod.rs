@@ -6,7 +6,6 @@ pub mod svg;
 
 pub use svg::table_svg;
 
-use crate::algebra::formula::show_value;
 use crate::algebra::index::var;
 use crate::algebra::{Element, Index};
 use crate::check::tables::Grid;
@@ -139,7 +138,7 @@ fn grid_text(grid: &Grid, names: &[String]) -> String {
     let cols = grid.cols.iter().map(|c| format!("{col_name}={c}"));
     let mut table = prettytable::Table::new();
     table.set_format(box_format());
-    let entries = grid.entries.iter().map(|line| line.iter().map(show_value));
+    let entries = grid.entry_texts().into_iter();
     match &grid.rows {
         Some(rows) => {
             let row_name = &names[names.len() - 2];
@@ -152,7 +151,7 @@ fn grid_text(grid: &Grid, names: &[String]) -> String {
         None => {
             table.set_titles(cols.map(|c| Cell::new(&c)).collect());
             for line in entries {
-                table.add_row(line.map(|c| Cell::new(&c)).collect());
+                table.add_row(line.into_iter().map(|c| Cell::new(&c)).collect());
             }
         }
     }

@@ -2,7 +2,6 @@
 //! nonzero cell coloured (and, past eight kinds of entry, patterned) by what it holds.
 
 use super::xml_escape;
-use crate::algebra::formula::show_value;
 use crate::algebra::Value;
 use crate::check::{show_sizes, Table};
 use std::collections::BTreeMap;
@@ -183,9 +182,9 @@ pub fn table_svg(t: &Table) -> String {
     let (singles, others): (Vec<_>, Vec<_>) = cells.into_iter().partition(|(v, _)| is_single(v));
     let first_colour = singles.len();
     let entries: Vec<Entry> = (singles.into_iter().enumerate())
-        .map(|(k, (v, cells))| Entry { text: show_value(v), style: Style::single(k), cells })
+        .map(|(k, (v, cells))| Entry { text: t.entry_text(v), style: Style::single(k), cells })
         .chain((others.into_iter().enumerate()).map(|(k, (v, cells))| Entry {
-            text: show_value(v),
+            text: t.entry_text(v),
             style: Style::other(k, first_colour),
             cells,
         }))
@@ -332,6 +331,7 @@ mod tests {
             rows: vec![vec![0], vec![1]],
             cols: vec![vec![0], vec![1]],
             entries: vec![vec![Value::zero(); 2]; 2],
+            divisor: 1,
             spatial_axes: 1,
         };
         let svg = table_svg(&t);

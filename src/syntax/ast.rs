@@ -67,7 +67,7 @@ pub enum ExprKind {
     },
     /// `-e`.
     Neg(Box<Expr>),
-    /// `a + b`, `a - b`, `a * b` (and juxtaposition), `a div b`, `a mod b`.
+    /// `a + b`, `a - b`, `a * b` (and juxtaposition), `a div b`, `a mod b`, `a / 3`.
     Binary(BinOp, Box<Expr>, Box<Expr>),
     /// `Σ e`, `Σ_l e`, `Σ_<l, m> e`: `indices` is empty when none are named.
     Sum {
@@ -93,6 +93,9 @@ pub enum BinOp {
     Div,
     /// `mod`, the remainder of `div` (same sign as the divisor)
     Mod,
+    /// `/` followed by an integer literal: a value divided by a constant (`1/3`,
+    /// `(x_<2i> + x_<2i+1>) / 2`); in an index it is an error that points to `div`
+    Over,
 }
 
 /// A condition, as found inside an Iverson bracket.

@@ -103,7 +103,7 @@ const PARTIAL: &str = "`∂` or `d`";
 const LOSS: &str = "the loss's name, `L`";
 const GRADIENT_EQ: &str = "`=` and a call after `∂L/∂x` (one element of the gradient is written `(∂L/∂x)_j`)";
 const SUBSCRIPTS: &str = "`_` or `[` and the index names";
-const SLASH: &str = "an operator of index arithmetic (`+`, `-`, `*`, `div` or `mod`), not `/`";
+const SLASH: &str = "an integer after `/` (a value is divided by an integer constant; indices use `div`)";
 const FLOOR: &str = "an index expression, not `⌊`";
 const DIV_HINT: &str =
     "write integer division as `div`: `(i - l) div 2` is ⌊(i - l) / 2⌋, rounded toward minus infinity";
@@ -202,6 +202,17 @@ fn mul_op(i: &str) -> PResult<'_, BinOp> {
     let times = value(BinOp::Mul, alt((char('*'), char('·'), char('×'))));
     let div = value(BinOp::Div, keyword("div"));
     alt((times, div, value(BinOp::Mod, keyword("mod")))).parse(i)
+}
+
+/// `/` where an integer literal follows: a value divided by a constant. It binds tighter
+/// than juxtaposition, so that `1/3 Σ_m …` is a third of the sum (any other reading of a
+/// division by a constant has the same value). A `/` before anything else is left to
+/// [`mul_op`], which explains it.
+fn over_op(i: &str) -> PResult<'_, BinOp> {
+    match i.strip_prefix('/') {
+        Some(rest) if sp(rest).starts_with(|c: char| c.is_ascii_digit()) => Ok((sp(rest), BinOp::Over)),
+        _ => Err(Err::Error(Fail { rest: i, expected: EXPR })),
+    }
 }
 
 /// Juxtaposition: consumes nothing, but succeeds only where another factor starts.
@@ -540,7 +551,7 @@ impl<'a> Parser<'a> {
         let expected = match rest.chars().next() {
             Some(c @ (')' | ']' | '>')) if fail.expected == END => format!("{END}, not `{c}`, which closes no bracket"),
             Some(c) if fail.expected == END && c.is_ascii_punctuation() => {
-                format!("{END}, not `{c}`, which is no operator (they are `+`, `-`, `*`, `div` and `mod`)")
+                format!("{END}, not `{c}`, which is no operator (they are `+`, `-`, `*`, `/` before an integer, `div` and `mod`)")
             }
             _ => fail.expected.to_string(),
         };
@@ -850,9 +861,14 @@ impl<'a> Parser<'a> {
         self.fold(i, Self::jux, mul_op, binary)
     }
 
-    /// `jux := unary unary*`: juxtaposition multiplies, tighter than `*`.
+    /// `jux := quotient quotient*`: juxtaposition multiplies, tighter than `*`.
     fn jux(&self, i: &'a str) -> PResult<'a, Box<Expr>> {
-        self.fold(i, Self::unary, jux_op, binary)
+        self.fold(i, Self::quotient, jux_op, binary)
+    }
+
+    /// `quotient := unary ('/' integer)*`: a value divided by constants.
+    fn quotient(&self, i: &'a str) -> PResult<'a, Box<Expr>> {
+        self.fold(i, Self::unary, over_op, binary)
     }
 
     /// `unary := '-' unary | sum | atom`
@@ -1015,6 +1031,7 @@ mod tests {
                     BinOp::Mul => "*",
                     BinOp::Div => "div",
                     BinOp::Mod => "mod",
+                    BinOp::Over => "/",
                 };
                 format!("({} {op} {})", show(a), show(b))
             }
@@ -1477,7 +1494,7 @@ run   conv1d(x, flip(w), padding = (k - 1, 0))
         assert_eq!(error("let n = 10, "), ("a size name".into(), ""));
         assert_eq!(error("s_i x"), ("`=` after the defined tensor".into(), "x"));
         assert_eq!(error("s_i = x_l )"), ("end of line, not `)`, which closes no bracket".into(), ")"));
-        let no_operator = "end of line, not `^`, which is no operator (they are `+`, `-`, `*`, `div` and `mod`)";
+        let no_operator = "end of line, not `^`, which is no operator (they are `+`, `-`, `*`, `/` before an integer, `div` and `mod`)";
         assert_eq!(error("s_i = x_l ^ w_l"), (no_operator.into(), "^"));
         assert_eq!(error("s_i = (a ≤ b)"), ("`)`".into(), "≤"));
         assert_eq!(error("s_i = x_"), ("an index (a name, an integer or `<…>`)".into(), ""));
@@ -1510,15 +1527,19 @@ run   conv1d(x, flip(w), padding = (k - 1, 0))
 
     #[test]
     fn division_habits_get_div() {
+        // `/` before anything but an integer literal: a parse error. (Before an integer it
+        // divides a value, and the resolver refuses it in an index, with the same hint.)
         for (src, token) in [
-            ("s_i = x_<i/2>", "/"),
-            ("s_i = Σ x_l w_<(i - l) / 2>", "/"),
-            ("s_i = x_l [l = i/2]", "/"),
-            ("claim ∂s_i/∂x_j = w_<i/2>", "/"),
-            ("run conv1d(x, w, padding = k/2)", "/"),
+            ("s_i = x_<i/k>", "/"),
+            ("s_i = Σ x_l w_<(i - l) / s>", "/"),
+            ("s_i = x_l [l = i/(2)]", "/"),
+            ("claim ∂s_i/∂x_j = w_<i/k>", "/"),
+            ("run conv1d(x, w, padding = k/m)", "/"),
         ] {
             assert_eq!(hinted(src), (SLASH.into(), token, DIV_HINT.into()), "{src}");
         }
+        assert_eq!(body("x_<i/2>"), "x_<(i / 2)>");
+        assert_eq!(body("1/3 Σ_m x_<i+m>"), "((1 / 3) * (Σ_<m> x_<(i + m)>))");
         assert_eq!(hinted("s_i = x_<⌊i / 2⌋>"), (FLOOR.into(), "⌊", DIV_HINT.into()));
         assert_eq!(hinted("s_i = x_<i div 2⌋>").2, DIV_HINT);
         assert_eq!(hinted("claim ∂s_i//∂x_j = 1").2, "");

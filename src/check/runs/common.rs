@@ -267,14 +267,18 @@ pub(crate) fn outputs_finding(
     }
 }
 
-/// The report of a run that cannot be executed: the formula reads more tensors than the
-/// run's input and weight.
+/// The report of a convolution run that cannot be executed: the formula reads more
+/// tensors than the run's input and weight, or divides by a constant.
 pub(crate) fn not_executed(model: &Model, run: &Run) -> Option<RunReport> {
-    (model.tensors.len() != 2).then(|| RunReport {
-        text: run.text.clone(),
-        holds: None,
-        findings: vec!["not executed: the formula has more tensors than the run's input and weight".into()],
-    })
+    let why = match (model.tensors.len(), model.formula.divisor) {
+        (2, 1) => return None,
+        (2, d) => format!(
+            "not executed: the formula divides by {d}, and convolution runs are compared only with formulas \
+             without fractions"
+        ),
+        _ => "not executed: the formula has more tensors than the run's input and weight".into(),
+    };
+    Some(RunReport { text: run.text.clone(), holds: None, findings: vec![why] })
 }
 
 /// What known conventions explain a disagreement of the outputs, one hint each: the

@@ -8,6 +8,10 @@ use crate::algebra::{Cond, Element, Env, Formula, Index, IndexExt, Term};
 use crate::syntax::{self, BinOp, CmpOp, CondKind, ExprKind, Span, Statement, StatementKind, TensorRole};
 use std::collections::{BTreeMap, BTreeSet};
 
+mod layers;
+
+pub use layers::{Layer, LayerOp, LayerRun};
+
 /// A semantic error in a spec: what is wrong, where, and a hint where one helps.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -203,6 +207,8 @@ pub struct Run {
     pub weight: String,
     /// Whether the weight is passed as `flip(w)`.
     pub flip: bool,
+    /// The bias tensor `b[O]` added to every output of channel `o`, when one is passed.
+    pub bias: Option<String>,
     /// Keyword parameters: name, one or more values, and where they stand. For a call of
     /// several spatial axes, one value per axis (`padding`: a pair per axis, before and
     /// after, flattened) and one for `groups`.
@@ -230,8 +236,10 @@ pub struct Model {
     pub formula: Formula,
     /// The claims, in order.
     pub claims: Vec<Claim>,
-    /// The runs, in order.
+    /// The runs of convolutions, in order.
     pub runs: Vec<Run>,
+    /// The runs of other layers (pooling, upsampling), in order.
+    pub layers: Vec<LayerRun>,
     /// The name of the upstream gradient `∂L/∂s`, a tensor shaped like the output, in
     /// backward formulas (`g` unless the spec renames it).
     pub upstream: String,
@@ -539,16 +547,14 @@ impl<'a> Resolver<'a> {
                 }
             }
         }
-        if !self.tensors.iter().any(|t| t.role == Role::Weight) {
-            self.whole("the spec declares no `weight` tensor");
-        }
+        self.valid_rule_or_output_line(defs.first().map(|d| d.span));
         let (output, formula) = match defs.first().map(|d| &d.kind) {
             Some(StatementKind::Definition { output, body }) => self.definition(output, body),
             _ => (None, None),
         };
         let upstream = self.upstream(defs.first().map(|d| &d.kind));
         let claims = output.as_ref().map(|o| self.claims(o, upstream.as_deref())).unwrap_or_default();
-        let runs = self.runs();
+        let (runs, layers) = self.runs();
         let values = self.values(overrides);
         if let Some(values) = values.as_ref().filter(|_| self.errors.is_empty()) {
             let calls: Vec<&Run> = claims
@@ -559,6 +565,14 @@ impl<'a> Resolver<'a> {
                 })
                 .collect();
             self.check_at_sizes(&runs, &calls, values);
+            for run in &layers {
+                let input = self.tensors.iter().find(|t| t.name == run.input).map(|t| &t.shape);
+                let shape = input.map(|s| s.iter().map(|d| d.eval(values)).collect::<Result<Vec<_>, _>>());
+                if let Some(Ok(shape)) = shape {
+                    let checked = layers::check_layer(run, &shape, values);
+                    self.keep(checked);
+                }
+            }
         }
         let (Some(def), Some(output), Some(formula), Some(values), Some(upstream), true) =
             (defs.first(), output, formula, values, upstream, self.errors.is_empty())
@@ -568,6 +582,15 @@ impl<'a> Resolver<'a> {
             self.errors.sort_by_key(|e| e.span.start);
             return Err(self.errors);
         };
+        // Every claimed derivative's divisor divides the formula's: claims then compare
+        // with the derivation term by term (`Formula::with_divisor`).
+        let divisor = claims.iter().fold(formula.divisor, |d, c| match &c.kind {
+            ClaimKind::Derivative { value, .. } | ClaimKind::Gradient { value, .. } => {
+                lcm(d, value.divisor).unwrap_or(d)
+            }
+            ClaimKind::Length { .. } | ClaimKind::GradientCall { .. } => d,
+        });
+        let formula = formula.with_divisor(divisor).unwrap_or(formula);
         let mut model = Model {
             name: name.to_string(),
             definition_span: def.span,
@@ -579,11 +602,52 @@ impl<'a> Resolver<'a> {
             formula,
             claims,
             runs,
+            layers,
             upstream,
             least: BTreeMap::new(),
         };
         model.least = least_values(&model);
         Ok(model)
+    }
+
+    /// Without an `output` line the valid rule gives the output's shape, and it goes by the
+    /// one weight: a spec with no weight (pooling, upsampling) or several (a bias) states
+    /// the shape itself.
+    fn valid_rule_or_output_line(&mut self, definition: Option<Span>) {
+        let spec = self.spec;
+        let mut output_line = false;
+        let mut weights = Vec::new();
+        for st in &spec.statements {
+            match &st.kind {
+                StatementKind::Tensor { role: TensorRole::Output, .. } => output_line = true,
+                StatementKind::Tensor { role: TensorRole::Weight, name, .. } => weights.push(name),
+                _ => {}
+            }
+        }
+        if weights.is_empty() && !spec.skipped.is_empty() {
+            // A line that did not parse may have declared the weight.
+            return;
+        }
+        let hint = "state the output's shape with an `output` line, e.g. `output s[L]`";
+        match (output_line, weights.as_slice(), definition) {
+            (true, ..) | (false, [_], _) => {}
+            (false, [], Some(at)) => self.errors.push(ResolveError {
+                hint: Some(hint.into()),
+                ..error(at, "the spec declares no `weight`, so the valid rule cannot give the output's shape")
+            }),
+            (false, [], None) => {}
+            (false, [first, more @ ..], _) => {
+                let (line, column) = syntax::line_col(self.src, first.span.start);
+                for w in more {
+                    let message = format!(
+                        "a second weight `{}`: the valid rule goes by one weight, and `{}` (at line {line}, \
+                         column {column}) is one already",
+                        w.text, first.text
+                    );
+                    self.errors.push(ResolveError { hint: Some(hint.into()), ..error(w.span, message) });
+                }
+            }
+        }
     }
 
     /// The upstream gradient's name: the `upstream` line's, or `g` (primed when a size, a
@@ -726,8 +790,8 @@ impl<'a> Resolver<'a> {
         upstream: Option<(&str, usize)>,
     ) -> Result<Formula, ResolveError> {
         let mut scope = Scope { r: self, free: free.to_vec(), bound: Vec::new(), output, upstream };
-        let terms = scope.value(body)?;
-        for t in &terms {
+        let value = scope.value(body)?;
+        for t in &value.terms {
             for v in &t.bound {
                 if !t.elements.iter().any(|e| e.index.iter().any(|p| p.mentions(v))) {
                     return fail_hint(
@@ -738,7 +802,7 @@ impl<'a> Resolver<'a> {
                 }
             }
         }
-        Ok(Formula { terms })
+        Ok(Formula::over(value.terms, value.divisor))
     }
 
     /// Every claim that resolves; the others' errors are kept. Without the upstream
@@ -923,11 +987,17 @@ impl<'a> Resolver<'a> {
     }
 
     /// Every run that resolves; the others' errors are kept.
-    fn runs(&mut self) -> Vec<Run> {
+    fn runs(&mut self) -> (Vec<Run>, Vec<LayerRun>) {
         let spec = self.spec;
-        let mut runs = Vec::new();
+        let (mut runs, mut layers) = (Vec::new(), Vec::new());
         for st in &spec.statements {
             if let StatementKind::Run { op, args } = &st.kind {
+                if let Some(layer) = LayerOp::named(&op.text) {
+                    let text = self.src[st.span.start..st.span.end].trim_start_matches("run").trim().to_string();
+                    let run = self.layer_run(st.span, text, layer, op, args);
+                    layers.extend(self.keep(run));
+                    continue;
+                }
                 let run = self.run(st, op, args);
                 if let Some((run, same)) = self.keep(run) {
                     self.same.extend(same.map(|at| (at, run.span)));
@@ -935,7 +1005,7 @@ impl<'a> Resolver<'a> {
                 }
             }
         }
-        runs
+        (runs, layers)
     }
 
     /// One run line, with where it says `padding='same'`, if it does.
@@ -962,9 +1032,19 @@ impl<'a> Resolver<'a> {
     ) -> Result<(Run, Option<Span>), ResolveError> {
         let (kind, allowed) = run_op(op)?;
         let positional: Vec<&syntax::RunArg> = args.iter().filter(|a| a.keyword.is_none()).collect();
+        let bias_keyword = args.iter().find(|a| a.keyword.as_ref().is_some_and(|k| k.text == "bias"));
+        let (positional, bias) = match (positional.as_slice(), bias_keyword, upstream) {
+            ([x, w, b], None, None) => (vec![*x, *w], self.bias(b)?),
+            ([_, _, third], Some(_), None) => {
+                return fail(third.span, format!("{}() got multiple values for argument 'bias'", kind.name()));
+            }
+            (_, Some(b), None) => (positional.clone(), self.bias(b)?),
+            (_, Some(b), Some(_)) => return fail(b.span, "a gradient's call takes no bias"),
+            _ => (positional.clone(), None),
+        };
         let [x, w] = positional.as_slice() else {
             return fail(span, match upstream {
-                None => "a run takes two tensors: the input, then the weight (or flip(weight))".to_string(),
+                None => "a run takes two tensors: the input, then the weight (or flip(weight)), and may take a bias".to_string(),
                 Some(u) => format!("a gradient's call takes two tensors, as a run does: each `{u}`, an input or a weight, the second possibly flipped"),
             });
         };
@@ -983,6 +1063,9 @@ impl<'a> Resolver<'a> {
         let mut same = None;
         for a in args {
             let Some(k) = &a.keyword else { continue };
+            if k.text == "bias" {
+                continue;
+            }
             if !allowed.contains(&k.text.as_str()) {
                 return fail_hint(
                     k.span,
@@ -1022,7 +1105,15 @@ impl<'a> Resolver<'a> {
         if let Some(at) = same {
             params.push(("padding".into(), self.same_padding(&weight, &params, kind.spatial()), at));
         }
-        Ok((Run { text, span, op: kind, input, weight, flip, params }, same))
+        Ok((Run { text, span, op: kind, input, weight, flip, bias, params }, same))
+    }
+
+    /// A run's `bias` argument: a weight `b[O]`, or `None`.
+    fn bias(&self, a: &syntax::RunArg) -> Result<Option<String>, ResolveError> {
+        match &a.value {
+            syntax::RunValue::Expr(syntax::Expr { kind: ExprKind::Var(n), .. }) if n.text == "None" => Ok(None),
+            _ => self.run_tensor(a, Role::Weight).map(Some),
+        }
     }
 
     /// A gradient claim's call's tensor argument (`weight`: the second), with whether it
@@ -1189,6 +1280,13 @@ impl<'a> Resolver<'a> {
                 }
             }
             ExprKind::Neg(a) => self.index(a, names)?.neg(),
+            ExprKind::Binary(BinOp::Over, ..) => {
+                return fail_hint(
+                    e.span,
+                    "`/` divides a value by a constant, not an index",
+                    "write integer division as `div`: `(i - l) div 2` is ⌊(i - l) / 2⌋, rounded toward minus infinity",
+                );
+            }
             ExprKind::Binary(op, a, b) => {
                 let (x, y) = (self.index(a, names)?, self.index(b, names)?);
                 match op {
@@ -1198,6 +1296,7 @@ impl<'a> Resolver<'a> {
                     BinOp::Div | BinOp::Mod if y.is_zero() => return fail(b.span, "division by zero"),
                     BinOp::Div => index::div(&x, &y),
                     BinOp::Mod => index::modulo(&x, &y),
+                    BinOp::Over => unreachable!("`/` is refused above"),
                 }
             }
             ExprKind::Element { tensor, .. } => {
@@ -1251,7 +1350,8 @@ fn run_op(op: &syntax::Name) -> Result<(RunOp, &'static [&'static str]), Resolve
         None => fail_hint(
             op.span,
             format!("unknown operation `{text}`"),
-            "use conv1d, conv2d or conv3d, or conv_transpose1d, conv_transpose2d or conv_transpose3d",
+            "use conv1d, conv2d or conv3d, conv_transpose1d, conv_transpose2d or conv_transpose3d, \
+             avg_pool1d or avg_pool2d, or upsample_nearest1d or upsample_nearest2d",
         ),
     }
 }
@@ -1610,6 +1710,16 @@ fn check_channels(
     Ok(w)
 }
 
+/// The least common multiple of two divisors, when it fits.
+fn lcm(a: i64, b: i64) -> Option<i64> {
+    (a / crate::algebra::poly::gcd(a, b)).checked_mul(b)
+}
+
+/// The error for constants whose common divisor leaves the 64-bit integers.
+fn too_large(span: Span) -> ResolveError {
+    error(span, "arithmetic overflow: the divisors' product leaves the 64-bit integers")
+}
+
 fn conj(mut cs: Vec<Cond>) -> Cond {
     if cs.len() == 1 {
         cs.remove(0)
@@ -1679,9 +1789,15 @@ impl Scope<'_, '_> {
         self.upstream.is_some_and(|(u, _)| u == n)
     }
 
-    fn value(&mut self, e: &syntax::Expr) -> Result<Vec<Term>, ResolveError> {
+    /// The value of `e` as terms over one divisor (1 unless `e` divides by constants).
+    fn value(&mut self, e: &syntax::Expr) -> Result<Formula, ResolveError> {
         let one = || Index::constant(1);
-        Ok(match &e.kind {
+        let integer = |terms| Ok(Formula::integer(terms));
+        let negated = |f: Formula| Formula {
+            terms: f.terms.into_iter().map(|t| Term { coeff: t.coeff.neg(), ..t }).collect(),
+            ..f
+        };
+        match &e.kind {
             ExprKind::Int(_) | ExprKind::Var(_) => {
                 if let ExprKind::Var(n) = &e.kind {
                     if self.is_tensor(&n.text) {
@@ -1692,20 +1808,26 @@ impl Scope<'_, '_> {
                         );
                     }
                 }
-                vec![Term::constant(self.r.index(e, &self.names())?)]
+                integer(vec![Term::constant(self.r.index(e, &self.names())?)])
             }
-            ExprKind::Element { tensor, indices } => vec![self.element(e, tensor, indices)?],
-            ExprKind::Neg(a) => self.value(a)?.into_iter().map(|t| Term { coeff: t.coeff.neg(), ..t }).collect(),
-            ExprKind::Binary(BinOp::Add, a, b) => [self.value(a)?, self.value(b)?].concat(),
-            ExprKind::Binary(BinOp::Sub, a, b) => {
-                let neg = self.value(b)?.into_iter().map(|t| Term { coeff: t.coeff.neg(), ..t });
-                self.value(a)?.into_iter().chain(neg).collect()
+            ExprKind::Element { tensor, indices } => integer(vec![self.element(e, tensor, indices)?]),
+            ExprKind::Neg(a) => Ok(negated(self.value(a)?)),
+            ExprKind::Binary(op @ (BinOp::Add | BinOp::Sub), a, b) => {
+                let (x, mut y) = (self.value(a)?, self.value(b)?);
+                if *op == BinOp::Sub {
+                    y = negated(y);
+                }
+                let common = lcm(x.divisor, y.divisor).ok_or_else(|| too_large(e.span))?;
+                let (x, y) = (x.with_divisor(common), y.with_divisor(common));
+                let (Some(x), Some(y)) = (x, y) else { return Err(too_large(e.span)) };
+                Ok(Formula { terms: [x.terms, y.terms].concat(), divisor: common })
             }
             ExprKind::Binary(BinOp::Mul, a, b) => {
                 let (xs, ys) = (self.value(a)?, self.value(b)?);
+                let divisor = xs.divisor.checked_mul(ys.divisor).ok_or_else(|| too_large(e.span))?;
                 let mut out = Vec::new();
-                for x in &xs {
-                    for y in &ys {
+                for x in &xs.terms {
+                    for y in &ys.terms {
                         if let Some(v) = x.bound.iter().find(|v| y.bound.contains(v)) {
                             return fail(
                                 e.span,
@@ -1715,12 +1837,25 @@ impl Scope<'_, '_> {
                         out.push(x.mul(y));
                     }
                 }
-                out
+                Ok(Formula { terms: out, divisor })
             }
-            ExprKind::Binary(BinOp::Div | BinOp::Mod, ..) => vec![Term::constant(self.r.index(e, &self.names())?)],
-            ExprKind::Sum { indices, body } => self.sum(e, indices, body)?,
-            ExprKind::Iverson(c) => vec![Term { brackets: self.r.cond(c, &self.names())?, ..Term::constant(one()) }],
-        })
+            ExprKind::Binary(BinOp::Over, a, b) => {
+                let ExprKind::Int(c) = b.kind else { unreachable!("the grammar puts an integer after `/`") };
+                if c == 0 {
+                    return fail(b.span, "division by zero");
+                }
+                let x = self.value(a)?;
+                let divisor = x.divisor.checked_mul(c).ok_or_else(|| too_large(e.span))?;
+                Ok(Formula { divisor, ..x })
+            }
+            ExprKind::Binary(BinOp::Div | BinOp::Mod, ..) => {
+                integer(vec![Term::constant(self.r.index(e, &self.names())?)])
+            }
+            ExprKind::Sum { indices, body } => self.sum(e, indices, body),
+            ExprKind::Iverson(c) => {
+                integer(vec![Term { brackets: self.r.cond(c, &self.names())?, ..Term::constant(one()) }])
+            }
+        }
     }
 
     /// A tensor element `tensor_<indices>` of the formula, as a term.
@@ -1756,7 +1891,7 @@ impl Scope<'_, '_> {
         e: &syntax::Expr,
         indices: &[syntax::Name],
         body: &syntax::Expr,
-    ) -> Result<Vec<Term>, ResolveError> {
+    ) -> Result<Formula, ResolveError> {
         let binders = if indices.is_empty() {
             self.implicit_binders(body)
         } else {
@@ -1800,9 +1935,11 @@ impl Scope<'_, '_> {
             );
         }
         self.bound.extend(binders.iter().cloned());
-        let terms = self.value(body);
+        let value = self.value(body);
         self.bound.truncate(self.bound.len() - binders.len());
-        Ok(terms?.into_iter().map(|t| Term { bound: binders.iter().chain(&t.bound).cloned().collect(), ..t }).collect())
+        let value = value?;
+        let bind = |t: Term| Term { bound: binders.iter().chain(&t.bound).cloned().collect(), ..t };
+        Ok(Formula { terms: value.terms.into_iter().map(bind).collect(), ..value })
     }
 
     /// The names in `body` that are no size, tensor, free or already summed index.
@@ -1867,11 +2004,45 @@ mod tests {
             ("s_i = Σ x_l w_<l div 0>", "0", "division by zero"),
             ("s_i = Σ_n x_n w_n", "n", "cannot be summed"),
             ("s_i = Σ x_l w_l\nclaim len(s, 3) = n", "3", "axis"),
+            ("s_i = Σ x_l w_<(i - l) / 2>", "(i - l) / 2", "`/` divides a value by a constant, not an index"),
+            ("s_i = Σ x_l w_<i-l> / 0", "0", "division by zero"),
         ] {
             let e = resolve_src(body).unwrap_err();
             assert!(e.message.contains(says), "{body}: {}", e.message);
             assert_eq!(src_of(&e, body), culprit, "{body}");
         }
+    }
+
+    #[test]
+    fn values_divide_by_constants_over_one_divisor_in_lowest_terms() {
+        let divided = |body: &str| {
+            let f = resolve_src(body).unwrap().formula;
+            (f.show(&["n".into(), "k".into()]), f.divisor)
+        };
+        assert_eq!(divided("s_i = 1/3 Σ x_l w_<i-l>"), ("1/3 Σ_l x_l w_<i-l>".into(), 3));
+        // (x/2 + w/3)/2 = (3x + 2w)/12, each term in lowest terms when shown.
+        assert_eq!(divided("s_i = (x_i / 2 + w_i / 3) / 2"), ("1/4 x_i + 1/6 w_i".into(), 12));
+        // 2 x / 4 = x / 2: the common factor is cancelled.
+        assert_eq!(divided("s_i = 2 x_i w_i / 4"), ("1/2 x_i w_i".into(), 2));
+        assert_eq!(divided("s_i = 6 x_i w_i / 3"), ("2 x_i w_i".into(), 1));
+        assert_eq!(divided("s_i = -x_i w_i / 3"), ("-1/3 x_i w_i".into(), 3));
+    }
+
+    #[test]
+    fn a_spec_without_one_weight_states_its_output_shape() {
+        let errors = |src: &str| every_error(src);
+        let no_weight = "input x[n]\nlet n = 4\ns_i = x_<i div 2>\n";
+        assert_eq!(
+            errors(no_weight),
+            ["the spec declares no `weight`, so the valid rule cannot give the output's shape"]
+        );
+        let with_output = "input x[n]\noutput s[2n]\nlet n = 4\ns_i = x_<i div 2>\n";
+        assert!(errors(with_output).is_empty());
+        let two = "input x[n]\nweight w[k]\nweight b[1]\nlet n = 4, k = 3\ns_i = Σ x_<i+l> w_l + b_0\n";
+        assert_eq!(
+            errors(two),
+            ["a second weight `b`: the valid rule goes by one weight, and `w` (at line 2, column 8) is one already"]
+        );
     }
 
     #[test]
