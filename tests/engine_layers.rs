@@ -280,6 +280,20 @@ fn every_refusal_is_pytorchs_in_its_words() {
 }
 
 #[test]
+fn footprints_count_every_intermediate_and_saturate() {
+    // Input 2·7, padded 2·9, gathered taps 2·4·3, sums 2·4.
+    let pool = AvgPool { kernel: vec![3], stride: vec![2], padding: vec![1] };
+    assert_eq!(pool.footprint(&[1, 2, 7]), 14 + 18 + 24 + 8);
+    // Input 2·2, then 4·2, then 4·6.
+    assert_eq!(UpsampleNearest { scale: vec![2, 3] }.footprint(&[1, 1, 2, 2]), 4 + 8 + 24);
+    let huge = usize::MAX;
+    assert_eq!(UpsampleNearest { scale: vec![huge, huge] }.footprint(&[1, huge, huge, huge]), u64::MAX);
+    let wide = AvgPool { kernel: vec![huge, 0], stride: vec![0, 0], padding: vec![huge, huge] };
+    assert_eq!(wide.footprint(&[1, huge, huge, huge]), u64::MAX);
+    assert_eq!(wide.footprint(&[1]), 1);
+}
+
+#[test]
 fn no_size_panics() {
     let huge = usize::MAX;
     let pool = AvgPool { kernel: vec![huge, 1], stride: vec![1, huge], padding: vec![huge / 2, 0] };
@@ -293,6 +307,29 @@ fn no_size_panics() {
     let up = UpsampleNearest { scale: vec![huge, huge] };
     assert!(up.output_shape(&[1, 1, huge, 2]).is_err());
     assert!(UpsampleNearest { scale: vec![] }.output_shape(&[1, 1]).is_err());
+    let extremes = [0, 1, 2, huge / 2, huge - 1, huge];
+    for (k, st, p) in extremes.iter().flat_map(|&k| extremes.iter().flat_map(move |&s| extremes.map(|p| (k, s, p)))) {
+        for (&n, &c) in extremes.iter().zip(extremes.iter().rev()) {
+            for pool in [
+                AvgPool { kernel: vec![k], stride: vec![st], padding: vec![p] },
+                AvgPool { kernel: vec![k, st], stride: vec![st, p], padding: vec![p, k] },
+            ] {
+                let shape: Vec<usize> = [1, c].into_iter().chain(std::iter::repeat_n(n, pool.kernel.len())).collect();
+                let _ = (pool.output_shape(&shape), pool.footprint(&shape), pool.candle("x", &shape));
+            }
+            let up = UpsampleNearest { scale: vec![k, st] };
+            let _ = (up.output_shape(&[1, c, n, p]), up.footprint(&[1, c, n, p]), up.candle("x", &[1, c, n, p]));
+        }
+    }
+    // A call PyTorch makes, past what the engine holds: refused, not allocated.
+    let far = AvgPool { kernel: vec![1 << 30], stride: vec![1 << 30], padding: vec![1 << 29] };
+    let x = input(&[1, 1, 5]);
+    assert_eq!(far.output_shape(&x.shape).unwrap(), vec![1, 1, 1]);
+    let refusal = Err(LayerError::Refused(format!(
+        "the layer would hold {} values in the engine, more than 2147483648",
+        far.footprint(&x.shape)
+    )));
+    assert_eq!((far.forward(&x).map(|_| ()), far.jacobian_x(&x).map(|_| ())), (refusal.clone(), refusal));
     // Values that do not fill their shape are refused, not read past.
     let short = Array { shape: vec![1, 1, 4], data: vec![1.0; 3] };
     assert!(matches!(pool.forward(&short), Err(LayerError::Refused(_))));

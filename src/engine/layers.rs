@@ -39,6 +39,10 @@ pub const REPEATED_ROWS: &str = "nearest upsampling as an index_select of input 
 /// The most values one backward pass of a Jacobian holds in its batch (2²²: 32 MB).
 const PASS_VALUES: usize = 1 << 22;
 
+/// The most values a layer may hold at once on one input (2³¹: 16 GB), whatever the
+/// caller's limits: past it, a call PyTorch makes is refused rather than allocated.
+pub const MOST_VALUES: u64 = 1 << 31;
+
 /// Why a layer did not run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LayerError {
@@ -91,6 +95,10 @@ impl AvgPool {
                 self.kernel, self.stride, self.padding
             ));
         }
+        // PyTorch holds them as C++ ints.
+        if [&self.kernel, &self.stride, &self.padding].iter().any(|v| v.iter().any(|&p| i32::try_from(p).is_err())) {
+            return refused("value cannot be converted to type int without overflow");
+        }
         let c = batch_of_one(x, axes)?;
         // PyTorch's (H, W) view: a 1-D call has H = 1, k = 1, s = 1, p = 0.
         let plane = |v: &[usize], one: usize| if axes == 1 { [one, v[0]] } else { [v[0], v[1]] };
@@ -125,8 +133,7 @@ impl AvgPool {
                 n[0], n[1], out[0], out[1]
             ));
         }
-        let lengths = out[2 - axes..].iter().map(|&o| usize::try_from(o).unwrap_or(usize::MAX));
-        sized([1, c].into_iter().chain(lengths).collect())
+        sized(c, out[2 - axes..].iter().map(|&o| o as u128))
     }
 
     /// The output `[1, C, *out]`, each value the window's exact sum divided once by `∏k`
@@ -140,6 +147,24 @@ impl AvgPool {
     /// once) where the output's window reads the input, else 0.
     pub fn jacobian_x(&self, x: &Array) -> Result<Array, LayerError> {
         jacobian(self, x)
+    }
+
+    /// How many values the composition holds at most on an input shaped `x`: the input,
+    /// and after each axis its padded input, its gathered taps and its sums. Saturating,
+    /// for any parameters.
+    pub fn footprint(&self, x: &[usize]) -> u64 {
+        let mut dims: Vec<u64> = x.iter().map(|&d| d as u64).collect();
+        let mut held = volume(&dims);
+        for (a, axis) in (0..self.kernel.len().min(dims.len().saturating_sub(2))).zip(2..) {
+            let (k, s) = (self.kernel[a] as u64, self.stride.get(a).map_or(1, |&s| s.max(1) as u64));
+            let padded = dims[axis].saturating_add(self.padding.get(a).map_or(0, |&p| (p as u64).saturating_mul(2)));
+            let len = padded.checked_sub(k).map_or(0, |room| (room / s).saturating_add(1));
+            for length in [padded, len.saturating_mul(k), len] {
+                dims[axis] = length;
+                held = held.saturating_add(volume(&dims));
+            }
+        }
+        held
     }
 
     /// The composition in candle-core's API, on a tensor named `x` shaped `shape`
@@ -162,7 +187,7 @@ impl AvgPool {
             split.insert(axis + 1, k);
             code = format!("{code}.index_select(&{taps}, {axis})?.reshape({})?.sum({})?", tuple(&split), axis + 1);
         }
-        let size: usize = self.kernel.iter().product();
+        let size = self.kernel.iter().map(|&k| k as u128).product::<u128>();
         Ok(format!("{code}.broadcast_div(&Tensor::new({size}f64, &Device::Cpu)?)?"))
     }
 }
@@ -170,6 +195,10 @@ impl AvgPool {
 impl Layer for AvgPool {
     fn check(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
         self.output_shape(x)
+    }
+
+    fn footprint(&self, x: &[usize]) -> u64 {
+        AvgPool::footprint(self, x)
     }
 
     fn run(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -189,7 +218,7 @@ impl Layer for AvgPool {
             y = y.index_select(&Tensor::new(taps, &Device::Cpu)?, axis)?.reshape(split)?.sum(axis + 1)?;
         }
         // A division, as PyTorch's: `/ f64` would multiply by a rounded 1/∏k.
-        let size = self.kernel.iter().product::<usize>() as f64;
+        let size = self.kernel.iter().map(|&k| k as f64).product::<f64>();
         y.broadcast_div(&Tensor::new(size, &Device::Cpu)?)
     }
 }
@@ -235,8 +264,7 @@ impl UpsampleNearest {
                 axes + 2
             ));
         }
-        let lengths = out.iter().map(|&o| usize::try_from(o).unwrap_or(usize::MAX));
-        sized([1, c].into_iter().chain(lengths).collect())
+        sized(c, out)
     }
 
     /// The output `[1, C, *(n·s)]` (copies of the input's values, exact) and the
@@ -250,6 +278,18 @@ impl UpsampleNearest {
     /// reads the input, else 0 (exact).
     pub fn jacobian_x(&self, x: &Array) -> Result<Array, LayerError> {
         jacobian(self, x)
+    }
+
+    /// How many values the composition holds at most on an input shaped `x`: the input
+    /// and its upsampling along each axis in turn. Saturating, for any factors.
+    pub fn footprint(&self, x: &[usize]) -> u64 {
+        let mut dims: Vec<u64> = x.iter().map(|&d| d as u64).collect();
+        let mut held = volume(&dims);
+        for (&s, axis) in self.scale.iter().zip(2..dims.len()) {
+            dims[axis] = dims[axis].saturating_mul(s as u64);
+            held = held.saturating_add(volume(&dims));
+        }
+        held
     }
 
     /// The composition in candle-core's API, on a tensor named `x` shaped `shape`
@@ -268,6 +308,10 @@ impl UpsampleNearest {
 impl Layer for UpsampleNearest {
     fn check(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
         self.output_shape(x)
+    }
+
+    fn footprint(&self, x: &[usize]) -> u64 {
+        UpsampleNearest::footprint(self, x)
     }
 
     fn run(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -326,6 +370,11 @@ impl Layer for Bias {
         Ok(out)
     }
 
+    fn footprint(&self, b: &[usize]) -> u64 {
+        // The bias, its broadcast and the sum.
+        volume(&[b.iter().product::<usize>() as u64]).saturating_add(2 * self.y.elem_count() as u64)
+    }
+
     fn run(&self, b: &Tensor) -> candle_core::Result<Tensor> {
         // b is [B, O]: each batch entry's bias along the output's channel axis.
         let (batch, o) = b.dims2()?;
@@ -360,14 +409,16 @@ trait Layer {
     /// The output's shape `[1, ...]` for an input of shape `x` (with its batch axis of 1).
     fn check(&self, x: &[usize]) -> Result<Vec<usize>, LayerError>;
 
+    /// How many values [`Layer::run`] holds at most on one input shaped `x`.
+    fn footprint(&self, x: &[usize]) -> u64;
+
     /// The composition on a batch `[B, ...]` of inputs, whose outputs are `[B, ...]`.
     fn run(&self, x: &Tensor) -> candle_core::Result<Tensor>;
 }
 
 /// The layer's output on `x`.
 fn forward(layer: &impl Layer, x: &Array) -> Result<Array, LayerError> {
-    layer.check(&x.shape)?;
-    holds(x, "the input")?;
+    checked(layer, x)?;
     let y = guarded("forward", || layer.run(&tensor(x)?))?;
     Ok(array(&y)?)
 }
@@ -376,14 +427,16 @@ fn forward(layer: &impl Layer, x: &Array) -> Result<Array, LayerError> {
 /// (row), whose outputs are masked to that row's output and summed; one backward pass
 /// gives every row of the batch. Batches hold at most [`PASS_VALUES`] values.
 fn jacobian(layer: &impl Layer, x: &Array) -> Result<Array, LayerError> {
-    let out = layer.check(&x.shape)?;
-    holds(x, "the input")?;
+    let out = checked(layer, x)?;
     let (outputs, inputs) = (out.iter().product::<usize>(), x.data.len());
-    let Some(entries) = outputs.checked_mul(inputs) else {
+    let bytes = outputs.checked_mul(inputs).and_then(|e| e.checked_mul(size_of::<f64>()));
+    if bytes.is_none_or(|b| isize::try_from(b).is_err()) {
         return refused(format!("a Jacobian of {outputs} outputs by {inputs} inputs is too large"));
-    };
-    let mut jac = Vec::with_capacity(entries);
-    let per_pass = (PASS_VALUES / (inputs + outputs).max(1)).max(1);
+    }
+    let mut jac = Vec::new();
+    // Each row holds the input, the layer's values, the mask and the gradient.
+    let per_row = layer.footprint(&x.shape).saturating_add((inputs + outputs) as u64);
+    let per_pass = usize::try_from(PASS_VALUES as u64 / per_row.max(1)).unwrap_or(1).max(1);
     for first in (0..outputs).step_by(per_pass) {
         let rows = per_pass.min(outputs - first);
         let copies = Tensor::from_vec(x.data.repeat(rows), batched(rows, &x.shape), &Device::Cpu)?;
@@ -398,6 +451,18 @@ fn jacobian(layer: &impl Layer, x: &Array) -> Result<Array, LayerError> {
         }
     }
     Ok(Array { shape: vec![outputs, inputs], data: jac })
+}
+
+/// The output's shape, once the call is found to be one PyTorch makes, on values that fill
+/// the input's shape, within [`MOST_VALUES`].
+fn checked(layer: &impl Layer, x: &Array) -> Result<Vec<usize>, LayerError> {
+    let out = layer.check(&x.shape)?;
+    holds(x, "the input")?;
+    let held = layer.footprint(&x.shape);
+    if held > MOST_VALUES {
+        return refused(format!("the layer would hold {held} values in the engine, more than {MOST_VALUES}"));
+    }
+    Ok(out)
 }
 
 /// `shape` (with its batch axis of 1) with a batch of `rows` instead.
@@ -417,11 +482,14 @@ fn batch_of_one(x: &[usize], axes: usize) -> Result<usize, LayerError> {
     Ok(x[1])
 }
 
-/// The shape, refused where its size overflows.
-fn sized(shape: Vec<usize>) -> Result<Vec<usize>, LayerError> {
-    match shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d)) {
-        Some(_) => Ok(shape),
-        None => refused(format!("an output shaped {shape:?} is too large")),
+/// The output's shape `[1, C, *lengths]`, refused where its size overflows.
+fn sized(c: usize, lengths: impl IntoIterator<Item = u128>) -> Result<Vec<usize>, LayerError> {
+    let lengths: Vec<u128> = lengths.into_iter().collect();
+    let shape: Option<Vec<usize>> =
+        [1, c].into_iter().map(Ok).chain(lengths.iter().map(|&o| usize::try_from(o))).collect::<Result<_, _>>().ok();
+    match shape.filter(|s| s.iter().try_fold(1usize, |p, &d| p.checked_mul(d)).is_some()) {
+        Some(shape) => Ok(shape),
+        None => refused(format!("an output of {c} channels by {lengths:?} is too large")),
     }
 }
 
@@ -431,6 +499,11 @@ fn holds(a: &Array, name: &str) -> Result<(), LayerError> {
         return refused(format!("{name} is shaped {:?} but holds {} values", a.shape, a.data.len()));
     }
     Ok(())
+}
+
+/// How many values a tensor of these dimensions holds, saturating.
+fn volume(dims: &[u64]) -> u64 {
+    dims.iter().fold(1u64, |p, &d| p.saturating_mul(d))
 }
 
 /// A shape as a Rust tuple, `(1, 2, 3)`.

@@ -23,13 +23,11 @@ torch.set_default_dtype(torch.float64)
 
 
 def distinct(shape, offset):
-    count = 1
-    for d in shape:
-        count *= d
+    # Distinct nonzero integers in [-count, count], in a random order and with random signs.
+    count = torch.Size(shape).numel()
     gen = torch.Generator().manual_seed(4321 + offset)
-    values = torch.randperm(count, generator=gen).to(torch.float64) + 1
-    signs = torch.randint(0, 2, (count,), generator=gen).to(torch.float64) * 2 - 1
-    return (values * signs).reshape(shape)
+    picked = torch.randperm(2 * count, generator=gen)[:count] - count
+    return torch.where(picked >= 0, picked + 1, picked).to(torch.float64).reshape(shape)
 
 
 def saved(t):
@@ -143,6 +141,8 @@ refusals = [
     refusal("avg_pool", pool([7, 8], [1, 1], [0, 0]), [1, 2, 5, 5]),
     refusal("avg_pool", pool([7, 3], [2, 2], [0, 0]), [1, 2, 5, 5]),
     refusal("avg_pool", pool([2], [1], [0]), [1, 0, 3]),
+    refusal("avg_pool", pool([2**31], [1], [0]), [1, 1, 5]),
+    refusal("avg_pool", pool([1, 1], [1, 2**31], [0, 0]), [1, 1, 5, 5]),
     refusal("avg_pool", pool([1, 1], [1, 1], [0, 0]), [1, 2, 0, 5]),
     refusal("avg_pool", pool([5, 3], [1, 1], [0, 0]), [1, 1, 0, 3]),
     refusal("upsample_nearest", {"scale": [0]}, [1, 1, 5]),
