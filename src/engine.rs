@@ -4,6 +4,7 @@
 
 use candle_core::{Device, Tensor, Var};
 
+pub mod layers;
 pub mod nd;
 mod nd_gradient;
 

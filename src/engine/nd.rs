@@ -720,7 +720,7 @@ fn gcd(a: usize, b: usize) -> usize {
 
 /// Runs a composition of candle calls, turning candle's errors and panics into an
 /// [`EngineError`] that names what failed.
-fn guarded<T>(what: &str, f: impl FnOnce() -> candle_core::Result<T>) -> Result<T, EngineError> {
+pub(super) fn guarded<T>(what: &str, f: impl FnOnce() -> candle_core::Result<T>) -> Result<T, EngineError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result.map_err(EngineError::from),
         Err(panic) => {
