@@ -201,12 +201,14 @@ struct Shared<'a> {
 
 /// The engine's own backward of the run line, or why there is none to compare.
 enum Autograd {
-    /// Both pullbacks by `g`, and the run's input.
+    /// Both pullbacks by `g`, and the run's input and weight.
     Pulled {
         /// `gᵀ·∂y/∂x` and `gᵀ·∂y/∂w`, shaped as the engine lays out the input and the weight.
         pulled: (Array, Array),
         /// The run's input tensor.
         input: String,
+        /// The run's weight tensor.
+        weight: String,
     },
     /// Why there is none.
     None(String),
@@ -233,7 +235,7 @@ fn autograd(model: &Model, derivation: &Derivation, sizes: &Env, data: &Values) 
         ));
     }
     let pulled = conv.backward(&x, &w, &v)?;
-    Ok(Autograd::Pulled { pulled: (pulled.x, pulled.w), input: run.input.clone() })
+    Ok(Autograd::Pulled { pulled: (pulled.x, pulled.w), input: run.input.clone(), weight: run.weight.clone() })
 }
 
 /// Candle's autograd `vᵀJ` of a run line of several spatial axes for `v = g`, through the
@@ -259,7 +261,7 @@ fn autograd_nd(model: &Model, run: &Run, sizes: &Env, data: &Values) -> Autograd
     }
     let v = Array { shape, data: g.data.clone() };
     match conv.autograd(&x, &w, &v) {
-        Ok(pulled) => Autograd::Pulled { pulled, input: run.input.clone() },
+        Ok(pulled) => Autograd::Pulled { pulled, input: run.input.clone(), weight: run.weight.clone() },
         Err(e) => Autograd::None(format!("candle's autograd vᵀJ of {} is not compared: {e}", run.op.name())),
     }
 }
@@ -505,7 +507,9 @@ fn with_autograd(
         return report;
     }
     let agrees = match autograd {
-        Autograd::Pulled { pulled, input } => {
+        // A bias's gradient is no pullback of the convolution.
+        Autograd::Pulled { input, weight, .. } if gather.wrt != *input && gather.wrt != *weight => return report,
+        Autograd::Pulled { pulled, input, .. } => {
             let by_autograd = if gather.wrt == *input { &pulled.0 } else { &pulled.1 };
             match first_difference(&by_autograd.data, &expected) {
                 None => {

@@ -161,8 +161,9 @@ fn run_proof(
             )));
         }
     }
+    let bias = run.bias.as_ref().map(|b| format!(" and ∂{}/∂{b}", model.output.name)).unwrap_or_default();
     Ok(format!(
-        "proved for all sizes: the call's formula has the derived output shape and the same ∂{}/∂{} (the e-graph)",
+        "proved for all sizes: the call's formula has the derived output shape and the same ∂{}/∂{}{bias} (the e-graph)",
         model.output.name, run.input
     ))
 }

@@ -530,16 +530,27 @@ pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<Fo
     if !derivation.domain.axes.iter().all(|(lo, _)| lo.is_zero()) {
         return Err("the output domain does not start at 0".into());
     }
-    let linear = |f: &Formula| f.terms.iter().all(|t| t.elements.iter().filter(|e| e.tensor == x.name).count() == 1);
+    if model.formula.divisor != 1 {
+        return Err(format!("the formula divides by {}, and a convolution does not", model.formula.divisor));
+    }
+    // Each term reads x once, or (with a bias) is one element of the bias alone.
+    let bias = run.bias.as_ref().and_then(|b| model.tensor(b));
+    let of_bias = |t: &crate::algebra::Term| bias.is_some_and(|b| matches!(&t.elements[..], [e] if e.tensor == b.name));
+    let linear = |f: &Formula| {
+        f.terms.iter().all(|t| of_bias(t) || t.elements.iter().filter(|e| e.tensor == x.name).count() == 1)
+    };
     if !linear(&model.formula) {
-        return Err(format!("the formula is not linear in {}", x.name));
+        return Err(match bias {
+            None => format!("the formula is not linear in {}", x.name),
+            Some(b) => format!("the formula is not linear in {} plus an element of {}", x.name, b.name),
+        });
     }
     let (axes, groups) = ops::axes_of_run(run);
     let input = Operand { name: &x.name, shape: &x.shape, flip: false };
     let weight = Operand { name: &w.name, shape: &w.shape, flip: run.flip };
     let out = &model.output.indices;
     let transposed = run.op.transposed();
-    let formula = ops::formula(transposed, &input, &weight, &axes, &groups, out)
+    let convolved = ops::formula(transposed, &input, &weight, &axes, &groups, out)
         .ok_or("its tensors' ranks do not fit the call")?;
     let dims = axes.len();
     let spatial = |shape: &[Index]| shape[shape.len() - dims..].to_vec();
@@ -557,14 +568,29 @@ pub fn prove_run(model: &Model, derivation: &Derivation, run: &Run) -> Result<Fo
             return Err(format!("its {channels} output channels are not the derived {}", derivation.lengths[0]));
         }
     }
-    let d = derivation.derivative(&x.name).expect("every tensor has a derivative");
-    let mut m = model.clone();
-    m.formula = formula.clone();
-    let target = Element { tensor: x.name.clone(), index: d.wrt_indices.iter().map(|n| var(n)).collect() };
-    let ran = derivation.coefficient(&m, x, target).map_err(|e| e.to_string())?;
-    match derivation.proves(model, d, &ran) {
-        Ok(true) => Ok(formula),
-        Ok(false) => Err(format!("the e-graph did not meet the run's {} with the formula's", d.name(model))),
-        Err(e) => Err(e.to_string()),
+    // The bias `b_o` of the output's channel (of its one channel without a channel axis).
+    let bias_term = bias.map(|b| {
+        let channel = if out.len() == dims + 1 { var(&out[0]) } else { Index::zero() };
+        let element = Element { tensor: b.name.clone(), index: vec![channel] };
+        crate::algebra::Term { elements: vec![element], ..crate::algebra::Term::constant(Index::constant(1)) }
+    });
+    let formula = Formula::integer(convolved.terms.iter().cloned().chain(bias_term.clone()).collect());
+    // Linear in x (and the bias): the same ∂s/∂x (and ∂s/∂b) is the same formula.
+    for (t, part) in
+        [(x, &convolved)].into_iter().chain(bias.zip(bias_term.map(|t| Formula::integer(vec![t])).as_ref()))
+    {
+        let d = derivation.derivative(&t.name).expect("every tensor has a derivative");
+        let mut m = model.clone();
+        m.formula = part.clone();
+        let target = Element { tensor: t.name.clone(), index: d.wrt_indices.iter().map(|n| var(n)).collect() };
+        let ran = derivation.coefficient(&m, t, target).map_err(|e| e.to_string())?;
+        match derivation.proves(model, d, &ran) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(format!("the e-graph did not meet the run's {} with the formula's", d.name(model)))
+            }
+            Err(e) => return Err(e.to_string()),
+        }
     }
+    Ok(formula)
 }

@@ -334,8 +334,18 @@ fn size_spans(spec: &syntax::Spec) -> Vec<syntax::Name> {
                 expr_names(after, &mut names);
             }),
             StatementKind::Let(pairs) => names.extend(pairs.iter().map(|(n, _, _)| n.clone())),
-            StatementKind::Run { args, .. } | StatementKind::Claim(syntax::ClaimKind::GradientCall { args, .. }) => {
-                for a in args.iter().filter(|a| a.keyword.is_some()) {
+            StatementKind::Run { args, op }
+            | StatementKind::Claim(syntax::ClaimKind::GradientCall { args, op, .. }) => {
+                // The tensors are positional (a layer's other arguments may be too); a
+                // bias is a tensor, and a layer's flags are Python's constants.
+                let layer = LayerOp::named(&op.text).is_some();
+                let sized = |(at, a): &(usize, &syntax::RunArg)| match &a.keyword {
+                    None => layer && *at > 0,
+                    Some(k) => {
+                        !matches!(k.text.as_str(), "bias" | "ceil_mode" | "count_include_pad" | "divisor_override")
+                    }
+                };
+                for (_, a) in args.iter().enumerate().filter(sized) {
                     run_value_names(&a.value, &mut names);
                 }
             }

@@ -194,6 +194,31 @@ pub(crate) fn run_laid_out(conv: &Conv, x: &Array, w: &Array) -> Result<EngineRu
     Ok(EngineRun { output, jacobian_x, method_x, jacobian_w })
 }
 
+/// A convolution's output (`[O, *out]` or `[1, O, *out]`) with the run's bias added, and
+/// the engine's Jacobian of it by the bias (`None` without a bias).
+pub(crate) fn with_bias(
+    run: &Run,
+    data: &BTreeMap<String, Array>,
+    output: Array,
+) -> Result<(Array, Option<Array>), CheckError> {
+    let Some(b) = &run.bias else { return Ok((output, None)) };
+    let batched = output.shape.len() == run.op.spatial() + 2;
+    let y = match batched {
+        true => output,
+        false => Array { shape: [vec![1], output.shape].concat(), data: output.data },
+    };
+    let refused = |e: crate::engine::layers::LayerError| match e {
+        crate::engine::layers::LayerError::Engine(e) => CheckError::Engine(e),
+        crate::engine::layers::LayerError::Refused(why) => CheckError::Sizes(why),
+    };
+    let jacobian = crate::engine::layers::bias_jacobian(&y, &data[b]).map_err(refused)?;
+    let mut sum = crate::engine::layers::add_bias(&y, &data[b]).map_err(refused)?;
+    if !batched {
+        sum.shape.remove(0);
+    }
+    Ok((sum, Some(jacobian)))
+}
+
 /// An exact value at concrete tensor values.
 pub fn numeric(v: &Value, data: &BTreeMap<String, Array>) -> f64 {
     v.terms()
@@ -270,13 +295,14 @@ pub(crate) fn outputs_finding(
 /// The report of a convolution run that cannot be executed: the formula reads more
 /// tensors than the run's input and weight, or divides by a constant.
 pub(crate) fn not_executed(model: &Model, run: &Run) -> Option<RunReport> {
+    let tensors = 2 + usize::from(run.bias.is_some());
     let why = match (model.tensors.len(), model.formula.divisor) {
-        (2, 1) => return None,
-        (2, d) => format!(
+        (n, 1) if n == tensors => return None,
+        (n, d) if n == tensors => format!(
             "not executed: the formula divides by {d}, and convolution runs are compared only with formulas \
              without fractions"
         ),
-        _ => "not executed: the formula has more tensors than the run's input and weight".into(),
+        _ => "not executed: the formula has other tensors than the run's input, weight and bias".into(),
     };
     Some(RunReport { text: run.text.clone(), holds: None, findings: vec![why] })
 }

@@ -3,7 +3,7 @@
 
 use super::common::{
     compare, compare_outputs, compiled_outputs, conv_of, engine_shape, hints, layout, method_text, not_executed,
-    number, numeric, ones_finding, outputs_finding, pad_hint, run_laid_out, setup, shapes_of, values,
+    number, numeric, ones_finding, outputs_finding, pad_hint, run_laid_out, setup, shapes_of, values, with_bias,
     with_flipped_kernel, RunOptions, RunReport, Setup,
 };
 use crate::algebra::compiled::{Compiled, Shape};
@@ -53,19 +53,23 @@ pub(super) fn run(
         return report(false, findings);
     }
     let engine = run_laid_out(&conv, &xl, &wl)?;
-    // Each part: the outputs, then ∂s/∂x and ∂s/∂w; what agrees and what does not.
-    let bad = compare(&formula, &engine.output.data).map(|(first, count)| {
+    let (output, by_bias) = with_bias(run, &data, engine.output)?;
+    // Each part: the outputs, then ∂s/∂x and ∂s/∂w (and ∂s/∂b); what agrees and what does not.
+    let bad = compare(&formula, &output.data).map(|(first, count)| {
         let row = tables.first().map(|t| t.rows[first].clone()).unwrap_or_default();
-        (count, row, formula[first], engine.output.data[first])
+        (count, row, formula[first], output.data[first])
     });
     let mut holds = bad.is_none();
     let mut parts = vec![at, outputs_finding(model, &ours, formula.len(), bad)];
     if !holds {
-        parts.extend(hints(&engine.output.data));
+        parts.extend(hints(&output.data));
     }
     let how_x = method_text(engine.method_x);
+    let bias = run.bias.iter().zip(&by_bias).map(|(b, j)| (b, j, "by autograd through the bias's addition"));
     for (tensor, jacobian, how) in
         [(&run.input, &engine.jacobian_x, how_x), (&run.weight, &engine.jacobian_w, "on unit weights")]
+            .into_iter()
+            .chain(bias)
     {
         let Some(t) = tables.iter().find(|t| t.wrt == *tensor) else { continue };
         let closed: Vec<f64> = t.entries.iter().flatten().map(|v| numeric(v, &data)).collect();

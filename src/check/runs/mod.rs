@@ -4,6 +4,7 @@
 mod common;
 mod dense;
 mod freivalds;
+mod layers;
 mod nd;
 
 pub use common::{conv_of, numeric, run_engine, values, EngineRun, JacobianCheck, RunOptions, RunReport, Weights};
@@ -34,6 +35,14 @@ pub(crate) fn run_all(
         if let Some(report) = not_executed(model, r) {
             return Ok(report);
         }
+        let past_tables = dense.is_none() || options.jacobians == JacobianCheck::Freivalds;
+        if r.bias.is_some() && past_tables {
+            let why = format!(
+                "not run at {}: with a bias, runs are compared only at sizes with tables, entry by entry",
+                shown_sizes(model, sizes)
+            );
+            return Ok(RunReport { text: r.text.clone(), holds: None, findings: vec![why] });
+        }
         // Runs of several spatial axes: entry by entry against the tables where there are
         // some, otherwise as 1-D runs at large sizes.
         match (dense, r.op.spatial()) {
@@ -53,7 +62,23 @@ pub(crate) fn run_all(
             (None, _) => large(model, derivation, r, sizes, options),
         }
     };
-    model.runs.iter().map(run).collect()
+    let layer = |r: &crate::model::LayerRun| match dense {
+        Some((expansions, tables)) => layers::run(model, r, sizes, options, expansions, tables),
+        None => Ok(RunReport {
+            text: r.text.clone(),
+            holds: None,
+            findings: vec![format!(
+                "not run at {}: a layer's run is compared only at sizes with tables",
+                shown_sizes(model, sizes)
+            )],
+        }),
+    };
+    // In the order of the spec's lines.
+    let mut runs: Vec<(usize, Result<RunReport, CheckError>)> =
+        model.runs.iter().map(|r| (r.span.start, run(r))).collect();
+    runs.extend(model.layers.iter().map(|r| (r.span.start, layer(r))));
+    runs.sort_by_key(|(at, _)| *at);
+    runs.into_iter().map(|(_, report)| report).collect()
 }
 
 /// Runs one `run` line at sizes too large for dense tables: row by row (see

@@ -4,8 +4,8 @@
 //! composition where candle lacks the call, and the detail names it.
 
 use super::common::{
-    compare, compiled_outputs_along, numeric, ones_finding, outputs_finding, shapes_of, values, with_flipped_kernel,
-    OutputsFinding, RunOptions, RunReport,
+    compare, compiled_outputs_along, numeric, ones_finding, outputs_finding, shapes_of, values, with_bias,
+    with_flipped_kernel, OutputsFinding, RunOptions, RunReport,
 };
 use super::dense::{rows_finding, table_finding, RowsAt};
 use crate::algebra::{Env, Index, IndexExt, Value};
@@ -58,7 +58,8 @@ pub(super) fn run(
         let finding = format!("the output has shape {ours_laid_out:?} by the formula, {theirs_i64:?} by the engine");
         return report(false, vec![at, finding]);
     }
-    let (output, compositions) = conv.forward(&x, &w)?;
+    let (convolved, compositions) = conv.forward(&x, &w)?;
+    let (output, by_bias) = with_bias(run, &data, convolved.clone())?;
     let formula: Vec<f64> = expansions.iter().map(|v| numeric(v, &data)).collect();
     let bad = compare(&formula, &output.data).map(|(first, count)| {
         let row = tables.first().map(|t| t.rows[first].clone()).unwrap_or_default();
@@ -78,11 +79,12 @@ pub(super) fn run(
     }
     parts.push(composition_finding(run, &compositions));
     let jacobians = [(&run.input, conv.jacobian_x(&x, &w)?), (&run.weight, conv.jacobian_w(&x, &w)?)];
-    parts.push(autograd_finding(&conv, &x, &w, &output, [&jacobians[0].1, &jacobians[1].1]));
-    for (tensor, jacobian) in jacobians {
+    parts.push(autograd_finding(&conv, &x, &w, &convolved, [&jacobians[0].1, &jacobians[1].1]));
+    let bias = run.bias.iter().zip(by_bias).map(|(b, j)| (b, j, "by autograd through the bias's addition"));
+    for (tensor, jacobian, how) in jacobians.into_iter().map(|(t, j)| (t, j, "on unit inputs")).chain(bias) {
         let Some(t) = tables.iter().find(|t| t.wrt == *tensor) else { continue };
         let closed: Vec<f64> = t.entries.iter().flatten().map(|v| numeric(v, &data)).collect();
-        let (agrees, finding) = table_finding(t, &closed, &jacobian.data, "on unit inputs");
+        let (agrees, finding) = table_finding(t, &closed, &jacobian.data, how);
         holds &= agrees;
         parts.push(finding);
     }
