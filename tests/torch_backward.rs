@@ -33,8 +33,8 @@ fn every_gradient_matches_pytorch_autograd() {
         assert!(entry.is_object(), "{name}: no PyTorch data; run tests/data/torch_backward.py");
         let model = symconv::model::resolve(&symconv::syntax::parse(&src).unwrap(), &src, &name, &[]).unwrap();
         let derivation = symconv::derive::derive(&model, &symconv::limits::Limits::default()).unwrap();
-        let run = &model.runs[0];
-        assert_eq!(entry["run"], run.text, "{name}: the data is for another run line");
+        let run_text = model.runs.first().map(|r| &r.text).or(model.layers.first().map(|r| &r.text));
+        assert_eq!(entry["run"], run_text.expect("a run line").as_str(), "{name}: the data is for another run line");
         let sizes = &model.values;
         let shape = |t: &str| -> Vec<usize> { model.shape_at(t, sizes).unwrap().iter().map(|&d| d as usize).collect() };
         let lengths: Vec<usize> = derivation
@@ -46,25 +46,32 @@ fn every_gradient_matches_pytorch_autograd() {
             })
             .collect();
         let mut values = Values::new();
-        values.insert("x".into(), Array { shape: shape("x"), data: numbers(&entry["x"]) });
-        values.insert("w".into(), Array { shape: shape("w"), data: numbers(&entry["w"]) });
+        for t in &model.tensors {
+            values.insert(t.name.clone(), Array { shape: shape(&t.name), data: numbers(&entry[&t.name]) });
+        }
         values.insert(model.upstream.clone(), Array { shape: lengths, data: numbers(&entry["g"]) });
-        let forward_is_the_formula = prove_run(&model, &derivation, run).is_ok();
-        for t in ["x", "w"] {
+        let run = model.runs.first();
+        // A layer's run line computes the formula: its outputs are compared with it in
+        // `tests/snapshots.rs`.
+        let forward_is_the_formula = run.is_none_or(|run| prove_run(&model, &derivation, run).is_ok());
+        for t in model.tensors.iter().map(|t| t.name.as_str()) {
             let record = &entry["gradients"][t];
             let autograd = numbers(&record["autograd"]);
             let (gather, call) = gradient_values(&model, &derivation, t, sizes, &values).unwrap();
-            match gradient_call(&model, &derivation, run, t) {
-                Ok(named) => {
+            match run.map(|run| gradient_call(&model, &derivation, run, t)) {
+                Some(Ok(named)) => {
                     assert_eq!(record["torch"], named.torch(sizes).unwrap(), "{name}: ∂L/∂{t}'s expression changed");
                     assert_eq!(record["equal"], true, "{name}: PyTorch found ∂L/∂{t}'s expression wrong");
                     assert_eq!(call.expect("a named call runs"), autograd, "{name}: ∂L/∂{t} by the call on candle");
                 }
-                Err(_) => assert!(record["torch"].is_null() && call.is_none(), "{name}: ∂L/∂{t} has no call now"),
+                _ => assert!(record["torch"].is_null() && call.is_none(), "{name}: ∂L/∂{t} has no call now"),
             }
             // The gather form is the formula's gradient: PyTorch's where the run line
             // computes the formula, and not where it does not (the seed's true convolution).
-            assert_eq!(gather == autograd, forward_is_the_formula, "{name}: ∂L/∂{t}'s gather form against autograd");
+            // A formula with fractions (pooling) is PyTorch's up to its rounding.
+            let close = |a: f64, b: f64| a == b || (a - b).abs() <= 1e-12 * a.abs().max(b.abs());
+            let same = gather.len() == autograd.len() && gather.iter().zip(&autograd).all(|(a, b)| close(*a, *b));
+            assert_eq!(same, forward_is_the_formula, "{name}: ∂L/∂{t}'s gather form against autograd");
         }
     }
 }

@@ -46,13 +46,17 @@ def flip(w):
     return w.flip(list(range(2, w.dim())))
 
 
-def conv1d(x, w, stride=1, padding=0, dilation=1, groups=1):
+def conv1d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if padding == "valid":
         padding = 0
     if padding == "same":
-        return F.conv1d(x, w, stride=stride, padding="same", dilation=dilation, groups=groups)
+        return F.conv1d(x, w, bias, stride=stride, padding="same", dilation=dilation, groups=groups)
     pair = padding if isinstance(padding, tuple) else (padding, padding)
-    return F.conv1d(F.pad(x, pair), w, stride=stride, dilation=dilation, groups=groups)
+    return F.conv1d(F.pad(x, pair), w, bias, stride=stride, dilation=dilation, groups=groups)
+
+
+def upsample_nearest(x, scale_factor):
+    return F.interpolate(x, scale_factor=scale_factor, mode="nearest")
 
 
 def conv_transpose1d(x, w, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
@@ -66,13 +70,13 @@ def nd(conv):
     axis (symmetric), a pair per axis `((t, b), (l, r))` (F.pad first: its pairs run from
     the last axis back), 'same' or 'valid'."""
 
-    def call(x, w, stride=1, padding=0, dilation=1, groups=1):
+    def call(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
         if padding == "valid":
             padding = 0
         if isinstance(padding, tuple) and padding and isinstance(padding[0], tuple):
             pairs = [p for pair in reversed(padding) for p in pair]
-            return conv(F.pad(x, pairs), w, stride=stride, dilation=dilation, groups=groups)
-        return conv(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+            return conv(F.pad(x, pairs), w, bias, stride=stride, dilation=dilation, groups=groups)
+        return conv(x, w, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
     return call
 
@@ -87,32 +91,35 @@ results = {}
 for path in sorted(glob.glob("specs/*.conv")):
     derived = symconv("derive", "--format", "json", path)
     name = derived["spec"]
-    x_table = symconv("table", path, "--wrt", "x", "--format", "json")
-    w_table = symconv("table", path, "--wrt", "w", "--format", "json")
-    sizes = x_table["sizes"]
     run = derived["runs"][0]["text"]
     spatial = 3 if "3d(" in run else 2 if "2d(" in run else 1
-    x_shape = x_table["wrt_shape"]
-    w_shape = w_table["wrt_shape"]
-    # A tensor of spatial axes only is one channel: x [1, 1, *spatial], w [1, 1, *kernel].
-    x = distinct([1] + ([1] if len(x_shape) == spatial else []) + x_shape, 0).requires_grad_()
-    w = distinct(([1, 1] if len(w_shape) == spatial else []) + w_shape, 1).requires_grad_()
-    env = dict(sizes, x=x, w=w, flip=flip, conv1d=conv1d, conv_transpose1d=conv_transpose1d,
+    # The tensors x, w and b in PyTorch's layouts: a tensor of spatial axes only is one
+    # channel (x [1, 1, *spatial], w [1, 1, *kernel]); a bias is [O] as it is.
+    tensors = {}
+    for offset, wrt in enumerate(d["wrt"] for d in derived["derivatives"]):
+        table = symconv("table", path, "--wrt", wrt, "--format", "json")
+        sizes, shape = table["sizes"], table["wrt_shape"]
+        one_channel = len(shape) == spatial
+        layout = {"x": [1] + ([1] if one_channel else []), "w": [1, 1] if one_channel else []}.get(wrt, [])
+        tensors[wrt] = distinct(layout + shape, 3 if wrt == "b" else offset).requires_grad_()
+    env = dict(sizes, **tensors, flip=flip, conv1d=conv1d, conv_transpose1d=conv_transpose1d,
                conv2d=nd(F.conv2d), conv3d=nd(F.conv3d), conv_transpose2d=F.conv_transpose2d,
-               conv_transpose3d=F.conv_transpose3d)
+               conv_transpose3d=F.conv_transpose3d, avg_pool1d=F.avg_pool1d, avg_pool2d=F.avg_pool2d,
+               upsample_nearest1d=upsample_nearest, upsample_nearest2d=upsample_nearest)
     out = eval(python(run), {}, env)
     g = distinct(list(out.shape), 2)
     out.backward(g)
-    grads = {"x": x.grad, "w": w.grad}
-    entry = {"sizes": sizes, "run": run, "x": x.detach().flatten().tolist(), "w": w.detach().flatten().tolist(),
-             "g": g.flatten().tolist(), "g_shape": list(g.shape), "gradients": {}}
+    grads = {wrt: t.grad for wrt, t in tensors.items()}
+    entry = {"sizes": sizes, "run": run, "g": g.flatten().tolist(), "g_shape": list(g.shape), "gradients": {}}
+    entry.update({wrt: t.detach().flatten().tolist() for wrt, t in tensors.items()})
     for b in derived["backward"]:
         call = b["call"]
         wrt = b["wrt"]
         autograd = grads[wrt].flatten().tolist()
         record = {"autograd": autograd, "torch": None, "value": None, "equal": None}
         if call is not None:
-            value = eval(call["torch"], {"torch": torch, "F": F}, {"g": g, "x": x.detach(), "w": w.detach()})
+            known = {wrt: t.detach() for wrt, t in tensors.items()}
+            value = eval(call["torch"], {"torch": torch, "F": F}, dict(known, g=g))
             record.update(torch=call["torch"], value=value.flatten().tolist(),
                           equal=list(value.shape) == list(grads[wrt].shape) and bool(torch.equal(value, grads[wrt])))
         entry["gradients"][wrt] = record

@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use symconv::algebra::cond::{eq, le, ne};
-use symconv::algebra::formula::{fresh_name, show_value, ElemRef};
+use symconv::algebra::formula::{fresh_name, show_value_over, ElemRef};
 use symconv::algebra::index::{div, modulo, var, IndexAtom};
 use symconv::algebra::{Cond, Element, Env, Formula, Index, IndexExt, Term, Value};
 use symconv::check::{self, ClaimReport, Verdict};
@@ -87,8 +87,10 @@ pub struct Truth {
     pub lengths: Vec<i64>,
     /// The tensors' shapes.
     pub shapes: Vec<(String, Vec<i64>)>,
-    /// Per tensor, `∂s[row]/∂t[col]` for every row and column (row-major).
+    /// Per tensor, `∂s[row]/∂t[col]` for every row and column (row-major), times `divisor`.
     pub jacobians: Vec<(String, Vec<Vec<Value>>)>,
+    /// The formula's divisor.
+    pub divisor: i64,
 }
 
 /// Every spec in `dir` (the shipped ones: `specs/`), ready to hunt on.
@@ -101,9 +103,11 @@ pub fn shipped(dir: &Path) -> Vec<Spec> {
 
 fn spec(path: &Path) -> Spec {
     let mut model = symconv::cli::load(path, None).expect("shipped specs load");
-    let spatial = model.runs.first().map_or(1, |r| r.op.spatial());
+    let spatial = model.runs.first().map(|r| r.op.spatial()).or(model.layers.first().map(|r| r.op.spatial()));
+    let spatial = spatial.unwrap_or(1);
     model.claims.clear();
     model.runs.clear();
+    model.layers.clear();
     let derivation = derive::derive(&model, &symconv::limits::Limits::default()).expect("shipped specs derive");
     // The let sizes, every size one more, the first size two more, and the pads at 0.
     let mut sets = vec![model.values.clone()];
@@ -153,7 +157,7 @@ fn truth(model: &Model, sizes: Env) -> Option<Truth> {
             (t.clone(), table)
         })
         .collect();
-    Some(Truth { sizes, rows, lengths, shapes, jacobians })
+    Some(Truth { sizes, rows, lengths, shapes, jacobians, divisor: model.formula.divisor })
 }
 
 /// How far each summed index runs, both ways: beyond it every element index is outside
@@ -171,7 +175,13 @@ fn tuples(dims: &[i64]) -> Vec<Vec<i64>> {
     out
 }
 
-/// A formula's value by plain loops: every summed index over `-window..=window`.
+/// Whether two values over divisors (`a.0 / a.1`, `b.0 / b.1`) are the same rational.
+fn same_rational(a: (&Value, i64), b: (&Value, i64)) -> bool {
+    a.0.scale(b.1) == b.0.scale(a.1)
+}
+
+/// A formula's value by plain loops (times its divisor): every summed index over
+/// `-window..=window`.
 fn formula_value(f: &Formula, env: &Env, shapes: &[(String, Vec<i64>)], window: i64) -> Value {
     let mut out = Value::zero();
     for t in &f.terms {
@@ -640,11 +650,11 @@ fn disagreement(truth: &Truth, kind: &ClaimKind) -> Option<String> {
                     env.extend(out_indices.iter().cloned().zip(row.iter().copied()));
                     env.extend(wrt_indices.iter().cloned().zip(col.iter().copied()));
                     let claimed = formula_value(value, &env, &truth.shapes, window);
-                    if claimed != table[r][c] {
+                    if !same_rational((&claimed, value.divisor), (&table[r][c], truth.divisor)) {
                         return Some(format!(
                             "at {sizes:?}, {row:?}, {col:?} the claim gives {}, the definition {}",
-                            show_value(&claimed),
-                            show_value(&table[r][c])
+                            show_value_over(&claimed, value.divisor),
+                            show_value_over(&table[r][c], truth.divisor)
                         ));
                     }
                 }
@@ -698,12 +708,13 @@ fn real_counterexample(spec: &Spec, kind: &ClaimKind, how: &str) -> Result<(), S
             let mut point = sizes.clone();
             point.extend(env.iter().map(|(n, v)| (n.clone(), *v)));
             let mine = formula_value(value, &point, &truth.shapes, window(&sizes));
-            if show_value(&mine) != claimed || show_value(definition) != defined || mine == *definition {
-                return Err(format!(
-                    "not real: recomputed, the claim gives {}, the definition {}",
-                    show_value(&mine),
-                    show_value(definition)
-                ));
+            let (mine_text, definition_text) =
+                (show_value_over(&mine, value.divisor), show_value_over(definition, truth.divisor));
+            if mine_text != claimed
+                || definition_text != defined
+                || same_rational((&mine, value.divisor), (definition, truth.divisor))
+            {
+                return Err(format!("not real: recomputed, the claim gives {mine_text}, the definition {definition_text}"));
             }
             Ok(())
         }
