@@ -5,8 +5,9 @@
 //! - `avg_pool2d` has no padding and no 1-D form, multiplies the window's sum by a rounded
 //!   `1/∏k` where PyTorch divides, and its backward bails where kernel ≠ stride; where they
 //!   are equal it upsamples the gradient to the input's size by nearest interpolation,
-//!   which gives a gradient to inputs no window reads when the windows do not tile the
-//!   input (n = 5, k = s = 2: the last input);
+//!   which is wrong when the windows do not tile the input (n = 5, k = s = 2: inputs 0 to
+//!   2 get output 0's gradient and 3, 4 output 1's, where PyTorch gives 0, 1 output 0's,
+//!   2, 3 output 1's and 4 none);
 //! - the upsamplings' backward assigns its gradient (`*sum_grad = conv_sum`) rather than
 //!   adding it, so an input also used elsewhere loses that gradient, and `upsample_nearest2d`'s
 //!   bails for different factors per axis.
@@ -26,7 +27,7 @@
 use candle_core::{Device, Tensor, Var};
 
 use super::nd::guarded;
-use super::{array, tensor, Array, EngineError};
+use super::{array, tensor, Array, EngineError, SparseRows};
 
 /// Average pooling's composition, as a run's detail states it.
 pub const WINDOW_SUMS: &str = "average pooling as zero padding, each window's taps gathered by index_select \
@@ -149,6 +150,12 @@ impl AvgPool {
         jacobian(self, x)
     }
 
+    /// `∂y/∂x` as sparse rows: per output, the inputs it reads with their derivatives (by
+    /// candle's autograd, a few backward passes in all; see [`Self::jacobian_x`]).
+    pub fn jacobian_x_rows(&self, x: &Array) -> Result<SparseRows, LayerError> {
+        jacobian_rows(self, x)
+    }
+
     /// How many values the composition holds at most on an input shaped `x`: the input,
     /// and after each axis its padded input, its gathered taps and its sums. Saturating,
     /// for any parameters.
@@ -221,12 +228,43 @@ impl Layer for AvgPool {
         let size = self.kernel.iter().map(|&k| k as f64).product::<f64>();
         y.broadcast_div(&Tensor::new(size, &Device::Cpu)?)
     }
+
+    fn reads(&self, x: &[usize], o: &[usize]) -> Vec<usize> {
+        // Per axis, the window's positions inside the input.
+        let along: Vec<Vec<usize>> = (0..self.kernel.len())
+            .map(|a| {
+                let start = (o[a + 2] * self.stride[a]) as i64 - self.padding[a] as i64;
+                (start..start + self.kernel[a] as i64)
+                    .filter_map(|i| usize::try_from(i).ok())
+                    .filter(|&i| i < x[a + 2])
+                    .collect()
+            })
+            .collect();
+        let mut read = vec![vec![0, o[1]]];
+        for positions in along {
+            read =
+                read.into_iter().flat_map(|r| positions.iter().map(move |&i| [r.clone(), vec![i]].concat())).collect();
+        }
+        read.iter().map(|r| flatten(r, x)).collect()
+    }
+
+    fn color(&self, o: &[usize]) -> usize {
+        // Windows ⌈k/s⌉ or more outputs apart along an axis do not meet.
+        let spread: Vec<usize> = self.kernel.iter().zip(&self.stride).map(|(&k, &s)| k.div_ceil(s)).collect();
+        let residues: Vec<usize> = o[2..].iter().zip(&spread).map(|(&t, &g)| t % g).collect();
+        flatten(&residues, &spread)
+    }
 }
 
 /// PyTorch's nearest upsampling by positive integer factors, `F.interpolate(x,
 /// scale_factor = s, mode = 'nearest')` (`upsample_nearest1d` / `upsample_nearest2d`), on
 /// an input `[1, C, *spatial]` (1 or 2 spatial axes): output `[1, C, *(n·s)]`, whose index
 /// `i` along each axis reads the input's `i div s`.
+///
+/// PyTorch's CPU kernel finds that index as `floorf(i · (float)(1/s))` (except for
+/// `s` = 1 and 2), which is `i div s` for every output length below 2²⁴ (checked with
+/// torch 2.15 for `s` = 1 to 8) but drifts past it: for `s` = 5 and n = 5·10⁶, PyTorch's
+/// output 20,971,524 reads input 4,194,305. The engine keeps `i div s` at every size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpsampleNearest {
     /// The factor per spatial axis.
@@ -280,6 +318,12 @@ impl UpsampleNearest {
         jacobian(self, x)
     }
 
+    /// `∂y/∂x` as sparse rows: per output, the inputs it reads with their derivatives (by
+    /// candle's autograd, a few backward passes in all; see [`Self::jacobian_x`]).
+    pub fn jacobian_x_rows(&self, x: &Array) -> Result<SparseRows, LayerError> {
+        jacobian_rows(self, x)
+    }
+
     /// How many values the composition holds at most on an input shaped `x`: the input
     /// and its upsampling along each axis in turn. Saturating, for any factors.
     pub fn footprint(&self, x: &[usize]) -> u64 {
@@ -321,6 +365,18 @@ impl Layer for UpsampleNearest {
             y = y.index_select(&Tensor::new(rows, &Device::Cpu)?, a + 2)?;
         }
         Ok(y)
+    }
+
+    fn reads(&self, x: &[usize], o: &[usize]) -> Vec<usize> {
+        let read: Vec<usize> =
+            o.iter().enumerate().map(|(a, &i)| if a < 2 { i } else { i / self.scale[a - 2] }).collect();
+        vec![flatten(&read, x)]
+    }
+
+    fn color(&self, o: &[usize]) -> usize {
+        // Outputs s or more apart along an axis read different inputs.
+        let residues: Vec<usize> = o[2..].iter().zip(&self.scale).map(|(&i, &s)| i % s).collect();
+        flatten(&residues, &self.scale)
     }
 }
 
@@ -382,6 +438,15 @@ impl Layer for Bias {
         let column: Vec<usize> = [batch, o].into_iter().chain(std::iter::repeat_n(1, spatial)).collect();
         b.reshape(column)?.broadcast_add(&self.y)
     }
+
+    fn reads(&self, _: &[usize], o: &[usize]) -> Vec<usize> {
+        vec![o[1]]
+    }
+
+    fn color(&self, o: &[usize]) -> usize {
+        // Outputs of one position, each channel's, read their own bias.
+        flatten(&o[2..], &self.y.dims()[2..])
+    }
 }
 
 /// Whether an engine value `engine` is the exact rational `numerator / denominator`,
@@ -414,6 +479,14 @@ trait Layer {
 
     /// The composition on a batch `[B, ...]` of inputs, whose outputs are `[B, ...]`.
     fn run(&self, x: &Tensor) -> candle_core::Result<Tensor>;
+
+    /// The inputs (flat indices, without order) that output `o` (a multi-index of the
+    /// output, batch axis included) reads on an input shaped `x`: the layer's semantics,
+    /// PyTorch's, which the composition keeps exactly.
+    fn reads(&self, x: &[usize], o: &[usize]) -> Vec<usize>;
+
+    /// Output `o`'s color: outputs of one color read no input in common.
+    fn color(&self, o: &[usize]) -> usize;
 }
 
 /// The layer's output on `x`.
@@ -423,34 +496,90 @@ fn forward(layer: &impl Layer, x: &Array) -> Result<Array, LayerError> {
     Ok(array(&y)?)
 }
 
-/// `∂y/∂x` by candle's autograd: a batch of copies of `x` as a `Var`, one per output
-/// (row), whose outputs are masked to that row's output and summed; one backward pass
-/// gives every row of the batch. Batches hold at most [`PASS_VALUES`] values.
+/// `∂y/∂x` dense, `[output elements, input elements]`, from [`jacobian_rows`].
 fn jacobian(layer: &impl Layer, x: &Array) -> Result<Array, LayerError> {
-    let out = checked(layer, x)?;
-    let (outputs, inputs) = (out.iter().product::<usize>(), x.data.len());
+    let rows = jacobian_rows(layer, x)?;
+    let (outputs, inputs) = (rows.len(), x.data.len());
     let bytes = outputs.checked_mul(inputs).and_then(|e| e.checked_mul(size_of::<f64>()));
     if bytes.is_none_or(|b| isize::try_from(b).is_err()) {
         return refused(format!("a Jacobian of {outputs} outputs by {inputs} inputs is too large"));
     }
-    let mut jac = Vec::new();
-    // Each row holds the input, the layer's values, the mask and the gradient.
-    let per_row = layer.footprint(&x.shape).saturating_add((inputs + outputs) as u64);
-    let per_pass = usize::try_from(PASS_VALUES as u64 / per_row.max(1)).unwrap_or(1).max(1);
-    for first in (0..outputs).step_by(per_pass) {
-        let rows = per_pass.min(outputs - first);
-        let copies = Tensor::from_vec(x.data.repeat(rows), batched(rows, &x.shape), &Device::Cpu)?;
-        let mut mask = vec![0.0; rows * outputs];
-        (0..rows).for_each(|r| mask[r * outputs + first + r] = 1.0);
-        let mask = Tensor::from_vec(mask, batched(rows, &out), &Device::Cpu)?;
-        let var = Var::from_tensor(&copies)?;
+    let mut data = vec![0.0; outputs * inputs];
+    for (r, row) in rows.iter().enumerate() {
+        row.iter().for_each(|&(c, v)| data[r * inputs + c] = v);
+    }
+    Ok(Array { shape: vec![outputs, inputs], data })
+}
+
+/// `∂y/∂x` as sparse rows, by candle's autograd and a compressed Jacobian (Curtis, Powell
+/// and Reid): the layer is linear, and which inputs each output reads is fixed by its
+/// parameters ([`Layer::reads`]), not by the values. Outputs of one color
+/// ([`Layer::color`]) read no input in common, so one backward pass of the sum of their
+/// outputs gives, at each input, the derivative of the one output of that color reading
+/// it. All colors run as one batch of copies of `x` (a `Var`), each copy's outputs masked
+/// to its color, in batches of at most [`PASS_VALUES`] values. A gradient at an input no
+/// output of its color reads is the engine departing from the layer's structure: an error.
+fn jacobian_rows(layer: &impl Layer, x: &Array) -> Result<SparseRows, LayerError> {
+    let out = checked(layer, x)?;
+    let (outputs, inputs) = (out.iter().product::<usize>(), x.data.len());
+    let colors: Vec<usize> = (0..outputs).map(|r| layer.color(&unflatten(r, &out))).collect();
+    let count = colors.iter().max().map_or(0, |&c| c + 1);
+    let mut by_color: Vec<Vec<usize>> = vec![Vec::new(); count];
+    colors.iter().enumerate().for_each(|(r, &c)| by_color[c].push(r));
+    let mut rows: SparseRows = vec![Vec::new(); outputs];
+    // Each copy holds the input, the layer's values, the mask and the gradient.
+    let per_copy = layer.footprint(&x.shape).saturating_add((inputs + outputs) as u64);
+    let per_pass = usize::try_from(PASS_VALUES as u64 / per_copy.max(1)).unwrap_or(1).max(1);
+    for first in (0..count).step_by(per_pass) {
+        let copies = per_pass.min(count - first);
+        let batch = Tensor::from_vec(x.data.repeat(copies), batched(copies, &x.shape), &Device::Cpu)?;
+        let mut mask = vec![0.0; copies * outputs];
+        for (b, color) in by_color[first..first + copies].iter().enumerate() {
+            color.iter().for_each(|&r| mask[b * outputs + r] = 1.0);
+        }
+        let mask = Tensor::from_vec(mask, batched(copies, &out), &Device::Cpu)?;
+        let var = Var::from_tensor(&batch)?;
         let grads = guarded("jacobian_x", || (layer.run(var.as_tensor())? * mask)?.sum_all()?.backward())?;
-        match grads.get(var.as_tensor()) {
-            Some(g) => jac.extend(g.flatten_all()?.to_vec1::<f64>()?),
-            None => jac.extend(std::iter::repeat_n(0.0, rows * inputs)),
+        let grad = match grads.get(var.as_tensor()) {
+            Some(g) => g.flatten_all()?.to_vec1::<f64>()?,
+            None => vec![0.0; copies * inputs],
+        };
+        for (b, color) in by_color[first..first + copies].iter().enumerate() {
+            let grad = &grad[b * inputs..(b + 1) * inputs];
+            let mut claimed = vec![false; inputs];
+            for &r in color {
+                let mut row: Vec<(usize, f64)> =
+                    layer.reads(&x.shape, &unflatten(r, &out)).into_iter().map(|c| (c, grad[c])).collect();
+                row.sort_by_key(|&(c, _)| c);
+                row.iter().for_each(|&(c, _)| claimed[c] = true);
+                rows[r] = row;
+            }
+            let stray = (0..inputs).filter(|&c| !claimed[c] && grad[c] != 0.0).count();
+            if stray > 0 {
+                return Err(EngineError(format!(
+                    "the gradient of color {} has {stray} values at inputs none of its outputs reads",
+                    first + b
+                ))
+                .into());
+            }
         }
     }
-    Ok(Array { shape: vec![outputs, inputs], data: jac })
+    Ok(rows)
+}
+
+/// The multi-index of flat index `r` in a row-major `shape`.
+fn unflatten(mut r: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (i, &d) in index.iter_mut().zip(shape).rev() {
+        *i = r % d.max(1);
+        r /= d.max(1);
+    }
+    index
+}
+
+/// The flat index of a multi-index in a row-major `shape`.
+fn flatten(index: &[usize], shape: &[usize]) -> usize {
+    index.iter().zip(shape).fold(0, |flat, (&i, &d)| flat * d + i)
 }
 
 /// The output's shape, once the call is found to be one PyTorch makes, on values that fill
@@ -525,5 +654,40 @@ mod tests {
         assert!(!agrees(f64::NAN, 0, 1) && !agrees(1.0, 1, 0));
         let big = (1i64 << 38) + 1;
         assert!(agrees(big as f64 / 5.0, big, 5) && !agrees(big as f64 / 5.0, big + 1, 5));
+    }
+
+    /// Average pooling run by candle's own `avg_pool2d`, whose backward gives the last
+    /// row and column a gradient where the windows do not tile the input.
+    struct CandlePool(AvgPool);
+
+    impl Layer for CandlePool {
+        fn check(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
+            self.0.check(x)
+        }
+        fn footprint(&self, x: &[usize]) -> u64 {
+            self.0.footprint(x)
+        }
+        fn run(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+            x.avg_pool2d_with_stride((self.0.kernel[0], self.0.kernel[1]), (self.0.stride[0], self.0.stride[1]))
+        }
+        fn reads(&self, x: &[usize], o: &[usize]) -> Vec<usize> {
+            self.0.reads(x, o)
+        }
+        fn color(&self, o: &[usize]) -> usize {
+            self.0.color(o)
+        }
+    }
+
+    #[test]
+    fn a_gradient_where_no_output_of_its_pass_reads_is_an_error() {
+        let pool = AvgPool { kernel: vec![2, 2], stride: vec![2, 2], padding: vec![0, 0] };
+        let x = Array { shape: vec![1, 1, 5, 5], data: (0..25).map(f64::from).collect() };
+        assert_eq!(jacobian_rows(&pool, &x).unwrap().len(), 4);
+        let error = jacobian_rows(&CandlePool(pool), &x).unwrap_err();
+        // Candle's gradient reaches row 4 and column 4: 9 inputs no window reads.
+        assert_eq!(
+            error.to_string(),
+            "the engine (candle) failed: the gradient of color 0 has 9 values at inputs none of its outputs reads"
+        );
     }
 }
