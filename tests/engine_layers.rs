@@ -5,7 +5,7 @@
 
 use candle_core::{Device, Tensor, Var};
 use serde_json::Value;
-use symconv::engine::layers::{add_bias, agrees, bias_jacobian, AvgPool, LayerError, UpsampleNearest};
+use symconv::engine::layers::{add_bias, agrees, bias_jacobian, AvgPool, Layer, LayerError, UpsampleNearest};
 use symconv::engine::{Array, Conv};
 
 /// Distinct integers, `count` of them (389 is invertible modulo the prime 997).

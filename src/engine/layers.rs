@@ -83,12 +83,40 @@ pub struct AvgPool {
 }
 
 impl AvgPool {
+    /// The composition in candle-core's API, on a tensor named `x` shaped `shape`
+    /// (`[1, C, *spatial]`), or the call's refusal.
+    pub fn candle(&self, x: &str, shape: &[usize]) -> Result<String, LayerError> {
+        let out = self.output_shape(shape)?;
+        let mut code = x.to_string();
+        let mut dims: Vec<usize> = shape.to_vec();
+        for a in 0..self.kernel.len() {
+            let (k, s, p, axis) = (self.kernel[a], self.stride[a], self.padding[a], a + 2);
+            if p > 0 {
+                code = format!("{code}.pad_with_zeros({axis}, {p}, {p})?");
+            }
+            let len = out[axis];
+            let taps = format!(
+                "Tensor::from_iter((0..{len}u32).flat_map(|t| (0..{k}u32).map(move |m| t * {s} + m)), &Device::Cpu)?"
+            );
+            dims[axis] = len;
+            let mut split = dims.clone();
+            split.insert(axis + 1, k);
+            code = format!("{code}.index_select(&{taps}, {axis})?.reshape({})?.sum({})?", tuple(&split), axis + 1);
+        }
+        let size = self.kernel.iter().map(|&k| k as u128).product::<u128>();
+        Ok(format!("{code}.broadcast_div(&Tensor::new({size}f64, &Device::Cpu)?)?"))
+    }
+}
+
+impl Layer for AvgPool {
+    const COMPOSITIONS: &'static [&'static str] = &[WINDOW_SUMS];
+
     /// The output's shape `[1, C, *out]` for an input of shape `x`, or PyTorch's refusal
     /// in its words, checked in its order: per axis (H before W) a zero stride, then a
     /// padding past half the kernel; then a zero kernel length, an empty input, and an
     /// output length below 1. A 1-D call is PyTorch's 2-D call on `[1, C, 1, n]` with a
     /// kernel `(1, k)`, and its messages say so.
-    pub fn output_shape(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
+    fn output_shape(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
         let axes = self.kernel.len();
         if !(1..=2).contains(&axes) || self.stride.len() != axes || self.padding.len() != axes {
             return refused(format!(
@@ -137,29 +165,10 @@ impl AvgPool {
         sized(c, out[2 - axes..].iter().map(|&o| o as u128))
     }
 
-    /// The output `[1, C, *out]`, each value the window's exact sum divided once by `∏k`
-    /// (PyTorch's rounding), and the composition used ([`WINDOW_SUMS`]).
-    pub fn forward(&self, x: &Array) -> Result<(Array, Vec<&'static str>), LayerError> {
-        Ok((forward(self, x)?, vec![WINDOW_SUMS]))
-    }
-
-    /// `∂y/∂x`, `[output elements, input elements]`, both flattened row-major without the
-    /// batch axis, by candle's autograd through [`WINDOW_SUMS`]: entries `1/∏k` (rounded
-    /// once) where the output's window reads the input, else 0.
-    pub fn jacobian_x(&self, x: &Array) -> Result<Array, LayerError> {
-        jacobian(self, x)
-    }
-
-    /// `∂y/∂x` as sparse rows: per output, the inputs it reads with their derivatives (by
-    /// candle's autograd, a few backward passes in all; see [`Self::jacobian_x`]).
-    pub fn jacobian_x_rows(&self, x: &Array) -> Result<SparseRows, LayerError> {
-        jacobian_rows(self, x)
-    }
-
     /// How many values the composition holds at most on an input shaped `x`: the input,
     /// and after each axis its padded input, its gathered taps and its sums. Saturating,
     /// for any parameters.
-    pub fn footprint(&self, x: &[usize]) -> u64 {
+    fn footprint(&self, x: &[usize]) -> u64 {
         let mut dims: Vec<u64> = x.iter().map(|&d| d as u64).collect();
         let mut held = volume(&dims);
         for (a, axis) in (0..self.kernel.len().min(dims.len().saturating_sub(2))).zip(2..) {
@@ -172,40 +181,6 @@ impl AvgPool {
             }
         }
         held
-    }
-
-    /// The composition in candle-core's API, on a tensor named `x` shaped `shape`
-    /// (`[1, C, *spatial]`), or the call's refusal.
-    pub fn candle(&self, x: &str, shape: &[usize]) -> Result<String, LayerError> {
-        let out = self.output_shape(shape)?;
-        let mut code = x.to_string();
-        let mut dims: Vec<usize> = shape.to_vec();
-        for a in 0..self.kernel.len() {
-            let (k, s, p, axis) = (self.kernel[a], self.stride[a], self.padding[a], a + 2);
-            if p > 0 {
-                code = format!("{code}.pad_with_zeros({axis}, {p}, {p})?");
-            }
-            let len = out[axis];
-            let taps = format!(
-                "Tensor::from_iter((0..{len}u32).flat_map(|t| (0..{k}u32).map(move |m| t * {s} + m)), &Device::Cpu)?"
-            );
-            dims[axis] = len;
-            let mut split = dims.clone();
-            split.insert(axis + 1, k);
-            code = format!("{code}.index_select(&{taps}, {axis})?.reshape({})?.sum({})?", tuple(&split), axis + 1);
-        }
-        let size = self.kernel.iter().map(|&k| k as u128).product::<u128>();
-        Ok(format!("{code}.broadcast_div(&Tensor::new({size}f64, &Device::Cpu)?)?"))
-    }
-}
-
-impl Layer for AvgPool {
-    fn check(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
-        self.output_shape(x)
-    }
-
-    fn footprint(&self, x: &[usize]) -> u64 {
-        AvgPool::footprint(self, x)
     }
 
     fn run(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -272,10 +247,26 @@ pub struct UpsampleNearest {
 }
 
 impl UpsampleNearest {
+    /// The composition in candle-core's API, on a tensor named `x` shaped `shape`
+    /// (`[1, C, *spatial]`), or the call's refusal.
+    pub fn candle(&self, x: &str, shape: &[usize]) -> Result<String, LayerError> {
+        let out = self.output_shape(shape)?;
+        let mut code = x.to_string();
+        for (a, &s) in self.scale.iter().enumerate() {
+            let rows = format!("Tensor::from_iter((0..{}u32).map(|i| i / {s}), &Device::Cpu)?", out[a + 2]);
+            code = format!("{code}.index_select(&{rows}, {})?", a + 2);
+        }
+        Ok(code)
+    }
+}
+
+impl Layer for UpsampleNearest {
+    const COMPOSITIONS: &'static [&'static str] = &[REPEATED_ROWS];
+
     /// The output's shape `[1, C, *(n·s)]` for an input of shape `x`, or PyTorch's
     /// refusal in its words: an empty input length or output length (a factor 0) first,
     /// then no channels.
-    pub fn output_shape(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
+    fn output_shape(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
         let axes = self.scale.len();
         if !(1..=2).contains(&axes) {
             return refused(format!("nearest upsampling takes 1 or 2 scale factors, not {:?}", self.scale));
@@ -305,28 +296,9 @@ impl UpsampleNearest {
         sized(c, out)
     }
 
-    /// The output `[1, C, *(n·s)]` (copies of the input's values, exact) and the
-    /// composition used ([`REPEATED_ROWS`]).
-    pub fn forward(&self, x: &Array) -> Result<(Array, Vec<&'static str>), LayerError> {
-        Ok((forward(self, x)?, vec![REPEATED_ROWS]))
-    }
-
-    /// `∂y/∂x`, `[output elements, input elements]`, both flattened row-major without the
-    /// batch axis, by candle's autograd through [`REPEATED_ROWS`]: 1 where the output
-    /// reads the input, else 0 (exact).
-    pub fn jacobian_x(&self, x: &Array) -> Result<Array, LayerError> {
-        jacobian(self, x)
-    }
-
-    /// `∂y/∂x` as sparse rows: per output, the inputs it reads with their derivatives (by
-    /// candle's autograd, a few backward passes in all; see [`Self::jacobian_x`]).
-    pub fn jacobian_x_rows(&self, x: &Array) -> Result<SparseRows, LayerError> {
-        jacobian_rows(self, x)
-    }
-
     /// How many values the composition holds at most on an input shaped `x`: the input
     /// and its upsampling along each axis in turn. Saturating, for any factors.
-    pub fn footprint(&self, x: &[usize]) -> u64 {
+    fn footprint(&self, x: &[usize]) -> u64 {
         let mut dims: Vec<u64> = x.iter().map(|&d| d as u64).collect();
         let mut held = volume(&dims);
         for (&s, axis) in self.scale.iter().zip(2..dims.len()) {
@@ -334,28 +306,6 @@ impl UpsampleNearest {
             held = held.saturating_add(volume(&dims));
         }
         held
-    }
-
-    /// The composition in candle-core's API, on a tensor named `x` shaped `shape`
-    /// (`[1, C, *spatial]`), or the call's refusal.
-    pub fn candle(&self, x: &str, shape: &[usize]) -> Result<String, LayerError> {
-        let out = self.output_shape(shape)?;
-        let mut code = x.to_string();
-        for (a, &s) in self.scale.iter().enumerate() {
-            let rows = format!("Tensor::from_iter((0..{}u32).map(|i| i / {s}), &Device::Cpu)?", out[a + 2]);
-            code = format!("{code}.index_select(&{rows}, {})?", a + 2);
-        }
-        Ok(code)
-    }
-}
-
-impl Layer for UpsampleNearest {
-    fn check(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
-        self.output_shape(x)
-    }
-
-    fn footprint(&self, x: &[usize]) -> u64 {
-        UpsampleNearest::footprint(self, x)
     }
 
     fn run(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -418,7 +368,9 @@ impl Bias {
 }
 
 impl Layer for Bias {
-    fn check(&self, b: &[usize]) -> Result<Vec<usize>, LayerError> {
+    const COMPOSITIONS: &'static [&'static str] = &[];
+
+    fn output_shape(&self, b: &[usize]) -> Result<Vec<usize>, LayerError> {
         let out = self.y.dims().to_vec();
         if b != [1, out[1]] {
             return refused(format!("a bias is shaped {:?}, not [{}]", &b[1..], out[1]));
@@ -469,12 +421,18 @@ pub fn agrees(engine: f64, numerator: i64, denominator: u64) -> bool {
     error <= (2f64).powi(-40) * p.abs().max(1.0)
 }
 
-/// A layer run on candle: its shape checks and its composition on a batch.
-trait Layer {
-    /// The output's shape `[1, ...]` for an input of shape `x` (with its batch axis of 1).
-    fn check(&self, x: &[usize]) -> Result<Vec<usize>, LayerError>;
+/// A layer run on candle as an exact composition: its shape checks, its composition on a
+/// batch and the structure of its Jacobian, and from them its output and its Jacobian.
+pub trait Layer {
+    /// The compositions its forward uses, as a run's detail states them.
+    const COMPOSITIONS: &'static [&'static str];
 
-    /// How many values [`Layer::run`] holds at most on one input shaped `x`.
+    /// The output's shape `[1, ...]` for an input of shape `x` (with its batch axis of 1),
+    /// or the call's refusal, in PyTorch's words where PyTorch refuses it.
+    fn output_shape(&self, x: &[usize]) -> Result<Vec<usize>, LayerError>;
+
+    /// How many values [`Layer::run`] holds at most on one input shaped `x`. Saturating,
+    /// for any parameters.
     fn footprint(&self, x: &[usize]) -> u64;
 
     /// The composition on a batch `[B, ...]` of inputs, whose outputs are `[B, ...]`.
@@ -487,17 +445,43 @@ trait Layer {
 
     /// Output `o`'s color: outputs of one color read no input in common.
     fn color(&self, o: &[usize]) -> usize;
+
+    /// The output `[1, ...]` (exact, or for average pooling each window's exact sum divided
+    /// once by its size, as PyTorch rounds it), and the compositions used.
+    fn forward(&self, x: &Array) -> Result<(Array, Vec<&'static str>), LayerError> {
+        Ok((forward(self, x)?, Self::COMPOSITIONS.to_vec()))
+    }
+
+    /// `∂y/∂x`, `[output elements, input elements]`, both flattened row-major without the
+    /// batch axis, by candle's autograd through the composition (see
+    /// [`Layer::jacobian_x_rows`]).
+    fn jacobian_x(&self, x: &Array) -> Result<Array, LayerError> {
+        jacobian(self, x)
+    }
+
+    /// `∂y/∂x` as sparse rows: per output, the inputs it reads with their derivatives, by
+    /// candle's autograd and a compressed Jacobian (Curtis, Powell and Reid): the layer is
+    /// linear, and which inputs each output reads is fixed by its parameters
+    /// ([`Layer::reads`]), not by the values. Outputs of one color ([`Layer::color`]) read
+    /// no input in common, so one backward pass of the sum of their outputs gives, at each
+    /// input, the derivative of the one output of that color reading it. All colors run as
+    /// one batch of copies of `x` (a `Var`), each copy's outputs masked to its color, in
+    /// batches of at most 2²² values. A gradient at an input no output of its color reads
+    /// is the engine departing from the layer's structure: an error.
+    fn jacobian_x_rows(&self, x: &Array) -> Result<SparseRows, LayerError> {
+        jacobian_rows(self, x)
+    }
 }
 
 /// The layer's output on `x`.
-fn forward(layer: &impl Layer, x: &Array) -> Result<Array, LayerError> {
+fn forward(layer: &(impl Layer + ?Sized), x: &Array) -> Result<Array, LayerError> {
     checked(layer, x)?;
     let y = guarded("forward", || layer.run(&tensor(x)?))?;
     Ok(array(&y)?)
 }
 
-/// `∂y/∂x` dense, `[output elements, input elements]`, from [`jacobian_rows`].
-fn jacobian(layer: &impl Layer, x: &Array) -> Result<Array, LayerError> {
+/// `∂y/∂x` dense (see [`Layer::jacobian_x`]).
+fn jacobian(layer: &(impl Layer + ?Sized), x: &Array) -> Result<Array, LayerError> {
     let rows = jacobian_rows(layer, x)?;
     let (outputs, inputs) = (rows.len(), x.data.len());
     let bytes = outputs.checked_mul(inputs).and_then(|e| e.checked_mul(size_of::<f64>()));
@@ -511,15 +495,8 @@ fn jacobian(layer: &impl Layer, x: &Array) -> Result<Array, LayerError> {
     Ok(Array { shape: vec![outputs, inputs], data })
 }
 
-/// `∂y/∂x` as sparse rows, by candle's autograd and a compressed Jacobian (Curtis, Powell
-/// and Reid): the layer is linear, and which inputs each output reads is fixed by its
-/// parameters ([`Layer::reads`]), not by the values. Outputs of one color
-/// ([`Layer::color`]) read no input in common, so one backward pass of the sum of their
-/// outputs gives, at each input, the derivative of the one output of that color reading
-/// it. All colors run as one batch of copies of `x` (a `Var`), each copy's outputs masked
-/// to its color, in batches of at most [`PASS_VALUES`] values. A gradient at an input no
-/// output of its color reads is the engine departing from the layer's structure: an error.
-fn jacobian_rows(layer: &impl Layer, x: &Array) -> Result<SparseRows, LayerError> {
+/// `∂y/∂x` as sparse rows (see [`Layer::jacobian_x_rows`]).
+fn jacobian_rows(layer: &(impl Layer + ?Sized), x: &Array) -> Result<SparseRows, LayerError> {
     let out = checked(layer, x)?;
     let (outputs, inputs) = (out.iter().product::<usize>(), x.data.len());
     let colors: Vec<usize> = (0..outputs).map(|r| layer.color(&unflatten(r, &out))).collect();
@@ -584,8 +561,8 @@ fn flatten(index: &[usize], shape: &[usize]) -> usize {
 
 /// The output's shape, once the call is found to be one PyTorch makes, on values that fill
 /// the input's shape, within [`MOST_VALUES`].
-fn checked(layer: &impl Layer, x: &Array) -> Result<Vec<usize>, LayerError> {
-    let out = layer.check(&x.shape)?;
+fn checked(layer: &(impl Layer + ?Sized), x: &Array) -> Result<Vec<usize>, LayerError> {
+    let out = layer.output_shape(&x.shape)?;
     holds(x, "the input")?;
     let held = layer.footprint(&x.shape);
     if held > MOST_VALUES {
@@ -661,8 +638,10 @@ mod tests {
     struct CandlePool(AvgPool);
 
     impl Layer for CandlePool {
-        fn check(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
-            self.0.check(x)
+        const COMPOSITIONS: &'static [&'static str] = &[];
+
+        fn output_shape(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
+            self.0.output_shape(x)
         }
         fn footprint(&self, x: &[usize]) -> u64 {
             self.0.footprint(x)
