@@ -380,7 +380,7 @@ impl Layer for Bias {
 
     fn footprint(&self, b: &[usize]) -> u64 {
         // The bias, its broadcast and the sum.
-        volume(&[b.iter().product::<usize>() as u64]).saturating_add(2 * self.y.elem_count() as u64)
+        volume(&[b.iter().product::<usize>() as u64]).saturating_add((self.y.elem_count() as u64).saturating_mul(2))
     }
 
     fn run(&self, b: &Tensor) -> candle_core::Result<Tensor> {
@@ -404,7 +404,8 @@ impl Layer for Bias {
 /// Whether an engine value `engine` is the exact rational `numerator / denominator`,
 /// within `|engine·d - p| ≤ 2⁻⁴⁰·max(1, |p|)` (an error relative to `p / d` of 2⁻⁴⁰,
 /// absolute `2⁻⁴⁰/d` near 0). The left side is computed with one rounding (a fused
-/// multiply-add), so the test is the bound's, up to a relative 2⁻⁵³ of the bound itself.
+/// multiply-add; `p` and `d` convert to f64 exactly up to 2⁵³, and within a relative 2⁻⁵³
+/// past it), so the test is the bound's, up to a relative 2⁻⁵² of the bound itself.
 ///
 /// Why 2⁻⁴⁰: the engine gives `p / d` rounded once (relative error ≤ 2⁻⁵³), or after a
 /// few roundings; 2⁻⁴⁰ leaves room for 2¹³ of them. Another rational with the same
@@ -482,12 +483,12 @@ fn forward(layer: &(impl Layer + ?Sized), x: &Array) -> Result<Array, LayerError
 
 /// `∂y/∂x` dense (see [`Layer::jacobian_x`]).
 fn jacobian(layer: &(impl Layer + ?Sized), x: &Array) -> Result<Array, LayerError> {
-    let rows = jacobian_rows(layer, x)?;
-    let (outputs, inputs) = (rows.len(), x.data.len());
+    let (outputs, inputs) = (checked(layer, x)?.iter().product::<usize>(), x.data.len());
     let bytes = outputs.checked_mul(inputs).and_then(|e| e.checked_mul(size_of::<f64>()));
     if bytes.is_none_or(|b| isize::try_from(b).is_err()) {
         return refused(format!("a Jacobian of {outputs} outputs by {inputs} inputs is too large"));
     }
+    let rows = jacobian_rows(layer, x)?;
     let mut data = vec![0.0; outputs * inputs];
     for (r, row) in rows.iter().enumerate() {
         row.iter().for_each(|&(c, v)| data[r * inputs + c] = v);
@@ -528,7 +529,12 @@ fn jacobian_rows(layer: &(impl Layer + ?Sized), x: &Array) -> Result<SparseRows,
                 let mut row: Vec<(usize, f64)> =
                     layer.reads(&x.shape, &unflatten(r, &out)).into_iter().map(|c| (c, grad[c])).collect();
                 row.sort_by_key(|&(c, _)| c);
-                row.iter().for_each(|&(c, _)| claimed[c] = true);
+                for &(c, _) in &row {
+                    if std::mem::replace(&mut claimed[c], true) {
+                        let color = first + b;
+                        return Err(EngineError(format!("two outputs of color {color} read input {c}")).into());
+                    }
+                }
                 rows[r] = row;
             }
             let stray = (0..inputs).filter(|&c| !claimed[c] && grad[c] != 0.0).count();
@@ -633,40 +639,55 @@ mod tests {
         assert!(agrees(big as f64 / 5.0, big, 5) && !agrees(big as f64 / 5.0, big + 1, 5));
     }
 
-    /// Average pooling run by candle's own `avg_pool2d`, whose backward gives the last
-    /// row and column a gradient where the windows do not tile the input.
-    struct CandlePool(AvgPool);
+    /// Average pooling with a fault: run by candle's own `avg_pool2d` (whose backward gives
+    /// the last row and column a gradient where the windows do not tile the input), or
+    /// with one color for every output.
+    struct Faulty {
+        pool: AvgPool,
+        candle: bool,
+    }
 
-    impl Layer for CandlePool {
+    impl Layer for Faulty {
         const COMPOSITIONS: &'static [&'static str] = &[];
 
         fn output_shape(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
-            self.0.output_shape(x)
+            self.pool.output_shape(x)
         }
         fn footprint(&self, x: &[usize]) -> u64 {
-            self.0.footprint(x)
+            self.pool.footprint(x)
         }
         fn run(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-            x.avg_pool2d_with_stride((self.0.kernel[0], self.0.kernel[1]), (self.0.stride[0], self.0.stride[1]))
+            let (k, s) = (&self.pool.kernel, &self.pool.stride);
+            match self.candle {
+                true => x.avg_pool2d_with_stride((k[0], k[1]), (s[0], s[1])),
+                false => self.pool.run(x),
+            }
         }
         fn reads(&self, x: &[usize], o: &[usize]) -> Vec<usize> {
-            self.0.reads(x, o)
+            self.pool.reads(x, o)
         }
         fn color(&self, o: &[usize]) -> usize {
-            self.0.color(o)
+            if self.candle {
+                self.pool.color(o)
+            } else {
+                0
+            }
         }
     }
 
     #[test]
-    fn a_gradient_where_no_output_of_its_pass_reads_is_an_error() {
+    fn a_gradient_where_no_output_of_its_pass_reads_or_colors_that_meet_are_errors() {
         let pool = AvgPool { kernel: vec![2, 2], stride: vec![2, 2], padding: vec![0, 0] };
         let x = Array { shape: vec![1, 1, 5, 5], data: (0..25).map(f64::from).collect() };
         assert_eq!(jacobian_rows(&pool, &x).unwrap().len(), 4);
-        let error = jacobian_rows(&CandlePool(pool), &x).unwrap_err();
+        let error = jacobian_rows(&Faulty { pool: pool.clone(), candle: true }, &x).unwrap_err();
         // Candle's gradient reaches row 4 and column 4: 9 inputs no window reads.
         assert_eq!(
             error.to_string(),
             "the engine (candle) failed: the gradient of color 0 has 9 values at inputs none of its outputs reads"
         );
+        let overlapping = AvgPool { kernel: vec![3, 1], stride: vec![1, 1], padding: vec![0, 0] };
+        let error = jacobian_rows(&Faulty { pool: overlapping, candle: false }, &x).unwrap_err();
+        assert_eq!(error.to_string(), "the engine (candle) failed: two outputs of color 0 read input 5");
     }
 }
