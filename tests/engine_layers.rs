@@ -5,7 +5,7 @@
 
 use candle_core::{Device, Tensor, Var};
 use serde_json::Value;
-use symconv::engine::layers::{add_bias, agrees, bias_jacobian, AvgPool, LayerError, UpsampleNearest};
+use symconv::engine::layers::{add_bias, agrees, bias_jacobian, AvgPool, Layer, LayerError, UpsampleNearest};
 use symconv::engine::{Array, Conv};
 
 /// Distinct integers, `count` of them (389 is invertible modulo the prime 997).
@@ -73,6 +73,11 @@ fn check_pool(pool: &AvgPool, x: &Array) {
     assert_eq!(used, vec![symconv::engine::layers::WINDOW_SUMS]);
     let jac = pool.jacobian_x(x).unwrap();
     assert_eq!(jac.shape, vec![windows.len(), x.data.len()], "{what}");
+    let rows = pool.jacobian_x_rows(x).unwrap();
+    let read: Vec<Vec<usize>> = rows.iter().map(|row| row.iter().map(|&(c, _)| c).collect()).collect();
+    let mut expected: Vec<Vec<usize>> = windows.iter().map(|(r, _)| r.clone()).collect();
+    expected.iter_mut().for_each(|r| r.sort());
+    assert_eq!(read, expected, "{what}: the rows' inputs");
     let one_over = 1.0 / size as f64;
     for (r, (read, sum)) in windows.iter().enumerate() {
         // The sum divided once, as PyTorch rounds it, and the exact rational.
@@ -136,6 +141,7 @@ fn check_upsample(up: &UpsampleNearest, x: &Array) {
     let (y, used) = up.forward(x).unwrap();
     assert_eq!((&y.shape, used), (&shape, vec![symconv::engine::layers::REPEATED_ROWS]), "{what}");
     let jac = up.jacobian_x(x).unwrap();
+    let rows = up.jacobian_x_rows(x).unwrap();
     let xs = strides(&x.shape);
     for (r, o) in indices(&shape).into_iter().enumerate() {
         let read = o[1] * xs[1] + (0..up.scale.len()).map(|a| o[a + 2] / up.scale[a] * xs[a + 2]).sum::<usize>();
@@ -143,6 +149,7 @@ fn check_upsample(up: &UpsampleNearest, x: &Array) {
         let row = &jac.data[r * x.data.len()..(r + 1) * x.data.len()];
         let expected: Vec<f64> = (0..x.data.len()).map(|c| (c == read) as u8 as f64).collect();
         assert_eq!(row, expected, "{what}: row {r}");
+        assert_eq!(rows[r], vec![(read, 1.0)], "{what}: sparse row {r}");
     }
 }
 

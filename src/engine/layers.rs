@@ -5,8 +5,9 @@
 //! - `avg_pool2d` has no padding and no 1-D form, multiplies the window's sum by a rounded
 //!   `1/∏k` where PyTorch divides, and its backward bails where kernel ≠ stride; where they
 //!   are equal it upsamples the gradient to the input's size by nearest interpolation,
-//!   which gives a gradient to inputs no window reads when the windows do not tile the
-//!   input (n = 5, k = s = 2: the last input);
+//!   which is wrong when the windows do not tile the input (n = 5, k = s = 2: inputs 0 to
+//!   2 get output 0's gradient and 3, 4 output 1's, where PyTorch gives 0, 1 output 0's,
+//!   2, 3 output 1's and 4 none);
 //! - the upsamplings' backward assigns its gradient (`*sum_grad = conv_sum`) rather than
 //!   adding it, so an input also used elsewhere loses that gradient, and `upsample_nearest2d`'s
 //!   bails for different factors per axis.
@@ -26,7 +27,7 @@
 use candle_core::{Device, Tensor, Var};
 
 use super::nd::guarded;
-use super::{array, tensor, Array, EngineError};
+use super::{array, tensor, Array, EngineError, SparseRows};
 
 /// Average pooling's composition, as a run's detail states it.
 pub const WINDOW_SUMS: &str = "average pooling as zero padding, each window's taps gathered by index_select \
@@ -82,12 +83,40 @@ pub struct AvgPool {
 }
 
 impl AvgPool {
+    /// The composition in candle-core's API, on a tensor named `x` shaped `shape`
+    /// (`[1, C, *spatial]`), or the call's refusal.
+    pub fn candle(&self, x: &str, shape: &[usize]) -> Result<String, LayerError> {
+        let out = self.output_shape(shape)?;
+        let mut code = x.to_string();
+        let mut dims: Vec<usize> = shape.to_vec();
+        for a in 0..self.kernel.len() {
+            let (k, s, p, axis) = (self.kernel[a], self.stride[a], self.padding[a], a + 2);
+            if p > 0 {
+                code = format!("{code}.pad_with_zeros({axis}, {p}, {p})?");
+            }
+            let len = out[axis];
+            let taps = format!(
+                "Tensor::from_iter((0..{len}u32).flat_map(|t| (0..{k}u32).map(move |m| t * {s} + m)), &Device::Cpu)?"
+            );
+            dims[axis] = len;
+            let mut split = dims.clone();
+            split.insert(axis + 1, k);
+            code = format!("{code}.index_select(&{taps}, {axis})?.reshape({})?.sum({})?", tuple(&split), axis + 1);
+        }
+        let size = self.kernel.iter().map(|&k| k as u128).product::<u128>();
+        Ok(format!("{code}.broadcast_div(&Tensor::new({size}f64, &Device::Cpu)?)?"))
+    }
+}
+
+impl Layer for AvgPool {
+    const COMPOSITIONS: &'static [&'static str] = &[WINDOW_SUMS];
+
     /// The output's shape `[1, C, *out]` for an input of shape `x`, or PyTorch's refusal
     /// in its words, checked in its order: per axis (H before W) a zero stride, then a
     /// padding past half the kernel; then a zero kernel length, an empty input, and an
     /// output length below 1. A 1-D call is PyTorch's 2-D call on `[1, C, 1, n]` with a
     /// kernel `(1, k)`, and its messages say so.
-    pub fn output_shape(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
+    fn output_shape(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
         let axes = self.kernel.len();
         if !(1..=2).contains(&axes) || self.stride.len() != axes || self.padding.len() != axes {
             return refused(format!(
@@ -136,23 +165,10 @@ impl AvgPool {
         sized(c, out[2 - axes..].iter().map(|&o| o as u128))
     }
 
-    /// The output `[1, C, *out]`, each value the window's exact sum divided once by `∏k`
-    /// (PyTorch's rounding), and the composition used ([`WINDOW_SUMS`]).
-    pub fn forward(&self, x: &Array) -> Result<(Array, Vec<&'static str>), LayerError> {
-        Ok((forward(self, x)?, vec![WINDOW_SUMS]))
-    }
-
-    /// `∂y/∂x`, `[output elements, input elements]`, both flattened row-major without the
-    /// batch axis, by candle's autograd through [`WINDOW_SUMS`]: entries `1/∏k` (rounded
-    /// once) where the output's window reads the input, else 0.
-    pub fn jacobian_x(&self, x: &Array) -> Result<Array, LayerError> {
-        jacobian(self, x)
-    }
-
     /// How many values the composition holds at most on an input shaped `x`: the input,
     /// and after each axis its padded input, its gathered taps and its sums. Saturating,
     /// for any parameters.
-    pub fn footprint(&self, x: &[usize]) -> u64 {
+    fn footprint(&self, x: &[usize]) -> u64 {
         let mut dims: Vec<u64> = x.iter().map(|&d| d as u64).collect();
         let mut held = volume(&dims);
         for (a, axis) in (0..self.kernel.len().min(dims.len().saturating_sub(2))).zip(2..) {
@@ -165,40 +181,6 @@ impl AvgPool {
             }
         }
         held
-    }
-
-    /// The composition in candle-core's API, on a tensor named `x` shaped `shape`
-    /// (`[1, C, *spatial]`), or the call's refusal.
-    pub fn candle(&self, x: &str, shape: &[usize]) -> Result<String, LayerError> {
-        let out = self.output_shape(shape)?;
-        let mut code = x.to_string();
-        let mut dims: Vec<usize> = shape.to_vec();
-        for a in 0..self.kernel.len() {
-            let (k, s, p, axis) = (self.kernel[a], self.stride[a], self.padding[a], a + 2);
-            if p > 0 {
-                code = format!("{code}.pad_with_zeros({axis}, {p}, {p})?");
-            }
-            let len = out[axis];
-            let taps = format!(
-                "Tensor::from_iter((0..{len}u32).flat_map(|t| (0..{k}u32).map(move |m| t * {s} + m)), &Device::Cpu)?"
-            );
-            dims[axis] = len;
-            let mut split = dims.clone();
-            split.insert(axis + 1, k);
-            code = format!("{code}.index_select(&{taps}, {axis})?.reshape({})?.sum({})?", tuple(&split), axis + 1);
-        }
-        let size = self.kernel.iter().map(|&k| k as u128).product::<u128>();
-        Ok(format!("{code}.broadcast_div(&Tensor::new({size}f64, &Device::Cpu)?)?"))
-    }
-}
-
-impl Layer for AvgPool {
-    fn check(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
-        self.output_shape(x)
-    }
-
-    fn footprint(&self, x: &[usize]) -> u64 {
-        AvgPool::footprint(self, x)
     }
 
     fn run(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -221,12 +203,43 @@ impl Layer for AvgPool {
         let size = self.kernel.iter().map(|&k| k as f64).product::<f64>();
         y.broadcast_div(&Tensor::new(size, &Device::Cpu)?)
     }
+
+    fn reads(&self, x: &[usize], o: &[usize]) -> Vec<usize> {
+        // Per axis, the window's positions inside the input.
+        let along: Vec<Vec<usize>> = (0..self.kernel.len())
+            .map(|a| {
+                let start = (o[a + 2] * self.stride[a]) as i64 - self.padding[a] as i64;
+                (start..start + self.kernel[a] as i64)
+                    .filter_map(|i| usize::try_from(i).ok())
+                    .filter(|&i| i < x[a + 2])
+                    .collect()
+            })
+            .collect();
+        let mut read = vec![vec![0, o[1]]];
+        for positions in along {
+            read =
+                read.into_iter().flat_map(|r| positions.iter().map(move |&i| [r.clone(), vec![i]].concat())).collect();
+        }
+        read.iter().map(|r| flatten(r, x)).collect()
+    }
+
+    fn color(&self, o: &[usize]) -> usize {
+        // Windows ⌈k/s⌉ or more outputs apart along an axis do not meet.
+        let spread: Vec<usize> = self.kernel.iter().zip(&self.stride).map(|(&k, &s)| k.div_ceil(s)).collect();
+        let residues: Vec<usize> = o[2..].iter().zip(&spread).map(|(&t, &g)| t % g).collect();
+        flatten(&residues, &spread)
+    }
 }
 
 /// PyTorch's nearest upsampling by positive integer factors, `F.interpolate(x,
 /// scale_factor = s, mode = 'nearest')` (`upsample_nearest1d` / `upsample_nearest2d`), on
 /// an input `[1, C, *spatial]` (1 or 2 spatial axes): output `[1, C, *(n·s)]`, whose index
 /// `i` along each axis reads the input's `i div s`.
+///
+/// PyTorch's CPU kernel finds that index as `floorf(i · (float)(1/s))` (except for
+/// `s` = 1 and 2), which is `i div s` for every output length below 2²⁴ (checked with
+/// torch 2.15 for `s` = 1 to 8) but drifts past it: for `s` = 5 and n = 5·10⁶, PyTorch's
+/// output 20,971,524 reads input 4,194,305. The engine keeps `i div s` at every size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpsampleNearest {
     /// The factor per spatial axis.
@@ -234,10 +247,26 @@ pub struct UpsampleNearest {
 }
 
 impl UpsampleNearest {
+    /// The composition in candle-core's API, on a tensor named `x` shaped `shape`
+    /// (`[1, C, *spatial]`), or the call's refusal.
+    pub fn candle(&self, x: &str, shape: &[usize]) -> Result<String, LayerError> {
+        let out = self.output_shape(shape)?;
+        let mut code = x.to_string();
+        for (a, &s) in self.scale.iter().enumerate() {
+            let rows = format!("Tensor::from_iter((0..{}u32).map(|i| i / {s}), &Device::Cpu)?", out[a + 2]);
+            code = format!("{code}.index_select(&{rows}, {})?", a + 2);
+        }
+        Ok(code)
+    }
+}
+
+impl Layer for UpsampleNearest {
+    const COMPOSITIONS: &'static [&'static str] = &[REPEATED_ROWS];
+
     /// The output's shape `[1, C, *(n·s)]` for an input of shape `x`, or PyTorch's
     /// refusal in its words: an empty input length or output length (a factor 0) first,
     /// then no channels.
-    pub fn output_shape(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
+    fn output_shape(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
         let axes = self.scale.len();
         if !(1..=2).contains(&axes) {
             return refused(format!("nearest upsampling takes 1 or 2 scale factors, not {:?}", self.scale));
@@ -267,22 +296,9 @@ impl UpsampleNearest {
         sized(c, out)
     }
 
-    /// The output `[1, C, *(n·s)]` (copies of the input's values, exact) and the
-    /// composition used ([`REPEATED_ROWS`]).
-    pub fn forward(&self, x: &Array) -> Result<(Array, Vec<&'static str>), LayerError> {
-        Ok((forward(self, x)?, vec![REPEATED_ROWS]))
-    }
-
-    /// `∂y/∂x`, `[output elements, input elements]`, both flattened row-major without the
-    /// batch axis, by candle's autograd through [`REPEATED_ROWS`]: 1 where the output
-    /// reads the input, else 0 (exact).
-    pub fn jacobian_x(&self, x: &Array) -> Result<Array, LayerError> {
-        jacobian(self, x)
-    }
-
     /// How many values the composition holds at most on an input shaped `x`: the input
     /// and its upsampling along each axis in turn. Saturating, for any factors.
-    pub fn footprint(&self, x: &[usize]) -> u64 {
+    fn footprint(&self, x: &[usize]) -> u64 {
         let mut dims: Vec<u64> = x.iter().map(|&d| d as u64).collect();
         let mut held = volume(&dims);
         for (&s, axis) in self.scale.iter().zip(2..dims.len()) {
@@ -292,28 +308,6 @@ impl UpsampleNearest {
         held
     }
 
-    /// The composition in candle-core's API, on a tensor named `x` shaped `shape`
-    /// (`[1, C, *spatial]`), or the call's refusal.
-    pub fn candle(&self, x: &str, shape: &[usize]) -> Result<String, LayerError> {
-        let out = self.output_shape(shape)?;
-        let mut code = x.to_string();
-        for (a, &s) in self.scale.iter().enumerate() {
-            let rows = format!("Tensor::from_iter((0..{}u32).map(|i| i / {s}), &Device::Cpu)?", out[a + 2]);
-            code = format!("{code}.index_select(&{rows}, {})?", a + 2);
-        }
-        Ok(code)
-    }
-}
-
-impl Layer for UpsampleNearest {
-    fn check(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
-        self.output_shape(x)
-    }
-
-    fn footprint(&self, x: &[usize]) -> u64 {
-        UpsampleNearest::footprint(self, x)
-    }
-
     fn run(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let mut y = x.clone();
         for (a, &s) in self.scale.iter().enumerate() {
@@ -321,6 +315,18 @@ impl Layer for UpsampleNearest {
             y = y.index_select(&Tensor::new(rows, &Device::Cpu)?, a + 2)?;
         }
         Ok(y)
+    }
+
+    fn reads(&self, x: &[usize], o: &[usize]) -> Vec<usize> {
+        let read: Vec<usize> =
+            o.iter().enumerate().map(|(a, &i)| if a < 2 { i } else { i / self.scale[a - 2] }).collect();
+        vec![flatten(&read, x)]
+    }
+
+    fn color(&self, o: &[usize]) -> usize {
+        // Outputs s or more apart along an axis read different inputs.
+        let residues: Vec<usize> = o[2..].iter().zip(&self.scale).map(|(&i, &s)| i % s).collect();
+        flatten(&residues, &self.scale)
     }
 }
 
@@ -362,7 +368,9 @@ impl Bias {
 }
 
 impl Layer for Bias {
-    fn check(&self, b: &[usize]) -> Result<Vec<usize>, LayerError> {
+    const COMPOSITIONS: &'static [&'static str] = &[];
+
+    fn output_shape(&self, b: &[usize]) -> Result<Vec<usize>, LayerError> {
         let out = self.y.dims().to_vec();
         if b != [1, out[1]] {
             return refused(format!("a bias is shaped {:?}, not [{}]", &b[1..], out[1]));
@@ -372,7 +380,7 @@ impl Layer for Bias {
 
     fn footprint(&self, b: &[usize]) -> u64 {
         // The bias, its broadcast and the sum.
-        volume(&[b.iter().product::<usize>() as u64]).saturating_add(2 * self.y.elem_count() as u64)
+        volume(&[b.iter().product::<usize>() as u64]).saturating_add((self.y.elem_count() as u64).saturating_mul(2))
     }
 
     fn run(&self, b: &Tensor) -> candle_core::Result<Tensor> {
@@ -382,12 +390,22 @@ impl Layer for Bias {
         let column: Vec<usize> = [batch, o].into_iter().chain(std::iter::repeat_n(1, spatial)).collect();
         b.reshape(column)?.broadcast_add(&self.y)
     }
+
+    fn reads(&self, _: &[usize], o: &[usize]) -> Vec<usize> {
+        vec![o[1]]
+    }
+
+    fn color(&self, o: &[usize]) -> usize {
+        // Outputs of one position, each channel's, read their own bias.
+        flatten(&o[2..], &self.y.dims()[2..])
+    }
 }
 
 /// Whether an engine value `engine` is the exact rational `numerator / denominator`,
 /// within `|engine·d - p| ≤ 2⁻⁴⁰·max(1, |p|)` (an error relative to `p / d` of 2⁻⁴⁰,
 /// absolute `2⁻⁴⁰/d` near 0). The left side is computed with one rounding (a fused
-/// multiply-add), so the test is the bound's, up to a relative 2⁻⁵³ of the bound itself.
+/// multiply-add; `p` and `d` convert to f64 exactly up to 2⁵³, and within a relative 2⁻⁵³
+/// past it), so the test is the bound's, up to a relative 2⁻⁵² of the bound itself.
 ///
 /// Why 2⁻⁴⁰: the engine gives `p / d` rounded once (relative error ≤ 2⁻⁵³), or after a
 /// few roundings; 2⁻⁴⁰ leaves room for 2¹³ of them. Another rational with the same
@@ -404,59 +422,153 @@ pub fn agrees(engine: f64, numerator: i64, denominator: u64) -> bool {
     error <= (2f64).powi(-40) * p.abs().max(1.0)
 }
 
-/// A layer run on candle: its shape checks and its composition on a batch.
-trait Layer {
-    /// The output's shape `[1, ...]` for an input of shape `x` (with its batch axis of 1).
-    fn check(&self, x: &[usize]) -> Result<Vec<usize>, LayerError>;
+/// A layer run on candle as an exact composition: its shape checks, its composition on a
+/// batch and the structure of its Jacobian, and from them its output and its Jacobian.
+pub trait Layer {
+    /// The compositions its forward uses, as a run's detail states them.
+    const COMPOSITIONS: &'static [&'static str];
 
-    /// How many values [`Layer::run`] holds at most on one input shaped `x`.
+    /// The output's shape `[1, ...]` for an input of shape `x` (with its batch axis of 1),
+    /// or the call's refusal, in PyTorch's words where PyTorch refuses it.
+    fn output_shape(&self, x: &[usize]) -> Result<Vec<usize>, LayerError>;
+
+    /// How many values [`Layer::run`] holds at most on one input shaped `x`. Saturating,
+    /// for any parameters.
     fn footprint(&self, x: &[usize]) -> u64;
 
     /// The composition on a batch `[B, ...]` of inputs, whose outputs are `[B, ...]`.
     fn run(&self, x: &Tensor) -> candle_core::Result<Tensor>;
+
+    /// The inputs (flat indices, without order) that output `o` (a multi-index of the
+    /// output, batch axis included) reads on an input shaped `x`: the layer's semantics,
+    /// PyTorch's, which the composition keeps exactly.
+    fn reads(&self, x: &[usize], o: &[usize]) -> Vec<usize>;
+
+    /// Output `o`'s color: outputs of one color read no input in common.
+    fn color(&self, o: &[usize]) -> usize;
+
+    /// The output `[1, ...]` (exact, or for average pooling each window's exact sum divided
+    /// once by its size, as PyTorch rounds it), and the compositions used.
+    fn forward(&self, x: &Array) -> Result<(Array, Vec<&'static str>), LayerError> {
+        Ok((forward(self, x)?, Self::COMPOSITIONS.to_vec()))
+    }
+
+    /// `∂y/∂x`, `[output elements, input elements]`, both flattened row-major without the
+    /// batch axis, by candle's autograd through the composition (see
+    /// [`Layer::jacobian_x_rows`]).
+    fn jacobian_x(&self, x: &Array) -> Result<Array, LayerError> {
+        jacobian(self, x)
+    }
+
+    /// `∂y/∂x` as sparse rows: per output, the inputs it reads with their derivatives, by
+    /// candle's autograd and a compressed Jacobian (Curtis, Powell and Reid): the layer is
+    /// linear, and which inputs each output reads is fixed by its parameters
+    /// ([`Layer::reads`]), not by the values. Outputs of one color ([`Layer::color`]) read
+    /// no input in common, so one backward pass of the sum of their outputs gives, at each
+    /// input, the derivative of the one output of that color reading it. All colors run as
+    /// one batch of copies of `x` (a `Var`), each copy's outputs masked to its color, in
+    /// batches of at most 2²² values. A gradient at an input no output of its color reads
+    /// is the engine departing from the layer's structure: an error.
+    fn jacobian_x_rows(&self, x: &Array) -> Result<SparseRows, LayerError> {
+        jacobian_rows(self, x)
+    }
 }
 
 /// The layer's output on `x`.
-fn forward(layer: &impl Layer, x: &Array) -> Result<Array, LayerError> {
+fn forward(layer: &(impl Layer + ?Sized), x: &Array) -> Result<Array, LayerError> {
     checked(layer, x)?;
     let y = guarded("forward", || layer.run(&tensor(x)?))?;
     Ok(array(&y)?)
 }
 
-/// `∂y/∂x` by candle's autograd: a batch of copies of `x` as a `Var`, one per output
-/// (row), whose outputs are masked to that row's output and summed; one backward pass
-/// gives every row of the batch. Batches hold at most [`PASS_VALUES`] values.
-fn jacobian(layer: &impl Layer, x: &Array) -> Result<Array, LayerError> {
-    let out = checked(layer, x)?;
-    let (outputs, inputs) = (out.iter().product::<usize>(), x.data.len());
+/// `∂y/∂x` dense (see [`Layer::jacobian_x`]).
+fn jacobian(layer: &(impl Layer + ?Sized), x: &Array) -> Result<Array, LayerError> {
+    let (outputs, inputs) = (checked(layer, x)?.iter().product::<usize>(), x.data.len());
     let bytes = outputs.checked_mul(inputs).and_then(|e| e.checked_mul(size_of::<f64>()));
     if bytes.is_none_or(|b| isize::try_from(b).is_err()) {
         return refused(format!("a Jacobian of {outputs} outputs by {inputs} inputs is too large"));
     }
-    let mut jac = Vec::new();
-    // Each row holds the input, the layer's values, the mask and the gradient.
-    let per_row = layer.footprint(&x.shape).saturating_add((inputs + outputs) as u64);
-    let per_pass = usize::try_from(PASS_VALUES as u64 / per_row.max(1)).unwrap_or(1).max(1);
-    for first in (0..outputs).step_by(per_pass) {
-        let rows = per_pass.min(outputs - first);
-        let copies = Tensor::from_vec(x.data.repeat(rows), batched(rows, &x.shape), &Device::Cpu)?;
-        let mut mask = vec![0.0; rows * outputs];
-        (0..rows).for_each(|r| mask[r * outputs + first + r] = 1.0);
-        let mask = Tensor::from_vec(mask, batched(rows, &out), &Device::Cpu)?;
-        let var = Var::from_tensor(&copies)?;
+    let rows = jacobian_rows(layer, x)?;
+    let mut data = vec![0.0; outputs * inputs];
+    for (r, row) in rows.iter().enumerate() {
+        row.iter().for_each(|&(c, v)| data[r * inputs + c] = v);
+    }
+    Ok(Array { shape: vec![outputs, inputs], data })
+}
+
+/// `∂y/∂x` as sparse rows (see [`Layer::jacobian_x_rows`]).
+fn jacobian_rows(layer: &(impl Layer + ?Sized), x: &Array) -> Result<SparseRows, LayerError> {
+    let out = checked(layer, x)?;
+    let (outputs, inputs) = (out.iter().product::<usize>(), x.data.len());
+    let colors: Vec<usize> = (0..outputs).map(|r| layer.color(&unflatten(r, &out))).collect();
+    let count = colors.iter().max().map_or(0, |&c| c + 1);
+    let mut by_color: Vec<Vec<usize>> = vec![Vec::new(); count];
+    colors.iter().enumerate().for_each(|(r, &c)| by_color[c].push(r));
+    let mut rows: SparseRows = vec![Vec::new(); outputs];
+    // Each copy holds the input, the layer's values, the mask and the gradient.
+    let per_copy = layer.footprint(&x.shape).saturating_add((inputs + outputs) as u64);
+    let per_pass = usize::try_from(PASS_VALUES as u64 / per_copy.max(1)).unwrap_or(1).max(1);
+    for first in (0..count).step_by(per_pass) {
+        let copies = per_pass.min(count - first);
+        let batch = Tensor::from_vec(x.data.repeat(copies), batched(copies, &x.shape), &Device::Cpu)?;
+        let mut mask = vec![0.0; copies * outputs];
+        for (b, color) in by_color[first..first + copies].iter().enumerate() {
+            color.iter().for_each(|&r| mask[b * outputs + r] = 1.0);
+        }
+        let mask = Tensor::from_vec(mask, batched(copies, &out), &Device::Cpu)?;
+        let var = Var::from_tensor(&batch)?;
         let grads = guarded("jacobian_x", || (layer.run(var.as_tensor())? * mask)?.sum_all()?.backward())?;
-        match grads.get(var.as_tensor()) {
-            Some(g) => jac.extend(g.flatten_all()?.to_vec1::<f64>()?),
-            None => jac.extend(std::iter::repeat_n(0.0, rows * inputs)),
+        let grad = match grads.get(var.as_tensor()) {
+            Some(g) => g.flatten_all()?.to_vec1::<f64>()?,
+            None => vec![0.0; copies * inputs],
+        };
+        for (b, color) in by_color[first..first + copies].iter().enumerate() {
+            let grad = &grad[b * inputs..(b + 1) * inputs];
+            let mut claimed = vec![false; inputs];
+            for &r in color {
+                let mut row: Vec<(usize, f64)> =
+                    layer.reads(&x.shape, &unflatten(r, &out)).into_iter().map(|c| (c, grad[c])).collect();
+                row.sort_by_key(|&(c, _)| c);
+                for &(c, _) in &row {
+                    if std::mem::replace(&mut claimed[c], true) {
+                        let color = first + b;
+                        return Err(EngineError(format!("two outputs of color {color} read input {c}")).into());
+                    }
+                }
+                rows[r] = row;
+            }
+            let stray = (0..inputs).filter(|&c| !claimed[c] && grad[c] != 0.0).count();
+            if stray > 0 {
+                return Err(EngineError(format!(
+                    "the gradient of color {} has {stray} values at inputs none of its outputs reads",
+                    first + b
+                ))
+                .into());
+            }
         }
     }
-    Ok(Array { shape: vec![outputs, inputs], data: jac })
+    Ok(rows)
+}
+
+/// The multi-index of flat index `r` in a row-major `shape`.
+fn unflatten(mut r: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (i, &d) in index.iter_mut().zip(shape).rev() {
+        *i = r % d.max(1);
+        r /= d.max(1);
+    }
+    index
+}
+
+/// The flat index of a multi-index in a row-major `shape`.
+fn flatten(index: &[usize], shape: &[usize]) -> usize {
+    index.iter().zip(shape).fold(0, |flat, (&i, &d)| flat * d + i)
 }
 
 /// The output's shape, once the call is found to be one PyTorch makes, on values that fill
 /// the input's shape, within [`MOST_VALUES`].
-fn checked(layer: &impl Layer, x: &Array) -> Result<Vec<usize>, LayerError> {
-    let out = layer.check(&x.shape)?;
+fn checked(layer: &(impl Layer + ?Sized), x: &Array) -> Result<Vec<usize>, LayerError> {
+    let out = layer.output_shape(&x.shape)?;
     holds(x, "the input")?;
     let held = layer.footprint(&x.shape);
     if held > MOST_VALUES {
@@ -525,5 +637,57 @@ mod tests {
         assert!(!agrees(f64::NAN, 0, 1) && !agrees(1.0, 1, 0));
         let big = (1i64 << 38) + 1;
         assert!(agrees(big as f64 / 5.0, big, 5) && !agrees(big as f64 / 5.0, big + 1, 5));
+    }
+
+    /// Average pooling with a fault: run by candle's own `avg_pool2d` (whose backward gives
+    /// the last row and column a gradient where the windows do not tile the input), or
+    /// with one color for every output.
+    struct Faulty {
+        pool: AvgPool,
+        candle: bool,
+    }
+
+    impl Layer for Faulty {
+        const COMPOSITIONS: &'static [&'static str] = &[];
+
+        fn output_shape(&self, x: &[usize]) -> Result<Vec<usize>, LayerError> {
+            self.pool.output_shape(x)
+        }
+        fn footprint(&self, x: &[usize]) -> u64 {
+            self.pool.footprint(x)
+        }
+        fn run(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+            let (k, s) = (&self.pool.kernel, &self.pool.stride);
+            match self.candle {
+                true => x.avg_pool2d_with_stride((k[0], k[1]), (s[0], s[1])),
+                false => self.pool.run(x),
+            }
+        }
+        fn reads(&self, x: &[usize], o: &[usize]) -> Vec<usize> {
+            self.pool.reads(x, o)
+        }
+        fn color(&self, o: &[usize]) -> usize {
+            if self.candle {
+                self.pool.color(o)
+            } else {
+                0
+            }
+        }
+    }
+
+    #[test]
+    fn a_gradient_where_no_output_of_its_pass_reads_or_colors_that_meet_are_errors() {
+        let pool = AvgPool { kernel: vec![2, 2], stride: vec![2, 2], padding: vec![0, 0] };
+        let x = Array { shape: vec![1, 1, 5, 5], data: (0..25).map(f64::from).collect() };
+        assert_eq!(jacobian_rows(&pool, &x).unwrap().len(), 4);
+        let error = jacobian_rows(&Faulty { pool: pool.clone(), candle: true }, &x).unwrap_err();
+        // Candle's gradient reaches row 4 and column 4: 9 inputs no window reads.
+        assert_eq!(
+            error.to_string(),
+            "the engine (candle) failed: the gradient of color 0 has 9 values at inputs none of its outputs reads"
+        );
+        let overlapping = AvgPool { kernel: vec![3, 1], stride: vec![1, 1], padding: vec![0, 0] };
+        let error = jacobian_rows(&Faulty { pool: overlapping, candle: false }, &x).unwrap_err();
+        assert_eq!(error.to_string(), "the engine (candle) failed: two outputs of color 0 read input 5");
     }
 }
