@@ -8,7 +8,7 @@ use super::nd::{laid_out, laid_out_shape};
 use crate::algebra::{Env, Index, IndexExt, Value};
 use crate::check::error::{named, shown_sizes, CheckError};
 use crate::check::tables::Table;
-use crate::engine::layers::{self, AvgPool, LayerError, UpsampleNearest};
+use crate::engine::layers::{self, AvgPool, Layer as _, LayerError, UpsampleNearest};
 use crate::engine::Array;
 use crate::model::{Layer, LayerRun, Model};
 
