@@ -340,7 +340,8 @@ fn size_spans(spec: &syntax::Spec) -> Vec<syntax::Name> {
                 // bias is a tensor, and a layer's flags are Python's constants.
                 let layer = LayerOp::named(&op.text).is_some();
                 let sized = |(at, a): &(usize, &syntax::RunArg)| match &a.keyword {
-                    None => layer && *at > 0,
+                    // A layer's positional sizes: kernel_size, stride, padding (or scale_factor).
+                    None => layer && (1..=3).contains(at),
                     Some(k) => {
                         !matches!(k.text.as_str(), "bias" | "ceil_mode" | "count_include_pad" | "divisor_override")
                     }

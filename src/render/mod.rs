@@ -276,7 +276,19 @@ fn tex_element(tensor: &str, indices: &[String]) -> String {
 
 /// An entry in TeX: `2*w[0] + w[1,2]` becomes `2 w_{0} + w_{1,2}`.
 fn latex_entry(s: &str) -> String {
-    tex_name(&s.replace('*', " ").replace('[', "_{").replace(']', "}"))
+    let spaced = s.replace('*', " ").replace('[', "_{").replace(']', "}");
+    // A fraction `p/q` (the only `/` an entry holds) as `\tfrac{p}{q}`.
+    let words: Vec<String> = spaced
+        .split(' ')
+        .map(|w| match w.split_once('/') {
+            Some((p, q)) => match p.strip_prefix('-') {
+                Some(p) => format!("-\\tfrac{{{p}}}{{{q}}}"),
+                None => format!("\\tfrac{{{p}}}{{{q}}}"),
+            },
+            None => w.to_string(),
+        })
+        .collect();
+    tex_name(&words.join(" "))
 }
 
 /// A row's or column's label in TeX: `j = 0`, `(o,i) = (0,1)`.
@@ -821,6 +833,8 @@ mod tests {
         assert_eq!(tex_name("α′"), "{\\alpha}'");
         assert_eq!(tex_element("w", &["o".into(), "β".into()]), "w_{o,{\\beta}}");
         assert_eq!(latex_entry("2*w[0] + λ[1,2]"), "2 w_{0} + {\\lambda}_{1,2}");
+        assert_eq!(latex_entry("1/6*x[2] - 2/3*x[3]"), "\\tfrac{1}{6} x_{2} - \\tfrac{2}{3} x_{3}");
+        assert_eq!(latex_entry("-1/3"), "-\\tfrac{1}{3}");
     }
 
     /// The table `∂s/∂wrt` of a spec's source at its `let` sizes.

@@ -3,8 +3,9 @@
 //! `∂s/∂x` with the closed form's. A pooling's outputs and Jacobian are rationals, which
 //! the engine rounds: each is compared with the exact rational within a stated bound.
 
-use super::common::{numeric, outputs_finding, values, RunOptions, RunReport};
+use super::common::{numeric, values, RunOptions, RunReport};
 use super::nd::{laid_out, laid_out_shape};
+use crate::algebra::formula::show_value_over;
 use crate::algebra::{Env, Index, IndexExt, Value};
 use crate::check::error::{named, shown_sizes, CheckError};
 use crate::check::tables::Table;
@@ -95,13 +96,23 @@ pub(super) fn run(
     let (output, compositions) = engine.forward(&x).map_err(engine_error)?;
     let divisor = model.formula.divisor;
     let formula: Vec<i64> = expansions.iter().map(|v| numeric(v, &data) as i64).collect();
-    let bad = differences(&formula, divisor, &output.data).map(|(first, count)| {
-        let row = tables.first().map(|t| t.rows[first].clone()).unwrap_or_default();
-        (count, row, formula[first] as f64 / divisor as f64, output.data[first])
-    });
+    let shape: Vec<i64> = ours[1..].iter().map(|&v| v as i64).collect();
+    let bad = differences(&formula, divisor, &output.data);
     let mut holds = bad.is_none();
-    let mut findings =
-        vec![at, outputs_finding(model, &ours[1..].iter().map(|&v| v as i64).collect::<Vec<_>>(), formula.len(), bad)];
+    let outputs = match bad {
+        None => format!("output shape {shape:?} and all {} outputs agree", formula.len()),
+        Some((first, count)) => {
+            let row = tables.first().map(|t| t.rows[first].clone()).unwrap_or_default();
+            format!(
+                "{count} of {} outputs disagree, first {}{row:?}: the formula gives {}, the engine {}",
+                formula.len(),
+                model.output.name,
+                show_value_over(&Value::constant(formula[first]), divisor),
+                output.data[first]
+            )
+        }
+    };
+    let mut findings = vec![at, outputs];
     if let Some(t) = tables.iter().find(|t| t.wrt == run.input) {
         let jacobian = engine.jacobian_x(&x).map_err(engine_error)?;
         let closed: Vec<i64> = t.entries.iter().flatten().map(|v| numeric(v, &data) as i64).collect();
