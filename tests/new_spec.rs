@@ -93,15 +93,15 @@ fn cases() -> Vec<Case> {
             "F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1, dilation=1)",
             "H=3,V=3,P=3,Q=3",
         ),
-        // ∂s/∂w keeps a Σ over the input's rows, whose dilation leaves a `div` bracket that
-        // Σ-δ elimination cannot solve: a comment, as is the call of ∂L/∂x, which the
-        // e-graph does not prove.
+        // Both closed forms (∂s/∂w's since d-constant-factor takes the brackets out of
+        // ∂ before Σ-δ elimination); the call of ∂L/∂x is a comment: the e-graph does not
+        // prove it.
         Case {
             name: "conv_transpose2d_depthwise_dilated",
             call: "nn.ConvTranspose2d(2, 2, 2, stride=(1, 2), padding=(0, 1), output_padding=(0, 1), groups=2, dilation=(2, 1))",
             lets: "H=3,V=3",
             torch: None,
-            closed: 1,
+            closed: 2,
         },
         // The same for ∂s/∂w of a transposed call dilated along one axis: its Σ would sum
         // over an index that no shape bounds.

@@ -138,6 +138,7 @@ pub const RULES: &[RuleDef] = &[
     own("domain-length",       "the derived length: the number of output indices in the domain"),
     computed(Derivation, "d-sum",         "(d (sum ?v ?b) ?t)", d_sum, "∂ passes under Σ"),
     pattern(Derivation,  "d-add",         "(d (+ ?a ?b) ?t)", "(+ (d ?a ?t) (d ?b ?t))", "∂ of a sum is the sum of the ∂s"),
+    computed(Derivation, "d-constant-factor", "(d (* ?a ?b) ?t)", d_constant_factor, "a factor that reads no tensor (a bracket, an index value) comes out of ∂: ∂(a [c])/∂t = (∂a/∂t) [c]"),
     pattern(Derivation,  "d-product",     "(d (* ?a ?b) ?t)", "(+ (* (d ?a ?t) ?b) (* ?a (d ?b ?t)))", "product rule: ∂(ab) = ∂a b + a ∂b"),
     computed(Derivation, "d-element",      "(d ?e ?t)", d_element, "the derivative of a tensor element is a δ: ∂x_e/∂x_j = [e = j]"),
     computed(Derivation, "d-other-tensor", "(d ?e ?t)", d_other_tensor, "elements of another tensor do not depend on this one"),
@@ -579,6 +580,26 @@ fn d_other_tensor(eg: &EGraph, _: Id, s: &Subst) -> Option<Rewritten> {
 fn d_constant(eg: &EGraph, _: Id, s: &Subst) -> Option<Rewritten> {
     target(eg, s)?;
     matches!(leaf(eg, s[vars().e])?, Leaf::Value(_) | Leaf::Bracket(_)).then(|| ground(&Tree::value(0)).into())
+}
+
+/// `∂(a b)/∂t` where one factor reads no tensor: that factor times the other's ∂.
+fn d_constant_factor(eg: &EGraph, _: Id, s: &Subst) -> Option<Rewritten> {
+    target(eg, s)?;
+    let reads_no_tensor = |id: Id| best(eg, id).to_formula().is_some_and(|f| f.terms.iter().all(|t| t.elements.is_empty()));
+    let (varying, constant) = match (reads_no_tensor(s[vars().a]), reads_no_tensor(s[vars().b])) {
+        (_, true) => (vars().a, vars().b),
+        (true, false) => (vars().b, vars().a),
+        (false, false) => return None,
+    };
+    let mut p = PatternAst::default();
+    let (v, t) = (p.add(ENodeOrVar::Var(varying)), p.add(ENodeOrVar::Var(vars().t)));
+    let d = p.add(ENodeOrVar::ENode(Node::Diff([v, t])));
+    let c = p.add(ENodeOrVar::Var(constant));
+    p.add(ENodeOrVar::ENode(match constant == vars().b {
+        true => Node::Mul([d, c]),
+        false => Node::Mul([c, d]),
+    }));
+    Some(p.into())
 }
 
 /// Σ_v (… [c·v + r = 0] …) = [(-r) mod c = 0] (…)|_{v = (-r) div c}.

@@ -224,6 +224,12 @@ fn derivative_instance(name: &str, g: &mut Gen) -> Option<Tree> {
         }
         "d-add" => Tree::Diff(Box::new(add(g.tree(d), g.tree(d))), target(g.rng)),
         "d-product" => Tree::Diff(Box::new(mul(g.tree(d), g.tree(d))), target(g.rng)),
+        "d-constant-factor" => {
+            // A bracket or an index value beside any term, on either side.
+            let constant = if g.rng.one_in(2) { g.value() } else { g.bracket() };
+            let (a, b) = if g.rng.one_in(2) { (constant, g.tree(d)) } else { (g.tree(d), constant) };
+            Tree::Diff(Box::new(mul(a, b)), target(g.rng))
+        }
         "d-element" => {
             let t = target(g.rng);
             let e = g.element(&t.tensor);
