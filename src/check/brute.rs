@@ -52,7 +52,12 @@ impl<'m> Search<'m> {
                 })
                 .collect::<Result<_, _>>()
                 .map_err(&err)?;
-            ranges.insert(t.name.as_str(), (t.role, dims, padded));
+            // The valid rule goes by one weight; another (a bias) is read as an input is.
+            let role = match model.valid_rule_weight().is_some_and(|w| w.name == t.name) {
+                true => Role::Weight,
+                false => Role::Input,
+            };
+            ranges.insert(t.name.as_str(), (role, dims, padded));
         }
         // An output index no weight bounds is searched as far as it can reach: scaled only
         // by the summed indices' coefficients and its own divisors (`2i + a` reaches less

@@ -15,6 +15,8 @@ pub struct Domain {
     pub conditions: Vec<Index>,
     /// Whether an `output` line gave it (else the valid rule derived it).
     pub from_output_line: bool,
+    /// The weight the valid rule went by, where the spec has several (a kernel and a bias).
+    pub by_weight: Option<String>,
 }
 
 impl Domain {
@@ -50,7 +52,7 @@ impl Domain {
 pub fn domain(model: &Model) -> Result<Domain, DeriveError> {
     if let Some(shape) = &model.output.shape {
         let axes = shape.iter().map(|l| (Index::zero(), l.sub(&Index::constant(1)))).collect();
-        return Ok(Domain { axes, conditions: Vec::new(), from_output_line: true });
+        return Ok(Domain { axes, conditions: Vec::new(), from_output_line: true, by_weight: None });
     }
     let mut found: Option<Vec<Index>> = None;
     for term in &model.formula.terms {
@@ -87,7 +89,9 @@ pub fn domain(model: &Model) -> Result<Domain, DeriveError> {
         let hi = tightest(hi, false).ok_or_else(|| unsupported(&format!("`{i}` has no upper bound")))?;
         axes.push((lo, hi));
     }
-    let domain = Domain { axes, conditions: Vec::new(), from_output_line: false };
+    let several = model.tensors.iter().filter(|t| t.role == Role::Weight).count() > 1;
+    let by_weight = model.valid_rule_weight().filter(|_| several).map(|w| w.name.clone());
+    let domain = Domain { axes, conditions: Vec::new(), from_output_line: false, by_weight };
     // Constraints through `div` or `mod` of an output index must follow from the box.
     let mut facts = domain.bounds(indices);
     facts.extend(model.sizes.iter().map(|n| Bound { var: n.clone(), lo: Some(Index::zero()), hi: None }));
@@ -112,7 +116,8 @@ fn unsupported(why: &str) -> DeriveError {
 /// The constraints `q ≥ 0` on the output indices that one term's weight elements impose,
 /// or `None` when the term uses no weight.
 fn term_constraints(model: &Model, term: &Term) -> Result<Option<Vec<Index>>, DeriveError> {
-    let is_weight = |t: &str| model.tensor(t).is_some_and(|t| t.role == Role::Weight);
+    let valid = model.valid_rule_weight();
+    let is_weight = |t: &str| valid.is_some_and(|w| w.name == t);
     if !term.elements.iter().any(|e| is_weight(&e.tensor)) {
         return Ok(None);
     }

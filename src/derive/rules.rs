@@ -585,7 +585,8 @@ fn d_constant(eg: &EGraph, _: Id, s: &Subst) -> Option<Rewritten> {
 /// `∂(a b)/∂t` where one factor reads no tensor: that factor times the other's ∂.
 fn d_constant_factor(eg: &EGraph, _: Id, s: &Subst) -> Option<Rewritten> {
     target(eg, s)?;
-    let reads_no_tensor = |id: Id| best(eg, id).to_formula().is_some_and(|f| f.terms.iter().all(|t| t.elements.is_empty()));
+    let reads_no_tensor =
+        |id: Id| best(eg, id).to_formula().is_some_and(|f| f.terms.iter().all(|t| t.elements.is_empty()));
     let (varying, constant) = match (reads_no_tensor(s[vars().a]), reads_no_tensor(s[vars().b])) {
         (_, true) => (vars().a, vars().b),
         (true, false) => (vars().b, vars().a),

@@ -258,6 +258,26 @@ impl Model {
         self.tensors.iter().find(|t| t.name == name)
     }
 
+    /// The weight the valid rule goes by: the one weight, or of several (a kernel and a
+    /// bias) the one weight that some term reads at a summed index (`w_<o,c,m>` in
+    /// `Σ_m x_<c,i+m> w_<o,c,m> + b_o`); `None` when there is none, or several such.
+    pub fn valid_rule_weight(&self) -> Option<&Tensor> {
+        let weights: Vec<&Tensor> = self.tensors.iter().filter(|t| t.role == Role::Weight).collect();
+        if let [one] = weights.as_slice() {
+            return Some(one);
+        }
+        let convolved = |w: &&&Tensor| {
+            self.formula.terms.iter().any(|t| {
+                let summed = |p: &Index| t.bound.iter().any(|b| p.mentions(b));
+                t.elements.iter().any(|e| e.tensor == w.name && e.index.iter().any(summed))
+            })
+        };
+        match weights.iter().filter(convolved).collect::<Vec<_>>().as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
     /// The concrete shape of a tensor at the given sizes.
     pub fn shape_at(&self, name: &str, sizes: &Env) -> Option<Vec<i64>> {
         self.tensor(name)?.shape.iter().map(|d| d.eval(sizes).ok()).collect()
@@ -558,11 +578,11 @@ impl<'a> Resolver<'a> {
                 }
             }
         }
-        self.valid_rule_or_output_line(defs.first().map(|d| d.span));
         let (output, formula) = match defs.first().map(|d| &d.kind) {
             Some(StatementKind::Definition { output, body }) => self.definition(output, body),
             _ => (None, None),
         };
+        self.valid_rule_or_output_line(defs.first().map(|d| d.span), formula.as_ref());
         let upstream = self.upstream(defs.first().map(|d| &d.kind));
         let claims = output.as_ref().map(|o| self.claims(o, upstream.as_deref())).unwrap_or_default();
         let (runs, layers) = self.runs();
@@ -621,10 +641,11 @@ impl<'a> Resolver<'a> {
         Ok(model)
     }
 
-    /// Without an `output` line the valid rule gives the output's shape, and it goes by the
-    /// one weight: a spec with no weight (pooling, upsampling) or several (a bias) states
-    /// the shape itself.
-    fn valid_rule_or_output_line(&mut self, definition: Option<Span>) {
+    /// Without an `output` line the valid rule gives the output's shape, and it goes by one
+    /// weight: the only one, or of several (a kernel and a bias) the one the formula reads at
+    /// a summed index. A spec with no weight (pooling, upsampling), or with several and not
+    /// one such, states the shape itself.
+    fn valid_rule_or_output_line(&mut self, definition: Option<Span>, formula: Option<&Formula>) {
         let spec = self.spec;
         let mut output_line = false;
         let mut weights = Vec::new();
@@ -647,16 +668,29 @@ impl<'a> Resolver<'a> {
                 ..error(at, "the spec declares no `weight`, so the valid rule cannot give the output's shape")
             }),
             (false, [], None) => {}
-            (false, [first, more @ ..], _) => {
-                let (line, column) = syntax::line_col(self.src, first.span.start);
-                for w in more {
-                    let message = format!(
-                        "a second weight `{}`: the valid rule goes by one weight, and `{}` (at line {line}, \
-                         column {column}) is one already",
-                        w.text, first.text
-                    );
-                    self.errors.push(ResolveError { hint: Some(hint.into()), ..error(w.span, message) });
+            (false, [first, second, ..], _) => {
+                let Some(formula) = formula else { return };
+                let convolved = |w: &&&syntax::Name| {
+                    formula.terms.iter().any(|t| {
+                        let summed = |p: &Index| t.bound.iter().any(|b| p.mentions(b));
+                        t.elements.iter().any(|e| e.tensor == w.text && e.index.iter().any(summed))
+                    })
+                };
+                let read: Vec<String> = weights.iter().filter(convolved).map(|w| format!("`{}`", w.text)).collect();
+                if read.len() == 1 {
+                    return;
                 }
+                let (line, column) = syntax::line_col(self.src, first.span.start);
+                let which = match read.as_slice() {
+                    [] => "the formula reads none at a summed index".to_string(),
+                    _ => format!("the formula reads {} at summed indices", read.join(" and ")),
+                };
+                let message = format!(
+                    "a second weight `{}`: the valid rule goes by the one weight that the formula reads at a \
+                     summed index, beside `{}` (at line {line}, column {column}), and {which}",
+                    second.text, first.text
+                );
+                self.errors.push(ResolveError { hint: Some(hint.into()), ..error(second.span, message) });
             }
         }
     }
@@ -2049,10 +2083,14 @@ mod tests {
         );
         let with_output = "input x[n]\noutput s[2n]\nlet n = 4\ns_i = x_<i div 2>\n";
         assert!(errors(with_output).is_empty());
-        let two = "input x[n]\nweight w[k]\nweight b[1]\nlet n = 4, k = 3\ns_i = Σ x_<i+l> w_l + b_0\n";
+        // A bias read at the output's index: the valid rule goes by the kernel.
+        let bias = "input x[n]\nweight w[k]\nweight b[1]\nlet n = 4, k = 3\ns_i = Σ x_<i+l> w_l + b_0\n";
+        assert!(errors(bias).is_empty());
+        let two = "input x[n]\nweight w[k]\nweight v[k]\nlet n = 4, k = 3\ns_i = Σ x_<i+l> w_l v_l\n";
         assert_eq!(
             errors(two),
-            ["a second weight `b`: the valid rule goes by one weight, and `w` (at line 2, column 8) is one already"]
+            ["a second weight `v`: the valid rule goes by the one weight that the formula reads at a summed index, \
+              beside `w` (at line 2, column 8), and the formula reads `w` and `v` at summed indices"]
         );
     }
 

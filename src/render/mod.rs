@@ -439,7 +439,11 @@ pub fn derive_brief(r: &Report) -> String {
 /// The output domain, the notes and the lengths.
 fn write_domain(out: &mut String, r: &Report) {
     let (m, d) = (&r.model, &r.derivation);
-    let how = if d.domain.from_output_line { "from the output line" } else { "by the valid rule" };
+    let how = match (d.domain.from_output_line, &d.domain.by_weight) {
+        (true, _) => "from the output line".to_string(),
+        (false, None) => "by the valid rule".to_string(),
+        (false, Some(w)) => format!("by the valid rule, on the weight `{w}`"),
+    };
     let _ = writeln!(out, "output domain ({how})");
     for (name, (lo, hi)) in m.output.indices.iter().zip(&d.domain.axes) {
         let _ = writeln!(out, "  {lo} ≤ {name} ≤ {hi}");
