@@ -1588,6 +1588,7 @@ fn check_run(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), ResolveE
     };
     let (x, w) = (shape(&run.input)?, shape(&run.weight)?);
     let w = check_channels(&args, transposed, groups, &x, w, 1)?;
+    check_bias(run, &w, groups, run.bias.as_deref().map(shape).transpose()?)?;
     // PyTorch refuses a convolution without outputs: a padded input shorter than the
     // dilated kernel, or a transposed one whose padding crops everything away.
     let (n, k) = (x[x.len() - 1], w[2]);
@@ -1627,6 +1628,7 @@ fn check_run_nd(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), Resol
     };
     let (x, w) = (shape(&run.input)?, shape(&run.weight)?);
     let w = check_channels(&args, run.op.transposed(), groups, &x, w, d)?;
+    check_bias(run, &w, groups, run.bias.as_deref().map(shape).transpose()?)?;
     let (n, k) = (&x[x.len() - d..], &w[2..]);
     let sizes: Vec<String> = values.iter().map(|(name, v)| format!("{name} = {v}")).collect();
     let sizes = sizes.join(", ");
@@ -1651,6 +1653,29 @@ fn check_run_nd(run: &Run, tensors: &[Tensor], values: &Env) -> Result<(), Resol
         }
     }
     Ok(())
+}
+
+/// A run's bias (shaped `bias`, where it has one) against its weight `w` laid out as
+/// PyTorch takes it: one element per output channel, in PyTorch's words.
+fn check_bias(run: &Run, w: &[i64], groups: i64, bias: Option<Vec<i64>>) -> Result<(), ResolveError> {
+    let Some(bias) = bias else { return Ok(()) };
+    let channels = match run.op.transposed() {
+        true => w.get(1).copied().unwrap_or(0).saturating_mul(groups),
+        false => w.first().copied().unwrap_or(0),
+    };
+    if bias == [channels] {
+        return Ok(());
+    }
+    let list = |v: &[i64]| format!("[{}]", v.iter().map(i64::to_string).collect::<Vec<_>>().join(", "));
+    let transposed = if run.op.transposed() { "transposed=1, " } else { "" };
+    fail(
+        run.span,
+        format!(
+            "Given {transposed}weight of size {}, expected bias to be 1-dimensional with {channels} elements, but got bias of size {} instead",
+            list(w),
+            list(&bias)
+        ),
+    )
 }
 
 /// Values as a tuple, `(2, 1)`.
