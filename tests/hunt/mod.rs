@@ -714,7 +714,9 @@ fn real_counterexample(spec: &Spec, kind: &ClaimKind, how: &str) -> Result<(), S
                 || definition_text != defined
                 || same_rational((&mine, value.divisor), (definition, truth.divisor))
             {
-                return Err(format!("not real: recomputed, the claim gives {mine_text}, the definition {definition_text}"));
+                return Err(format!(
+                    "not real: recomputed, the claim gives {mine_text}, the definition {definition_text}"
+                ));
             }
             Ok(())
         }
