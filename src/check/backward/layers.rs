@@ -241,3 +241,32 @@ pub(super) fn not_run_call(
     let lg = layer_gradient(model, derivation, wrt).ok()?;
     call_at(&lg, sizes, dims, proof).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::RunOptions;
+
+    #[test]
+    fn a_wrong_division_shows_with_its_values() {
+        let src = std::fs::read_to_string("specs/avg_pool1d.conv").unwrap();
+        let model = crate::model::resolve(&crate::syntax::parse(&src).unwrap(), &src, "avg_pool1d", &[]).unwrap();
+        let derivation = crate::derive::derive(&model, &crate::limits::Limits::default()).unwrap();
+        let sizes = &model.values;
+        let mut data = crate::check::values(&model, sizes, RunOptions::default());
+        data.insert("g".into(), super::super::upstream_values(&[2, 5], 3));
+        // Jᵀg over the model's divisor 3, from the gather form.
+        let (gather, _) = super::super::gradient_values(&model, &derivation, "x", sizes, &data).unwrap();
+        let expected: Vec<f64> = gather.iter().map(|v| (v * 3.0).round()).collect();
+        let mut named = layer_gradient(&model, &derivation, "x").unwrap();
+        let (right, _) = run(&named, sizes, &data["g"]).unwrap();
+        assert!(compared(&right, &expected, 3, &|c| c.to_string()).0);
+        named.divisor = 2;
+        let (wrong, _) = run(&named, sizes, &data["g"]).unwrap();
+        let (agrees, finding) = compared(&wrong, &expected, 3, &|c| format!("entry {c}"));
+        assert!(!agrees);
+        assert_eq!(finding, format!("gives {} at entry 0, Jᵀg is {}/3", wrong[0], number(expected[0])));
+        // One entry short is a disagreement too.
+        assert!(!compared(&right[1..], &expected, 3, &|c| c.to_string()).0);
+    }
+}

@@ -328,6 +328,13 @@ impl LayerGradient {
                 return Err(format!("its output's {c} channels are not the {want} of `{wrt}`"));
             }
         }
+        // The e-graph compares terms over the formula's divisor.
+        if self.divisor == 0 || model.formula.divisor % self.divisor != 0 {
+            return Err(format!(
+                "it divides by {}, which does not divide the formula's {}, so the e-graph does not compare them",
+                self.divisor, model.formula.divisor
+            ));
+        }
         let mut taken: BTreeSet<String> = model.sizes.iter().cloned().collect();
         taken.extend(model.tensors.iter().map(|t| t.name.clone()));
         let formula = self.formula(&d.wrt_indices, &derivation.lengths, &taken);
