@@ -6,6 +6,7 @@ use symconv::algebra::IndexExt;
 use symconv::check::{self, gradient_values, upstream_values, RunOptions, Values};
 use symconv::derive::backward::layers::{layer_gradient, LayerCall};
 use symconv::derive::{self, Derivation};
+use symconv::engine::Array;
 use symconv::model::Model;
 
 fn spec(src: &str) -> (Model, Derivation) {
@@ -33,17 +34,22 @@ fn gradient(model: &Model, derivation: &Derivation, data: &Values, wrt: &str) ->
     (gather, call.expect("a call is named"))
 }
 
+/// A shipped spec, its upstream gradient, and `∂L/∂wrt` by the gather form and the call.
+fn shipped_gradient(name: &str, wrt: &str) -> (Model, Derivation, Array, Vec<f64>, Vec<f64>) {
+    let (model, derivation) = shipped(name);
+    let data = data(&model, &derivation);
+    let (gather, call) = gradient(&model, &derivation, &data, wrt);
+    (model, derivation, data["g"].clone(), gather, call)
+}
+
 fn close(a: &[f64], b: &[f64]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-12 * x.abs().max(y.abs()).max(1.0))
 }
 
 #[test]
 fn upsampling_gradient_sums_each_window_of_g() {
-    let (model, derivation) = shipped("upsample_nearest1d");
-    let data = data(&model, &derivation);
-    let (gather, call) = gradient(&model, &derivation, &data, "x");
+    let (model, derivation, g, gather, call) = shipped_gradient("upsample_nearest1d", "x");
     // PyTorch's upsample_nearest1d backward: input j gets outputs 2j and 2j + 1 (C = 2, n = 5).
-    let g = &data["g"];
     let mut expected = vec![0.0; 10];
     for c in 0..2 {
         for i in 0..10 {
@@ -61,11 +67,8 @@ fn upsampling_gradient_sums_each_window_of_g() {
 
 #[test]
 fn overlapping_average_pooling_gradient_is_a_transposed_convolution_of_ones() {
-    let (model, derivation) = shipped("avg_pool1d");
-    let data = data(&model, &derivation);
-    let (gather, call) = gradient(&model, &derivation, &data, "x");
+    let (model, derivation, g, gather, call) = shipped_gradient("avg_pool1d", "x");
     // avg_pool1d(x, 3, stride=2, padding=1) on n = 9: output i reads 2i - 1 + m, m < 3.
-    let g = &data["g"];
     let mut expected = vec![0.0; 18];
     for c in 0..2 {
         for i in 0..5 {
@@ -110,10 +113,7 @@ fn tiling_average_pooling_gradient_is_g_upsampled_padded_and_divided() {
 
 #[test]
 fn bias_gradient_is_g_summed_over_positions_and_proved() {
-    let (model, derivation) = shipped("conv1d_bias");
-    let data = data(&model, &derivation);
-    let (gather, call) = gradient(&model, &derivation, &data, "b");
-    let g = &data["g"];
+    let (model, derivation, g, gather, call) = shipped_gradient("conv1d_bias", "b");
     let expected: Vec<f64> = (0..3).map(|o| g.data[o * 5..(o + 1) * 5].iter().sum()).collect();
     assert_eq!(call, expected);
     assert_eq!(gather, expected);

@@ -479,7 +479,7 @@ fn engine_side(
 ) -> Result<(BackwardReport, Vec<f64>), CheckError> {
     let t = model.tensor(&gather.wrt).expect("a gather's tensor is the model's");
     if layers::applies(model, &t.name) {
-        return layers::engine_side(model, derivation, shared, gather, expected, findings, exact);
+        return layers::engine_side((model, derivation, shared), (gather, expected, exact), findings);
     }
     let Some(run) = run_of(model) else {
         let why = "the spec has no run line to name the forward call".to_string();

@@ -133,13 +133,9 @@ pub(super) fn values(
 /// `exact` evaluates them), then run on the engine against `expected` (`Jᵀg` times the
 /// model's divisor).
 pub(super) fn engine_side(
-    model: &Model,
-    derivation: &Derivation,
-    shared: &Shared,
-    gather: &Gather,
-    expected: &[f64],
+    (model, derivation, shared): (&Model, &Derivation, &Shared),
+    (gather, expected, exact): (&Gather, &[f64], Option<&Exact>),
     mut findings: Vec<String>,
-    exact: Option<&Exact>,
 ) -> Result<(BackwardReport, Vec<f64>), CheckError> {
     let lg = match layer_gradient(model, derivation, &gather.wrt) {
         Ok(lg) => lg,
