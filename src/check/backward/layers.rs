@@ -32,9 +32,9 @@ pub(super) fn applies(model: &Model, wrt: &str) -> bool {
 enum Engine {
     /// A composition of candle calls with no convolution.
     Layer(GradientLayer),
-    /// A transposed convolution with a kernel of ones (laid out `[C, 1, *k]`), divided by
-    /// the window's size.
-    Convolution(Concrete, Array),
+    /// A transposed convolution with a kernel of ones shaped `[C, 1, *k]`, divided by the
+    /// window's size.
+    Convolution(Concrete, Vec<usize>),
 }
 
 /// The call at `sizes`, as the engine runs it.
@@ -48,9 +48,7 @@ fn engine_of(lg: &LayerGradient, sizes: &Env) -> Result<Engine, String> {
         LayerCall::BiasSum => Engine::Layer(GradientLayer::BiasSum),
         LayerCall::Transposed { .. } => {
             let call = lg.convolution("ones".into()).expect("a transposed call is a convolution");
-            let shape = at(&lg.ones_shape())?;
-            let ones = Array { data: vec![1.0; shape.iter().product()], shape };
-            Engine::Convolution(concrete(&call, sizes)?, ones)
+            Engine::Convolution(concrete(&call, sizes)?, at(&lg.ones_shape())?)
         }
     })
 }
@@ -72,7 +70,7 @@ fn candle_text(lg: &LayerGradient, engine: &Engine, dims: &[usize]) -> String {
             layer.candle(&lg.upstream, &shape).unwrap_or_else(|e| e.to_string())
         }
         Engine::Convolution(call, ones) => {
-            let shape: Vec<String> = ones.shape.iter().map(usize::to_string).collect();
+            let shape: Vec<String> = ones.iter().map(usize::to_string).collect();
             let weight = format!("Tensor::ones(({}), DType::F64, &Device::Cpu)?", shape.join(", "));
             let text = call.candle(&lg.upstream, &weight);
             let division = format!(".broadcast_div(&Tensor::new({}f64, &Device::Cpu)?)?", lg.divisor);
@@ -98,20 +96,31 @@ fn call_at(lg: &LayerGradient, sizes: &Env, dims: &[usize], proof: Result<(), St
     })
 }
 
-/// The call run on the engine on `g` (shaped like the output): the gradient's values,
-/// row-major in its tensor's shape, and the compositions that made a convolution.
-fn run(lg: &LayerGradient, sizes: &Env, g: &Array) -> Result<(Vec<f64>, Vec<&'static str>), CheckError> {
+/// What the engine gives: the gradient's values, row-major in its tensor's shape, and the
+/// compositions that made a convolution; or how many values a convolution would hold, past
+/// the limit.
+type Ran = Result<(Vec<f64>, Vec<&'static str>), u64>;
+
+/// The call run on the engine on `g` (shaped like the output), a convolution only where it
+/// holds at most `limit` values.
+fn run(lg: &LayerGradient, sizes: &Env, g: &Array, limit: u64) -> Result<Ran, CheckError> {
     let engine = engine_of(lg, sizes).map_err(CheckError::Sizes)?;
     let refusal = |e: LayerError| match e {
         LayerError::Engine(e) => CheckError::Engine(e),
         LayerError::Refused(why) => CheckError::Sizes(why),
     };
     match engine {
-        Engine::Layer(layer) => Ok((layer.run(&upstream(lg, g, false)).map_err(refusal)?.data, Vec::new())),
-        Engine::Convolution(call, ones) => {
-            let (sums, used) = call.run(&upstream(lg, g, true), &ones)?;
+        Engine::Layer(layer) => Ok(Ok((layer.run(&upstream(lg, g, false)).map_err(refusal)?.data, Vec::new()))),
+        Engine::Convolution(call, shape) => {
+            let g = upstream(lg, g, true);
+            let held = call.footprint(&g.shape, &shape);
+            if held > limit {
+                return Ok(Err(held));
+            }
+            let ones = Array { data: vec![1.0; shape.iter().product()], shape };
+            let (sums, used) = call.run(&g, &ones)?;
             // The windows' sums, exact on integers, divided once.
-            Ok((sums.data.iter().map(|v| v / lg.divisor as f64).collect(), used))
+            Ok(Ok((sums.data.iter().map(|v| v / lg.divisor as f64).collect(), used)))
         }
     }
 }
@@ -126,7 +135,13 @@ pub(super) fn values(
     data: &Values,
 ) -> Result<Option<Vec<f64>>, CheckError> {
     let Ok(lg) = layer_gradient(model, derivation, wrt) else { return Ok(None) };
-    Ok(Some(run(&lg, sizes, &data[&model.upstream])?.0))
+    let limit = derivation.limits.run_values;
+    match run(&lg, sizes, &data[&model.upstream], limit)? {
+        Ok((values, _)) => Ok(Some(values)),
+        Err(held) => {
+            Err(CheckError::Limit(format!("the call would hold {held} values, more than the limit of {limit}")))
+        }
+    }
 }
 
 /// The gradient's named call: its proof checked by its formula's exact numbers (where
@@ -168,8 +183,16 @@ pub(super) fn engine_side(
             )));
         }
     }
-    let (by_call, used) = match run(&lg, sizes, g) {
-        Ok(ran) => ran,
+    let limit = derivation.limits.run_values;
+    let (by_call, used) = match run(&lg, sizes, g, limit) {
+        Ok(Ok(ran)) => ran,
+        Ok(Err(held)) => {
+            findings.push(format!(
+                "the call {} is not run: it would hold {held} values in the engine, more than the limit of {limit}",
+                call.at_sizes
+            ));
+            return Ok((report(model, gather, Ok(call), None, findings), expected.to_vec()));
+        }
         Err(CheckError::Engine(e)) => {
             findings.push(format!("the call {} does not run on the engine: {e}", call.at_sizes));
             return Ok((report(model, gather, Ok(call), Some(false), findings), expected.to_vec()));
@@ -255,10 +278,10 @@ mod tests {
         let (gather, _) = super::super::gradient_values(&model, &derivation, "x", sizes, &data).unwrap();
         let expected: Vec<f64> = gather.iter().map(|v| (v * 3.0).round()).collect();
         let mut named = layer_gradient(&model, &derivation, "x").unwrap();
-        let (right, _) = run(&named, sizes, &data["g"]).unwrap();
+        let (right, _) = run(&named, sizes, &data["g"], u64::MAX).unwrap().unwrap();
         assert!(compared(&right, &expected, 3, &|c| c.to_string()).0);
         named.divisor = 2;
-        let (wrong, _) = run(&named, sizes, &data["g"]).unwrap();
+        let (wrong, _) = run(&named, sizes, &data["g"], u64::MAX).unwrap().unwrap();
         let (agrees, finding) = compared(&wrong, &expected, 3, &|c| format!("entry {c}"));
         assert!(!agrees);
         assert_eq!(finding, format!("gives {} at entry 0, Jᵀg is {}/3", wrong[0], number(expected[0])));
