@@ -122,6 +122,18 @@ fn bias_gradient_is_g_summed_over_positions_and_proved() {
     assert_eq!(named.prove(&model, &derivation, "b"), Ok(()));
     // The input and the weight are the convolution's, named as before.
     assert!(layer_gradient(&model, &derivation, "x").is_err());
+    let src = "input x[C, H, V]\nweight w[O, C, P, Q]\nweight b[O]\noutput s[O, H - P + 1, V - Q + 1]\n\
+               let C = 2, O = 3, H = 4, V = 5, P = 2, Q = 2\n\
+               s_<o,i,j> = Σ_<c,a,d> x_<c, i+a, j+d> w_<o,c,a,d> + b_o\nrun conv2d(x, w, bias = b)\n";
+    let (model, derivation) = spec(src);
+    let data = data(&model, &derivation);
+    let (_, call) = gradient(&model, &derivation, &data, "b");
+    let g = &data["g"];
+    let expected: Vec<f64> = (0..3).map(|o| g.data[o * 12..(o + 1) * 12].iter().sum()).collect();
+    assert_eq!(call, expected);
+    let named = layer_gradient(&model, &derivation, "b").unwrap();
+    assert_eq!(named.torch(&model.values).unwrap(), "g.sum((0, 2, 3))");
+    assert_eq!(named.prove(&model, &derivation, "b"), Ok(()));
 }
 
 #[test]
