@@ -411,6 +411,12 @@ impl GradientCall {
         !self.op.transposed() && self.axes.iter().any(|a| a.padding.0 != a.padding.1)
     }
 
+    /// The call's text with each size shown by `show`, channels written: symconv's
+    /// notation (`torch` false) or PyTorch's.
+    pub fn shown(&self, show: &dyn Fn(&Index) -> String, torch: bool) -> String {
+        self.text(show, true, torch)
+    }
+
     /// The call's text: symconv's notation (`torch` false) or PyTorch's.
     fn text(&self, show: &dyn Fn(&Index) -> String, channels: bool, torch: bool) -> String {
         let name = self.op.name();

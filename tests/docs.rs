@@ -90,7 +90,8 @@ fn every_spec_has_a_page_and_a_picture_per_jacobian() {
         let pictures = written.keys().filter(|k| k.starts_with(&format!("{name}.")) && k.ends_with(".svg")).count();
         let tables = page.lines().filter(|l| l.starts_with("### `∂") && l.contains("` at ")).count();
         assert_eq!(pictures, tables, "{name}: a picture per Jacobian table");
-        assert!(pictures >= 2, "{name}: {pictures} pictures");
+        // A spec without a weight (pooling, upsampling) has one Jacobian: ∂s/∂x.
+        assert!(pictures >= 1, "{name}: {pictures} pictures");
     }
 }
 

@@ -2,6 +2,8 @@
 //! seed, each gradient's gather form and named engine call against brute force's `Jᵀg`
 //! and the engine's own backward (candle autograd's `vᵀJ`, where it has one).
 
+mod layers;
+
 use super::brute::{element_at, BruteForce};
 use super::error::{eval_err, named, shown_sizes, CheckError};
 use super::runs::{conv_nd, conv_of, number, numeric, signed_permutation, values, RunOptions};
@@ -164,7 +166,13 @@ pub(crate) fn not_run(
         .into_iter()
         .map(|mut b| {
             // The proof holds for every size: only the call's text at `sizes` is new.
-            if let (Ok(checked), Some(run)) = (&b.call, run_of(model)) {
+            if let (Ok(checked), true) = (&b.call, layers::applies(model, &b.wrt)) {
+                let dims = upstream_dims(derivation, sizes).unwrap_or_default();
+                if let Some(call) = layers::not_run_call(model, derivation, &b.wrt, sizes, &dims, checked.proof.clone())
+                {
+                    b.call = Ok(call);
+                }
+            } else if let (Ok(checked), Some(run)) = (&b.call, run_of(model)) {
                 if let Ok(call) = gradient_call(model, derivation, run, &b.wrt) {
                     b.call = Ok(call_at(model, &call, sizes, checked.proof.clone()));
                 }
@@ -470,6 +478,9 @@ fn engine_side(
     exact: Option<&Exact>,
 ) -> Result<(BackwardReport, Vec<f64>), CheckError> {
     let t = model.tensor(&gather.wrt).expect("a gather's tensor is the model's");
+    if layers::applies(model, &t.name) {
+        return layers::engine_side((model, derivation, shared), (gather, expected, exact), findings);
+    }
     let Some(run) = run_of(model) else {
         let why = "the spec has no run line to name the forward call".to_string();
         return Ok((report(model, gather, Err(why), None, findings), expected.to_vec()));
@@ -681,6 +692,9 @@ pub fn gradient_values(
         .ok_or_else(|| CheckError::Sizes(format!("no tensor `{wrt}`")))?;
     let derived = evaluate(model, sizes, data, &gather.closed_form, &gather.wrt_indices, wrt)?;
     let derived = derived.into_iter().map(|v| v / gather.closed_form.divisor as f64).collect();
+    if layers::applies(model, wrt) {
+        return Ok((derived, layers::values(model, derivation, wrt, sizes, data)?));
+    }
     let Some(call) = run_of(model).and_then(|run| gradient_call(model, derivation, run, wrt).ok()) else {
         return Ok((derived, None));
     };

@@ -2,6 +2,8 @@
 //! closed form, each gradient named as one engine call and proved to be it, and run lines
 //! proved to compute the spec's formula.
 
+pub mod layers;
+
 use super::lang::Leaf;
 use super::rules::Rules;
 use super::session::Session;

@@ -86,6 +86,12 @@ impl AvgPool {
     /// The composition in candle-core's API, on a tensor named `x` shaped `shape`
     /// (`[1, C, *spatial]`), or the call's refusal.
     pub fn candle(&self, x: &str, shape: &[usize]) -> Result<String, LayerError> {
+        let size = self.kernel.iter().map(|&k| k as u128).product::<u128>();
+        Ok(format!("{}.broadcast_div(&Tensor::new({size}f64, &Device::Cpu)?)?", self.sums_candle(x, shape)?))
+    }
+
+    /// The window sums' composition in candle-core's API (see [`AvgPool::candle`]).
+    fn sums_candle(&self, x: &str, shape: &[usize]) -> Result<String, LayerError> {
         let out = self.output_shape(shape)?;
         let mut code = x.to_string();
         let mut dims: Vec<usize> = shape.to_vec();
@@ -103,8 +109,27 @@ impl AvgPool {
             split.insert(axis + 1, k);
             code = format!("{code}.index_select(&{taps}, {axis})?.reshape({})?.sum({})?", tuple(&split), axis + 1);
         }
-        let size = self.kernel.iter().map(|&k| k as u128).product::<u128>();
-        Ok(format!("{code}.broadcast_div(&Tensor::new({size}f64, &Device::Cpu)?)?"))
+        Ok(code)
+    }
+
+    /// Each window's sum of the zero-padded input, exact on integers.
+    fn window_sums(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut y = x.clone();
+        for a in 0..self.kernel.len() {
+            let (k, s, p, axis) = (self.kernel[a], self.stride[a], self.padding[a], a + 2);
+            if p > 0 {
+                y = y.pad_with_zeros(axis, p, p)?;
+            }
+            // Output t's window is the padded input's t·s + m, m < k: all k taps of every
+            // output gathered in a row, then summed (exactly, on integers).
+            let len = (y.dim(axis)? - k) / s + 1;
+            let taps: Vec<u32> = (0..len).flat_map(|t| (0..k).map(move |m| (t * s + m) as u32)).collect();
+            let mut split = y.dims().to_vec();
+            split[axis] = len;
+            split.insert(axis + 1, k);
+            y = y.index_select(&Tensor::new(taps, &Device::Cpu)?, axis)?.reshape(split)?.sum(axis + 1)?;
+        }
+        Ok(y)
     }
 }
 
@@ -184,24 +209,9 @@ impl Layer for AvgPool {
     }
 
     fn run(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let mut y = x.clone();
-        for a in 0..self.kernel.len() {
-            let (k, s, p, axis) = (self.kernel[a], self.stride[a], self.padding[a], a + 2);
-            if p > 0 {
-                y = y.pad_with_zeros(axis, p, p)?;
-            }
-            // Output t's window is the padded input's t·s + m, m < k: all k taps of every
-            // output gathered in a row, then summed (exactly, on integers).
-            let len = (y.dim(axis)? - k) / s + 1;
-            let taps: Vec<u32> = (0..len).flat_map(|t| (0..k).map(move |m| (t * s + m) as u32)).collect();
-            let mut split = y.dims().to_vec();
-            split[axis] = len;
-            split.insert(axis + 1, k);
-            y = y.index_select(&Tensor::new(taps, &Device::Cpu)?, axis)?.reshape(split)?.sum(axis + 1)?;
-        }
         // A division, as PyTorch's: `/ f64` would multiply by a rounded 1/∏k.
         let size = self.kernel.iter().map(|&k| k as f64).product::<f64>();
-        y.broadcast_div(&Tensor::new(size, &Device::Cpu)?)
+        self.window_sums(x)?.broadcast_div(&Tensor::new(size, &Device::Cpu)?)
     }
 
     fn reads(&self, x: &[usize], o: &[usize]) -> Vec<usize> {
@@ -398,6 +408,98 @@ impl Layer for Bias {
     fn color(&self, o: &[usize]) -> usize {
         // Outputs of one position, each channel's, read their own bias.
         flatten(&o[2..], &self.y.dims()[2..])
+    }
+}
+
+/// A gradient of a layer, or of a bias, as the engine computes it from an upstream
+/// gradient `g` `[1, C, *out]` (batch 1), with no convolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GradientLayer {
+    /// Nearest upsampling's gradient: each window of `s` entries per axis summed, exact on
+    /// integers (PyTorch's `avg_pool2d(g, s, divisor_override = 1)`): average pooling's
+    /// window sums without its division.
+    SumPool {
+        /// The factor per spatial axis.
+        scale: Vec<usize>,
+    },
+    /// Average pooling's gradient where its windows tile the input from its start: `g`
+    /// upsampled by `kernel` (nearest), zero-padded by `rest` at the end of each axis,
+    /// then divided once by `∏k`.
+    Upsampled {
+        /// The window's length per spatial axis.
+        kernel: Vec<usize>,
+        /// The inputs past the last window per spatial axis.
+        rest: Vec<usize>,
+    },
+    /// A bias's gradient: `g` summed over the batch and every spatial axis, `[O]`, exact
+    /// on integers.
+    BiasSum,
+}
+
+impl GradientLayer {
+    /// The composition in candle-core's API on a tensor named `g` shaped `shape`, or why
+    /// it is refused.
+    pub fn candle(&self, g: &str, shape: &[usize]) -> Result<String, LayerError> {
+        match self {
+            GradientLayer::SumPool { scale } => Self::pool(scale).sums_candle(g, shape),
+            GradientLayer::Upsampled { kernel, rest } => {
+                let mut text = UpsampleNearest { scale: kernel.clone() }.candle(g, shape)?;
+                for (axis, &r) in (2..).zip(rest).filter(|(_, &r)| r > 0) {
+                    text = format!("{text}.pad_with_zeros({axis}, 0, {r})?");
+                }
+                let size = kernel.iter().map(|&k| k as u128).product::<u128>();
+                Ok(format!("{text}.broadcast_div(&Tensor::new({size}f64, &Device::Cpu)?)?"))
+            }
+            GradientLayer::BiasSum => {
+                let dims: Vec<String> = Self::summed(shape)?.iter().map(usize::to_string).collect();
+                Ok(format!("{g}.sum(({}))?", dims.join(", ")))
+            }
+        }
+    }
+
+    /// The gradient on `g`.
+    pub fn run(&self, g: &Array) -> Result<Array, LayerError> {
+        let y = match self {
+            GradientLayer::SumPool { scale } => {
+                let pool = Self::pool(scale);
+                checked(&pool, g)?;
+                guarded("sum_pool", || pool.window_sums(&tensor(g)?))?
+            }
+            GradientLayer::Upsampled { kernel, rest } => {
+                let up = UpsampleNearest { scale: kernel.clone() };
+                checked(&up, g)?;
+                if rest.len() != kernel.len() {
+                    return refused(format!("{} paddings for {} axes", rest.len(), kernel.len()));
+                }
+                let size = kernel.iter().map(|&k| k as f64).product::<f64>();
+                guarded("upsampled", || {
+                    let mut y = up.run(&tensor(g)?)?;
+                    for (axis, &r) in (2..).zip(rest).filter(|(_, &r)| r > 0) {
+                        y = y.pad_with_zeros(axis, 0, r)?;
+                    }
+                    y.broadcast_div(&Tensor::new(size, &Device::Cpu)?)
+                })?
+            }
+            GradientLayer::BiasSum => {
+                holds(g, "the upstream gradient")?;
+                let dims = Self::summed(&g.shape)?;
+                guarded("bias_gradient", || tensor(g)?.sum(dims))?
+            }
+        };
+        Ok(array(&y)?)
+    }
+
+    /// The sum-pooling's windows, as an average pooling's.
+    fn pool(scale: &[usize]) -> AvgPool {
+        AvgPool { kernel: scale.to_vec(), stride: scale.to_vec(), padding: vec![0; scale.len()] }
+    }
+
+    /// The axes a bias's gradient sums over: the batch and the spatial axes.
+    fn summed(shape: &[usize]) -> Result<Vec<usize>, LayerError> {
+        if shape.len() < 2 {
+            return refused(format!("the upstream gradient is shaped {shape:?}, not [1, O, ...]"));
+        }
+        Ok([0].into_iter().chain(2..shape.len()).collect())
     }
 }
 

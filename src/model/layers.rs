@@ -222,7 +222,10 @@ pub(super) fn check_layer(run: &LayerRun, input: &[i64], values: &Env) -> Result
                     format!("pad should be at most half of effective kernel size, but got pad={}, kernel_size={} and dilation=1", shown(&p), shown(&k)),
                 );
             }
-            let out: Vec<i64> = (0..d).map(|a| (spatial[a] + 2 * p[a] - k[a]).div_euclid(s[a]) + 1).collect();
+            // In i128: an input of i64::MAX with padding would overflow; a length past
+            // i64::MAX (only ever compared with 1) is held at i64::MAX.
+            let length = |a: usize| (spatial[a] as i128 + 2 * p[a] as i128 - k[a] as i128).div_euclid(s[a] as i128) + 1;
+            let out: Vec<i64> = (0..d).map(|a| length(a).min(i64::MAX as i128) as i64).collect();
             if out.iter().any(|&l| l < 1) {
                 return fail(
                     run.span,
