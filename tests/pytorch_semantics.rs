@@ -335,17 +335,23 @@ fn check_with(
     first
 }
 
-/// symconv's `∂L/∂wrt` at `x`, `w` and a distinct integer `g`, by the gather form and by
-/// the named call on candle, against `Jᵀg` from the plain loops' Jacobian `reference`.
-fn check_gradient(spec: &str, sizes: &str, x: &T, w: &T, wrt: &str, reference: &[Vec<f64>]) {
-    let path = if spec.ends_with(".conv") { spec.to_string() } else { format!("specs/{spec}.conv") };
-    let src = std::fs::read_to_string(&path).expect("a spec");
+/// The spec at `path` resolved at `sizes` (`n=10,k=3`) and derived.
+fn loaded(path: &str, spec: &str, sizes: &str) -> (symconv::model::Model, symconv::derive::Derivation) {
+    let src = std::fs::read_to_string(path).expect("a spec");
     let overrides: Vec<(String, i64)> = sizes
         .split(',')
         .map(|p| p.split_once('=').map(|(n, v)| (n.to_string(), v.parse().expect("a size"))).expect("n=v"))
         .collect();
     let model = symconv::model::resolve(&symconv::syntax::parse(&src).unwrap(), &src, spec, &overrides).unwrap();
     let derivation = symconv::derive::derive(&model, &symconv::limits::Limits::default()).unwrap();
+    (model, derivation)
+}
+
+/// symconv's `∂L/∂wrt` at `x`, `w` and a distinct integer `g`, by the gather form and by
+/// the named call on candle, against `Jᵀg` from the plain loops' Jacobian `reference`.
+fn check_gradient(spec: &str, sizes: &str, x: &T, w: &T, wrt: &str, reference: &[Vec<f64>]) {
+    let path = if spec.ends_with(".conv") { spec.to_string() } else { format!("specs/{spec}.conv") };
+    let (model, derivation) = loaded(&path, spec, sizes);
     let g: Vec<f64> =
         (0..reference.len()).map(|r| if r % 2 == 0 { 7.0 + r as f64 } else { -3.0 - 2.0 * r as f64 }).collect();
     let expected: Vec<f64> =
@@ -619,13 +625,7 @@ fn check_layer(
     let reference = forward(&values);
     // The outputs: the formula expanded at every output position, times its divisor.
     let path = format!("specs/{spec}.conv");
-    let src = std::fs::read_to_string(&path).expect("a spec");
-    let overrides: Vec<(String, i64)> = sizes
-        .split(',')
-        .map(|p| p.split_once('=').map(|(n, v)| (n.to_string(), v.parse().expect("a size"))).expect("n=v"))
-        .collect();
-    let model = symconv::model::resolve(&symconv::syntax::parse(&src).unwrap(), &src, spec, &overrides).unwrap();
-    let derivation = symconv::derive::derive(&model, &symconv::limits::Limits::default()).unwrap();
+    let (model, derivation) = loaded(&path, spec, sizes);
     let ranges: Vec<(i64, i64)> = derivation.lengths.iter().map(|l| (0, l.eval(&model.values).unwrap() - 1)).collect();
     let rows = symconv::check::tuples(&ranges);
     assert_eq!(rows.len(), reference.len(), "{spec} at {sizes}: the output's size");
