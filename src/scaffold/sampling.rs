@@ -410,3 +410,34 @@ impl Settled {
         Parts { skeleton: out, naming, run: format!("run   {run}\n"), small, literal_channels: false }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound(call: &str) -> Result<Option<Sampling>, CallError> {
+        bind(&super::super::call::parse(call).expect("it parses"))
+    }
+
+    #[test]
+    fn positional_arguments_and_defaults_follow_pytorchs_signatures() {
+        // F.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        let s = bound("torch.nn.functional.avg_pool2d(x, (3, 2), None, (1, 0), False, True, None)").unwrap().unwrap();
+        let want = Kind::AvgPool { kernel: vec![3, 2], stride: vec![3, 2], padding: vec![1, 0] };
+        assert_eq!((s.dims, s.kind), (Some(2), want));
+        // nn.Upsample(size, scale_factor, mode, …): one factor leaves the axes to --let.
+        let s = bound("nn.Upsample(None, 3, 'nearest')").unwrap().unwrap();
+        assert_eq!((s.dims, s.kind), (None, Kind::Upsample { scale: None, every: 3 }));
+        let s = bound("F.interpolate(x, scale_factor=(2, 3.0))").unwrap().unwrap();
+        assert_eq!((s.dims, s.kind), (Some(2), Kind::Upsample { scale: Some(vec![2, 3]), every: 2 }));
+        let s = bound("nn.UpsamplingNearest2d(scale_factor=2)").unwrap().unwrap();
+        assert_eq!(s.kind, Kind::Upsample { scale: Some(vec![2, 2]), every: 2 });
+    }
+
+    #[test]
+    fn other_callees_are_left_to_the_convolutions() {
+        for call in ["nn.Conv2d(1, 1, 3)", "F.AvgPool1d(x, 3)", "nn.avg_pool1d(3)", "nn.MaxPool1d(3)"] {
+            assert_eq!(bound(call), Ok(None), "{call}");
+        }
+    }
+}
