@@ -161,6 +161,15 @@ fn cases() -> Vec<Case> {
         },
         case("conv3d_functional", "F.conv3d(x, w, padding=1)", "Z=3,H=3,V=3,R=2,P=2,Q=2"),
         case("conv1d_functional_bias", "F.conv1d(x, w, bias=b, stride=2)", "n=9,k=3,C=2,O=3"),
+        // Past the sizes with tables: the run with its bias is compared at smaller ones.
+        Case {
+            name: "conv_transpose2d_module_large",
+            call: "nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1)",
+            lets: "H=32,V=32",
+            torch: Some((true, vec![(32, 3, 2, 1, 1, 0); 2])),
+            closed: 2,
+            bias: true,
+        },
         Case {
             name: "conv2d_functional_bias_positional",
             call: "F.conv2d(x, w, b, padding=1)",

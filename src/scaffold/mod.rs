@@ -208,16 +208,18 @@ impl Layer {
     }
 
     /// Input sizes small enough for tables, where a run is compared only there: each
-    /// spatial length cut to the kernel's reach and a stride (what PyTorch's formula
-    /// needs for an output of 1 or 2).
+    /// spatial length cut to what PyTorch's formula needs for an output of 1 or more (the
+    /// kernel's reach and a stride; for a transposed call, one more input than it takes
+    /// for the strides to cover both paddings).
     fn small_sizes(&self) -> Vec<(String, i64)> {
+        let c = &self.conv;
         let names = INPUT[self.dims() - 1].iter();
         let small = names.enumerate().map(|(a, name)| {
-            let reach = match self.conv.transposed {
-                true => 1,
-                false => self.conv.dilation[a] * (self.k[a] - 1) + 1,
+            let least = match (&c.padding, c.transposed) {
+                (Padding::Numbers(p), true) => 2 + (2 * p[a] + c.stride[a] - 1) / c.stride[a],
+                _ => c.dilation[a] * (self.k[a] - 1) + 1 + c.stride[a],
             };
-            (name.to_string(), self.n[a].min(reach + self.conv.stride[a]))
+            (name.to_string(), self.n[a].min(least))
         });
         small.collect()
     }
