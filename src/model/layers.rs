@@ -222,7 +222,12 @@ pub(super) fn check_layer(run: &LayerRun, input: &[i64], values: &Env) -> Result
                     format!("pad should be at most half of effective kernel size, but got pad={}, kernel_size={} and dilation=1", shown(&p), shown(&k)),
                 );
             }
-            let out: Vec<i64> = (0..d).map(|a| (spatial[a] + 2 * p[a] - k[a]).div_euclid(s[a]) + 1).collect();
+            // In i128: the sizes may be as large as i64 holds (a limit refuses them later).
+            let length = |a: usize| {
+                let (n, p, k, s) = (spatial[a] as i128, p[a] as i128, k[a] as i128, s[a] as i128);
+                ((n + 2 * p - k).div_euclid(s) + 1).clamp(i64::MIN.into(), i64::MAX.into()) as i64
+            };
+            let out: Vec<i64> = (0..d).map(length).collect();
             if out.iter().any(|&l| l < 1) {
                 return fail(
                     run.span,
