@@ -7,6 +7,9 @@
 //! confused. symconv's symbolic entries (`table --format json`) are evaluated at the same
 //! values and must agree entry by entry. So must each gradient: the plain loops' `Jᵀg`
 //! for a distinct integer `g` against symconv's gather form and its named engine call.
+//! The layers that are no convolution (average pooling, nearest upsampling, a conv's bias)
+//! are plain loops too: their outputs against the spec's formula expanded exactly, and
+//! every table, rational entries included (`1/3`), compared as exact fractions.
 
 use serde_json::Value;
 use std::process::Command;
@@ -332,17 +335,23 @@ fn check_with(
     first
 }
 
-/// symconv's `∂L/∂wrt` at `x`, `w` and a distinct integer `g`, by the gather form and by
-/// the named call on candle, against `Jᵀg` from the plain loops' Jacobian `reference`.
-fn check_gradient(spec: &str, sizes: &str, x: &T, w: &T, wrt: &str, reference: &[Vec<f64>]) {
-    let path = if spec.ends_with(".conv") { spec.to_string() } else { format!("specs/{spec}.conv") };
-    let src = std::fs::read_to_string(&path).expect("a spec");
+/// The spec at `path` resolved at `sizes` (`n=10,k=3`) and derived.
+fn loaded(path: &str, spec: &str, sizes: &str) -> (symconv::model::Model, symconv::derive::Derivation) {
+    let src = std::fs::read_to_string(path).expect("a spec");
     let overrides: Vec<(String, i64)> = sizes
         .split(',')
         .map(|p| p.split_once('=').map(|(n, v)| (n.to_string(), v.parse().expect("a size"))).expect("n=v"))
         .collect();
     let model = symconv::model::resolve(&symconv::syntax::parse(&src).unwrap(), &src, spec, &overrides).unwrap();
     let derivation = symconv::derive::derive(&model, &symconv::limits::Limits::default()).unwrap();
+    (model, derivation)
+}
+
+/// symconv's `∂L/∂wrt` at `x`, `w` and a distinct integer `g`, by the gather form and by
+/// the named call on candle, against `Jᵀg` from the plain loops' Jacobian `reference`.
+fn check_gradient(spec: &str, sizes: &str, x: &T, w: &T, wrt: &str, reference: &[Vec<f64>]) {
+    let path = if spec.ends_with(".conv") { spec.to_string() } else { format!("specs/{spec}.conv") };
+    let (model, derivation) = loaded(&path, spec, sizes);
     let g: Vec<f64> =
         (0..reference.len()).map(|r| if r % 2 == 0 { 7.0 + r as f64 } else { -3.0 - 2.0 * r as f64 }).collect();
     let expected: Vec<f64> =
@@ -520,4 +529,191 @@ fn the_evaluator_reads_entries() {
     let (x, w) = (tensor(vec![1, 3], 1.0), tensor(vec![1, 1, 2], 101.0));
     assert_eq!(evaluate("0", &x, &w), 0.0);
     assert_eq!(evaluate("2*w[1]*x[2] - x[0]", &x, &w), 2.0 * 104.0 * 7.0 - 1.0);
+}
+
+/// PyTorch's `avg_pool1d/2d(x, kernel_size, stride, padding)` (count_include_pad=True,
+/// ceil_mode=False) on x `[C, *spatial]`: each output the sum of its window of the input
+/// read as 0 outside its shape, returned with the divisor every sum is divided by, ∏k.
+fn avg_pool_nd(x: &T, kernel: &[usize], stride: &[usize], padding: &[usize]) -> (Vec<f64>, f64) {
+    let (channels, spatial) = (x.shape[0], &x.shape[1..]);
+    let out: Vec<usize> =
+        (0..spatial.len()).map(|a| (spatial[a] + 2 * padding[a] - kernel[a]) / stride[a] + 1).collect();
+    let mut y = Vec::new();
+    for c in 0..channels {
+        for at in positions(&out) {
+            let mut sum = 0.0;
+            for m in positions(kernel) {
+                let pos: Option<Vec<usize>> = (0..out.len())
+                    .map(|a| (at[a] * stride[a] + m[a]).checked_sub(padding[a]).filter(|&p| p < spatial[a]))
+                    .collect();
+                if let Some(pos) = pos {
+                    sum += x.at(&[vec![c], pos].concat());
+                }
+            }
+            y.push(sum);
+        }
+    }
+    (y, kernel.iter().product::<usize>() as f64)
+}
+
+/// PyTorch's `F.interpolate(x, scale_factor, mode='nearest')` for integer factors on x
+/// `[C, *spatial]`: output `[c, i, j]` is `x[c, ⌊i / s₀⌋, ⌊j / s₁⌋]`.
+fn upsample_nearest_nd(x: &T, scale: &[usize]) -> Vec<f64> {
+    let (channels, spatial) = (x.shape[0], &x.shape[1..]);
+    let out: Vec<usize> = spatial.iter().zip(scale).map(|(n, s)| n * s).collect();
+    let mut y = Vec::new();
+    for c in 0..channels {
+        for at in positions(&out) {
+            let read: Vec<usize> = at.iter().zip(scale).map(|(i, s)| i / s).collect();
+            y.push(x.at(&[vec![c], read].concat()));
+        }
+    }
+    y
+}
+
+/// ∂y/∂t of a `forward` affine in each tensor (one column per element of `tensors[wrt]`),
+/// by perturbing it by 1: exact.
+fn jacobian_by(forward: &dyn Fn(&[T]) -> Vec<f64>, tensors: &[T], wrt: usize) -> Vec<Vec<f64>> {
+    let base = forward(tensors);
+    let columns: Vec<Vec<f64>> = (0..tensors[wrt].data.len())
+        .map(|c| {
+            let mut moved = tensors.to_vec();
+            moved[wrt].data[c] += 1.0;
+            forward(&moved).iter().zip(&base).map(|(a, b)| a - b).collect()
+        })
+        .collect();
+    (0..base.len()).map(|r| columns.iter().map(|col| col[r]).collect()).collect()
+}
+
+/// An entry such as `1/6*x[2]`, `2*w[0,1,2]*x[1] - w[3]` or `1/3` at the named tensors,
+/// as a fraction (numerator, denominator) of integers.
+fn fraction(entry: &str, tensors: &[(&str, &T)]) -> (f64, f64) {
+    entry.replace(" - ", " + -").split(" + ").fold((0.0, 1.0), |(num, den), term| {
+        let (sign, term) = term.strip_prefix('-').map_or((1.0, term), |t| (-1.0, t));
+        let (n, d) = term.split('*').fold((sign, 1.0), |(n, d), f| {
+            if let Some((p, q)) = f.split_once('/') {
+                return (n * p.parse::<f64>().expect("a numerator"), d * q.parse::<f64>().expect("a denominator"));
+            }
+            match f.split_once('[') {
+                None => (n * f.parse::<f64>().expect("an integer factor"), d),
+                Some((name, idx)) => {
+                    let idx: Vec<usize> =
+                        idx.trim_end_matches(']').split(',').map(|i| i.parse().expect("an index")).collect();
+                    let t = tensors.iter().find(|(t, _)| *t == name).unwrap_or_else(|| panic!("a tensor {name}")).1;
+                    (n * t.at(&idx), d)
+                }
+            }
+        });
+        (num * d + n * den, den * d)
+    })
+}
+
+/// A shipped layer spec at `sizes` against the plain loops `forward` of `tensors` (named,
+/// with their shapes as the spec declares them, each filled with distinct integers),
+/// whose outputs are the spec's times `divisor`: the outputs (the spec's formula expanded
+/// exactly) and the table `∂s/∂t` of every tensor, entry by entry as exact fractions.
+fn check_layer(
+    spec: &str,
+    sizes: &str,
+    forward: &dyn Fn(&[T]) -> Vec<f64>,
+    divisor: f64,
+    tensors: &[(&str, Vec<usize>)],
+) {
+    let values: Vec<T> =
+        tensors.iter().enumerate().map(|(i, (_, s))| tensor(s.clone(), 1.0 + 50.0 * i as f64)).collect();
+    let named: Vec<(&str, &T)> = tensors.iter().map(|(n, _)| *n).zip(&values).collect();
+    let reference = forward(&values);
+    // The outputs: the formula expanded at every output position, times its divisor.
+    let path = format!("specs/{spec}.conv");
+    let (model, derivation) = loaded(&path, spec, sizes);
+    let ranges: Vec<(i64, i64)> = derivation.lengths.iter().map(|l| (0, l.eval(&model.values).unwrap() - 1)).collect();
+    let rows = symconv::check::tuples(&ranges);
+    assert_eq!(rows.len(), reference.len(), "{spec} at {sizes}: the output's size");
+    let expanded = symconv::check::expand(&model, &model.values, &rows).unwrap();
+    for (r, (value, want)) in expanded.iter().zip(&reference).enumerate() {
+        let at = |e: &symconv::algebra::formula::ElemRef| {
+            let t = named.iter().find(|(n, _)| *n == e.tensor).expect("a tensor").1;
+            let idx: Vec<usize> = e.index.iter().map(|&i| i as usize).collect();
+            symconv::algebra::poly::Poly::<u8>::constant(t.at(&idx) as i64)
+        };
+        let got = value.map_atoms(&mut |e| at(e)).as_constant().expect("a number") as f64;
+        // got / formula's divisor = want / divisor
+        assert_eq!(got * divisor, want * model.formula.divisor as f64, "{spec} at {sizes}: output {:?}", rows[r]);
+    }
+    // The tables.
+    for (wrt, (name, _)) in tensors.iter().enumerate() {
+        let jacobian = jacobian_by(forward, &values, wrt);
+        let ours = table(spec, name, sizes);
+        let entries = ours["entries"].as_array().expect("entries");
+        assert_eq!(entries.len(), jacobian.len(), "{spec} at {sizes}: ∂s/∂{name}'s rows");
+        for (r, (row, expected)) in entries.iter().zip(&jacobian).enumerate() {
+            let row = row.as_array().expect("a row");
+            assert_eq!(row.len(), expected.len(), "{spec} at {sizes}: ∂s/∂{name} row {r}'s columns");
+            for (c, (entry, e)) in row.iter().zip(expected).enumerate() {
+                let (num, den) = fraction(entry.as_str().expect("a string"), &named);
+                // num / den = e / divisor
+                assert_eq!(
+                    num * divisor,
+                    e * den,
+                    "{spec} at {sizes}: ∂s/∂{name} [{r}, {c}] = {entry}, PyTorch {e}/{divisor}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn average_pooling_matches_pytorch() {
+    // F.avg_pool1d(x, 3, stride=2, padding=1): the padding's zeros counted, the last
+    // window dropped where it would start in the padding (n even).
+    for (c, n) in [(2, 9), (2, 8), (1, 4)] {
+        let pool = |t: &[T]| avg_pool_nd(&t[0], &[3], &[2], &[1]).0;
+        check_layer("avg_pool1d", &format!("C={c},n={n}"), &pool, 3.0, &[("x", vec![c, n])]);
+    }
+    // F.avg_pool2d(x, (3, 2), stride=2, padding=(1, 0)).
+    for (h, v) in [(5, 6), (6, 5), (3, 2)] {
+        let pool = |t: &[T]| avg_pool_nd(&t[0], &[3, 2], &[2, 2], &[1, 0]).0;
+        check_layer("avg_pool2d", &format!("C=2,H={h},V={v}"), &pool, 6.0, &[("x", vec![2, h, v])]);
+    }
+}
+
+#[test]
+fn nearest_upsampling_matches_pytorch() {
+    for (c, n) in [(2, 5), (1, 3)] {
+        let up = |t: &[T]| upsample_nearest_nd(&t[0], &[2]);
+        check_layer("upsample_nearest1d", &format!("C={c},n={n}"), &up, 1.0, &[("x", vec![c, n])]);
+    }
+    for (h, v) in [(4, 3), (2, 5)] {
+        let up = |t: &[T]| upsample_nearest_nd(&t[0], &[2, 3]);
+        check_layer("upsample_nearest2d", &format!("C=2,H={h},V={v}"), &up, 1.0, &[("x", vec![2, h, v])]);
+    }
+}
+
+#[test]
+fn a_bias_matches_pytorch() {
+    // F.conv1d(x, w, bias=b): the convolution's plain loops, then b[o] added to channel o.
+    for (c, o, n, k) in [(2, 3, 7, 3), (1, 2, 5, 2)] {
+        let biased = |t: &[T]| {
+            let y = forward(CONV, &t[0], &t[1]);
+            let len = y.len() / o;
+            y.iter().enumerate().map(|(at, v)| v + t[2].data[at / len]).collect()
+        };
+        let tensors = [("x", vec![c, n]), ("w", vec![o, c, k]), ("b", vec![o])];
+        check_layer("conv1d_bias", &format!("C={c},O={o},n={n},k={k}"), &biased, 1.0, &tensors);
+    }
+}
+
+#[test]
+fn the_layers_plain_loops_are_pytorchs() {
+    // Fixed numbers PyTorch gives (and arithmetic by hand): avg_pool1d([1, 2, 3, 4, 5], 3,
+    // stride=2, padding=1) = [(0+1+2)/3, (2+3+4)/3, (4+5+0)/3]; interpolate([1, 2], 2) =
+    // [1, 1, 2, 2].
+    let x = T { shape: vec![1, 5], data: vec![1.0, 2.0, 3.0, 4.0, 5.0] };
+    assert_eq!(avg_pool_nd(&x, &[3], &[2], &[1]), (vec![3.0, 9.0, 9.0], 3.0));
+    let x = T { shape: vec![1, 2], data: vec![1.0, 2.0] };
+    assert_eq!(upsample_nearest_nd(&x, &[2]), vec![1.0, 1.0, 2.0, 2.0]);
+    let x = T { shape: vec![1, 2, 2], data: vec![1.0, 2.0, 3.0, 4.0] };
+    assert_eq!(avg_pool_nd(&x, &[2, 2], &[2, 2], &[0, 0]), (vec![10.0], 4.0));
+    assert_eq!(upsample_nearest_nd(&x, &[1, 2]), vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0]);
+    assert_eq!(fraction("1/6*x[0,1] - 2*x[1,0]", &[("x", &x)]), (2.0 - 36.0, 6.0));
 }

@@ -222,10 +222,12 @@ pub(super) fn check_layer(run: &LayerRun, input: &[i64], values: &Env) -> Result
                     format!("pad should be at most half of effective kernel size, but got pad={}, kernel_size={} and dilation=1", shown(&p), shown(&k)),
                 );
             }
-            // In i128: an input of i64::MAX with padding would overflow; a length past
-            // i64::MAX (only ever compared with 1) is held at i64::MAX.
-            let length = |a: usize| (spatial[a] as i128 + 2 * p[a] as i128 - k[a] as i128).div_euclid(s[a] as i128) + 1;
-            let out: Vec<i64> = (0..d).map(|a| length(a).min(i64::MAX as i128) as i64).collect();
+            // In i128: the sizes may be as large as i64 holds (a limit refuses them later).
+            let length = |a: usize| {
+                let (n, p, k, s) = (spatial[a] as i128, p[a] as i128, k[a] as i128, s[a] as i128);
+                ((n + 2 * p - k).div_euclid(s) + 1).clamp(i64::MIN.into(), i64::MAX.into()) as i64
+            };
+            let out: Vec<i64> = (0..d).map(length).collect();
             if out.iter().any(|&l| l < 1) {
                 return fail(
                     run.span,

@@ -108,19 +108,27 @@ fn signature(form: Form, transposed: bool) -> &'static [&'static str] {
 
 /// The callees accepted, for the message about another.
 pub const ACCEPTED: &str = "nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, \
-nn.ConvTranspose3d, F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d";
+nn.ConvTranspose3d, F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d, \
+nn.AvgPool1d, nn.AvgPool2d, F.avg_pool1d, F.avg_pool2d, nn.Upsample, nn.UpsamplingNearest2d, F.interpolate";
+
+/// A callee's name without its prefix, and whether the prefix is a module's (`nn.`,
+/// `torch.nn.`, none) and a function's (`F.`, `torch.`, `torch.nn.functional.`, none).
+pub(super) fn split_callee(callee: &str) -> (&str, bool, bool) {
+    let (prefix, name) = callee.rsplit_once('.').unwrap_or(("", callee));
+    let module = ["", "nn", "torch.nn"].contains(&prefix);
+    let functional = ["", "F", "torch", "torch.nn.functional", "nn.functional"].contains(&prefix);
+    (name, module, functional)
+}
 
 /// The callee's form, name, spatial axes and whether it is transposed.
 fn callee(call: &Call) -> Result<(Form, String, usize, bool), CallError> {
     let c = call.callee.as_str();
     let unknown = || {
-        CallError::at(call.callee_span, format!("`{c}` is not a convolution symconv writes specs for")).hint(format!(
+        CallError::at(call.callee_span, format!("`{c}` is not a layer symconv writes specs for")).hint(format!(
             "write one of {ACCEPTED} (with or without the torch. / torch.nn. / torch.nn.functional. prefix)"
         ))
     };
-    let (prefix, name) = c.rsplit_once('.').unwrap_or(("", c));
-    let module = ["", "nn", "torch.nn"].contains(&prefix);
-    let functional = ["", "F", "torch", "torch.nn.functional", "nn.functional"].contains(&prefix);
+    let (name, module, functional) = split_callee(c);
     let (form, rest, transposed) = if let Some(r) = name.strip_prefix("ConvTranspose").filter(|_| module) {
         (Form::Module, r, true)
     } else if let Some(r) = name.strip_prefix("Conv").filter(|_| module) {
@@ -149,34 +157,7 @@ pub fn bind(call: &Call) -> Result<Conv, CallError> {
         Form::Module => format!("{name}.__init__()"),
         Form::Functional => format!("{name}()"),
     };
-    let mut bound: Vec<Option<&Arg>> = vec![None; params.len()];
-    let mut keywords_seen = false;
-    for (at, arg) in call.args.iter().enumerate() {
-        let slot = match &arg.keyword {
-            None if keywords_seen => {
-                return Err(CallError::at(arg.value.span, "positional argument follows keyword argument"))
-            }
-            None if at >= params.len() => {
-                return Err(CallError::at(
-                    arg.value.span,
-                    format!("{owner} takes at most {} arguments but {} were given", params.len(), call.args.len()),
-                ))
-            }
-            None => at,
-            Some((k, span)) => {
-                keywords_seen = true;
-                params.iter().position(|p| p == k).ok_or_else(|| {
-                    CallError::at(*span, format!("{owner} got an unexpected keyword argument '{k}'"))
-                        .hint(format!("its arguments are {}", params.join(", ")))
-                })?
-            }
-        };
-        if bound[slot].is_some() {
-            let span = arg.keyword.as_ref().map_or(arg.value.span, |k| k.1);
-            return Err(CallError::at(span, format!("{owner} got multiple values for argument '{}'", params[slot])));
-        }
-        bound[slot] = Some(arg);
-    }
+    let bound = arguments(call, params, &owner)?;
     let get = |p: &str| params.iter().position(|q| *q == p).and_then(|i| bound[i]).map(|a| &a.value);
     let required = match form {
         Form::Module => &["in_channels", "out_channels", "kernel_size"][..],
@@ -250,8 +231,42 @@ pub fn bind(call: &Call) -> Result<Conv, CallError> {
     })
 }
 
+/// The call's arguments in the slots of `params` (PyTorch's positional order), as Python
+/// binds them; `owner` names the callee in errors (`Conv2d.__init__()`).
+pub(super) fn arguments<'a>(call: &'a Call, params: &[&str], owner: &str) -> Result<Vec<Option<&'a Arg>>, CallError> {
+    let mut bound: Vec<Option<&Arg>> = vec![None; params.len()];
+    let mut keywords_seen = false;
+    for (at, arg) in call.args.iter().enumerate() {
+        let slot = match &arg.keyword {
+            None if keywords_seen => {
+                return Err(CallError::at(arg.value.span, "positional argument follows keyword argument"))
+            }
+            None if at >= params.len() => {
+                return Err(CallError::at(
+                    arg.value.span,
+                    format!("{owner} takes at most {} arguments but {} were given", params.len(), call.args.len()),
+                ))
+            }
+            None => at,
+            Some((k, span)) => {
+                keywords_seen = true;
+                params.iter().position(|p| p == k).ok_or_else(|| {
+                    CallError::at(*span, format!("{owner} got an unexpected keyword argument '{k}'"))
+                        .hint(format!("its arguments are {}", params.join(", ")))
+                })?
+            }
+        };
+        if bound[slot].is_some() {
+            let span = arg.keyword.as_ref().map_or(arg.value.span, |k| k.1);
+            return Err(CallError::at(span, format!("{owner} got multiple values for argument '{}'", params[slot])));
+        }
+        bound[slot] = Some(arg);
+    }
+    Ok(bound)
+}
+
 /// An error at `v` unless every value is at least 1.
-fn positive(v: Option<&Spanned>, values: &[i64], message: &str) -> Result<(), CallError> {
+pub(super) fn positive(v: Option<&Spanned>, values: &[i64], message: &str) -> Result<(), CallError> {
     match (v, values.iter().any(|&x| x < 1)) {
         (Some(v), true) => Err(CallError::at(v.span, message)),
         _ => Ok(()),
@@ -264,7 +279,7 @@ fn positive(v: Option<&Spanned>, values: &[i64], message: &str) -> Result<(), Ca
 pub const LARGEST: i64 = 1 << 24;
 
 /// One integer, at most [`LARGEST`].
-fn int(v: &Spanned, param: &str) -> Result<i64, CallError> {
+pub(super) fn int(v: &Spanned, param: &str) -> Result<i64, CallError> {
     match &v.value {
         Value::Int(n) if *n > LARGEST => Err(CallError::at(
             v.span,
@@ -280,7 +295,7 @@ fn int(v: &Spanned, param: &str) -> Result<i64, CallError> {
 }
 
 /// One integer for every axis, or a tuple of `dims` integers.
-fn ints(v: &Spanned, param: &str, dims: usize) -> Result<Vec<i64>, CallError> {
+pub(super) fn ints(v: &Spanned, param: &str, dims: usize) -> Result<Vec<i64>, CallError> {
     let wrong = || {
         let what = if dims == 1 {
             "an integer or a tuple of 1 integer".into()
@@ -405,7 +420,7 @@ mod tests {
             assert_eq!((c.transposed, c.form), (transposed, form), "{call}");
         }
         for call in ["F.Conv2d(1, 1, 3)", "nn.conv2d(x, w)", "nn.Conv4d(1, 1, 3)", "F.conv2d_input(x, w)"] {
-            assert!(bound(call).unwrap_err().message.contains("is not a convolution"), "{call}");
+            assert!(bound(call).unwrap_err().message.contains("is not a layer"), "{call}");
         }
     }
 
