@@ -361,6 +361,15 @@ impl Formula {
         Some(Formula { terms, divisor })
     }
 
+    /// Whether some term reads `tensor` at an index that mentions one of its summed
+    /// indices (`w_<o,c,m>` under `Σ_m`): the tensor is convolved, not read pointwise.
+    pub fn reads_at_summed_index(&self, tensor: &str) -> bool {
+        self.terms.iter().any(|t| {
+            let summed = |p: &Index| t.bound.iter().any(|b| p.mentions(b));
+            t.elements.iter().any(|e| e.tensor == tensor && e.index.iter().any(summed))
+        })
+    }
+
     /// Every name the formula uses.
     pub fn names(&self) -> BTreeSet<String> {
         self.terms.iter().flat_map(|t| t.names()).collect()

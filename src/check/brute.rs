@@ -44,6 +44,7 @@ impl<'m> Search<'m> {
         }
         let radius = search_radius(model, sizes, None);
         let mut ranges = BTreeMap::new();
+        let valid = model.valid_rule_weight();
         for t in &model.tensors {
             let dims = t.shape.iter().map(|d| d.eval(sizes)).collect::<Result<Vec<_>, _>>().map_err(&err)?;
             let padded: Vec<(i64, i64)> = (dims.iter().zip(&t.pad))
@@ -53,7 +54,7 @@ impl<'m> Search<'m> {
                 .collect::<Result<_, _>>()
                 .map_err(&err)?;
             // The valid rule goes by one weight; another (a bias) is read as an input is.
-            let role = match model.valid_rule_weight().is_some_and(|w| w.name == t.name) {
+            let role = match valid.is_some_and(|w| w.name == t.name) {
                 true => Role::Weight,
                 false => Role::Input,
             };

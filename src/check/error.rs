@@ -36,6 +36,16 @@ pub enum CheckError {
     },
 }
 
+impl From<crate::engine::layers::LayerError> for CheckError {
+    /// A layer's engine failure, or its refusal of the sizes (in PyTorch's words).
+    fn from(e: crate::engine::layers::LayerError) -> CheckError {
+        match e {
+            crate::engine::layers::LayerError::Engine(e) => CheckError::Engine(e),
+            crate::engine::layers::LayerError::Refused(why) => CheckError::Sizes(why),
+        }
+    }
+}
+
 /// `n = 10, k = 3`.
 pub fn show_sizes(sizes: &[(String, i64)]) -> String {
     named(sizes.iter().map(|(n, v)| (n, v)))

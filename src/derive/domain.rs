@@ -4,7 +4,7 @@ use super::DeriveError;
 use crate::algebra::cond::le;
 use crate::algebra::index::{div, var};
 use crate::algebra::{Bound, Env, EvalError, Index, IndexExt, Term};
-use crate::model::{Model, Role};
+use crate::model::{Model, Role, Tensor};
 
 /// The output domain: a box, `lo ≤ i ≤ hi` on each axis, symbolic in the sizes.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,9 +54,10 @@ pub fn domain(model: &Model) -> Result<Domain, DeriveError> {
         let axes = shape.iter().map(|l| (Index::zero(), l.sub(&Index::constant(1)))).collect();
         return Ok(Domain { axes, conditions: Vec::new(), from_output_line: true, by_weight: None });
     }
+    let valid = model.valid_rule_weight();
     let mut found: Option<Vec<Index>> = None;
     for term in &model.formula.terms {
-        let Some(constraints) = term_constraints(model, term)? else { continue };
+        let Some(constraints) = term_constraints(model, valid, term)? else { continue };
         match &found {
             None => found = Some(constraints),
             Some(c) if *c == constraints => {}
@@ -90,7 +91,7 @@ pub fn domain(model: &Model) -> Result<Domain, DeriveError> {
         axes.push((lo, hi));
     }
     let several = model.tensors.iter().filter(|t| t.role == Role::Weight).count() > 1;
-    let by_weight = model.valid_rule_weight().filter(|_| several).map(|w| w.name.clone());
+    let by_weight = valid.filter(|_| several).map(|w| w.name.clone());
     let domain = Domain { axes, conditions: Vec::new(), from_output_line: false, by_weight };
     // Constraints through `div` or `mod` of an output index must follow from the box.
     let mut facts = domain.bounds(indices);
@@ -113,10 +114,9 @@ fn unsupported(why: &str) -> DeriveError {
     ))
 }
 
-/// The constraints `q ≥ 0` on the output indices that one term's weight elements impose,
-/// or `None` when the term uses no weight.
-fn term_constraints(model: &Model, term: &Term) -> Result<Option<Vec<Index>>, DeriveError> {
-    let valid = model.valid_rule_weight();
+/// The constraints `q ≥ 0` on the output indices that one term's elements of `valid` (the
+/// weight the valid rule goes by) impose, or `None` when the term uses none.
+fn term_constraints(model: &Model, valid: Option<&Tensor>, term: &Term) -> Result<Option<Vec<Index>>, DeriveError> {
     let is_weight = |t: &str| valid.is_some_and(|w| w.name == t);
     if !term.elements.iter().any(|e| is_weight(&e.tensor)) {
         return Ok(None);

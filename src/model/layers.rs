@@ -53,8 +53,7 @@ impl LayerOp {
 
     /// The layer a run line names (with or without `F.` or `torch.nn.functional.`).
     pub fn named(text: &str) -> Option<LayerOp> {
-        let bare = text.strip_prefix("torch.nn.functional.").or_else(|| text.strip_prefix("F.")).unwrap_or(text);
-        LayerOp::ALL.into_iter().find(|o| o.name() == bare)
+        LayerOp::ALL.into_iter().find(|o| o.name() == super::bare_op(text))
     }
 }
 

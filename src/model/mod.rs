@@ -266,12 +266,7 @@ impl Model {
         if let [one] = weights.as_slice() {
             return Some(one);
         }
-        let convolved = |w: &&&Tensor| {
-            self.formula.terms.iter().any(|t| {
-                let summed = |p: &Index| t.bound.iter().any(|b| p.mentions(b));
-                t.elements.iter().any(|e| e.tensor == w.name && e.index.iter().any(summed))
-            })
-        };
+        let convolved = |w: &&&Tensor| self.formula.reads_at_summed_index(&w.name);
         match weights.iter().filter(convolved).collect::<Vec<_>>().as_slice() {
             [one] => Some(one),
             _ => None,
@@ -670,12 +665,7 @@ impl<'a> Resolver<'a> {
             (false, [], None) => {}
             (false, [first, second, ..], _) => {
                 let Some(formula) = formula else { return };
-                let convolved = |w: &&&syntax::Name| {
-                    formula.terms.iter().any(|t| {
-                        let summed = |p: &Index| t.bound.iter().any(|b| p.mentions(b));
-                        t.elements.iter().any(|e| e.tensor == w.text && e.index.iter().any(summed))
-                    })
-                };
+                let convolved = |w: &&&syntax::Name| formula.reads_at_summed_index(&w.text);
                 let read: Vec<String> = weights.iter().filter(convolved).map(|w| format!("`{}`", w.text)).collect();
                 if read.len() == 1 {
                     return;
@@ -1375,11 +1365,16 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// An operation's name without PyTorch's module prefix (`F.`, `torch.nn.functional.`).
+fn bare_op(text: &str) -> &str {
+    text.strip_prefix("torch.nn.functional.").or_else(|| text.strip_prefix("F.")).unwrap_or(text)
+}
+
 /// The operation a run names, with the keyword arguments it takes. PyTorch's prefixes
 /// `F.` and `torch.nn.functional.` are accepted, so that a call can be pasted.
 fn run_op(op: &syntax::Name) -> Result<(RunOp, &'static [&'static str]), ResolveError> {
     let text = op.text.as_str();
-    let bare = text.strip_prefix("torch.nn.functional.").or_else(|| text.strip_prefix("F.")).unwrap_or(text);
+    let bare = bare_op(text);
     let conv: &'static [&'static str] = &["stride", "padding", "dilation", "groups"];
     let transposed: &'static [&'static str] = &["stride", "padding", "output_padding", "dilation", "groups"];
     let ops = [

@@ -14,7 +14,7 @@ use crate::check::runs::number;
 use crate::derive::backward::layers::{layer_gradient, LayerCall, LayerGradient};
 use crate::derive::backward::Gather;
 use crate::derive::Derivation;
-use crate::engine::layers::{self, GradientLayer, LayerError};
+use crate::engine::layers::{self, GradientLayer};
 use crate::engine::Array;
 use crate::model::Model;
 use std::collections::BTreeSet;
@@ -105,12 +105,8 @@ type Ran = Result<(Vec<f64>, Vec<&'static str>), u64>;
 /// holds at most `limit` values.
 fn run(lg: &LayerGradient, sizes: &Env, g: &Array, limit: u64) -> Result<Ran, CheckError> {
     let engine = engine_of(lg, sizes).map_err(CheckError::Sizes)?;
-    let refusal = |e: LayerError| match e {
-        LayerError::Engine(e) => CheckError::Engine(e),
-        LayerError::Refused(why) => CheckError::Sizes(why),
-    };
     match engine {
-        Engine::Layer(layer) => Ok(Ok((layer.run(&upstream(lg, g, false)).map_err(refusal)?.data, Vec::new()))),
+        Engine::Layer(layer) => Ok(Ok((layer.run(&upstream(lg, g, false))?.data, Vec::new()))),
         Engine::Convolution(call, shape) => {
             let g = upstream(lg, g, true);
             let held = call.footprint(&g.shape, &shape);

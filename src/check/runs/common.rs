@@ -207,12 +207,8 @@ pub(crate) fn with_bias(
         true => output,
         false => Array { shape: [vec![1], output.shape].concat(), data: output.data },
     };
-    let refused = |e: crate::engine::layers::LayerError| match e {
-        crate::engine::layers::LayerError::Engine(e) => CheckError::Engine(e),
-        crate::engine::layers::LayerError::Refused(why) => CheckError::Sizes(why),
-    };
-    let jacobian = crate::engine::layers::bias_jacobian(&y, &data[b]).map_err(refused)?;
-    let mut sum = crate::engine::layers::add_bias(&y, &data[b]).map_err(refused)?;
+    let jacobian = crate::engine::layers::bias_jacobian(&y, &data[b])?;
+    let mut sum = crate::engine::layers::add_bias(&y, &data[b])?;
     if !batched {
         sum.shape.remove(0);
     }

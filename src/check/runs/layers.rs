@@ -93,7 +93,7 @@ pub(super) fn run(
         let finding = format!("the output has shape {ours:?} by the formula, {theirs:?} by the engine");
         return report(false, vec![at, finding]);
     }
-    let (output, compositions) = engine.forward(&x).map_err(engine_error)?;
+    let (output, compositions) = engine.forward(&x)?;
     let divisor = model.formula.divisor;
     let formula: Vec<i64> = expansions.iter().map(|v| numeric(v, &data) as i64).collect();
     let shape: Vec<i64> = ours[1..].iter().map(|&v| v as i64).collect();
@@ -114,7 +114,7 @@ pub(super) fn run(
     };
     let mut findings = vec![at, outputs];
     if let Some(t) = tables.iter().find(|t| t.wrt == run.input) {
-        let jacobian = engine.jacobian_x(&x).map_err(engine_error)?;
+        let jacobian = engine.jacobian_x(&x)?;
         let closed: Vec<i64> = t.entries.iter().flatten().map(|v| numeric(v, &data) as i64).collect();
         let (agrees, finding) = table_finding(t, &closed, &jacobian.data);
         holds &= agrees;
@@ -122,14 +122,6 @@ pub(super) fn run(
     }
     findings.extend(compositions.iter().map(|c| format!("composed exactly: {c}")));
     report(holds, findings)
-}
-
-/// A failure of the engine, or its refusal of sizes the model's checks let through.
-fn engine_error(e: LayerError) -> CheckError {
-    match e {
-        LayerError::Engine(e) => CheckError::Engine(e),
-        LayerError::Refused(why) => CheckError::Sizes(why),
-    }
 }
 
 /// The first entry where the engine's value is not the exact `ours[i] / divisor` (see
